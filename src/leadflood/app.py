@@ -1,0 +1,72 @@
+"""The FastAPI application: API and web UI on one port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from fastapi import FastAPI
+
+from leadflood import __version__
+from leadflood.core.http_errors import install_error_handlers
+from leadflood.core.jobs import run_worker
+from leadflood.core.middleware import RequestContextMiddleware
+from leadflood.core.runtime import Runtime
+
+log = structlog.get_logger("leadflood.app")
+
+
+def create_app(runtime: Runtime, *, embedded_worker: bool = False) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        worker: asyncio.Task[None] | None = None
+        if embedded_worker:
+            worker = asyncio.create_task(
+                run_worker(runtime, concurrency=runtime.settings.worker_concurrency, stop=stop)
+            )
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(worker, timeout=10)
+            await runtime.close()
+
+    app = FastAPI(
+        title="Lead Flood",
+        version=__version__,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+
+    from leadflood.health.endpoints import router as health_router
+
+    app.include_router(health_router)
+    for module in _domain_routers():
+        app.include_router(module)
+    return app
+
+
+def _domain_routers() -> list:
+    import importlib
+
+    routers = []
+    for name in (
+        "leadflood.ingestion.endpoints",
+        "leadflood.routing.endpoints",
+        "leadflood.delivery.endpoints",
+    ):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        routers.append(module.router)
+    return routers

@@ -1,0 +1,177 @@
+"""Create and change distribution configuration with the rules each entity needs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadflood.catalog import repository as repo
+from leadflood.core.security import encrypt_secret, hash_api_key, new_api_key
+from leadflood.ingestion.canonical import canonical_host, canonical_path, canonical_source_key
+
+
+async def create_market(
+    conn: AsyncConnection,
+    *,
+    slug: str,
+    name: str,
+    country: str = "US",
+    timezone: str = "UTC",
+    active: bool = True,
+) -> uuid.UUID:
+    return await repo.insert_row(
+        conn,
+        "markets",
+        {
+            "slug": slug,
+            "name": name,
+            "country": country.upper(),
+            "timezone": timezone,
+            "active": active,
+        },
+    )
+
+
+async def create_vertical(
+    conn: AsyncConnection, *, slug: str, name: str, active: bool = True
+) -> uuid.UUID:
+    return await repo.insert_row(conn, "verticals", {"slug": slug, "name": name, "active": active})
+
+
+async def create_validation_policy(
+    conn: AsyncConnection, *, name: str, rules: dict[str, Any]
+) -> uuid.UUID:
+    return await repo.insert_row(conn, "validation_policies", {"name": name, "rules": rules})
+
+
+async def create_routing_policy(
+    conn: AsyncConnection,
+    *,
+    name: str,
+    strategy: str = "priority",
+    exclusive_fallback: str = "fallback_allowed",
+    config: dict[str, Any] | None = None,
+) -> uuid.UUID:
+    return await repo.insert_row(
+        conn,
+        "routing_policies",
+        {
+            "name": name,
+            "strategy": strategy,
+            "exclusive_fallback": exclusive_fallback,
+            "config": config or {},
+        },
+    )
+
+
+async def create_offer(
+    conn: AsyncConnection,
+    *,
+    slug: str,
+    name: str,
+    market_id: uuid.UUID,
+    vertical_id: uuid.UUID,
+    validation_policy_id: uuid.UUID,
+    routing_policy_id: uuid.UUID,
+    active: bool = True,
+) -> uuid.UUID:
+    return await repo.insert_row(
+        conn,
+        "offers",
+        {
+            "slug": slug,
+            "name": name,
+            "market_id": market_id,
+            "vertical_id": vertical_id,
+            "validation_policy_id": validation_policy_id,
+            "routing_policy_id": routing_policy_id,
+            "active": active,
+        },
+    )
+
+
+async def create_source(
+    conn: AsyncConnection,
+    *,
+    name: str,
+    offer_id: uuid.UUID,
+    source_key: str,
+    hostname: str | None = None,
+    path_prefix: str | None = None,
+    with_api_key: bool = False,
+    active: bool = True,
+) -> tuple[uuid.UUID, str | None]:
+    """Returns (source id, plaintext API key or None). The key is shown only here."""
+    api_key = new_api_key("lfsrc") if with_api_key else None
+    values: dict[str, Any] = {
+        "name": name,
+        "offer_id": offer_id,
+        "source_key": canonical_source_key(source_key),
+        "hostname": canonical_host(hostname) if hostname else None,
+        "path_prefix": canonical_path(path_prefix) if path_prefix else None,
+        "api_key_hash": hash_api_key(api_key) if api_key else None,
+        "active": active,
+    }
+    return await repo.insert_row(conn, "sources", values), api_key
+
+
+async def create_buyer(
+    conn: AsyncConnection, *, secret_key: str, name: str, **fields: Any
+) -> uuid.UUID:
+    secret = fields.pop("webhook_secret", None)
+    values = {"name": name, **fields}
+    if secret:
+        values["webhook_secret"] = encrypt_secret(secret, secret_key)
+    return await repo.insert_row(conn, "buyers", values)
+
+
+async def enroll_buyer(
+    conn: AsyncConnection, *, buyer_id: uuid.UUID, offer_id: uuid.UUID, **fields: Any
+) -> uuid.UUID:
+    return await repo.insert_row(
+        conn, "buyer_offers", {"buyer_id": buyer_id, "offer_id": offer_id, **fields}
+    )
+
+
+async def add_service_area(
+    conn: AsyncConnection,
+    *,
+    buyer_id: uuid.UUID,
+    market_id: uuid.UUID,
+    postal_code: str | None = None,
+    city: str | None = None,
+) -> uuid.UUID:
+    return await repo.insert_row(
+        conn,
+        "buyer_service_areas",
+        {
+            "buyer_id": buyer_id,
+            "market_id": market_id,
+            "postal_code": postal_code.strip() if postal_code else None,
+            "city": city.strip() if city else None,
+        },
+    )
+
+
+async def add_exclusivity(
+    conn: AsyncConnection,
+    *,
+    offer_id: uuid.UUID,
+    buyer_id: uuid.UUID,
+    scope_type: str,
+    scope_value: str,
+    **fields: Any,
+) -> uuid.UUID:
+    return await repo.insert_row(
+        conn,
+        "offer_exclusivities",
+        {
+            "offer_id": offer_id,
+            "buyer_id": buyer_id,
+            "scope_type": scope_type,
+            "scope_value": scope_value.strip(),
+            **fields,
+        },
+    )

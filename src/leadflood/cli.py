@@ -1,0 +1,127 @@
+"""`leadflood` command line: serve, worker, migrate, demo (and domain commands)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import typer
+
+from leadflood.core.logging import configure_logging
+from leadflood.core.settings import Settings, get_settings
+
+app = typer.Typer(help="Lead Flood: lead distribution and outreach.", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+def _database_url(settings: Settings) -> str:
+    from leadflood.core.runtime import resolve_database_url
+
+    return resolve_database_url(settings)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply all database migrations (a no-op when up to date)."""
+    from leadflood.core import migrate as migrations
+
+    settings = _settings()
+    url = _database_url(settings)
+    started = time.perf_counter()
+    migrations.upgrade(url)
+    typer.echo(f"migrations applied in {time.perf_counter() - started:.2f}s")
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (default LEADFLOOD_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default LEADFLOOD_PORT)."),
+    worker: bool = typer.Option(True, help="Run an embedded job worker in the server."),
+    migrate_first: bool = typer.Option(True, "--migrate/--no-migrate"),
+) -> None:
+    """Serve the API and web UI on one port."""
+    settings = _settings()
+    url = _database_url(settings)
+    if migrate_first:
+        from leadflood.core import migrate as migrations
+
+        migrations.upgrade(url)
+    _serve(settings, url, host, port, worker)
+
+
+def _serve(settings: Settings, url: str, host: str | None, port: int | None, worker: bool) -> None:
+    import uvicorn
+
+    from leadflood.app import create_app
+    from leadflood.core.runtime import build_runtime
+
+    runtime = build_runtime(settings, url)
+    application = create_app(runtime, embedded_worker=worker)
+    typer.echo(f"Lead Flood listening on http://{host or settings.host}:{port or settings.port}")
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+@app.command()
+def worker(
+    concurrency: int = typer.Option(None, help="Jobs processed at once (default from settings)."),
+) -> None:
+    """Run a background job worker until interrupted."""
+    from leadflood.core.jobs import run_worker
+    from leadflood.core.runtime import build_runtime
+
+    settings = _settings()
+    runtime = build_runtime(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_worker(
+                runtime, concurrency=concurrency or settings.worker_concurrency, stop=stop
+            )
+        finally:
+            await runtime.close()
+
+    asyncio.run(main())
+
+
+@app.command()
+def demo(
+    serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Serve after seeding."),
+    host: str | None = typer.Option(None),
+    port: int | None = typer.Option(None),
+) -> None:
+    """Migrate, seed a demo configuration, run the demo pipeline, then serve."""
+    from leadflood.core import migrate as migrations
+    from leadflood.demo.run import run_demo
+
+    settings = _settings()
+    url = _database_url(settings)
+    migrations.upgrade(url)
+    run_demo(settings, url)
+    if serve_after:
+        _serve(settings, url, host, port, worker=True)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

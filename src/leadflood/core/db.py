@@ -1,0 +1,74 @@
+"""Async engine and the transaction boundary used by requests and jobs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept libpq-style URLs and select the asyncpg dialect."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError("database URL must be a postgresql:// URL")
+
+
+def libpq_url(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class Database:
+    """Owns the connection pool; `transaction()` is the commit boundary."""
+
+    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10) -> None:
+        self.url = libpq_url(url)
+        self.engine: AsyncEngine = create_async_engine(
+            sqlalchemy_url(url),
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_pre_ping=False,
+            connect_args={"server_settings": {"application_name": "leadflood"}},
+        )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except (OSError, asyncpg.PostgresError, Exception):
+            return False
+
+    async def raw_connection(self) -> asyncpg.Connection:
+        """A dedicated asyncpg connection (the job queue listens on its own)."""
+        return await asyncpg.connect(self.url)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def raw_asyncpg(conn: AsyncConnection) -> asyncpg.Connection:
+    """The driver connection under `conn`, with its transaction begun.
+
+    SQLAlchemy begins the asyncpg transaction lazily on the first statement;
+    work done on the raw connection must never run outside it.
+    """
+    fairy = await conn.get_raw_connection()
+    raw: asyncpg.Connection = fairy.driver_connection  # type: ignore[assignment]
+    if conn.in_transaction() and not raw.is_in_transaction():
+        await conn.execute(text("SELECT 1"))
+    return raw

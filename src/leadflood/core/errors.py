@@ -1,0 +1,89 @@
+"""One error hierarchy, rendered everywhere as {"error": {code, message, details}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+
+class AppError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        code: str | None = None,
+        message: str = "",
+        *,
+        status: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.code = code or self.code
+        self.message = message or self.code.replace("_", " ")
+        self.status = status or self.status
+        self.details = details or {}
+        super().__init__(f"{self.code}: {self.message}")
+
+
+class BadRequest(AppError):
+    status = 400
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "payload_too_large"
+
+
+class RateLimited(AppError):
+    status = 429
+    code = "rate_limited"
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    code = "service_unavailable"
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message, "details": details or {}}})
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return Response(
+        error_body(code, message, details),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def app_error_response(exc: AppError) -> Response:
+    return error_response(exc.status, exc.code, exc.message, exc.details)

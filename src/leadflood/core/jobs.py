@@ -1,0 +1,160 @@
+"""Background jobs on pgqueuer, enqueued inside the caller's transaction.
+
+`enqueue()` writes the job row through the same asyncpg connection (and so the
+same transaction) as the domain change that produced it: a rollback discards
+the job, a commit makes it visible to workers exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import structlog
+from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
+from pgqueuer.adapters.persistence.queries import Queries
+from pgqueuer.core.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutorParameters
+from pgqueuer.core.qm import QueueManager
+from pgqueuer.domain.models import Job
+from pgqueuer.domain.types import QueueExecutionMode
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadflood.core.db import raw_asyncpg
+from leadflood.core.runtime import Runtime
+
+log = structlog.get_logger("leadflood.jobs")
+
+
+@dataclass(frozen=True)
+class JobContext:
+    runtime: Runtime
+    job_id: int
+    attempts: int
+    payload: dict[str, Any]
+
+
+JobHandler = Callable[[JobContext], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    handler: JobHandler
+    # Unexpected exceptions (not domain outcomes) are retried with backoff.
+    max_attempts: int = 5
+    initial_delay: timedelta = timedelta(seconds=5)
+
+
+REGISTRY: dict[str, JobSpec] = {}
+
+
+def job(name: str, *, max_attempts: int = 5, initial_delay: timedelta = timedelta(seconds=5)):
+    def register(func: JobHandler) -> JobHandler:
+        REGISTRY[name] = JobSpec(name, func, max_attempts, initial_delay)
+        return func
+
+    return register
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    name: str,
+    payload: dict[str, Any],
+    *,
+    delay: timedelta | None = None,
+    dedupe_key: str | None = None,
+) -> int:
+    raw = await raw_asyncpg(conn)
+    ids = await Queries(AsyncpgDriver(raw)).enqueue(
+        name, orjson.dumps(payload), 0, delay, dedupe_key
+    )
+    return int(ids[0])
+
+
+def load_job_modules() -> None:
+    """Import every domain's tasks so their @job registrations exist."""
+    import importlib
+
+    for module in (
+        "leadflood.validation.tasks",
+        "leadflood.routing.tasks",
+        "leadflood.delivery.tasks",
+    ):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def _entrypoint(runtime: Runtime, spec: JobSpec) -> Callable[[Job], Awaitable[None]]:
+    async def run(job: Job) -> None:
+        payload = orjson.loads(job.payload) if job.payload else {}
+        with structlog.contextvars.bound_contextvars(job_id=int(job.id), job=spec.name):
+            await spec.handler(
+                JobContext(
+                    runtime=runtime, job_id=int(job.id), attempts=job.attempts, payload=payload
+                )
+            )
+
+    return run
+
+
+def build_queue_manager(runtime: Runtime, driver: AsyncpgDriver) -> QueueManager:
+    load_job_modules()
+    qm = QueueManager(Queries(driver))
+    for spec in REGISTRY.values():
+        qm.register_executor(
+            spec.name,
+            DatabaseRetryEntrypointExecutor(
+                parameters=EntrypointExecutorParameters(
+                    concurrency_limit=0,
+                    func=_entrypoint(runtime, spec),
+                    accepts_context=False,
+                    # Terminal failures stay in the table as `failed` (dead letter).
+                    on_failure="hold",
+                ),
+                max_attempts=spec.max_attempts,
+                initial_delay=spec.initial_delay,
+            ),
+        )
+    return qm
+
+
+async def run_worker(
+    runtime: Runtime,
+    *,
+    concurrency: int = 10,
+    drain: bool = False,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Process jobs until `stop` is set (or, with `drain`, until the queue is empty)."""
+    conn = await runtime.db.raw_connection()
+    try:
+        qm = build_queue_manager(runtime, AsyncpgDriver(conn))
+        batch = max(1, concurrency // 2)
+        watcher: asyncio.Task[None] | None = None
+        if stop is not None:
+
+            async def watch() -> None:
+                await stop.wait()
+                qm.shutdown.set()
+
+            watcher = asyncio.create_task(watch())
+        try:
+            await qm.run(
+                batch_size=batch,
+                max_concurrent_tasks=max(2 * batch, concurrency),
+                mode=QueueExecutionMode.drain if drain else QueueExecutionMode.continuous,
+                dequeue_timeout=timedelta(seconds=1 if drain else 5),
+                log_aggregation_interval=timedelta(0),
+            )
+        finally:
+            if watcher:
+                watcher.cancel()
+    finally:
+        await conn.close()

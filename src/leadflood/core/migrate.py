@@ -1,0 +1,56 @@
+"""Apply the Alembic migrations programmatically (CLI, demo, tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+
+def migrations_dir() -> Path:
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "_migrations", package.parents[1] / "migrations"):
+        if (candidate / "env.py").exists():
+            return candidate
+    raise RuntimeError("migrations directory not found")
+
+
+def alembic_config(database_url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.attributes["database_url"] = database_url
+    return cfg
+
+
+def _in_thread(fn, *args) -> None:  # type: ignore[no-untyped-def]
+    """env.py calls asyncio.run(); keep it off any running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        fn(*args)
+        return
+    import threading
+
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    _in_thread(command.upgrade, alembic_config(database_url), revision)
+
+
+def current_heads(database_url: str) -> None:
+    _in_thread(command.current, alembic_config(database_url))

@@ -1,0 +1,54 @@
+"""Process-wide configuration, read from `LEADFLOOD_*` environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADFLOOD_", extra="ignore")
+
+    env: Environment = Environment.development
+    # No URL → an embedded PostgreSQL is started in `data_dir/pg`.
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LEADFLOOD_DATABASE_URL", "DATABASE_URL"),
+    )
+    data_dir: Path = Path(".leadflood")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
+    max_body_bytes: int = 64 * 1024
+    # Admin API until user auth exists (issue 6); None disables the admin API.
+    admin_token: SecretStr | None = None
+    # Key for encrypting buyer webhook secrets at rest and signing tokens.
+    secret_key: SecretStr = SecretStr("dev-insecure-change-me-0123456789abcdef")
+    # Private/loopback delivery targets: allowed in development and test only by default.
+    allow_private_networks: bool | None = None
+    worker_concurrency: int = 20
+    embedded_worker: bool = True
+
+    @property
+    def private_networks_allowed(self) -> bool:
+        if self.allow_private_networks is not None:
+            return self.allow_private_networks
+        return self.env != Environment.production
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

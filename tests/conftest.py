@@ -1,0 +1,79 @@
+"""Shared fixtures: a real PostgreSQL, migrated once, cleaned before each test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from leadflood.app import create_app
+from leadflood.core import migrate
+from leadflood.core.jobs import run_worker
+from leadflood.core.runtime import Runtime, build_runtime
+from leadflood.core.settings import Environment, Settings
+from tests.pg import recreate_database, server_url
+
+ADMIN_TOKEN = "test-admin-token"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    return server_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_admin_url: str) -> str:
+    name = f"leadflood_test_{os.getpid()}"
+    url = recreate_database(pg_admin_url, name)
+    migrate.upgrade(url)
+    return url
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": Environment.test,
+        "database_url": database_url,
+        "admin_token": SecretStr(ADMIN_TOKEN),
+        "db_pool_size": 30,
+        "db_max_overflow": 20,
+        "log_json": True,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+_TABLES_SQL = """
+SELECT string_agg(format('%I.%I', schemaname, tablename), ', ')
+FROM pg_tables
+WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+  AND tablename NOT IN ('alembic_version')
+"""
+
+
+@pytest.fixture
+async def runtime(database_url: str) -> AsyncIterator[Runtime]:
+    rt = build_runtime(make_settings(database_url), database_url)
+    async with rt.db.transaction() as conn:
+        tables = (await conn.execute(text(_TABLES_SQL))).scalar()
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    try:
+        yield rt
+    finally:
+        await rt.close()
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(runtime)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+async def drain_jobs(runtime: Runtime, concurrency: int = 4) -> None:
+    """Run a worker until no job is due, as a deployment's worker would."""
+    await run_worker(runtime, concurrency=concurrency, drain=True)

@@ -1,0 +1,55 @@
+"""Transactional enqueue: rolled-back jobs never run, committed ones run exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from sqlalchemy import text
+
+from leadflood.core.jobs import REGISTRY, JobContext, enqueue, job
+from tests.conftest import drain_jobs
+
+RUNS: Counter[str] = Counter()
+
+
+@job("test_probe")
+async def probe(ctx: JobContext) -> None:
+    RUNS[ctx.payload["tag"]] += 1
+
+
+class _Rollback(Exception):
+    pass
+
+
+async def test_rolled_back_job_never_runs_and_committed_job_runs_exactly_once(runtime) -> None:
+    RUNS.clear()
+    with pytest.raises(_Rollback):
+        async with runtime.db.transaction() as conn:
+            await conn.execute(text("SELECT 1"))
+            await enqueue(conn, "test_probe", {"tag": "rolled-back"})
+            raise _Rollback
+    async with runtime.db.transaction() as conn:
+        await enqueue(conn, "test_probe", {"tag": "committed"})
+
+    # Two workers compete for the same queue: the job must still run once.
+    await asyncio.gather(drain_jobs(runtime), drain_jobs(runtime))
+    assert Counter({"committed": 1}) == RUNS
+    async with runtime.db.connect() as conn:
+        queued = (await conn.execute(text("SELECT count(*) FROM pgqueuer"))).scalar()
+    assert queued == 0
+
+
+async def test_enqueue_as_first_statement_still_joins_the_transaction(runtime) -> None:
+    RUNS.clear()
+    with pytest.raises(_Rollback):
+        async with runtime.db.transaction() as conn:
+            await enqueue(conn, "test_probe", {"tag": "first-statement"})
+            raise _Rollback
+    await drain_jobs(runtime)
+    assert RUNS["first-statement"] == 0
+
+
+def test_registry_knows_the_probe() -> None:
+    assert "test_probe" in REGISTRY

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Bootstrap and run Lead Flood with nothing but Python 3.11 installed.
+
+    python3 tools/dev.py demo        # install, migrate, seed, run the demo, serve on :8000
+    python3 tools/dev.py test        # install, lint, run the whole test suite
+    python3 tools/dev.py <leadflood args…>   # any CLI command inside the project venv
+
+Creates `.venv` beside the project on first use and reinstalls only when
+pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+def _python() -> Path:
+    return BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def ensure_installed() -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - run by whatever python3 the user has
+        sys.exit("Lead Flood needs Python 3.11 or newer")
+    if not _python().exists():
+        print("creating virtual environment in .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = VENV / ".installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print("installing Lead Flood and its dependencies", flush=True)
+    subprocess.run([str(_python()), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    subprocess.run([str(_python()), "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]"], check=True)
+    stamp.write_text(digest)
+
+
+def run_tests(extra: list[str]) -> int:
+    lint = subprocess.run([str(BIN / "ruff"), "check", "."], cwd=ROOT)
+    if lint.returncode != 0:
+        return lint.returncode
+    result = subprocess.run([str(_python()), "-m", "pytest", *extra], cwd=ROOT)
+    if result.returncode == 5:
+        print("pytest collected no tests: failing on purpose", file=sys.stderr)
+        return 1
+    return result.returncode
+
+
+def main() -> int:
+    args = sys.argv[1:] or ["--help"]
+    ensure_installed()
+    if args[0] == "test":
+        return run_tests(args[1:])
+    return subprocess.run([str(BIN / "leadflood"), *args], cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
