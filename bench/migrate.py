@@ -18,10 +18,9 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.pg import server_url, with_database
-
 from bench.common import summarize
 from leadflood.core import migrate
+from tests.pg import server_url, with_database
 
 
 async def _recreate(admin: str, name: str) -> None:

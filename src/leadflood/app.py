@@ -43,6 +43,9 @@ def create_app(runtime: Runtime, *, embedded_worker: bool = False) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    from leadflood.ingestion.endpoints import LeadPathMiddleware
+
+    app.add_middleware(LeadPathMiddleware)
     app.add_middleware(RequestContextMiddleware)
 
     from leadflood.health.endpoints import router as health_router

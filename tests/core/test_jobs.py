@@ -53,3 +53,36 @@ async def test_enqueue_as_first_statement_still_joins_the_transaction(runtime) -
 
 def test_registry_knows_the_probe() -> None:
     assert "test_probe" in REGISTRY
+
+
+async def test_fused_enqueue_writes_what_pgqueuer_enqueue_writes(runtime) -> None:
+    """The ingestion statement's job CTE must stay equivalent to the library's enqueue."""
+    from leadflood.core.jobs import fused_enqueue_ctes
+
+    RUNS.clear()
+    async with runtime.db.transaction() as conn:
+        await enqueue(conn, "test_probe", {"lead_id": "via-api", "tag": "api"})
+    sql = (
+        "WITH src AS (SELECT 'via-fused'::text AS lead_id),"
+        + fused_enqueue_ctes("test_probe", "src", "lead_id")
+        + " SELECT 1"
+    )
+    async with runtime.db.raw() as raw:
+        await raw.execute(sql)
+        jobs = await raw.fetch(
+            "SELECT priority, status, entrypoint, dedupe_key, headers, attempts, "
+            "queue_manager_id, execute_after <= now() AS due FROM pgqueuer ORDER BY id"
+        )
+        logs = await raw.fetch(
+            "SELECT status, entrypoint, priority, traceback, aggregated FROM pgqueuer_log "
+            "ORDER BY id"
+        )
+    assert len(jobs) == 2 and dict(jobs[0]) == dict(jobs[1])
+    assert len(logs) == 2 and dict(logs[0]) == dict(logs[1])
+
+
+def test_fused_enqueue_refuses_non_identifier_entrypoints() -> None:
+    from leadflood.core.jobs import fused_enqueue_ctes
+
+    with pytest.raises(ValueError):
+        fused_enqueue_ctes("x'; DROP TABLE leads; --", "src", "lead_id")

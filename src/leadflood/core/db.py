@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,6 +28,9 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10) -> None:
         self.url = libpq_url(url)
+        self._pool_size = pool_size
+        self._raw_pool: asyncpg.Pool | None = None
+        self._raw_pool_lock = asyncio.Lock()
         self.engine: AsyncEngine = create_async_engine(
             sqlalchemy_url(url),
             pool_size=pool_size,
@@ -45,6 +49,30 @@ class Database:
         async with self.engine.connect() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def raw(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled asyncpg connection in autocommit, for hot paths (decision 0003).
+
+        Each statement is its own transaction; use `raw.transaction()` for more.
+        """
+        pool = self._raw_pool or await self._open_raw_pool()
+        async with pool.acquire() as conn:
+            yield conn
+
+    async def _open_raw_pool(self) -> asyncpg.Pool:
+        async with self._raw_pool_lock:
+            if self._raw_pool is None:
+                self._raw_pool = await asyncpg.create_pool(
+                    self.url,
+                    min_size=1,
+                    max_size=self._pool_size,
+                    server_settings={"application_name": "leadflood"},
+                    # Hot paths leave no session state (no LISTEN, SET or advisory
+                    # locks), so skip asyncpg's per-release reset round trip.
+                    reset=_no_reset,
+                )
+        return self._raw_pool
+
     async def ping(self) -> bool:
         try:
             async with self.engine.connect() as conn:
@@ -58,6 +86,9 @@ class Database:
         return await asyncpg.connect(self.url)
 
     async def dispose(self) -> None:
+        if self._raw_pool is not None:
+            await self._raw_pool.close()
+            self._raw_pool = None
         await self.engine.dispose()
 
 
@@ -72,3 +103,7 @@ async def raw_asyncpg(conn: AsyncConnection) -> asyncpg.Connection:
     if conn.in_transaction() and not raw.is_in_transaction():
         await conn.execute(text("SELECT 1"))
     return raw
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    return None

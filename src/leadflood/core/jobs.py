@@ -75,6 +75,31 @@ async def enqueue(
     return int(ids[0])
 
 
+def fused_enqueue_ctes(entrypoint: str, source_cte: str, id_column: str) -> str:
+    """CTEs that enqueue one `entrypoint` job per row of `source_cte`, carrying
+    {"lead_id": <id_column>}, written exactly as pgqueuer's own enqueue writes them
+    (job row + 'queued' log row; its insert trigger sends the NOTIFY).
+
+    For the hottest path only (ingestion, decision 0003): the domain row and its
+    job commit in one statement. tests/core/test_jobs.py pins the equivalence.
+    """
+    if not entrypoint.replace("_", "").isalnum():
+        raise ValueError("entrypoint must be an identifier")
+    return f"""
+    fused_job AS (
+        INSERT INTO pgqueuer (priority, entrypoint, payload, status, headers)
+        SELECT 0, '{entrypoint}',
+               convert_to(json_build_object('lead_id', {id_column})::text, 'UTF8'), 'queued',
+               'null'::jsonb
+        FROM {source_cte}
+        RETURNING id, entrypoint, priority
+    ),
+    fused_job_log AS (
+        INSERT INTO pgqueuer_log (job_id, status, entrypoint, priority)
+        SELECT id, 'queued', entrypoint, priority FROM fused_job
+    )"""
+
+
 def load_job_modules() -> None:
     """Import every domain's tasks so their @job registrations exist."""
     import importlib

@@ -1,0 +1,89 @@
+"""Resolve a posted lead to exactly one source (DISTRIBUTION.md §3, Classification)."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from leadflood.core.errors import BadRequest, Conflict, Unauthorized
+from leadflood.core.security import verify_api_key
+from leadflood.ingestion import repository as repo
+from leadflood.ingestion.canonical import (
+    canonical_host,
+    canonical_path,
+    canonical_source_key,
+    prefix_matches,
+)
+from leadflood.ingestion.repository import SourceBinding
+
+
+async def classify(
+    conn: asyncpg.Connection,
+    *,
+    source_id: str | None,
+    source_key: str | None,
+    host: str | None,
+    path: str,
+) -> SourceBinding:
+    """First applicable rule wins: source_id → source_key → Host + path mapping."""
+    if source_id is not None:
+        try:
+            parsed = uuid.UUID(source_id.strip())
+        except ValueError:
+            raise BadRequest("invalid_source", "source_id is not a valid id") from None
+        binding = await repo.source_by_id(conn, parsed)
+        if binding is None:
+            raise BadRequest("invalid_source", "source_id does not name an active source")
+        return binding
+
+    if source_key is not None:
+        key = canonical_source_key(source_key)
+        binding = await repo.source_by_key(conn, key) if key else None
+        if binding is None:
+            raise BadRequest("invalid_source_key", "source_key does not name an active source")
+        return binding
+
+    return await _by_http_mapping(conn, host, path)
+
+
+async def _by_http_mapping(conn: asyncpg.Connection, host: str | None, path: str) -> SourceBinding:
+    canonical = canonical_host(host) if host else ""
+    request_path = canonical_path(path)
+    details = {"host": canonical, "path": request_path}
+    if not canonical:
+        raise BadRequest("unmapped_source", "no source matches this request", details=details)
+    candidates = [
+        b
+        for b in await repo.sources_by_host(conn, canonical)
+        if b.path_prefix is not None and prefix_matches(canonical_path(b.path_prefix), request_path)
+    ]
+    if not candidates:
+        raise BadRequest("unmapped_source", "no source matches this request", details=details)
+    longest = max(len(canonical_path(b.path_prefix or "/")) for b in candidates)
+    best = [b for b in candidates if len(canonical_path(b.path_prefix or "/")) == longest]
+    if len(best) > 1:
+        raise Conflict(
+            "ambiguous_source_mapping",
+            "more than one source maps to this host and path",
+            details={**details, "source_ids": sorted(str(b.source_id) for b in best)},
+        )
+    return best[0]
+
+
+def authenticate(binding: SourceBinding, presented_key: str | None) -> None:
+    """A source with an API key requires it; a missing or wrong key is 401."""
+    if binding.api_key_hash is None:
+        return
+    if not presented_key or not verify_api_key(presented_key, binding.api_key_hash):
+        raise Unauthorized("unauthorized_source", "missing or invalid source API key")
+
+
+def presented_api_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    if x_api_key and x_api_key.strip():
+        return x_api_key.strip()
+    return None

@@ -1,0 +1,121 @@
+"""HTTP surface of ingestion: POST /api/leads[/{subpath}], GET /api/leads/{lead_id}."""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from leadflood.core.errors import NotFound, PayloadTooLarge
+from leadflood.ingestion.canonical import canonical_path
+from leadflood.ingestion.classify import presented_api_key
+from leadflood.ingestion.schemas import LeadAccepted, LeadState, accepted, state
+from leadflood.ingestion.service import IngestRequest, get_lead_for_source, ingest_lead
+
+router = APIRouter(tags=["ingestion"])
+
+_RESPONSES = {
+    400: {"description": "invalid input (stable error code)"},
+    401: {"description": "unauthorized_source"},
+    409: {"description": "ambiguous_source_mapping"},
+    413: {"description": "payload_too_large"},
+}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    too_large = PayloadTooLarge(
+        "payload_too_large", f"request body exceeds {limit} bytes", details={"limit_bytes": limit}
+    )
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _client_ip(request: Request) -> str | None:
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
+
+
+def _json(status: int, body: dict) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+async def _post(request: Request) -> Response:
+    runtime = request.app.state.runtime
+    body = await _read_body(request, runtime.settings.max_body_bytes)
+    headers = request.headers
+    ingest = IngestRequest(
+        body=body,
+        host=headers.get("host"),
+        path=request.scope["path"],
+        idempotency_header=headers.get("idempotency-key"),
+        api_key=presented_api_key(headers.get("authorization"), headers.get("x-api-key")),
+        ip=_client_ip(request),
+        user_agent=headers.get("user-agent"),
+    )
+    async with runtime.db.raw() as conn:
+        result = await ingest_lead(conn, ingest)
+    return _json(201 if result.created else 200, accepted(result.lead))
+
+
+@router.post("/api/leads", status_code=201, response_model=LeadAccepted, responses=_RESPONSES)
+async def post_lead(request: Request) -> Response:
+    """Accept a lead. 201 on first insert, 200 with the same lead_id on replay."""
+    return await _post(request)
+
+
+@router.post(
+    "/api/leads/{subpath:path}", status_code=201, response_model=LeadAccepted, responses=_RESPONSES
+)
+async def post_lead_to_path(subpath: str, request: Request) -> Response:
+    """Same as POST /api/leads; the path selects the source through its path prefix."""
+    return await _post(request)
+
+
+@router.get(
+    "/api/leads/{lead_id}",
+    response_model=LeadState,
+    responses={401: {"description": "unauthorized_source"}, 404: {}},
+)
+async def get_lead(lead_id: str, request: Request) -> Response:
+    try:
+        parsed = uuid.UUID(lead_id)
+    except ValueError:
+        raise NotFound("lead_not_found", "no lead with this id") from None
+    headers = request.headers
+    key = presented_api_key(headers.get("authorization"), headers.get("x-api-key"))
+    async with request.app.state.runtime.db.raw() as conn:
+        lead = await get_lead_for_source(conn, parsed, key)
+    return _json(200, state(lead))
+
+
+class LeadPathMiddleware:
+    """Route POSTs to /api/leads whatever their case, repeated or trailing slashes.
+
+    A source's posting URL is matched on its canonical path (§3); the router must
+    reach the ingestion endpoint for every spelling the canonicalization accepts.
+    """
+
+    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            path = canonical_path(scope["path"])
+            if (path == "/api/leads" or path.startswith("/api/leads/")) and path != scope["path"]:
+                scope = {**scope, "path": path, "raw_path": path.encode()}
+        await self.app(scope, receive, send)

@@ -1,0 +1,108 @@
+"""Parse a posted lead body: strict types for known fields, unknown fields kept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from leadflood.core.errors import BadRequest
+
+STRING_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "address",
+    "city",
+    "state",
+    "postal_code",
+    "consent_text",
+    "consent_certificate_url",
+)
+CONTROL_FIELDS = ("source_id", "source_key", "idempotency_key")
+MAX_FIELD_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class LeadPayload:
+    raw: dict[str, Any]
+    source_id: Any
+    source_key: Any
+    idempotency_key: Any
+    fields: dict[str, str | None]
+    consent: bool | None
+
+    @property
+    def custom(self) -> dict[str, Any]:
+        known = {*STRING_FIELDS, *CONTROL_FIELDS, "consent"}
+        return {k: v for k, v in self.raw.items() if k not in known}
+
+
+def parse_body(body: bytes) -> LeadPayload:
+    if not body.strip():
+        raise BadRequest("invalid_json", "request body must be a JSON object")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(
+            "invalid_json", "request body is not valid JSON", details={"reason": str(exc)}
+        ) from None
+    if not isinstance(data, dict):
+        raise BadRequest("invalid_body", "request body must be a JSON object")
+    if _contains_nul(data):
+        # PostgreSQL text and jsonb cannot hold NUL characters.
+        raise BadRequest("invalid_field_value", "NUL characters are not allowed")
+
+    fields: dict[str, str | None] = {}
+    for name in STRING_FIELDS:
+        value = data.get(name)
+        if value is None:
+            fields[name] = None
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise BadRequest(
+                "invalid_field_type",
+                f"{name} must be a string",
+                details={"field": name, "expected": "string"},
+            )
+        text = str(value).strip()
+        if len(text) > MAX_FIELD_LENGTH:
+            raise BadRequest(
+                "invalid_field_value",
+                f"{name} is too long",
+                details={"field": name, "max_length": MAX_FIELD_LENGTH},
+            )
+        fields[name] = text or None
+
+    consent = data.get("consent")
+    if consent is not None and not isinstance(consent, bool):
+        raise BadRequest(
+            "invalid_field_type",
+            "consent must be a boolean",
+            details={"field": "consent", "expected": "boolean"},
+        )
+    for name in ("source_id", "source_key"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            code = "invalid_source" if name == "source_id" else "invalid_source_key"
+            raise BadRequest(code, f"{name} must be a string", details={"field": name})
+    return LeadPayload(
+        raw=data,
+        source_id=data.get("source_id"),
+        source_key=data.get("source_key"),
+        idempotency_key=data.get("idempotency_key"),
+        fields=fields,
+        consent=consent,
+    )
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False

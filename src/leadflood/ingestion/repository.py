@@ -1,0 +1,124 @@
+"""All SQL of ingestion, on asyncpg directly (hot path, decision 0003)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from leadflood.core.jobs import fused_enqueue_ctes
+
+VALIDATE_JOB = "validate_lead"
+
+
+@dataclass(frozen=True)
+class SourceBinding:
+    source_id: uuid.UUID
+    offer_id: uuid.UUID
+    market_id: uuid.UUID
+    vertical_id: uuid.UUID
+    country: str
+    api_key_hash: str | None
+    hostname: str | None = None
+    path_prefix: str | None = None
+
+
+_SOURCE_SELECT = """
+SELECT s.id AS source_id, s.offer_id, o.market_id, o.vertical_id, m.country,
+       s.api_key_hash, s.hostname, s.path_prefix
+FROM sources s
+JOIN offers o ON o.id = s.offer_id
+JOIN markets m ON m.id = o.market_id
+WHERE s.active AND {where}
+"""
+_BY_ID = _SOURCE_SELECT.format(where="s.id = $1")
+_BY_KEY = _SOURCE_SELECT.format(where="s.source_key = $1")
+_BY_HOST = _SOURCE_SELECT.format(where="s.hostname = $1") + " ORDER BY s.id"
+
+
+def _binding(row: asyncpg.Record) -> SourceBinding:
+    return SourceBinding(**dict(row))
+
+
+async def source_by_id(conn: asyncpg.Connection, source_id: uuid.UUID) -> SourceBinding | None:
+    row = await conn.fetchrow(_BY_ID, source_id)
+    return _binding(row) if row else None
+
+
+async def source_by_key(conn: asyncpg.Connection, key: str) -> SourceBinding | None:
+    row = await conn.fetchrow(_BY_KEY, key)
+    return _binding(row) if row else None
+
+
+async def sources_by_host(conn: asyncpg.Connection, host: str) -> list[SourceBinding]:
+    return [_binding(r) for r in await conn.fetch(_BY_HOST, host)]
+
+
+LEAD_COLUMNS = (
+    "source_id",
+    "offer_id",
+    "market_id",
+    "vertical_id",
+    "idempotency_key",
+    "idempotency_key_derived",
+    "first_name",
+    "last_name",
+    "email",
+    "normalized_email",
+    "phone",
+    "normalized_phone",
+    "address",
+    "city",
+    "state",
+    "postal_code",
+    "consent",
+    "consent_text",
+    "consent_certificate_url",
+    "ip",
+    "user_agent",
+    "raw_payload",
+)
+_CASTS = {"raw_payload": "::jsonb", "ip": "::inet"}
+_RETURNING = (
+    "id AS lead_id, source_id, offer_id, market_id, vertical_id, idempotency_key, "
+    "idempotency_key_derived, status::text AS status, rejection_reasons, routed_at, delivered_at"
+)
+# One statement, one implicit transaction: the lead and its validate_lead job
+# commit together, or (on an idempotency conflict) neither is written.
+_INSERT_AND_ENQUEUE = (
+    "WITH new_lead AS ("
+    f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) VALUES ("
+    + ", ".join(f"${i}{_CASTS.get(c, '')}" for i, c in enumerate(LEAD_COLUMNS, start=1))
+    + f") ON CONFLICT (source_id, idempotency_key) DO NOTHING RETURNING {_RETURNING}),"
+    + fused_enqueue_ctes(VALIDATE_JOB, "new_lead", "lead_id")
+    + " SELECT * FROM new_lead"
+)
+_BY_IDEMPOTENCY = f"SELECT {_RETURNING} FROM leads WHERE source_id = $1 AND idempotency_key = $2"
+_LEAD_BY_ID = f"SELECT {_RETURNING} FROM leads WHERE id = $1"
+_SOURCE_KEY_HASH = "SELECT api_key_hash FROM sources WHERE id = $1"
+
+
+async def insert_lead_and_enqueue(
+    conn: asyncpg.Connection, values: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Insert unless (source_id, idempotency_key) exists; None when it already did."""
+    row = await conn.fetchrow(_INSERT_AND_ENQUEUE, *(values[c] for c in LEAD_COLUMNS))
+    return dict(row) if row else None
+
+
+async def lead_by_idempotency(
+    conn: asyncpg.Connection, source_id: uuid.UUID, key: str
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(_BY_IDEMPOTENCY, source_id, key)
+    return dict(row) if row else None
+
+
+async def lead_by_id(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(_LEAD_BY_ID, lead_id)
+    return dict(row) if row else None
+
+
+async def source_key_hash(conn: asyncpg.Connection, source_id: uuid.UUID) -> str | None:
+    return await conn.fetchval(_SOURCE_KEY_HASH, source_id)

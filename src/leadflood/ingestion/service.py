@@ -1,0 +1,97 @@
+"""Ingest a posted lead: classify, authenticate, make idempotent, normalize, persist."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from leadflood.core.errors import NotFound, Unauthorized
+from leadflood.core.security import verify_api_key
+from leadflood.ingestion import repository as repo
+from leadflood.ingestion.classify import authenticate, classify
+from leadflood.ingestion.idempotency import client_key, derive_key
+from leadflood.ingestion.normalize import normalize_email, normalize_phone
+from leadflood.ingestion.payload import parse_body
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    body: bytes
+    host: str | None
+    path: str
+    idempotency_header: str | None
+    api_key: str | None
+    ip: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    lead: dict[str, Any]
+    created: bool
+
+
+async def ingest_lead(conn: asyncpg.Connection, request: IngestRequest) -> IngestResult:
+    payload = parse_body(request.body)
+    binding = await classify(
+        conn,
+        source_id=payload.source_id,
+        source_key=payload.source_key,
+        host=request.host,
+        path=request.path,
+    )
+    authenticate(binding, request.api_key)
+
+    fields = payload.fields
+    email = normalize_email(fields["email"])
+    phone = normalize_phone(fields["phone"], binding.country)
+    key = client_key(payload.idempotency_key, request.idempotency_header)
+    derived = key is None
+    if key is None:
+        key = derive_key(
+            source_id=str(binding.source_id),
+            normalized_email=email,
+            normalized_phone=phone,
+            first_name=fields["first_name"],
+            last_name=fields["last_name"],
+            postal_code=fields["postal_code"],
+        )
+
+    values = {
+        "source_id": binding.source_id,
+        "offer_id": binding.offer_id,
+        "market_id": binding.market_id,
+        "vertical_id": binding.vertical_id,
+        "idempotency_key": key,
+        "idempotency_key_derived": derived,
+        **fields,
+        "normalized_email": email,
+        "normalized_phone": phone,
+        "consent": payload.consent,
+        "ip": request.ip,
+        "user_agent": (request.user_agent or None) and request.user_agent[:512],
+        # The body parsed as a JSON object: store its text verbatim (no re-encoding).
+        "raw_payload": request.body.decode("utf-8"),
+    }
+    inserted = await repo.insert_lead_and_enqueue(conn, values)
+    if inserted is not None:
+        return IngestResult(inserted, created=True)
+    # The unique (source_id, idempotency_key) held: a replay (or a concurrent twin).
+    existing = await repo.lead_by_idempotency(conn, binding.source_id, key)
+    assert existing is not None, "conflicting lead must be visible after ON CONFLICT"
+    return IngestResult(existing, created=False)
+
+
+async def get_lead_for_source(
+    conn: asyncpg.Connection, lead_id: uuid.UUID, presented_key: str | None
+) -> dict[str, Any]:
+    lead = await repo.lead_by_id(conn, lead_id)
+    if lead is None:
+        raise NotFound("lead_not_found", "no lead with this id")
+    key_hash = await repo.source_key_hash(conn, lead["source_id"])
+    if key_hash is not None and (not presented_key or not verify_api_key(presented_key, key_hash)):
+        raise Unauthorized("unauthorized_source", "missing or invalid source API key")
+    return lead
