@@ -135,3 +135,40 @@ async def make_buyer(
             conn, buyer_id=buyer_id, market_id=world.market_id, city=city
         )
     return buyer_id
+
+
+async def make_lead(
+    conn: AsyncConnection,
+    world: World,
+    *,
+    status: str = "validated",
+    postal_code: str | None = "85001",
+    city: str | None = "Phoenix",
+    **fields: Any,
+) -> uuid.UUID:
+    """Insert a lead directly in a given state (routing tests start after validation)."""
+    from sqlalchemy import text
+
+    n = next(_counter)
+    values = {
+        "source_id": world.source_id,
+        "offer_id": world.offer_id,
+        "market_id": world.market_id,
+        "vertical_id": world.vertical_id,
+        "idempotency_key": f"t-{_RUN}-{n}",
+        "status": status,
+        "first_name": "Test",
+        "phone": "6022531234",
+        "normalized_phone": f"+1602{n % 10_000_000:07d}",
+        "postal_code": postal_code,
+        "city": city,
+        "consent": True,
+        **fields,
+    }
+    columns = ", ".join(values)
+    params = ", ".join(f"CAST(:{k} AS lead_status)" if k == "status" else f":{k}" for k in values)
+    return (
+        await conn.execute(
+            text(f"INSERT INTO leads ({columns}) VALUES ({params}) RETURNING id"), values
+        )
+    ).scalar_one()

@@ -119,6 +119,34 @@ def demo(
         _serve(settings, url, host, port, worker=True)
 
 
+@app.command()
+def route(
+    retry_unrouted: bool = typer.Option(
+        False, "--retry-unrouted", help="Re-route every lead still waiting in `validated`."
+    ),
+    limit: int = typer.Option(1000, help="At most this many leads."),
+) -> None:
+    """Routing operations."""
+    if not retry_unrouted:
+        raise typer.BadParameter("nothing to do: pass --retry-unrouted")
+    from leadflood.core.runtime import build_runtime
+    from leadflood.routing.service import RoutingService
+
+    settings = _settings()
+    runtime = build_runtime(settings)
+
+    async def run() -> dict[str, int]:
+        try:
+            return await RoutingService(runtime.db).retry_unrouted(limit)
+        finally:
+            await runtime.close()
+
+    outcomes = asyncio.run(run())
+    typer.echo(f"re-routed {sum(outcomes.values())} lead(s)")
+    for outcome, count in sorted(outcomes.items()):
+        typer.echo(f"  {outcome:<32} {count}")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,225 @@
+"""All SQL of routing (asyncpg). A decision is 3 autocommit statements: read the lead
+with its policy and exclusivity, read the candidates, commit everything in one
+statement that vetoes itself (rolls back whole) if the lead moved or a cap filled."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from leadflood.core.jobs import fused_enqueue_ctes
+
+DELIVER_JOB = "deliver_lead"
+
+_LOCK_LEAD = """
+SELECT l.id, l.status::text AS status, l.offer_id, l.market_id, l.buyer_id,
+       btrim(l.postal_code) AS postal_code, btrim(l.city) AS city,
+       rp.strategy::text AS strategy, rp.exclusive_fallback::text AS exclusive_fallback,
+       ex.id AS exclusivity_id, ex.buyer_id AS exclusive_buyer_id,
+       ex.scope_type AS exclusive_scope
+FROM leads l
+JOIN offers o ON o.id = l.offer_id
+JOIN routing_policies rp ON rp.id = o.routing_policy_id
+JOIN markets m ON m.id = l.market_id
+LEFT JOIN LATERAL (
+    SELECT e.id, e.buyer_id, e.scope_type
+    FROM offer_exclusivities e
+    WHERE e.offer_id = l.offer_id AND e.active
+      AND e.starts_at <= $2 AND (e.ends_at IS NULL OR e.ends_at > $2)
+      AND (   (e.scope_type = 'market'
+               AND (e.scope_value = l.market_id::text OR lower(e.scope_value) = lower(m.slug)))
+           OR (e.scope_type = 'postal_code' AND e.scope_value = btrim(l.postal_code))
+           OR (e.scope_type = 'city' AND lower(e.scope_value) = lower(btrim(l.city))))
+    ORDER BY CASE e.scope_type WHEN 'postal_code' THEN 0 WHEN 'city' THEN 1 ELSE 2 END,
+             e.starts_at, e.id
+    LIMIT 1
+) ex ON true
+WHERE l.id = $1
+"""
+
+_CANDIDATES = """
+SELECT b.id AS buyer_id, b.name, bo.active AS enrolled, b.status, b.timezone, b.schedule,
+       EXISTS (
+           SELECT 1 FROM buyer_service_areas sa
+           WHERE sa.buyer_id = b.id AND sa.market_id = $2
+             AND (   (sa.postal_code IS NULL AND sa.city IS NULL)
+                  OR sa.postal_code = $3
+                  OR lower(sa.city) = lower($4))
+       ) AS covered,
+       bo.priority, bo.weight, bo.price_cents, bo.last_routed_at,
+       b.payment_method::text AS payment_method, b.balance_cents, b.min_balance_cents,
+       b.delivery_channel::text AS delivery_channel,
+       b.daily_cap, b.hourly_cap, bo.daily_cap AS offer_daily_cap,
+       bo.hourly_cap AS offer_hourly_cap,
+       b.cap_day_window, b.cap_day_count, b.cap_hour_window, b.cap_hour_count,
+       bo.cap_day_window AS offer_day_window, bo.cap_day_count AS offer_day_count,
+       bo.cap_hour_window AS offer_hour_window, bo.cap_hour_count AS offer_hour_count
+FROM buyer_offers bo
+JOIN buyers b ON b.id = bo.buyer_id
+WHERE bo.offer_id = $1
+ORDER BY b.id
+"""
+
+# Counting one more unit in the current local window; a new window starts at 1.
+_BUMP = """
+    cap_day_window = $11, cap_hour_window = $12,
+    cap_day_count = CASE WHEN cap_day_window = $11 THEN cap_day_count + 1 ELSE 1 END,
+    cap_hour_count = CASE WHEN cap_hour_window = $12 THEN cap_hour_count + 1 ELSE 1 END"""
+_UNDER_CAPS = """
+      AND (daily_cap IS NULL
+           OR (CASE WHEN cap_day_window = $11 THEN cap_day_count ELSE 0 END) < daily_cap)
+      AND (hourly_cap IS NULL
+           OR (CASE WHEN cap_hour_window = $12 THEN cap_hour_count ELSE 0 END) < hourly_cap)"""
+
+# Take the cap units (buyer-wide and per-offer), stamp the rotation clock, move the lead
+# (guarded), record the decision, create the delivery and its job: one statement, so one
+# transaction. The row updates re-check the caps against the latest committed counts
+# (READ COMMITTED re-evaluates a concurrently updated row), so a unit is never taken twice.
+# If the lead is no longer `validated` or a cap filled meanwhile, leadflood_abort() raises
+# and the whole statement rolls back.
+_COMMIT_ROUTE = (
+    f"""
+WITH take_buyer AS (
+    UPDATE buyers SET {_BUMP}
+    WHERE id = $2 AND (daily_cap IS NOT NULL OR hourly_cap IS NOT NULL) {_UNDER_CAPS}
+    RETURNING 1
+),
+take_offer AS (
+    UPDATE buyer_offers SET last_routed_at = $5, {_BUMP}
+    WHERE buyer_id = $2 AND offer_id = $3 AND active {_UNDER_CAPS}
+    RETURNING 1
+),
+moved AS (
+    UPDATE leads SET status = 'routed', buyer_id = $2, price_cents = $4, routed_at = $5
+    WHERE id = $1 AND status = 'validated'
+    RETURNING id
+),
+decision AS (
+    INSERT INTO routing_decisions (lead_id, outcome, buyer_id, strategy, candidates,
+                                   decided_at, duration_ms)
+    SELECT $1, 'routed', $2, $6::routing_strategy, $7::jsonb, $5, $8 FROM moved
+    RETURNING id
+),
+delivery AS (
+    INSERT INTO deliveries (lead_id, buyer_id, channel, status, idempotency_key,
+                            next_attempt_at)
+    SELECT $1, $2, $9::delivery_channel, 'pending', 'lead:' || $1::text, $5 FROM moved
+    RETURNING lead_id
+),"""
+    + fused_enqueue_ctes(DELIVER_JOB, "delivery", "lead_id")
+    + """
+SELECT CASE
+         WHEN NOT EXISTS (SELECT 1 FROM moved) THEN leadflood_abort('lead_not_validated')
+         WHEN NOT EXISTS (SELECT 1 FROM take_offer) THEN leadflood_abort('cap_race')
+         WHEN $10 AND NOT EXISTS (SELECT 1 FROM take_buyer) THEN leadflood_abort('cap_race')
+         ELSE 0
+       END AS vetoed,
+       (SELECT id FROM decision) AS decision_id
+"""
+)
+
+_NO_ROUTE = """
+INSERT INTO routing_decisions (lead_id, outcome, buyer_id, strategy, candidates, decided_at,
+                               duration_ms)
+VALUES ($1, $2, NULL, $3::routing_strategy, $4::jsonb, $5, $6)
+RETURNING id
+"""
+
+_DECISIONS = """
+SELECT d.id, d.outcome, d.buyer_id, d.strategy::text AS strategy, d.candidates,
+       d.decided_at, d.duration_ms
+FROM routing_decisions d WHERE d.lead_id = $1 ORDER BY d.decided_at, d.created_at, d.id
+"""
+_UNROUTED = """
+SELECT id FROM leads WHERE status = 'validated' ORDER BY created_at, id LIMIT $1
+"""
+
+
+async def load_lead(
+    conn: asyncpg.Connection, lead_id: uuid.UUID, at: datetime
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(_LOCK_LEAD, lead_id, at)
+    return dict(row) if row else None
+
+
+async def candidates(conn: asyncpg.Connection, lead: dict[str, Any]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        _CANDIDATES, lead["offer_id"], lead["market_id"], lead["postal_code"], lead["city"]
+    )
+
+
+async def commit_route(
+    conn: asyncpg.Connection,
+    *,
+    lead_id: uuid.UUID,
+    buyer_id: uuid.UUID,
+    offer_id: uuid.UUID,
+    price_cents: int,
+    at: datetime,
+    strategy: str,
+    trace: list[dict[str, Any]],
+    duration_ms: float,
+    channel: str,
+    buyer_capped: bool,
+    local_day: datetime,
+    local_hour: datetime,
+) -> uuid.UUID | str:
+    """The decision id, or why the statement vetoed itself ('lead_not_validated',
+    'cap_race'); a vetoed statement changed nothing."""
+    try:
+        return await conn.fetchval(
+            _COMMIT_ROUTE,
+            lead_id,
+            buyer_id,
+            offer_id,
+            price_cents,
+            at,
+            strategy,
+            orjson.dumps(trace).decode(),
+            duration_ms,
+            channel,
+            buyer_capped,
+            local_day,
+            local_hour,
+            column=1,
+        )
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate == "LF001":
+            return exc.args[0] if exc.args else str(exc)
+        raise
+
+
+async def record_no_route(
+    conn: asyncpg.Connection,
+    *,
+    lead_id: uuid.UUID,
+    outcome: str,
+    strategy: str,
+    trace: list[dict[str, Any]],
+    at: datetime,
+    duration_ms: float,
+) -> uuid.UUID:
+    return await conn.fetchval(
+        _NO_ROUTE, lead_id, outcome, strategy, orjson.dumps(trace).decode(), at, duration_ms
+    )
+
+
+async def decisions(conn: asyncpg.Connection, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(_DECISIONS, lead_id)]
+
+
+async def unrouted_leads(conn: asyncpg.Connection, limit: int) -> list[uuid.UUID]:
+    return [r["id"] for r in await conn.fetch(_UNROUTED, limit)]
+
+
+async def lead_exists(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM leads WHERE id = $1", lead_id))
+
+
+async def lead_state(conn: asyncpg.Connection, lead_id: uuid.UUID) -> tuple[str, uuid.UUID | None]:
+    row = await conn.fetchrow("SELECT status::text, buyer_id FROM leads WHERE id = $1", lead_id)
+    return row["status"], row["buyer_id"]

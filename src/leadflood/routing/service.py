@@ -1,0 +1,177 @@
+"""RoutingService: choose one buyer for a validated lead (DISTRIBUTION.md §6)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from leadflood.core.db import Database
+from leadflood.core.errors import NotFound
+from leadflood.routing import repository as repo
+from leadflood.routing.schedule import compile_schedule
+from leadflood.routing.selection import Candidate, DecisionClock, choose, evaluate
+
+MAX_SELECTION_ROUNDS = 50
+
+
+@dataclass
+class RouteResult:
+    lead_id: uuid.UUID
+    outcome: str  # routed | no_route | no_route_exclusive_fail_closed | noop | not_found
+    status: str | None
+    buyer_id: uuid.UUID | None = None
+    decision_id: uuid.UUID | None = None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    statements: int = 0  # SQL statements issued (each its own transaction)
+    rounds: int = 0
+
+
+class RoutingService:
+    """Callable directly (CLI, admin, tests) and from the route_lead job."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def route(self, lead_id: uuid.UUID, *, now: datetime | None = None) -> RouteResult:
+        at = now or datetime.now(UTC)
+        statements = 0
+        for round_no in range(1, MAX_SELECTION_ROUNDS + 1):
+            async with self.db.raw() as conn:
+                result = await self._decide(conn, lead_id, at)
+            statements += result.statements
+            if result.outcome != "cap_race":
+                result.statements, result.rounds = statements, round_no
+                return result
+        raise RuntimeError(f"routing of {lead_id} did not settle")
+
+    async def _decide(
+        self, conn: asyncpg.Connection, lead_id: uuid.UUID, at: datetime
+    ) -> RouteResult:
+        started = time.perf_counter()
+        lead = await repo.load_lead(conn, lead_id, at)
+        if lead is None:
+            return RouteResult(lead_id, "not_found", None, statements=1)
+        if lead["status"] != "validated":
+            # Routed already (or not routable): report the current state, change nothing.
+            return RouteResult(
+                lead_id, "noop", lead["status"], buyer_id=lead["buyer_id"], statements=1
+            )
+
+        clock = DecisionClock(at)
+        pool = [_candidate(row) for row in await repo.candidates(conn, lead)]
+        for c in pool:
+            c.reasons = evaluate(c, clock)
+        eligible = [c for c in pool if c.eligible]
+
+        outcome = "routed"
+        exclusive = lead["exclusive_buyer_id"]
+        if exclusive is not None:
+            owner = next((c for c in eligible if c.buyer_id == exclusive), None)
+            if owner is not None:
+                for c in eligible:
+                    if c is not owner:
+                        c.reasons.append("not_exclusive_buyer")
+                eligible = [owner]
+            elif lead["exclusive_fallback"] == "fail_closed":
+                for c in eligible:
+                    c.reasons.append("not_exclusive_buyer")
+                eligible = []
+                outcome = "no_route_exclusive_fail_closed"
+        if not eligible and outcome == "routed":
+            outcome = "no_route"
+
+        winner = choose(lead["strategy"], eligible, lead_id) if eligible else None
+        trace = [c.trace(winner.buyer_id if winner else None) for c in pool]
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+
+        if winner is None:
+            decision_id = await repo.record_no_route(
+                conn,
+                lead_id=lead_id,
+                outcome=outcome,
+                strategy=lead["strategy"],
+                trace=trace,
+                at=at,
+                duration_ms=duration_ms,
+            )
+            return RouteResult(
+                lead_id,
+                outcome,
+                "validated",
+                decision_id=decision_id,
+                candidates=trace,
+                statements=3,
+            )
+
+        local_day, local_hour = clock.windows(winner.timezone)
+        committed = await repo.commit_route(
+            conn,
+            lead_id=lead_id,
+            buyer_id=winner.buyer_id,
+            offer_id=lead["offer_id"],
+            price_cents=winner.price_cents,
+            at=at,
+            strategy=lead["strategy"],
+            trace=trace,
+            duration_ms=duration_ms,
+            channel=winner.delivery_channel,
+            buyer_capped=winner.buyer_capped,
+            local_day=local_day,
+            local_hour=local_hour,
+        )
+        if committed == "cap_race":
+            # A cap filled since the candidates were read; nothing was written. Select
+            # again: the next read sees the full counter and records the reason.
+            return RouteResult(lead_id, "cap_race", "validated", statements=3)
+        if committed == "lead_not_validated":
+            # A concurrent attempt routed this lead first: report its state.
+            status, buyer_id = await repo.lead_state(conn, lead_id)
+            return RouteResult(lead_id, "noop", status, buyer_id=buyer_id, statements=4)
+        return RouteResult(
+            lead_id,
+            "routed",
+            "routed",
+            buyer_id=winner.buyer_id,
+            decision_id=committed,
+            candidates=trace,
+            statements=3,
+        )
+
+    async def decisions(self, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+        async with self.db.raw() as conn:
+            rows = await repo.decisions(conn, lead_id)
+        for row in rows:
+            if isinstance(row["candidates"], str):
+                row["candidates"] = orjson.loads(row["candidates"])
+        return rows
+
+    async def trace(self, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+        """Decisions of an existing lead (possibly none yet); NotFound otherwise."""
+        rows = await self.decisions(lead_id)
+        if not rows:
+            async with self.db.raw() as conn:
+                if not await repo.lead_exists(conn, lead_id):
+                    raise NotFound("lead_not_found", "no lead with this id")
+        return rows
+
+    async def retry_unrouted(self, limit: int = 1000) -> dict[str, int]:
+        async with self.db.raw() as conn:
+            lead_ids = await repo.unrouted_leads(conn, limit)
+        outcomes: dict[str, int] = {}
+        for lead_id in lead_ids:
+            result = await self.route(lead_id)
+            outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+        return outcomes
+
+
+def _candidate(row: asyncpg.Record) -> Candidate:
+    # The candidate query selects columns in Candidate's field order (pinned by a test).
+    values = list(row.values())
+    values[5] = compile_schedule(values[5] or "")
+    return Candidate(*values)

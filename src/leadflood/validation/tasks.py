@@ -1,0 +1,26 @@
+"""validate_lead job: ids in, no-op when the lead is past the stage."""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+
+from leadflood.core.jobs import JobContext, job
+from leadflood.validation.service import validate_lead
+
+log = structlog.get_logger("leadflood.validation")
+
+
+@job("validate_lead")
+async def validate_lead_job(ctx: JobContext) -> None:
+    lead_id = uuid.UUID(ctx.payload["lead_id"])
+    async with ctx.runtime.db.raw() as conn:
+        result = await validate_lead(conn, lead_id)
+    log.info(
+        "lead_validated",
+        lead_id=str(lead_id),
+        status=result.status,
+        reasons=list(result.reasons),
+        changed=result.changed,
+    )

@@ -1,0 +1,31 @@
+"""Routing test helpers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+
+from leadflood.routing.service import RoutingService
+
+# A Thursday; 2026-01-15 is in winter time everywhere in the US (EST = UTC-5).
+WINTER_NOON_UTC = datetime(2026, 1, 15, 19, 0, tzinfo=UTC)
+
+
+async def route(runtime, lead_id: uuid.UUID, at: datetime | None = None):
+    return await RoutingService(runtime.db).route(lead_id, now=at or WINTER_NOON_UTC)
+
+
+def reasons_by_buyer(result) -> dict[str, list[str]]:
+    return {c["buyer_id"]: c["reasons"] for c in result.candidates}
+
+
+async def scalar(runtime, sql: str, **params):
+    async with runtime.db.connect() as conn:
+        return (await conn.execute(text(sql), params)).scalar()
+
+
+async def execute(runtime, sql: str, **params) -> None:
+    async with runtime.db.transaction() as conn:
+        await conn.execute(text(sql), params)
