@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import orjson
 import structlog
 from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
@@ -72,6 +73,18 @@ async def enqueue(
     ids = await Queries(AsyncpgDriver(raw)).enqueue(
         name, orjson.dumps(payload), 0, delay, dedupe_key
     )
+    return int(ids[0])
+
+
+async def enqueue_raw(
+    conn: asyncpg.Connection,
+    name: str,
+    payload: dict[str, Any],
+    *,
+    delay: timedelta | None = None,
+) -> int:
+    """`enqueue()` for code on a raw asyncpg connection (inside its transaction)."""
+    ids = await Queries(AsyncpgDriver(conn)).enqueue(name, orjson.dumps(payload), 0, delay)
     return int(ids[0])
 
 
@@ -157,29 +170,54 @@ async def run_worker(
     drain: bool = False,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Process jobs until `stop` is set (or, with `drain`, until the queue is empty)."""
+    """Process jobs until `stop` is set, or with `drain` until no job is due or running.
+
+    `drain` ignores jobs scheduled for later (e.g. a delivery retry in 30 minutes):
+    pgqueuer's own drain mode would wait for them.
+    """
     conn = await runtime.db.raw_connection()
     try:
         qm = build_queue_manager(runtime, AsyncpgDriver(conn))
         batch = max(1, concurrency // 2)
-        watcher: asyncio.Task[None] | None = None
+        watchers: list[asyncio.Task[None]] = []
         if stop is not None:
 
             async def watch() -> None:
                 await stop.wait()
                 qm.shutdown.set()
 
-            watcher = asyncio.create_task(watch())
+            watchers.append(asyncio.create_task(watch()))
+        if drain:
+            watchers.append(asyncio.create_task(_stop_when_idle(runtime, qm)))
         try:
             await qm.run(
                 batch_size=batch,
                 max_concurrent_tasks=max(2 * batch, concurrency),
-                mode=QueueExecutionMode.drain if drain else QueueExecutionMode.continuous,
+                mode=QueueExecutionMode.continuous,
                 dequeue_timeout=timedelta(seconds=1 if drain else 5),
                 log_aggregation_interval=timedelta(0),
             )
         finally:
-            if watcher:
+            for watcher in watchers:
                 watcher.cancel()
     finally:
         await conn.close()
+
+
+_BUSY = """
+SELECT count(*) FROM pgqueuer
+WHERE (status = 'queued' AND execute_after <= now()) OR status = 'picked'
+"""
+
+
+async def _stop_when_idle(runtime: Runtime, qm: QueueManager) -> None:
+    idle_checks = 0
+    while True:
+        await asyncio.sleep(0.05)
+        async with runtime.db.raw() as conn:
+            busy = await conn.fetchval(_BUSY)
+        # Two idle readings in a row: a job that just finished may have enqueued the next.
+        idle_checks = idle_checks + 1 if busy == 0 and not qm.job_context else 0
+        if idle_checks >= 2:
+            qm.shutdown.set()
+            return

@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     # Private/loopback delivery targets: allowed in development and test only by default.
     allow_private_networks: bool | None = None
     worker_concurrency: int = 20
+    # SMTP for the email delivery channel (and outreach email later).
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "leads@leadflood.local"
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = 10.0
     embedded_worker: bool = True
 
     @property

@@ -1,0 +1,213 @@
+"""Delivery channels behind one protocol, registered by `delivery_channel` value."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from leadflood.core.settings import Settings
+from leadflood.delivery.policy import classify_status, parse_retry_after
+from leadflood.delivery.safety import DestinationError, vet
+
+EXCERPT_BYTES = 1024
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Outbound:
+    lead_id: str
+    body: bytes
+    headers: dict[str, str]
+    webhook_url: str | None
+    email: str | None
+    secret: str | None
+    timeout_ms: int | None
+    subject: str
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    outcome: str  # success | retryable_error | permanent_error
+    http_status: int | None = None
+    response_excerpt: str | None = None
+    error: str | None = None
+    retry_after: timedelta | None = None
+
+
+class DeliveryChannel(Protocol):
+    async def send(self, message: Outbound) -> AttemptResult: ...
+
+
+def sanitize(text: str, *secrets: str | None, limit: int = EXCERPT_BYTES) -> str:
+    """Printable, secret-free, at most `limit` UTF-8 bytes."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    text = _CONTROL.sub(" ", text)
+    encoded = text.encode("utf-8")[:limit]
+    return encoded.decode("utf-8", "ignore")
+
+
+def _safe_url(url: str) -> str:
+    """The URL without credentials, query or fragment (never logged or stored whole)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class WebhookChannel:
+    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+
+    async def send(self, message: Outbound) -> AttemptResult:
+        try:
+            target = await vet(
+                message.webhook_url, allow_private=self.settings.private_networks_allowed
+            )
+        except DestinationError as exc:
+            return AttemptResult("permanent_error", error=f"{exc.code}: {exc}")
+        total = (message.timeout_ms or 10_000) / 1000
+        timeout = httpx.Timeout(
+            connect=min(2.0, total),
+            read=min(5.0, total),
+            write=min(5.0, total),
+            pool=min(5.0, total),
+        )
+        url, headers, extensions = target.url, dict(message.headers), {}
+        if target.pinned_ip:
+            parts = urlsplit(target.url)
+            ip = f"[{target.pinned_ip}]" if ":" in target.pinned_ip else target.pinned_ip
+            netloc = f"{ip}:{parts.port}" if parts.port else ip
+            url = urlunsplit(parts._replace(netloc=netloc))
+            headers["Host"] = parts.netloc.rsplit("@", 1)[-1]
+            extensions["sni_hostname"] = target.host
+        try:
+            async with asyncio.timeout(total):
+                response = await self.client.post(
+                    url,
+                    content=message.body,
+                    headers=headers,
+                    timeout=timeout,
+                    extensions=extensions,
+                )
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            return AttemptResult("retryable_error", error=f"timeout: {type(exc).__name__}")
+        except httpx.InvalidURL as exc:
+            return AttemptResult("permanent_error", error=f"invalid_url: {exc}")
+        except httpx.TransportError as exc:
+            return AttemptResult(
+                "retryable_error",
+                error=sanitize(
+                    f"connection_error: {type(exc).__name__}: {exc}",
+                    message.secret,
+                    message.webhook_url,
+                ),
+            )
+        outcome = classify_status(response.status_code)
+        if 300 <= response.status_code < 400:
+            outcome = "permanent_error"  # redirects are not followed: misconfigured URL
+        excerpt = sanitize(response.text[: EXCERPT_BYTES * 2], message.secret)
+        error = (
+            None
+            if outcome == "success"
+            else (f"http_{response.status_code} from {_safe_url(target.url)}")
+        )
+        return AttemptResult(
+            outcome,
+            http_status=response.status_code,
+            response_excerpt=excerpt,
+            error=error,
+            retry_after=parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+            if response.status_code == 429
+            else None,
+        )
+
+
+class EmailChannel:
+    """Plain-text summary with the exact webhook body attached as lead.json."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def send(self, message: Outbound) -> AttemptResult:
+        s = self.settings
+        if not s.smtp_host or not message.email:
+            return AttemptResult(
+                "permanent_error", error="delivery_channel_unconfigured: no SMTP host or address"
+            )
+        mail = EmailMessage()
+        mail["From"] = s.smtp_from
+        mail["To"] = message.email
+        mail["Subject"] = message.subject
+        mail["Idempotency-Key"] = message.headers["Idempotency-Key"]
+        mail.set_content(_summary(message))
+        mail.add_attachment(
+            message.body, maintype="application", subtype="json", filename="lead.json"
+        )
+        try:
+            await asyncio.wait_for(
+                asyncio.to_thread(self._send, mail), timeout=(message.timeout_ms or 10_000) / 1000
+            )
+        except TimeoutError:
+            return AttemptResult("retryable_error", error="timeout: smtp")
+        except smtplib.SMTPResponseException as exc:
+            outcome = "retryable_error" if 400 <= exc.smtp_code < 500 else "permanent_error"
+            return AttemptResult(
+                outcome,
+                http_status=None,
+                error=sanitize(f"smtp_{exc.smtp_code}: {exc.smtp_error!r}"),
+            )
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            outcome = (
+                "retryable_error" if all(400 <= c < 500 for c in codes) else ("permanent_error")
+            )
+            return AttemptResult(outcome, error=f"smtp_recipient_refused: {codes}")
+        except (OSError, smtplib.SMTPException) as exc:
+            return AttemptResult(
+                "retryable_error", error=sanitize(f"smtp_connection_error: {type(exc).__name__}")
+            )
+        return AttemptResult("success", response_excerpt="250 accepted")
+
+    def _send(self, mail: EmailMessage) -> None:
+        s = self.settings
+        with smtplib.SMTP(s.smtp_host or "", s.smtp_port, timeout=s.smtp_timeout_s) as smtp:
+            if s.smtp_starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if s.smtp_username and s.smtp_password:
+                smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
+            smtp.send_message(mail)
+
+
+def _summary(message: Outbound) -> str:
+    import orjson
+
+    lead = orjson.loads(message.body)
+    contact = lead["contact"]
+    lines = [
+        f"New lead {lead['lead_id']} for {lead['offer']['name']} ({lead['market']['name']})",
+        "",
+        *(f"{k.replace('_', ' ').title():<12} {v}" for k, v in contact.items() if v),
+        "",
+        f"Consent: {lead['consent']['given']}",
+        f"Price: {lead['price_cents'] / 100:.2f} {lead['currency']}",
+        f"Idempotency-Key: {lead['idempotency_key']}",
+        "",
+        "The complete lead is attached as lead.json.",
+    ]
+    return "\n".join(lines)
+
+
+def build_channels(client: httpx.AsyncClient, settings: Settings) -> dict[str, DeliveryChannel]:
+    return {"webhook": WebhookChannel(client, settings), "email": EmailChannel(settings)}

@@ -1,0 +1,109 @@
+"""The webhook body: built only from stored facts, serialized canonically (§7)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from leadflood import __version__
+
+KNOWN_FIELDS = frozenset(
+    {
+        "source_id",
+        "source_key",
+        "idempotency_key",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "address",
+        "city",
+        "state",
+        "postal_code",
+        "consent",
+        "consent_text",
+        "consent_certificate_url",
+    }
+)
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def build_payload(row: dict[str, Any]) -> dict[str, Any]:
+    raw = row["raw_payload"]
+    if isinstance(raw, str):
+        raw = orjson.loads(raw)
+    custom = {k: v for k, v in (raw or {}).items() if k not in KNOWN_FIELDS}
+    lead_id = str(row["lead_id"])
+    return {
+        "lead_id": lead_id,
+        "idempotency_key": f"lead:{lead_id}",
+        "offer": {"id": str(row["offer_id"]), "slug": row["offer_slug"], "name": row["offer_name"]},
+        "market": {
+            "id": str(row["market_id"]),
+            "slug": row["market_slug"],
+            "name": row["market_name"],
+        },
+        "vertical": {
+            "id": str(row["vertical_id"]),
+            "slug": row["vertical_slug"],
+            "name": row["vertical_name"],
+        },
+        "contact": {
+            "first_name": row["first_name"],
+            "last_name": row["last_name"],
+            "email": row["email"],
+            "phone": _phone(row),
+            "address": row["address"],
+            "city": row["city"],
+            "state": row["state"],
+            "postal_code": row["postal_code"],
+        },
+        "consent": {
+            "given": row["consent"],
+            "text": row["consent_text"],
+            "certificate_url": row["consent_certificate_url"],
+        },
+        "price_cents": row["price_cents"],
+        "currency": row["currency"],
+        "received_at": _ts(row["received_at"]),
+        "routed_at": _ts(row["routed_at"]),
+        "custom": custom,
+    }
+
+
+def _phone(row: dict[str, Any]) -> str | None:
+    normalized = row["normalized_phone"]
+    if normalized and normalized.startswith("+"):
+        return normalized  # E.164 when known
+    return row["phone"]
+
+
+def serialize(payload: dict[str, Any]) -> bytes:
+    """Sorted keys, no insignificant whitespace: the same lead gives the same bytes."""
+    return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+
+
+def digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def signature(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def headers(lead_id: str, body: bytes, secret: str | None) -> dict[str, str]:
+    out = {
+        "Content-Type": "application/json",
+        "Idempotency-Key": f"lead:{lead_id}",
+        "User-Agent": f"leadflood/{__version__}",
+    }
+    if secret:
+        out["X-Leadflood-Signature"] = signature(body, secret)
+    return out

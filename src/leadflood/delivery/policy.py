@@ -1,0 +1,45 @@
+"""Retry schedule and outcome classification (DISTRIBUTION.md §7)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+MAX_ATTEMPTS = 5
+DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30))
+RETRY_AFTER_CAP = timedelta(hours=1)
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+def classify_status(status: int) -> str:
+    if 200 <= status < 300:
+        return "success"
+    if status in RETRYABLE_STATUSES or status >= 500:
+        return "retryable_error"
+    return "permanent_error"
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """Retry-After as delta-seconds or an HTTP-date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(when - now, timedelta(0))
+
+
+def next_delay(attempt_no: int, retry_after: timedelta | None = None) -> timedelta | None:
+    """Delay before the next attempt after `attempt_no` failed retryably; None = exhausted."""
+    if attempt_no >= MAX_ATTEMPTS:
+        return None
+    delay = DELAYS[attempt_no - 1]
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
+    return delay

@@ -1,0 +1,94 @@
+"""A real local HTTP buyer endpoint (uvicorn) with scripted answers, counting requests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.live import free_port
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    delay_s: float = 0.0
+    body: str = '{"accepted": true}'
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+
+class BuyerServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.scripts: dict[str, list[Reply]] = defaultdict(list)
+        self.default = Reply()
+        self.received: list[Received] = []
+        self._lock = threading.Lock()
+        app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST"])])
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            loop="asyncio",
+            lifespan="off",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def url(self, path: str = "leads") -> str:
+        return f"{self.base}/{path}"
+
+    def script(self, path: str, *replies: Reply) -> None:
+        self.scripts[path].extend(replies)
+
+    def count(self, path: str | None = None) -> int:
+        with self._lock:
+            return sum(1 for r in self.received if path is None or r.path == path)
+
+    async def _handle(self, request: Request) -> Response:
+        body = await request.body()
+        path = request.path_params["path"]
+        with self._lock:
+            self.received.append(Received(path, dict(request.headers), body, time.time()))
+            script = self.scripts.get(path)
+            reply = script.pop(0) if script else self.default
+        if reply.delay_s:
+            await asyncio.sleep(reply.delay_s)
+        return Response(
+            reply.body,
+            status_code=reply.status,
+            headers=reply.headers,
+            media_type="application/json",
+        )
+
+    def __enter__(self) -> BuyerServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("buyer server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
