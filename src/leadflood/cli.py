@@ -112,11 +112,13 @@ def demo(
     from leadflood.demo.run import run_demo
 
     settings = _settings()
+    if host or port:
+        settings = settings.model_copy(
+            update={k: v for k, v in (("host", host), ("port", port)) if v}
+        )
     url = _database_url(settings)
     migrations.upgrade(url)
-    run_demo(settings, url)
-    if serve_after:
-        _serve(settings, url, host, port, worker=True)
+    run_demo(settings, url, serve=serve_after)
 
 
 @app.command()

@@ -175,3 +175,10 @@ async def add_exclusivity(
             **fields,
         },
     )
+
+
+async def rotate_source_api_key(conn: AsyncConnection, source_id: uuid.UUID) -> str:
+    """Issue a new API key for a source; the old one stops working. Shown once."""
+    api_key = new_api_key("lfsrc")
+    await repo.update_row(conn, "sources", source_id, {"api_key_hash": hash_api_key(api_key)})
+    return api_key

@@ -28,8 +28,8 @@ async def seed_demo(
         await conn.execute(text("SELECT id FROM markets WHERE slug = :s"), {"s": DEMO_MARKET})
     ).scalar()
     if existing:
-        rows = (await conn.execute(text("SELECT slug, id FROM offers"))).all()
-        return DemoConfig(created=False, ids={f"offer:{s}": i for s, i in rows})
+        rows = (await conn.execute(text("SELECT source_key, id FROM sources"))).all()
+        return DemoConfig(created=False, ids={f"source:{k}": i for k, i in rows})
 
     ids: dict[str, uuid.UUID] = {}
     ids["market"] = await catalog.create_market(
@@ -69,7 +69,7 @@ async def seed_demo(
             validation_policy_id=ids["vpolicy"],
             routing_policy_id=ids[policy],
         )
-    ids["source:solar"], _ = await catalog.create_source(
+    ids["source:sunquotes"], _ = await catalog.create_source(
         conn,
         name="SunQuotes landing page",
         offer_id=ids["offer:solar"],
@@ -77,7 +77,7 @@ async def seed_demo(
         hostname="leads.example.com",
         path_prefix="/api/leads/solar",
     )
-    ids["source:roofing"], roofing_key = await catalog.create_source(
+    ids["source:roofpros"], roofing_key = await catalog.create_source(
         conn,
         name="RoofPros partner feed",
         offer_id=ids["offer:roofing"],
@@ -87,11 +87,11 @@ async def seed_demo(
 
     buyers = [
         # name, priority, weight, price, service area postal codes (None = whole market)
-        ("Desert Sun Solar", 10, 3, 4500, None, "09:00-18:00"),
-        ("Valley Roof & Solar", 20, 1, 3800, ["85001", "85004", "85006"], None),
-        ("Copper State Energy", 20, 1, 4000, ["85016", "85018"], None),
+        ("Desert Sun Solar", 10, 3, 4500, [f"850{n:02d}" for n in range(1, 21)]),
+        ("Valley Roof & Solar", 20, 1, 3800, ["85001", "85004", "85006"]),
+        ("Copper State Energy", 20, 1, 4000, ["85016", "85018"]),
     ]
-    for index, (name, priority, weight, price, postal_codes, _hours) in enumerate(buyers):
+    for index, (name, priority, weight, price, postal_codes) in enumerate(buyers):
         buyer_id = await catalog.create_buyer(
             conn,
             secret_key=secret_key,
