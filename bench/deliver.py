@@ -1,0 +1,130 @@
+"""Delivery benchmark: 1,000 queued deliveries against a local buyer endpoint.
+
+Prints (targets DISTRIBUTION.md §9):
+  * delivery enqueue: the routing commit that writes the deliveries row and its
+    deliver_lead job (p95 target ≤ 5 ms);
+  * worker overhead per delivery excluding the buyer's time (deliver() minus the
+    channel send; p95 target ≤ 20 ms);
+  * deliveries/s draining the queue with one worker (target ≥ 500/s).
+Same-run baseline: the same 1,000 POSTs sent straight to the buyer with httpx at the
+same concurrency (the ceiling any worker on this machine could reach).
+
+    python bench/deliver.py [--concurrency 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from bench.common import summarize  # noqa: E402
+from bench.ingest import wait_ready  # noqa: E402
+from leadflood.core import migrate  # noqa: E402
+from leadflood.core.jobs import run_worker  # noqa: E402
+from leadflood.core.runtime import build_runtime  # noqa: E402
+from leadflood.delivery import channels, service  # noqa: E402
+from leadflood.routing import repository as routing_repo  # noqa: E402
+from leadflood.routing.service import RoutingService  # noqa: E402
+from tests.conftest import make_settings  # noqa: E402
+from tests.factories import make_buyer, make_lead, make_world  # noqa: E402
+from tests.live import free_port  # noqa: E402
+from tests.pg import recreate_database, server_url  # noqa: E402
+
+N = 1000
+
+
+async def main(url: str, buyer_url: str, concurrency: int) -> None:
+    from leadflood.core.logging import configure_logging
+
+    configure_logging("WARNING")
+    runtime = build_runtime(make_settings(url, log_level="WARNING", db_pool_size=60), url)
+    async with runtime.db.transaction() as conn:
+        world = await make_world(conn)
+        await make_buyer(conn, world, webhook_url=buyer_url, webhook_secret="bench-secret")
+        leads = [await make_lead(conn, world) for _ in range(N)]
+
+    enqueue_ms: list[float] = []
+    original_commit = routing_repo.commit_route
+
+    async def timed_commit(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return await original_commit(*args, **kwargs)
+        finally:
+            enqueue_ms.append((time.perf_counter() - t0) * 1000)
+
+    routing_repo.commit_route = timed_commit
+    routing = RoutingService(runtime.db)
+    for lead in leads:
+        await routing.route(lead)
+    summarize("delivery enqueue (routing commit + job)", enqueue_ms)
+
+    send_ms: dict[int, float] = {}
+    overhead_ms: list[float] = []
+    original_send = channels.WebhookChannel.send
+    original_deliver = service.DeliveryService.deliver
+
+    async def timed_send(self, message):
+        t0 = time.perf_counter()
+        try:
+            return await original_send(self, message)
+        finally:
+            send_ms[id(asyncio.current_task())] = (time.perf_counter() - t0) * 1000
+
+    async def timed_deliver(self, lead_id):
+        t0 = time.perf_counter()
+        outcome = await original_deliver(self, lead_id)
+        total = (time.perf_counter() - t0) * 1000
+        overhead_ms.append(total - send_ms.pop(id(asyncio.current_task()), 0.0))
+        return outcome
+
+    channels.WebhookChannel.send = timed_send
+    service.DeliveryService.deliver = timed_deliver
+    started = time.perf_counter()
+    await run_worker(runtime, concurrency=concurrency, drain=True)
+    wall = time.perf_counter() - started
+    summarize(f"worker overhead excl. buyer (x{concurrency})", overhead_ms, wall)
+    async with runtime.db.raw() as conn:
+        delivered = await conn.fetchval("SELECT count(*) FROM leads WHERE status = 'delivered'")
+    print(f"delivered {delivered}/{N} in {wall:.2f} s = {delivered / wall:.0f} deliveries/s")
+    await runtime.close()
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits) as client:
+        sem = asyncio.Semaphore(concurrency)
+        samples: list[float] = []
+
+        async def post(i: int) -> None:
+            async with sem:
+                t0 = time.perf_counter()
+                await client.post(buyer_url, content=b'{"lead_id": "x%d"}' % i)
+                samples.append((time.perf_counter() - t0) * 1000)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(post(i) for i in range(N)))
+        summarize("baseline: bare httpx POSTs to the buyer", samples, time.perf_counter() - t0)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--concurrency", type=int, default=10)
+    args = parser.parse_args()
+    database_url = recreate_database(server_url(), "leadflood_bench_deliver")
+    migrate.upgrade(database_url)
+    port = free_port()
+    buyer = subprocess.Popen([sys.executable, str(ROOT / "bench" / "buyer_app.py"), str(port)])
+    try:
+        wait_ready(port, "/received")
+        asyncio.run(main(database_url, f"http://127.0.0.1:{port}/leads", args.concurrency))
+    finally:
+        buyer.terminate()
+        buyer.wait()
