@@ -88,6 +88,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="separate `leadflood worker` processes (0 = embedded in serve)",
+    )
     args = parser.parse_args()
     url = recreate_database(server_url(), "leadflood_bench_e2e")
     migrate.upgrade(url)
@@ -103,6 +109,7 @@ def main() -> None:
         "LEADFLOOD_WORKER_CONCURRENCY": "20",
     }
     server = None
+    workers: list[subprocess.Popen] = []
     try:
         wait_ready(buyer_port, "/received")
         source_id = asyncio.run(seed(url, f"http://127.0.0.1:{buyer_port}/leads"))
@@ -127,7 +134,7 @@ def main() -> None:
             f"{'PASS' if row['p95'] <= 250 and len(e2e) == len(sent) else 'FAIL'}"
         )
     finally:
-        for proc in (server, buyer):
+        for proc in (server, buyer, *workers):
             if proc:
                 proc.terminate()
                 proc.wait()
