@@ -6,7 +6,7 @@ Prints (targets DISTRIBUTION.md §9):
   * worker overhead per delivery excluding the buyer's time (deliver() minus the
     channel send; p95 target ≤ 20 ms);
   * deliveries/s draining the queue with one worker (target ≥ 500/s).
-Same-run baseline: the same 1,000 POSTs sent straight to the buyer with httpx at the
+Same-run baseline: the same 1,000 POSTs sent straight to the buyer with aiohttp at the
 same concurrency (the ceiling any worker on this machine could reach).
 
     python bench/deliver.py [--concurrency 50]
@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
+import aiohttp  # noqa: E402
 
 from bench.common import summarize  # noqa: E402
 from bench.ingest import wait_ready  # noqa: E402
@@ -98,20 +98,21 @@ async def main(url: str, buyer_url: str, concurrency: int) -> None:
     print(f"delivered {delivered}/{N} in {wall:.2f} s = {delivered / wall:.0f} deliveries/s")
     await runtime.close()
 
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as client:
         sem = asyncio.Semaphore(concurrency)
         samples: list[float] = []
 
         async def post(i: int) -> None:
             async with sem:
                 t0 = time.perf_counter()
-                await client.post(buyer_url, content=b'{"lead_id": "x%d"}' % i)
+                async with client.post(buyer_url, data=b'{"lead_id": "x%d"}' % i) as r:
+                    await r.read()
                 samples.append((time.perf_counter() - t0) * 1000)
 
         t0 = time.perf_counter()
         await asyncio.gather(*(post(i) for i in range(N)))
-        summarize("baseline: bare httpx POSTs to the buyer", samples, time.perf_counter() - t0)
+        summarize("baseline: bare aiohttp POSTs to the buyer", samples, time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import aiohttp
 import httpx
 
 from leadflood.core.db import Database
@@ -21,7 +22,20 @@ class Runtime:
         )
     )
 
+    _webhook_session: aiohttp.ClientSession | None = None
+
+    def webhook_session(self) -> aiohttp.ClientSession:
+        """Buyer webhook client (decision 0005), created on the running loop."""
+        if self._webhook_session is None or self._webhook_session.closed:
+            self._webhook_session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=200, limit_per_host=50),
+                auto_decompress=True,
+            )
+        return self._webhook_session
+
     async def close(self) -> None:
+        if self._webhook_session is not None:
+            await self._webhook_session.close()
         await self.http.aclose()
         await self.db.dispose()
 

@@ -6,13 +6,14 @@ import asyncio
 import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import aiohttp
 
 from leadflood.core.settings import Settings
 from leadflood.delivery.policy import classify_status, parse_retry_after
@@ -66,8 +67,12 @@ def _safe_url(url: str) -> str:
 
 
 class WebhookChannel:
-    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
-        self.client = client
+    """HTTP POST over aiohttp (decision 0005: 12x the throughput of httpx here)."""
+
+    def __init__(
+        self, session_factory: Callable[[], aiohttp.ClientSession], settings: Settings
+    ) -> None:
+        self.session_factory = session_factory
         self.settings = settings
 
     async def send(self, message: Outbound) -> AttemptResult:
@@ -78,34 +83,34 @@ class WebhookChannel:
         except DestinationError as exc:
             return AttemptResult("permanent_error", error=f"{exc.code}: {exc}")
         total = (message.timeout_ms or 10_000) / 1000
-        timeout = httpx.Timeout(
-            connect=min(2.0, total),
-            read=min(5.0, total),
-            write=min(5.0, total),
-            pool=min(5.0, total),
+        timeout = aiohttp.ClientTimeout(
+            total=total, sock_connect=min(2.0, total), sock_read=min(5.0, total)
         )
-        url, headers, extensions = target.url, dict(message.headers), {}
+        url, headers, extra = target.url, dict(message.headers), {}
         if target.pinned_ip:
             parts = urlsplit(target.url)
             ip = f"[{target.pinned_ip}]" if ":" in target.pinned_ip else target.pinned_ip
             netloc = f"{ip}:{parts.port}" if parts.port else ip
             url = urlunsplit(parts._replace(netloc=netloc))
             headers["Host"] = parts.netloc.rsplit("@", 1)[-1]
-            extensions["sni_hostname"] = target.host
+            extra["server_hostname"] = target.host
         try:
-            async with asyncio.timeout(total):
-                response = await self.client.post(
-                    url,
-                    content=message.body,
-                    headers=headers,
-                    timeout=timeout,
-                    extensions=extensions,
-                )
-        except (TimeoutError, httpx.TimeoutException) as exc:
+            async with self.session_factory().post(
+                url,
+                data=message.body,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                **extra,
+            ) as response:
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+                raw = await response.content.read(EXCERPT_BYTES * 2)
+        except TimeoutError as exc:
             return AttemptResult("retryable_error", error=f"timeout: {type(exc).__name__}")
-        except httpx.InvalidURL as exc:
+        except aiohttp.InvalidURL as exc:
             return AttemptResult("permanent_error", error=f"invalid_url: {exc}")
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             return AttemptResult(
                 "retryable_error",
                 error=sanitize(
@@ -114,22 +119,18 @@ class WebhookChannel:
                     message.webhook_url,
                 ),
             )
-        outcome = classify_status(response.status_code)
-        if 300 <= response.status_code < 400:
+        outcome = classify_status(status)
+        if 300 <= status < 400:
             outcome = "permanent_error"  # redirects are not followed: misconfigured URL
-        excerpt = sanitize(response.text[: EXCERPT_BYTES * 2], message.secret)
-        error = (
-            None
-            if outcome == "success"
-            else (f"http_{response.status_code} from {_safe_url(target.url)}")
-        )
+        excerpt = sanitize(raw.decode("utf-8", "replace"), message.secret)
+        error = None if outcome == "success" else f"http_{status} from {_safe_url(target.url)}"
         return AttemptResult(
             outcome,
-            http_status=response.status_code,
+            http_status=status,
             response_excerpt=excerpt,
             error=error,
-            retry_after=parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
-            if response.status_code == 429
+            retry_after=parse_retry_after(retry_after, datetime.now(UTC))
+            if status == 429
             else None,
         )
 
@@ -209,5 +210,7 @@ def _summary(message: Outbound) -> str:
     return "\n".join(lines)
 
 
-def build_channels(client: httpx.AsyncClient, settings: Settings) -> dict[str, DeliveryChannel]:
-    return {"webhook": WebhookChannel(client, settings), "email": EmailChannel(settings)}
+def build_channels(
+    session_factory: Callable[[], aiohttp.ClientSession], settings: Settings
+) -> dict[str, DeliveryChannel]:
+    return {"webhook": WebhookChannel(session_factory, settings), "email": EmailChannel(settings)}

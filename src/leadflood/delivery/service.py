@@ -36,7 +36,7 @@ class DeliveryService:
         self, runtime: Runtime, channels: dict[str, DeliveryChannel] | None = None
     ) -> None:
         self.runtime = runtime
-        self.channels = channels or build_channels(runtime.http, runtime.settings)
+        self.channels = channels or build_channels(runtime.webhook_session, runtime.settings)
 
     async def deliver(self, lead_id: uuid.UUID) -> DeliveryOutcome:
         async with self.runtime.db.raw() as conn, conn.transaction():
