@@ -8,13 +8,12 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.live import free_port
+from tests.live import ThreadedServer
 
 
 @dataclass
@@ -33,26 +32,13 @@ class Received:
     at: float
 
 
-class BuyerServer:
+class BuyerServer(ThreadedServer):
     def __init__(self) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         self.scripts: dict[str, list[Reply]] = defaultdict(list)
         self.default = Reply()
         self.received: list[Received] = []
         self._lock = threading.Lock()
-        app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST"])])
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_config=None,
-            access_log=False,
-            loop="asyncio",
-            lifespan="off",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        super().__init__(Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST"])]))
 
     def url(self, path: str = "leads") -> str:
         return f"{self.base}/{path}"
@@ -79,16 +65,3 @@ class BuyerServer:
             headers=reply.headers,
             media_type="application/json",
         )
-
-    def __enter__(self) -> BuyerServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("buyer server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)

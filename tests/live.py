@@ -19,33 +19,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class LiveServer:
-    def __init__(self, settings: Settings, database_url: str, *, worker: bool = False) -> None:
+class ThreadedServer:
+    """Serve an ASGI app with uvicorn on its own thread and loop, on a free port."""
+
+    def __init__(self, app, *, lifespan: str = "off") -> None:  # type: ignore[no-untyped-def]
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        runtime = build_runtime(settings, database_url)
-        app = create_app(runtime, embedded_worker=worker)
+        self.base = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
             port=self.port,
             log_config=None,
             access_log=False,
-            lifespan="on",
+            lifespan=lifespan,
             loop="asyncio",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self):  # type: ignore[no-untyped-def]
         self.thread.start()
         deadline = time.monotonic() + 15
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("live server did not start")
-            time.sleep(0.02)
+                raise RuntimeError(f"{type(self).__name__} did not start")
+            time.sleep(0.01)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+class LiveServer(ThreadedServer):
+    """The Lead Flood app itself, for tests that need true concurrency over HTTP."""
+
+    def __init__(self, settings: Settings, database_url: str, *, worker: bool = False) -> None:
+        runtime = build_runtime(settings, database_url)
+        super().__init__(create_app(runtime, embedded_worker=worker), lifespan="on")
+        self.url = self.base

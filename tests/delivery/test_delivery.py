@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -263,7 +262,3 @@ async def test_email_channel_over_real_smtp(runtime, database_url) -> None:
     finally:
         controller.stop()
         await rt.close()
-
-
-def test_uuid_import_is_used() -> None:
-    assert uuid.uuid4()

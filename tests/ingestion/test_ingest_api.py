@@ -354,7 +354,3 @@ async def test_classification_does_not_hardcode_markets(client, runtime) -> None
 async def test_openapi_documents_the_ingestion_routes(client) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/api/leads" in spec["paths"] and "/api/leads/{lead_id}" in spec["paths"]
-
-
-def test_httpx_is_real() -> None:
-    assert httpx.__version__

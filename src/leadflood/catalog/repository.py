@@ -12,17 +12,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 JSON_COLUMNS = {"rules", "config", "schedule"}
 
 
-async def insert_row(conn: AsyncConnection, table: str, values: dict[str, Any]) -> uuid.UUID:
-    columns = list(values)
-    params = {
+def _params(values: dict[str, Any]) -> dict[str, Any]:
+    return {
         k: (orjson.dumps(v).decode() if k in JSON_COLUMNS and not isinstance(v, str) else v)
         for k, v in values.items()
     }
-    placeholders = ", ".join(
-        f"CAST(:{c} AS jsonb)" if c in JSON_COLUMNS else f":{c}" for c in columns
-    )
+
+
+def _placeholder(column: str) -> str:
+    return f"CAST(:{column} AS jsonb)" if column in JSON_COLUMNS else f":{column}"
+
+
+async def insert_row(conn: AsyncConnection, table: str, values: dict[str, Any]) -> uuid.UUID:
+    columns = list(values)
+    placeholders = ", ".join(_placeholder(c) for c in columns)
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id"
-    return (await conn.execute(text(sql), params)).scalar_one()
+    return (await conn.execute(text(sql), _params(values))).scalar_one()
 
 
 async def update_row(
@@ -30,13 +35,8 @@ async def update_row(
 ) -> bool:
     if not values:
         return True
-    params = {
-        k: (orjson.dumps(v).decode() if k in JSON_COLUMNS and not isinstance(v, str) else v)
-        for k, v in values.items()
-    }
-    sets = ", ".join(
-        f"{c} = CAST(:{c} AS jsonb)" if c in JSON_COLUMNS else f"{c} = :{c}" for c in values
-    )
+    params = _params(values)
+    sets = ", ".join(f"{c} = {_placeholder(c)}" for c in values)
     params["_id"] = row_id
     result = await conn.execute(text(f"UPDATE {table} SET {sets} WHERE id = :_id"), params)
     return result.rowcount == 1

@@ -52,6 +52,11 @@ class JobSpec:
 
 REGISTRY: dict[str, JobSpec] = {}
 
+# The pipeline's stages: enqueued by one domain, registered by the next.
+VALIDATE_LEAD = "validate_lead"
+ROUTE_LEAD = "route_lead"
+DELIVER_LEAD = "deliver_lead"
+
 
 def job(name: str, *, max_attempts: int = 5, initial_delay: timedelta = timedelta(seconds=5)):
     def register(func: JobHandler) -> JobHandler:
@@ -69,11 +74,9 @@ async def enqueue(
     delay: timedelta | None = None,
     dedupe_key: str | None = None,
 ) -> int:
-    raw = await raw_asyncpg(conn)
-    ids = await Queries(AsyncpgDriver(raw)).enqueue(
-        name, orjson.dumps(payload), 0, delay, dedupe_key
+    return await enqueue_raw(
+        await raw_asyncpg(conn), name, payload, delay=delay, dedupe_key=dedupe_key
     )
-    return int(ids[0])
 
 
 async def enqueue_raw(
@@ -82,9 +85,12 @@ async def enqueue_raw(
     payload: dict[str, Any],
     *,
     delay: timedelta | None = None,
+    dedupe_key: str | None = None,
 ) -> int:
     """`enqueue()` for code on a raw asyncpg connection (inside its transaction)."""
-    ids = await Queries(AsyncpgDriver(conn)).enqueue(name, orjson.dumps(payload), 0, delay)
+    ids = await Queries(AsyncpgDriver(conn)).enqueue(
+        name, orjson.dumps(payload), 0, delay, dedupe_key
+    )
     return int(ids[0])
 
 

@@ -50,7 +50,3 @@ def _in_thread(fn, *args) -> None:  # type: ignore[no-untyped-def]
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     _in_thread(command.upgrade, alembic_config(database_url), revision)
-
-
-def current_heads(database_url: str) -> None:
-    _in_thread(command.current, alembic_config(database_url))

@@ -1,11 +1,10 @@
-"""What a running process shares: settings, the database and outbound HTTP."""
+"""What a running process shares: settings, the database and the webhook HTTP client."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
-import httpx
 
 from leadflood.core.db import Database
 from leadflood.core.settings import Settings
@@ -15,13 +14,6 @@ from leadflood.core.settings import Settings
 class Runtime:
     settings: Settings
     db: Database
-    http: httpx.AsyncClient = field(
-        default_factory=lambda: httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
-            follow_redirects=False,
-        )
-    )
-
     _webhook_session: aiohttp.ClientSession | None = None
 
     def webhook_session(self) -> aiohttp.ClientSession:
@@ -36,7 +28,6 @@ class Runtime:
     async def close(self) -> None:
         if self._webhook_session is not None:
             await self._webhook_session.close()
-        await self.http.aclose()
         await self.db.dispose()
 
 

@@ -10,25 +10,7 @@ from typing import Any
 import orjson
 
 from leadflood import __version__
-
-KNOWN_FIELDS = frozenset(
-    {
-        "source_id",
-        "source_key",
-        "idempotency_key",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "address",
-        "city",
-        "state",
-        "postal_code",
-        "consent",
-        "consent_text",
-        "consent_certificate_url",
-    }
-)
+from leadflood.ingestion.payload import custom_fields
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -39,7 +21,7 @@ def build_payload(row: dict[str, Any]) -> dict[str, Any]:
     raw = row["raw_payload"]
     if isinstance(raw, str):
         raw = orjson.loads(raw)
-    custom = {k: v for k, v in (raw or {}).items() if k not in KNOWN_FIELDS}
+    custom = custom_fields(raw or {})
     lead_id = str(row["lead_id"])
     return {
         "lead_id": lead_id,

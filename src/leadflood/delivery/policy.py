@@ -9,6 +9,8 @@ MAX_ATTEMPTS = 5
 DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30))
 RETRY_AFTER_CAP = timedelta(hours=1)
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
+# A job arriving this much before its delivery's next attempt is an early duplicate.
+NOT_DUE_TOLERANCE = timedelta(seconds=1)
 
 
 def classify_status(status: int) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -129,6 +129,3 @@ async def delivery(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str, An
         lead_id,
     )
     return dict(row) if row else None
-
-
-NOT_DUE_TOLERANCE = timedelta(seconds=1)

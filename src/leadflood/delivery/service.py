@@ -9,15 +9,14 @@ from datetime import UTC, datetime
 
 import structlog
 
-from leadflood.core.jobs import enqueue_raw
+from leadflood.core.jobs import DELIVER_LEAD, enqueue_raw
 from leadflood.core.runtime import Runtime
 from leadflood.core.security import decrypt_secret
 from leadflood.delivery import repository as repo
 from leadflood.delivery.channels import AttemptResult, DeliveryChannel, Outbound, build_channels
 from leadflood.delivery.payload import build_payload, digest, headers, serialize
-from leadflood.delivery.policy import MAX_ATTEMPTS, next_delay
+from leadflood.delivery.policy import MAX_ATTEMPTS, NOT_DUE_TOLERANCE, next_delay
 
-DELIVER_JOB = "deliver_lead"
 log = structlog.get_logger("leadflood.delivery")
 
 
@@ -50,7 +49,7 @@ class DeliveryService:
                 return DeliveryOutcome(lead_id, "already_failed")
             now = datetime.now(UTC)
             due = row["next_attempt_at"]
-            if due is not None and due > now + repo.NOT_DUE_TOLERANCE:
+            if due is not None and due > now + NOT_DUE_TOLERANCE:
                 # An early duplicate job: the scheduled retry job owns the next attempt.
                 return DeliveryOutcome(lead_id, "not_due")
 
@@ -117,7 +116,7 @@ class DeliveryService:
             )
             if delay is not None:
                 await repo.record_retry(conn, attempt, attempt["finished_at"] + delay)
-                await enqueue_raw(conn, DELIVER_JOB, {"lead_id": str(lead_id)}, delay=delay)
+                await enqueue_raw(conn, DELIVER_LEAD, {"lead_id": str(lead_id)}, delay=delay)
                 outcome = "retry_scheduled"
             else:
                 await repo.record_failure(conn, attempt, lead_id)

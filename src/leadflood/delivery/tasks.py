@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from leadflood.core.jobs import JobContext, job
+from leadflood.core.jobs import DELIVER_LEAD, JobContext, job
 from leadflood.delivery.service import DeliveryService
 
 
-@job("deliver_lead")
+@job(DELIVER_LEAD)
 async def deliver_lead_job(ctx: JobContext) -> None:
     await DeliveryService(ctx.runtime).deliver(uuid.UUID(ctx.payload["lead_id"]))

@@ -104,7 +104,7 @@ def _scenarios(run: str) -> list[tuple[str, str, dict]]:
 
 
 def run_demo(settings: Settings, database_url: str, *, serve: bool = False) -> None:
-    async def prepare() -> tuple[dict, str]:
+    async def prepare() -> str:
         seeding = build_runtime(settings, database_url)
         try:
             async with seeding.db.transaction() as conn:
@@ -116,9 +116,9 @@ def run_demo(settings: Settings, database_url: str, *, serve: bool = False) -> N
                 key = await rotate_source_api_key(conn, config.ids["source:roofpros"])
         finally:
             await seeding.close()
-        return config.ids, key
+        return key
 
-    _ids, roofpros_key = asyncio.run(prepare())
+    roofpros_key = asyncio.run(prepare())
     typer.echo("demo configuration ready (markets, verticals, offers, sources, 3 buyers)")
     start_demo_buyer(DEMO_BUYER_PORT)
 

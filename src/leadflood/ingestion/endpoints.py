@@ -27,19 +27,22 @@ _RESPONSES = {
 
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    too_large = PayloadTooLarge(
-        "payload_too_large", f"request body exceeds {limit} bytes", details={"limit_bytes": limit}
-    )
     if declared and declared.isdigit() and int(declared) > limit:
-        raise too_large
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        "payload_too_large", f"request body exceeds {limit} bytes", details={"limit_bytes": limit}
+    )
 
 
 def _client_ip(request: Request) -> str | None:

@@ -9,7 +9,8 @@ import orjson
 
 from leadflood.core.errors import BadRequest
 
-STRING_FIELDS = (
+# The posting contract's vocabulary; every other domain imports it from here.
+CONTACT_FIELDS = (
     "first_name",
     "last_name",
     "email",
@@ -22,6 +23,7 @@ STRING_FIELDS = (
     "consent_certificate_url",
 )
 CONTROL_FIELDS = ("source_id", "source_key", "idempotency_key")
+KNOWN_FIELDS = frozenset({*CONTACT_FIELDS, *CONTROL_FIELDS, "consent"})
 MAX_FIELD_LENGTH = 2000
 
 
@@ -34,10 +36,10 @@ class LeadPayload:
     fields: dict[str, str | None]
     consent: bool | None
 
-    @property
-    def custom(self) -> dict[str, Any]:
-        known = {*STRING_FIELDS, *CONTROL_FIELDS, "consent"}
-        return {k: v for k, v in self.raw.items() if k not in known}
+
+def custom_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    """The fields a source posted beyond the known ones (kept, passed on to buyers)."""
+    return {k: v for k, v in raw.items() if k not in KNOWN_FIELDS}
 
 
 def parse_body(body: bytes) -> LeadPayload:
@@ -56,7 +58,7 @@ def parse_body(body: bytes) -> LeadPayload:
         raise BadRequest("invalid_field_value", "NUL characters are not allowed")
 
     fields: dict[str, str | None] = {}
-    for name in STRING_FIELDS:
+    for name in CONTACT_FIELDS:
         value = data.get(name)
         if value is None:
             fields[name] = None

@@ -8,9 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from leadflood.core.jobs import fused_enqueue_ctes
-
-VALIDATE_JOB = "validate_lead"
+from leadflood.core.jobs import VALIDATE_LEAD, fused_enqueue_ctes
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,7 @@ _INSERT_AND_ENQUEUE = (
     f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) VALUES ("
     + ", ".join(f"${i}{_CASTS.get(c, '')}" for i, c in enumerate(LEAD_COLUMNS, start=1))
     + f") ON CONFLICT (source_id, idempotency_key) DO NOTHING RETURNING {_RETURNING}),"
-    + fused_enqueue_ctes(VALIDATE_JOB, "new_lead", "lead_id")
+    + fused_enqueue_ctes(VALIDATE_LEAD, "new_lead", "lead_id")
     + " SELECT * FROM new_lead"
 )
 _BY_IDEMPOTENCY = f"SELECT {_RETURNING} FROM leads WHERE source_id = $1 AND idempotency_key = $2"

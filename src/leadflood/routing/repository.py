@@ -11,9 +11,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from leadflood.core.jobs import fused_enqueue_ctes
-
-DELIVER_JOB = "deliver_lead"
+from leadflood.core.jobs import DELIVER_LEAD, fused_enqueue_ctes
 
 _LOCK_LEAD = """
 SELECT l.id, l.status::text AS status, l.offer_id, l.market_id, l.buyer_id,
@@ -110,7 +108,7 @@ delivery AS (
     SELECT $1, $2, $9::delivery_channel, 'pending', 'lead:' || $1::text, $5 FROM moved
     RETURNING lead_id
 ),"""
-    + fused_enqueue_ctes(DELIVER_JOB, "delivery", "lead_id")
+    + fused_enqueue_ctes(DELIVER_LEAD, "delivery", "lead_id")
     + """
 SELECT CASE
          WHEN NOT EXISTS (SELECT 1 FROM moved) THEN leadflood_abort('lead_not_validated')

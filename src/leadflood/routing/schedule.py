@@ -8,12 +8,9 @@ two windows on consecutive days.
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime
 from functools import lru_cache
-from typing import Any
 from zoneinfo import ZoneInfo
-
-from leadflood.core.errors import BadRequest
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -31,30 +28,6 @@ def _minutes(value: str) -> int:
     if not 0 <= total <= 24 * 60 or int(minutes) > 59:
         raise ValueError(value)
     return total
-
-
-def validate_schedule(schedule: dict[str, Any]) -> dict[str, list[list[str]]]:
-    if not isinstance(schedule, dict):
-        raise BadRequest("invalid_schedule", "schedule must be an object")
-    for day, windows in schedule.items():
-        if day not in DAYS:
-            raise BadRequest("invalid_schedule", f"unknown day {day!r}", details={"day": day})
-        if not isinstance(windows, list):
-            raise BadRequest("invalid_schedule", "each day maps to a list of [start, end]")
-        for window in windows:
-            try:
-                start, end = (_minutes(window[0]), _minutes(window[1]))
-            except (ValueError, TypeError, IndexError):
-                raise BadRequest(
-                    "invalid_schedule", f"bad window {window!r} on {day}", details={"day": day}
-                ) from None
-            if len(window) != 2 or start >= end:
-                raise BadRequest(
-                    "invalid_schedule",
-                    f"window {window!r} must start before it ends",
-                    details={"day": day},
-                )
-    return schedule
 
 
 Compiled = tuple[tuple[tuple[int, int], ...], ...] | None  # per weekday; None = always open
@@ -80,7 +53,3 @@ def is_open(schedule: Compiled, timezone: str, at: datetime) -> bool:
     local = at.astimezone(zone(timezone))
     minute = local.hour * 60 + local.minute
     return any(start <= minute < end for start, end in schedule[local.weekday()])
-
-
-def local_time(at: datetime, timezone: str) -> time:
-    return at.astimezone(zone(timezone)).time()

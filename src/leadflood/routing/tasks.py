@@ -6,13 +6,13 @@ import uuid
 
 import structlog
 
-from leadflood.core.jobs import JobContext, job
+from leadflood.core.jobs import ROUTE_LEAD, JobContext, job
 from leadflood.routing.service import RoutingService
 
 log = structlog.get_logger("leadflood.routing")
 
 
-@job("route_lead")
+@job(ROUTE_LEAD)
 async def route_lead_job(ctx: JobContext) -> None:
     lead_id = uuid.UUID(ctx.payload["lead_id"])
     result = await RoutingService(ctx.runtime.db).route(lead_id)

@@ -8,9 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from leadflood.core.jobs import fused_enqueue_ctes
-
-ROUTE_JOB = "route_lead"
+from leadflood.core.jobs import ROUTE_LEAD, fused_enqueue_ctes
 
 _LOAD = """
 SELECT l.id, l.status::text AS status, l.offer_id, l.vertical_id, l.created_at,
@@ -58,7 +56,7 @@ _VALIDATE = (
     "WITH moved AS ("
     " UPDATE leads SET status = 'validated', validated_at = now(), rejection_reasons = '{}'"
     " WHERE id = $1 AND status = 'received' RETURNING id),"
-    + fused_enqueue_ctes(ROUTE_JOB, "moved", "id")
+    + fused_enqueue_ctes(ROUTE_LEAD, "moved", "id")
     + " SELECT count(*) FROM moved"
 )
 _REJECT = """

@@ -6,23 +6,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from leadflood.core.errors import BadRequest
+from leadflood.ingestion.payload import CONTACT_FIELDS
 
 EmailRule = Literal["optional", "required", "forbidden-invalid"]
 PhoneRule = Literal["optional", "required"]
 Scope = Literal["offer", "vertical", "global"]
 
-CONTACT_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "address",
-    "city",
-    "state",
-    "postal_code",
-    "consent_text",
-    "consent_certificate_url",
-)
 MATCH_FIELDS = ("normalized_email", "normalized_phone")
 
 

@@ -6,13 +6,13 @@ import uuid
 
 import structlog
 
-from leadflood.core.jobs import JobContext, job
+from leadflood.core.jobs import VALIDATE_LEAD, JobContext, job
 from leadflood.validation.service import validate_lead
 
 log = structlog.get_logger("leadflood.validation")
 
 
-@job("validate_lead")
+@job(VALIDATE_LEAD)
 async def validate_lead_job(ctx: JobContext) -> None:
     lead_id = uuid.UUID(ctx.payload["lead_id"])
     async with ctx.runtime.db.raw() as conn:
