@@ -91,8 +91,10 @@ async def main(url: str, buyer_url: str, concurrency: int) -> None:
     service.DeliveryService.deliver = timed_deliver
     load_job_modules()  # one-time imports are start-up cost, not throughput
     started = time.perf_counter()
+    cpu0 = time.process_time()
     await run_worker(runtime, concurrency=concurrency, drain=True)
     wall = time.perf_counter() - started
+    print(f"worker cpu {time.process_time() - cpu0:.2f}s wall {wall:.2f}s")
     summarize(f"worker overhead excl. buyer (x{concurrency})", overhead_ms, wall)
     async with runtime.db.raw() as conn:
         delivered = await conn.fetchval("SELECT count(*) FROM leads WHERE status = 'delivered'")

@@ -84,6 +84,26 @@ async def post_all(
     return sent, ingest_ms
 
 
+_STAGES = """
+SELECT extract(epoch FROM l.validated_at - l.created_at) * 1000 AS validate,
+       extract(epoch FROM l.routed_at - l.validated_at) * 1000 AS route,
+       extract(epoch FROM a.started_at - l.routed_at) * 1000 AS deliver_wait,
+       a.duration_ms AS send
+FROM leads l JOIN deliveries d ON d.lead_id = l.id
+JOIN delivery_attempts a ON a.delivery_id = d.id AND a.attempt_no = 1
+"""
+
+
+async def print_stages(url: str) -> None:
+    """Where the time goes: each stage's latency from the timestamps the pipeline records."""
+    db = Database(url)
+    async with db.raw() as conn:
+        rows = await conn.fetch(_STAGES)
+    await db.dispose()
+    for stage in ("validate", "route", "deliver_wait", "send"):
+        summarize(f"  stage: {stage}", [float(r[stage]) for r in rows])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=100)
@@ -113,11 +133,25 @@ def main() -> None:
     try:
         wait_ready(buyer_port, "/received")
         source_id = asyncio.run(seed(url, f"http://127.0.0.1:{buyer_port}/leads"))
+        embedded = "--worker" if args.workers == 0 else "--no-worker"
         server = subprocess.Popen(
-            [sys.executable, "-m", "leadflood.cli", "serve", "--port", str(port), "--no-migrate"],
+            [
+                sys.executable,
+                "-m",
+                "leadflood.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--no-migrate",
+                embedded,
+            ],
             env=env,
             cwd=ROOT,
         )
+        workers = [
+            subprocess.Popen([sys.executable, "-m", "leadflood.cli", "worker"], env=env, cwd=ROOT)
+            for _ in range(args.workers)
+        ]
         wait_ready(port)
         sent, ingest_ms = asyncio.run(post_all(port, source_id, args.rate, args.seconds))
         deadline = time.monotonic() + 30
@@ -133,6 +167,7 @@ def main() -> None:
             f"received {len(e2e)}/{len(sent)}; target p95 <= 250 ms: "
             f"{'PASS' if row['p95'] <= 250 and len(e2e) == len(sent) else 'FAIL'}"
         )
+        asyncio.run(print_stages(url))
     finally:
         for proc in (server, buyer, *workers):
             if proc:

@@ -86,3 +86,31 @@ def test_fused_enqueue_refuses_non_identifier_entrypoints() -> None:
 
     with pytest.raises(ValueError):
         fused_enqueue_ctes("x'; DROP TABLE leads; --", "src", "lead_id")
+
+
+IN_FLIGHT = {"now": 0, "max": 0}
+
+
+@job("test_slow_probe")
+async def slow_probe(ctx: JobContext) -> None:
+    IN_FLIGHT["now"] += 1
+    IN_FLIGHT["max"] = max(IN_FLIGHT["max"], IN_FLIGHT["now"])
+    try:
+        await asyncio.sleep(0.02)
+    finally:
+        IN_FLIGHT["now"] -= 1
+    RUNS[ctx.payload["tag"]] += 1
+
+
+async def test_worker_runs_at_most_concurrency_handlers_at_once(runtime) -> None:
+    """pgqueuer may pick up to 2x ahead; the worker's own slots bound what runs."""
+    from leadflood.core.jobs import run_worker
+
+    RUNS.clear()
+    IN_FLIGHT.update(now=0, max=0)
+    async with runtime.db.transaction() as conn:
+        for i in range(30):
+            await enqueue(conn, "test_slow_probe", {"tag": f"slow-{i}"})
+    await run_worker(runtime, concurrency=3, drain=True)
+    assert len(RUNS) == 30 and set(RUNS.values()) == {1}
+    assert IN_FLIGHT["max"] == 3

@@ -135,8 +135,16 @@ def load_job_modules() -> None:
                 raise
 
 
-def _entrypoint(runtime: Runtime, spec: JobSpec) -> Callable[[Job], Awaitable[None]]:
+def _entrypoint(
+    runtime: Runtime, spec: JobSpec, slots: asyncio.Semaphore | None
+) -> Callable[[Job], Awaitable[None]]:
     async def run(job: Job) -> None:
+        if slots is None:
+            return await handle(job)
+        async with slots:
+            return await handle(job)
+
+    async def handle(job: Job) -> None:
         payload = orjson.loads(job.payload) if job.payload else {}
         with structlog.contextvars.bound_contextvars(job_id=int(job.id), job=spec.name):
             await spec.handler(
@@ -148,7 +156,9 @@ def _entrypoint(runtime: Runtime, spec: JobSpec) -> Callable[[Job], Awaitable[No
     return run
 
 
-def build_queue_manager(runtime: Runtime, driver: AsyncpgDriver) -> QueueManager:
+def build_queue_manager(
+    runtime: Runtime, driver: AsyncpgDriver, slots: asyncio.Semaphore | None = None
+) -> QueueManager:
     load_job_modules()
     qm = QueueManager(Queries(driver))
     for spec in REGISTRY.values():
@@ -157,7 +167,7 @@ def build_queue_manager(runtime: Runtime, driver: AsyncpgDriver) -> QueueManager
             DatabaseRetryEntrypointExecutor(
                 parameters=EntrypointExecutorParameters(
                     concurrency_limit=0,
-                    func=_entrypoint(runtime, spec),
+                    func=_entrypoint(runtime, spec, slots),
                     accepts_context=False,
                     # Terminal failures stay in the table as `failed` (dead letter).
                     on_failure="hold",
@@ -183,8 +193,15 @@ async def run_worker(
     """
     conn = await runtime.db.raw_connection()
     try:
-        qm = build_queue_manager(runtime, AsyncpgDriver(conn))
-        batch = max(1, concurrency // 2)
+        # `concurrency` handlers run at once (the semaphore); pgqueuer may hold up to
+        # 2x that many picked. Its own cap counts jobs whose completion is still in its
+        # log buffer (up to 100 ms), and a job that becomes due while the worker sits at
+        # that cap gets no NOTIFY when a slot frees: it waited for pgqueuer's 100 ms
+        # re-poll. Both were most of each pipeline stage's p95 in bench/e2e.py.
+        slots = asyncio.Semaphore(concurrency)
+        qm = build_queue_manager(runtime, AsyncpgDriver(conn), slots)
+        qm.min_dequeue_poll_interval = _CAPACITY_REPOLL
+        batch = max(1, concurrency)
         watchers: list[asyncio.Task[None]] = []
         if stop is not None:
 
@@ -198,7 +215,7 @@ async def run_worker(
         try:
             await qm.run(
                 batch_size=batch,
-                max_concurrent_tasks=max(2 * batch, concurrency),
+                max_concurrent_tasks=2 * batch,
                 mode=QueueExecutionMode.continuous,
                 dequeue_timeout=timedelta(seconds=1 if drain else 5),
                 log_aggregation_interval=timedelta(0),
@@ -209,6 +226,8 @@ async def run_worker(
     finally:
         await conn.close()
 
+
+_CAPACITY_REPOLL = timedelta(milliseconds=10)
 
 _BUSY = """
 SELECT count(*) FROM pgqueuer
