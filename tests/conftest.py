@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import text
 
 from leadflood.app import create_app
@@ -16,8 +15,6 @@ from leadflood.core.jobs import run_worker
 from leadflood.core.runtime import Runtime, build_runtime
 from leadflood.core.settings import Environment, Settings
 from tests.pg import recreate_database, server_url
-
-ADMIN_TOKEN = "test-admin-token"
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +34,6 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "env": Environment.test,
         "database_url": database_url,
-        "admin_token": SecretStr(ADMIN_TOKEN),
         "db_pool_size": 30,
         "db_max_overflow": 20,
         "log_json": True,
@@ -72,6 +68,28 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+PASSWORD = "correct horse battery"
+
+
+async def auth_headers(
+    client: httpx.AsyncClient, runtime: Runtime, role: str = "admin", email: str | None = None
+) -> dict[str, str]:
+    """Create a user with `role`, log in through the API, return its bearer header."""
+    from leadflood.auth.service import create_user
+
+    email = email or f"{role}@example.com"
+    async with runtime.db.transaction() as conn:
+        await create_user(conn, email=email, password=PASSWORD, role=role)
+    response = await client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+async def admin(client: httpx.AsyncClient, runtime: Runtime) -> dict[str, str]:
+    return await auth_headers(client, runtime, "admin")
 
 
 async def drain_jobs(runtime: Runtime, concurrency: int = 4) -> None:

@@ -62,8 +62,9 @@ def _domain_routers() -> list:
     routers = []
     for name in (
         "leadflood.ingestion.endpoints",
-        "leadflood.routing.endpoints",
-        "leadflood.delivery.endpoints",
+        "leadflood.auth.endpoints",
+        "leadflood.admin.endpoints",
+        "leadflood.web.pages",
     ):
         try:
             module = importlib.import_module(name)

@@ -149,6 +149,55 @@ def route(
         typer.echo(f"  {outcome:<32} {count}")
 
 
+users_app = typer.Typer(help="Manage users (the first admin is created here).")
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("create")
+def users_create(
+    email: str = typer.Option(..., help="Login email."),
+    role: str = typer.Option("admin", help="admin, manager or agent."),
+    name: str = typer.Option("", help="Display name."),
+    password: str = typer.Option(
+        ...,
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        envvar="LEADFLOOD_NEW_USER_PASSWORD",
+        help="Prompted for when not given (or read from LEADFLOOD_NEW_USER_PASSWORD).",
+    ),
+) -> None:
+    """Create a user. The password is hashed with Argon2id and never printed."""
+    from leadflood.auth.service import audit, create_user
+    from leadflood.core.errors import AppError
+    from leadflood.core.runtime import build_runtime
+
+    runtime = build_runtime(_settings())
+
+    async def run() -> dict:
+        try:
+            async with runtime.db.transaction() as conn:
+                user = await create_user(conn, email=email, password=password, role=role, name=name)
+                await audit(
+                    conn,
+                    None,
+                    "create",
+                    "user",
+                    user["id"],
+                    {"email": user["email"], "role": role, "via": "cli"},
+                )
+                return user
+        finally:
+            await runtime.close()
+
+    try:
+        user = asyncio.run(run())
+    except AppError as exc:
+        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"created {user['role']} {user['email']} ({user['id']})")
+
+
 def main() -> None:
     app()
 

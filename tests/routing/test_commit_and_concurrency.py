@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from leadflood.routing.service import RoutingService
-from tests.conftest import ADMIN_TOKEN, drain_jobs
+from tests.conftest import drain_jobs
 from tests.factories import make_buyer, make_lead, make_world
 from tests.routing.helpers import WINTER_NOON_UTC, route, scalar
 
@@ -129,16 +129,16 @@ async def test_pipeline_posts_validate_and_route_through_jobs(client, runtime) -
     assert await scalar(runtime, "SELECT buyer_id FROM leads") == buyer
 
 
-async def test_admin_routing_trace(client, runtime, world) -> None:
+async def test_admin_routing_trace(client, runtime, world, admin) -> None:
     async with runtime.db.transaction() as conn:
         winner = await make_buyer(conn, world, priority=1)
         paused = await make_buyer(conn, world, status="paused")
         lead = await make_lead(conn, world)
     await route(runtime, lead)
-    url = f"/api/admin/leads/{lead}/routing"
+    url = f"/v1/admin/leads/{lead}/routing"
     assert (await client.get(url)).status_code == 401
     assert (await client.get(url, headers={"authorization": "Bearer wrong"})).status_code == 401
-    response = await client.get(url, headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+    response = await client.get(url, headers=admin)
     assert response.status_code == 200
     (decision,) = response.json()["decisions"]
     assert decision["outcome"] == "routed" and decision["buyer_id"] == str(winner)
@@ -146,7 +146,6 @@ async def test_admin_routing_trace(client, runtime, world) -> None:
     assert by_buyer[str(paused)]["reasons"] == ["paused"]
     assert by_buyer[str(winner)]["selected"] is True
     missing = await client.get(
-        "/api/admin/leads/00000000-0000-0000-0000-000000000000/routing",
-        headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
+        "/v1/admin/leads/00000000-0000-0000-0000-000000000000/routing", headers=admin
     )
     assert missing.status_code == 404

@@ -107,3 +107,23 @@ async def raw_asyncpg(conn: AsyncConnection) -> asyncpg.Connection:
 
 async def _no_reset(conn: asyncpg.Connection) -> None:
     return None
+
+
+def constraint_violation(exc: Exception) -> tuple[str, str, str | None]:
+    """(kind, message, constraint) of a database integrity error, for a stable API error.
+
+    kind: unique | foreign_key | check | not_null | other.
+    """
+    cause = getattr(getattr(exc, "orig", None), "__cause__", None) or exc
+    sqlstate = getattr(cause, "sqlstate", None)
+    kind = {
+        "23505": "unique",
+        "23503": "foreign_key",
+        "23514": "check",
+        "23502": "not_null",
+    }.get(str(sqlstate), "other")
+    constraint = getattr(cause, "constraint_name", None)
+    # asyncpg's `detail` names the key and value ("Key (slug)=(x) already exists."):
+    # safe to show for configuration tables, which hold no secrets in keys.
+    message = getattr(cause, "detail", None) or getattr(cause, "message", None) or kind
+    return kind, str(message), constraint

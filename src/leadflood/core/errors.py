@@ -86,4 +86,8 @@ def error_response(
 
 
 def app_error_response(exc: AppError) -> Response:
-    return error_response(exc.status, exc.code, exc.message, exc.details)
+    headers = None
+    retry_after = exc.details.get("retry_after_s")
+    if exc.status in (429, 503) and isinstance(retry_after, int):
+        headers = {"Retry-After": str(retry_after)}
+    return error_response(exc.status, exc.code, exc.message, exc.details, headers)

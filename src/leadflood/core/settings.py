@@ -33,8 +33,6 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     db_max_overflow: int = 10
     max_body_bytes: int = 64 * 1024
-    # Admin API until user auth exists (issue 6); None disables the admin API.
-    admin_token: SecretStr | None = None
     # Key for encrypting buyer webhook secrets at rest and signing tokens.
     secret_key: SecretStr = SecretStr("dev-insecure-change-me-0123456789abcdef")
     # Private/loopback delivery targets: allowed in development and test only by default.

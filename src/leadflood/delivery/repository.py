@@ -10,7 +10,7 @@ import asyncpg
 
 # SKIP LOCKED: a delivery another worker is attempting right now is left to it.
 _CLAIM = """
-SELECT d.id AS delivery_id, d.status::text AS delivery_status, d.attempt_count,
+SELECT d.id AS delivery_id, d.status::text AS delivery_status, d.attempt_count, d.round_start,
        d.next_attempt_at, d.channel::text AS channel,
        l.id AS lead_id, l.status::text AS lead_status, l.first_name, l.last_name, l.email,
        l.phone, l.normalized_phone, l.address, l.city, l.state, l.postal_code, l.consent,
@@ -108,6 +108,25 @@ async def record_failure(
     conn: asyncpg.Connection, attempt: dict[str, Any], lead_id: uuid.UUID
 ) -> None:
     await conn.execute(_FAILED, *_attempt_args(attempt), lead_id)
+
+
+# Manual re-delivery of a failed delivery: a fresh round of the retry schedule after the
+# attempts already made; the lead goes back to `routed` (guarded on both rows).
+_REOPEN = """
+WITH delivery AS (
+    UPDATE deliveries SET status = 'pending', round_start = attempt_count,
+                          next_attempt_at = now(), last_error = NULL
+    WHERE lead_id = $1 AND status = 'failed'
+    RETURNING lead_id
+)
+UPDATE leads SET status = 'routed', billing_status = 'unbilled'
+WHERE id IN (SELECT lead_id FROM delivery) AND status = 'delivery_failed'
+RETURNING id
+"""
+
+
+async def reopen_failed(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
+    return await conn.fetchval(_REOPEN, lead_id) is not None
 
 
 async def attempts(conn: asyncpg.Connection, lead_id: uuid.UUID) -> list[dict[str, Any]]:

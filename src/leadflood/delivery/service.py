@@ -73,6 +73,15 @@ class DeliveryService:
             }
             return await self._record(conn, row, attempt, result)
 
+    async def redeliver(self, lead_id: uuid.UUID) -> bool:
+        """Re-open a failed delivery for a new round of attempts; False if not failed."""
+        async with self.runtime.db.raw() as conn, conn.transaction():
+            if not await repo.reopen_failed(conn, lead_id):
+                return False
+            await enqueue_raw(conn, DELIVER_LEAD, {"lead_id": str(lead_id)})
+        log.info("delivery_reopened", lead_id=str(lead_id))
+        return True
+
     async def _send(self, channel: str, message: Outbound) -> AttemptResult:
         sender = self.channels.get(channel)
         if sender is None:
@@ -110,7 +119,7 @@ class DeliveryService:
             outcome = "delivered"
         else:
             delay = (
-                next_delay(attempt_no, result.retry_after)
+                next_delay(attempt_no - row["round_start"], result.retry_after)
                 if (result.outcome == "retryable_error")
                 else None
             )

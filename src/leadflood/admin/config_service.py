@@ -1,0 +1,260 @@
+"""Create, change and remove distribution configuration, each change audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadflood.admin import repository as repo
+from leadflood.admin.resources import Resource
+from leadflood.auth.service import Principal, audit
+from leadflood.catalog import repository as catalog_repo
+from leadflood.catalog import service as catalog
+from leadflood.core.db import constraint_violation
+from leadflood.core.errors import BadRequest, Conflict, NotFound
+from leadflood.core.security import encrypt_secret
+from leadflood.ingestion.canonical import canonical_host, canonical_path, canonical_source_key
+
+SECRET_FIELDS = frozenset({"webhook_secret"})
+MAX_IMPORT_ROWS = 50_000
+
+
+def public(resource: Resource, row: dict[str, Any]) -> dict[str, Any]:
+    """The row as the API shows it: hidden columns replaced by presence flags."""
+    shown = {k: v for k, v in row.items() if k not in resource.hidden}
+    if resource.table == "sources":
+        shown["has_api_key"] = bool(row.get("api_key_hash"))
+    if resource.table == "buyers":
+        shown["webhook_secret_set"] = bool(row.get("webhook_secret"))
+    return shown
+
+
+def _redacted(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("[set]" if k in SECRET_FIELDS and v else v) for k, v in values.items()}
+
+
+@asynccontextmanager
+async def _constraints(resource: Resource) -> AsyncIterator[None]:
+    """Database constraint violations become stable API errors."""
+    try:
+        yield
+    except IntegrityError as exc:
+        kind, message, constraint = constraint_violation(exc)
+        details = {"entity": resource.entity, "constraint": constraint}
+        if kind == "unique":
+            raise Conflict("already_exists", message, details=details) from None
+        if kind == "foreign_key":
+            if "is still referenced" in message:
+                raise Conflict(
+                    "in_use", f"{resource.entity} is in use; deactivate it instead", details=details
+                ) from None
+            raise BadRequest("unknown_reference", message, details=details) from None
+        raise BadRequest("invalid_value", message, details=details) from None
+
+
+def _canonical_source_fields(values: dict[str, Any]) -> dict[str, Any]:
+    if values.get("source_key"):
+        values["source_key"] = canonical_source_key(values["source_key"])
+    if values.get("hostname"):
+        values["hostname"] = canonical_host(values["hostname"])
+    if values.get("path_prefix"):
+        values["path_prefix"] = canonical_path(values["path_prefix"])
+    return values
+
+
+async def get(conn: AsyncConnection, resource: Resource, row_id: uuid.UUID) -> dict[str, Any]:
+    row = await catalog_repo.fetch_row(conn, resource.table, row_id)
+    if row is None:
+        raise NotFound(f"{resource.entity}_not_found", f"no {resource.entity} with this id")
+    return row
+
+
+async def list_(
+    conn: AsyncConnection,
+    resource: Resource,
+    filters: dict[str, Any],
+    *,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    unknown = set(filters) - set(resource.filters)
+    if unknown:
+        raise BadRequest("unknown_filter", f"cannot filter {resource.name} by {sorted(unknown)}")
+    return await repo.list_rows(conn, resource, filters, limit=limit, offset=offset)
+
+
+async def create(
+    conn: AsyncConnection,
+    principal: Principal | None,
+    resource: Resource,
+    body: BaseModel,
+    secret_key: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Returns (row, one-time extras such as a new source API key)."""
+    values = {k: v for k, v in body.model_dump().items() if v is not None}
+    extras: dict[str, Any] = {}
+    async with _constraints(resource), conn.begin_nested():
+        if resource.table == "sources":
+            row_id, api_key = await catalog.create_source(conn, **values)
+            if api_key:
+                extras["api_key"] = api_key
+        elif resource.table == "buyers":
+            row_id = await catalog.create_buyer(conn, secret_key=secret_key, **values)
+        else:
+            row_id = await catalog_repo.insert_row(conn, resource.table, values)
+    await audit(conn, principal, "create", resource.entity, row_id, _redacted(values))
+    return await get(conn, resource, row_id), extras
+
+
+async def update(
+    conn: AsyncConnection,
+    principal: Principal | None,
+    resource: Resource,
+    row_id: uuid.UUID,
+    body: BaseModel,
+    secret_key: str,
+) -> dict[str, Any]:
+    values = body.model_dump(exclude_unset=True)
+    cleared = sorted(k for k, v in values.items() if v is None and k not in resource.nullable)
+    if cleared:
+        raise BadRequest(
+            "invalid_value", f"{', '.join(cleared)} cannot be null", details={"fields": cleared}
+        )
+    before = await get(conn, resource, row_id)
+    if resource.table == "sources":
+        values = _canonical_source_fields(values)
+    if resource.table == "buyers" and values.get("webhook_secret"):
+        values["webhook_secret"] = encrypt_secret(values["webhook_secret"], secret_key)
+    changed = {k: v for k, v in values.items() if before.get(k) != v}
+    if changed:
+        async with _constraints(resource), conn.begin_nested():
+            await catalog_repo.update_row(conn, resource.table, row_id, changed)
+        await audit(
+            conn,
+            principal,
+            "update",
+            resource.entity,
+            row_id,
+            {
+                k: {"from": _redacted({k: before.get(k)})[k], "to": _redacted({k: v})[k]}
+                for k, v in changed.items()
+            },
+        )
+    return await get(conn, resource, row_id)
+
+
+async def delete(
+    conn: AsyncConnection, principal: Principal | None, resource: Resource, row_id: uuid.UUID
+) -> None:
+    before = await get(conn, resource, row_id)
+    async with _constraints(resource), conn.begin_nested():
+        await repo.delete_row(conn, resource.table, row_id)
+    await audit(
+        conn, principal, "delete", resource.entity, row_id, _redacted(public(resource, before))
+    )
+
+
+async def rotate_source_key(
+    conn: AsyncConnection, principal: Principal | None, source_id: uuid.UUID
+) -> str:
+    from leadflood.admin.resources import RESOURCES
+
+    await get(conn, RESOURCES["sources"], source_id)
+    api_key = await catalog.rotate_source_api_key(conn, source_id)
+    await audit(conn, principal, "rotate_api_key", "source", source_id, {"api_key": "[rotated]"})
+    return api_key
+
+
+def parse_service_area_csv(text: str) -> list[tuple[str | None, str | None]]:
+    """Rows of postal_code[,city]; a header row naming the columns is optional.
+
+    Any bad line rejects the whole file, with every bad line listed.
+    """
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    rows: list[tuple[str | None, str | None]] = []
+    errors: list[dict[str, Any]] = []
+    columns = ("postal_code", "city")
+    for line_no, record in enumerate(reader, start=1):
+        cells = [c.strip() for c in record]
+        if not any(cells):
+            continue
+        if line_no == 1 and {c.lower() for c in cells} & {"postal_code", "zip", "city"}:
+            columns = tuple("postal_code" if c.lower() == "zip" else c.lower() for c in cells)
+            if set(columns) - {"postal_code", "city"}:
+                raise BadRequest(
+                    "invalid_csv", "header may name only postal_code (or zip) and city"
+                )
+            continue
+        if len(cells) > len(columns):
+            errors.append({"line": line_no, "message": f"expected at most {len(columns)} columns"})
+            continue
+        named = dict(zip(columns, cells, strict=False))
+        postal, city = named.get("postal_code") or None, named.get("city") or None
+        if postal is None and city is None:
+            errors.append({"line": line_no, "message": "needs a postal code or a city"})
+        elif postal is not None and (
+            len(postal) > 16 or not postal.replace("-", "").replace(" ", "").isalnum()
+        ):
+            errors.append({"line": line_no, "message": f"not a postal code: {postal!r}"})
+        else:
+            rows.append((postal.upper() if postal else None, city))
+        if len(rows) > MAX_IMPORT_ROWS:
+            raise BadRequest("invalid_csv", f"at most {MAX_IMPORT_ROWS} rows per import")
+    if errors:
+        raise BadRequest(
+            "invalid_csv",
+            f"{len(errors)} line(s) could not be read",
+            details={"lines": errors[:100]},
+        )
+    if not rows:
+        raise BadRequest("invalid_csv", "the file has no service areas")
+    return rows
+
+
+async def import_service_areas(
+    conn: AsyncConnection,
+    principal: Principal | None,
+    buyer_id: uuid.UUID,
+    market_id: uuid.UUID,
+    text: str,
+    *,
+    replace: bool = False,
+) -> dict[str, int]:
+    """Bulk-add (or with `replace`, set) a buyer's service areas in one market."""
+    from leadflood.admin.resources import RESOURCES
+
+    rows = parse_service_area_csv(text)
+    await get(conn, RESOURCES["buyers"], buyer_id)
+    await get(conn, RESOURCES["markets"], market_id)
+    removed = await repo.delete_service_areas(conn, buyer_id, market_id) if replace else 0
+    existing = set() if replace else await repo.existing_postal_codes(conn, buyer_id, market_id)
+    new: list[tuple[str | None, str | None]] = []
+    for row in rows:
+        if row not in existing:
+            existing.add(row)
+            new.append(row)
+    if new:
+        await repo.insert_service_areas(conn, buyer_id, market_id, new)
+    result = {
+        "read": len(rows),
+        "inserted": len(new),
+        "skipped": len(rows) - len(new),
+        "removed": removed,
+    }
+    await audit(
+        conn,
+        principal,
+        "import_service_areas",
+        "buyer",
+        buyer_id,
+        {"market_id": str(market_id), **result},
+    )
+    return result

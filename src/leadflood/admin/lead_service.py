@@ -1,0 +1,181 @@
+"""Leads for operators: search, the whole story of one lead, re-delivery and re-route."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from leadflood.admin import repository as repo
+from leadflood.auth.service import Principal, audit
+from leadflood.core.errors import BadRequest, Conflict, NotFound
+from leadflood.core.runtime import Runtime
+from leadflood.delivery import repository as delivery_repo
+from leadflood.delivery.service import DeliveryService
+from leadflood.routing.service import RoutingService
+
+LEAD_STATUSES = (
+    "received",
+    "validated",
+    "rejected",
+    "routed",
+    "delivered",
+    "delivery_failed",
+    "returned",
+)
+
+
+@dataclass(frozen=True)
+class LeadQuery:
+    status: str | None = None
+    offer_id: uuid.UUID | None = None
+    source_id: uuid.UUID | None = None
+    buyer_id: uuid.UUID | None = None
+    q: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+def encode_cursor(created_at: datetime, lead_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{lead_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        at, _, lead_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(at), uuid.UUID(lead_id)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("invalid_cursor", "cursor is not one this API returned") from None
+
+
+async def search(runtime: Runtime, query: LeadQuery) -> dict[str, Any]:
+    if query.status and query.status not in LEAD_STATUSES:
+        raise BadRequest("invalid_status", f"status must be one of {', '.join(LEAD_STATUSES)}")
+    if not 1 <= query.limit <= 200:
+        raise BadRequest("invalid_limit", "limit must be between 1 and 200")
+    after = decode_cursor(query.cursor) if query.cursor else None
+    async with runtime.db.connect() as conn:
+        rows = await repo.search_leads(
+            conn,
+            status=query.status,
+            offer_id=query.offer_id,
+            source_id=query.source_id,
+            buyer_id=query.buyer_id,
+            query=query.q,
+            created_from=query.created_from,
+            created_to=query.created_to,
+            after=after,
+            limit=query.limit + 1,
+        )
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    last = rows[-1] if rows else None
+    return {
+        "items": rows,
+        "next_cursor": encode_cursor(last["created_at"], last["id"]) if more and last else None,
+    }
+
+
+async def detail(runtime: Runtime, lead_id: uuid.UUID) -> dict[str, Any]:
+    """Raw and normalized fields, validation outcome, every routing decision, delivery."""
+    async with runtime.db.connect() as conn:
+        lead = await repo.lead_detail(conn, lead_id)
+        if lead is None:
+            raise NotFound("lead_not_found", "no lead with this id")
+        decisions = await RoutingService(runtime.db).decisions(lead_id)
+        considered = {
+            uuid.UUID(c["buyer_id"])
+            for d in decisions
+            for c in d["candidates"]
+            if c.get("buyer_id")
+        }
+        names = await repo.buyer_names(conn, sorted(considered))
+    for decision in decisions:
+        for candidate in decision["candidates"]:
+            if candidate.get("buyer_id"):
+                candidate["buyer_name"] = names.get(uuid.UUID(candidate["buyer_id"]))
+    async with runtime.db.raw() as raw:
+        delivery = await delivery_repo.delivery(raw, lead_id)
+        attempts = await delivery_repo.attempts(raw, lead_id) if delivery else []
+    return {
+        "lead": {k: v for k, v in lead.items() if k not in ("raw_payload",)},
+        "raw_payload": lead["raw_payload"],
+        "normalized": {
+            "email": lead["normalized_email"],
+            "phone": lead["normalized_phone"],
+        },
+        "validation": {
+            "validated_at": lead["validated_at"],
+            "rejection_reasons": lead["rejection_reasons"] or [],
+            "duplicate_of_lead_id": lead["duplicate_of_lead_id"],
+        },
+        "routing": decisions,
+        "delivery": delivery,
+        "attempts": attempts,
+    }
+
+
+async def redeliver(runtime: Runtime, principal: Principal | None, lead_id: uuid.UUID) -> dict:
+    """Give a `delivery_failed` lead a new round of delivery attempts to the same buyer."""
+    reopened = await DeliveryService(runtime).redeliver(lead_id)
+    status = await _status(runtime, lead_id)
+    if not reopened:
+        raise Conflict(
+            "not_redeliverable",
+            "only a lead whose delivery failed can be re-delivered",
+            details={"status": status},
+        )
+    async with runtime.db.transaction() as conn:
+        await audit(conn, principal, "redeliver", "lead", lead_id)
+    return {"lead_id": lead_id, "result": "delivery_scheduled", "status": status}
+
+
+async def reroute(runtime: Runtime, principal: Principal | None, lead_id: uuid.UUID) -> dict:
+    """Route a lead that found no buyer again, now (after caps, hours or buyers changed)."""
+    status = await _status(runtime, lead_id)
+    if status != "validated":
+        raise Conflict(
+            "not_reroutable",
+            "only a validated lead that found no buyer can be re-routed",
+            details={"status": status},
+        )
+    result = await RoutingService(runtime.db).route(lead_id)
+    async with runtime.db.transaction() as conn:
+        await audit(conn, principal, "reroute", "lead", lead_id, {"outcome": result.outcome})
+    return {"lead_id": lead_id, "result": result.outcome, "status": await _status(runtime, lead_id)}
+
+
+async def _status(runtime: Runtime, lead_id: uuid.UUID) -> str:
+    async with runtime.db.connect() as conn:
+        lead = await repo.lead_detail(conn, lead_id)
+    if lead is None:
+        raise NotFound("lead_not_found", "no lead with this id")
+    return lead["status"]
+
+
+async def dashboard(runtime: Runtime, *, days: int = 14, tz: str = "UTC") -> dict[str, Any]:
+    """Today's funnel (UTC day) and per-day counts for the chart."""
+    now = datetime.now(UTC)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    async with runtime.db.connect() as conn:
+        funnel = await repo.funnel(conn, today, today + timedelta(days=1))
+        daily = await repo.daily_counts(conn, today - timedelta(days=days - 1), tz)
+    by_day = {row["day"]: row for row in daily}
+    series = []
+    for offset in range(days - 1, -1, -1):
+        day = (today - timedelta(days=offset)).date()
+        row = by_day.get(day, {})
+        series.append(
+            {
+                "day": day,
+                "received": row.get("received", 0),
+                "delivered": row.get("delivered", 0),
+                "rejected": row.get("rejected", 0),
+                "unrouted": row.get("unrouted", 0),
+            }
+        )
+    return {"today": funnel, "days": series}

@@ -1,0 +1,193 @@
+"""Admin API bodies: one Create model per entity, Patch models derived from them.
+
+Every model forbids unknown fields. Field rules live in reusable annotated types, so
+a Patch (all fields optional) validates a field exactly like its Create.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+)
+
+from leadflood.core.errors import AppError
+from leadflood.routing.schedule import compile_schedule, zone
+from leadflood.validation.rules import parse_rules
+
+
+def _timezone(value: str) -> str:
+    try:
+        zone(value)
+    except Exception:  # ZoneInfoNotFoundError, ValueError on odd input
+        raise ValueError(f"unknown IANA timezone {value!r}") from None
+    return value
+
+
+def _schedule(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        compile_schedule(orjson.dumps(value).decode())
+    except Exception:
+        raise ValueError(
+            'schedule must look like {"mon": [["09:00", "17:00"]], ...} with HH:MM times'
+        ) from None
+    return value
+
+
+def _rules(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        parse_rules(value)
+    except AppError as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or len(value) > 2048:
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Slug = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+]
+Country = Annotated[str, StringConstraints(to_upper=True, pattern=r"^[A-Za-z]{2}$")]
+Currency = Annotated[str, StringConstraints(to_upper=True, pattern=r"^[A-Za-z]{3}$")]
+Timezone = Annotated[str, AfterValidator(_timezone)]
+Schedule = Annotated[dict[str, Any], AfterValidator(_schedule)]
+Rules = Annotated[dict[str, Any], AfterValidator(_rules)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+]
+Cap = Annotated[int, Field(ge=0)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MarketIn(Strict):
+    slug: Slug
+    name: Name
+    country: Country = "US"
+    timezone: Timezone = "UTC"
+    active: bool = True
+
+
+class VerticalIn(Strict):
+    slug: Slug
+    name: Name
+    active: bool = True
+
+
+class ValidationPolicyIn(Strict):
+    name: Name
+    rules: Rules = Field(default_factory=dict)
+
+
+class RoutingPolicyIn(Strict):
+    name: Name
+    strategy: Literal["priority", "rotation", "weighted"] = "priority"
+    exclusive_fallback: Literal["fail_closed", "fallback_allowed"] = "fallback_allowed"
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class OfferIn(Strict):
+    slug: Slug
+    name: Name
+    market_id: UUID
+    vertical_id: UUID
+    validation_policy_id: UUID
+    routing_policy_id: UUID
+    active: bool = True
+
+
+class SourceIn(Strict):
+    name: Name
+    offer_id: UUID
+    source_key: Short
+    hostname: Short | None = None
+    path_prefix: Short | None = None
+    # Issue an API key now; it is returned once in the response.
+    with_api_key: bool = True
+    active: bool = True
+
+
+class BuyerIn(Strict):
+    name: Name
+    status: Literal["active", "paused"] = "active"
+    timezone: Timezone = "UTC"
+    delivery_channel: Literal["webhook", "email"] = "webhook"
+    webhook_url: HttpUrl | None = None
+    # Write-only: stored encrypted, never returned.
+    webhook_secret: Annotated[str, StringConstraints(min_length=8, max_length=256)] | None = None
+    email: Email | None = None
+    schedule: Schedule = Field(default_factory=dict)
+    daily_cap: Cap | None = None
+    hourly_cap: Cap | None = None
+    payment_method: Literal["prepaid", "card", "ach", "wire", "check"] = "prepaid"
+    currency: Currency = "USD"
+    min_balance_cents: int = 0
+    delivery_timeout_ms: Annotated[int, Field(gt=0, le=60_000)] | None = None
+
+
+class BuyerOfferIn(Strict):
+    buyer_id: UUID
+    offer_id: UUID
+    active: bool = True
+    priority: int = 100
+    weight: Annotated[int, Field(gt=0)] = 1
+    price_cents: Annotated[int, Field(ge=0)] = 0
+    daily_cap: Cap | None = None
+    hourly_cap: Cap | None = None
+
+
+class ServiceAreaIn(Strict):
+    buyer_id: UUID
+    market_id: UUID
+    postal_code: Short | None = None
+    city: Short | None = None
+
+
+class ExclusivityIn(Strict):
+    offer_id: UUID
+    buyer_id: UUID
+    scope_type: Literal["market", "postal_code", "city"]
+    scope_value: Short
+    starts_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    ends_at: AwareDatetime | None = None
+    active: bool = True
+
+
+def patch_model(create: type[BaseModel], immutable: frozenset[str]) -> type[BaseModel]:
+    """Every mutable field of `create`, optional, validated the same way."""
+    fields: dict[str, Any] = {}
+    for name, info in create.model_fields.items():
+        if name in immutable:
+            continue
+        annotation = info.rebuild_annotation()
+        fields[name] = (annotation | None, None)
+    return create_model(create.__name__.removesuffix("In") + "Patch", __base__=Strict, **fields)
+
+
+class ServiceAreaImport(Strict):
+    market_id: UUID
+    csv: Annotated[str, StringConstraints(max_length=2_000_000)]
+    replace: bool = False
+
+
+class LeadActionResult(Strict):
+    lead_id: UUID
+    result: str
+    status: str | None = None
