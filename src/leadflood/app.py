@@ -53,6 +53,9 @@ def create_app(runtime: Runtime, *, embedded_worker: bool = False) -> FastAPI:
     app.include_router(health_router)
     for module in _domain_routers():
         app.include_router(module)
+    from leadflood.web import pages
+
+    pages.install(app)
     return app
 
 

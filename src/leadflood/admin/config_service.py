@@ -258,3 +258,14 @@ async def import_service_areas(
         {"market_id": str(market_id), **result},
     )
     return result
+
+
+async def reference_options(
+    conn: AsyncConnection, references: dict[str, tuple[str, str]], names: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Choices for reference fields (id + a readable label), for forms and filters."""
+    options = {}
+    for name in names:
+        table, label = references[name]
+        options[name] = await repo.option_rows(conn, table, label)
+    return options

@@ -187,7 +187,7 @@ async def option_rows(conn: AsyncConnection, table: str, label: str) -> list[dic
 
 _FUNNEL = """
 SELECT count(*) AS received,
-       count(*) FILTER (WHERE validated_at IS NOT NULL) AS validated,
+       count(*) FILTER (WHERE validated_at IS NOT NULL AND status <> 'rejected') AS validated,
        count(*) FILTER (WHERE status = 'rejected') AS rejected,
        count(*) FILTER (WHERE routed_at IS NOT NULL) AS routed,
        count(*) FILTER (WHERE status = 'validated') AS unrouted,

@@ -20,7 +20,12 @@ from leadflood.core.runtime import build_runtime
 from leadflood.core.settings import Settings
 from leadflood.demo.buyer_endpoint import start_demo_buyer
 from leadflood.demo.repository import lead_summaries
-from leadflood.demo.seed import seed_demo
+from leadflood.demo.seed import (
+    DEMO_ADMIN_EMAIL,
+    DEMO_ADMIN_PASSWORD,
+    ensure_demo_admin,
+    seed_demo,
+)
 
 DEMO_BUYER_PORT = 8099
 SETTLED = {"rejected", "delivered", "delivery_failed"}
@@ -114,6 +119,7 @@ def run_demo(settings: Settings, database_url: str, *, serve: bool = False) -> N
                     buyer_webhook_base=f"http://127.0.0.1:{DEMO_BUYER_PORT}",
                 )
                 key = await rotate_source_api_key(conn, config.ids["source:roofpros"])
+                await ensure_demo_admin(conn)
         finally:
             await seeding.close()
         return key
@@ -155,7 +161,10 @@ def run_demo(settings: Settings, database_url: str, *, serve: bool = False) -> N
     summaries = asyncio.run(_wait_settled(settings, database_url, [p[0] for p in posted]))
     _print_table(posted, summaries)
     if serve:
-        typer.echo(f"\nServing on {base} (Ctrl-C to stop). Try {base}/ready")
+        typer.echo(
+            f"\nServing on {base} (Ctrl-C to stop). Web UI: {base}/login "
+            f"as {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD} (a demo login: change it)."
+        )
         with contextlib.suppress(KeyboardInterrupt):
             thread.join()
     server.should_exit = True

@@ -130,3 +130,22 @@ async def seed_demo(
         scope_value="85016",
     )
     return DemoConfig(created=True, ids=ids, api_keys={"roofpros": roofing_key or ""})
+
+
+DEMO_ADMIN_EMAIL = "admin@example.com"
+DEMO_ADMIN_PASSWORD = "leadflood-demo"  # noqa: S105 - the documented demo login
+
+
+async def ensure_demo_admin(conn: AsyncConnection) -> bool:
+    """A known demo login when the database has no users yet (demo only; never in prod)."""
+    from leadflood.auth.service import audit, create_user
+
+    if (await conn.execute(text("SELECT 1 FROM users LIMIT 1"))).scalar():
+        return False
+    user = await create_user(
+        conn, email=DEMO_ADMIN_EMAIL, password=DEMO_ADMIN_PASSWORD, role="admin", name="Demo admin"
+    )
+    await audit(
+        conn, None, "create", "user", user["id"], {"email": DEMO_ADMIN_EMAIL, "via": "demo"}
+    )
+    return True

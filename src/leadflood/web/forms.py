@@ -1,0 +1,170 @@
+"""HTML forms for the configuration entities, derived from the API's own models.
+
+The page validates with the same Create/Patch models as the API, so a form shows
+exactly the errors the API would return, next to the field they concern.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from leadflood.admin.resources import Resource
+
+# Which table a reference field picks from, and the column that names a row.
+REFERENCES: dict[str, tuple[str, str]] = {
+    "market_id": ("markets", "slug"),
+    "vertical_id": ("verticals", "slug"),
+    "validation_policy_id": ("validation_policies", "name"),
+    "routing_policy_id": ("routing_policies", "name"),
+    "offer_id": ("offers", "slug"),
+    "buyer_id": ("buyers", "name"),
+}
+WRITE_ONLY = frozenset({"webhook_secret"})
+
+
+@dataclass
+class FormField:
+    name: str
+    label: str
+    kind: str  # text | number | checkbox | select | json | password | datetime | reference
+    required: bool
+    choices: list[tuple[str, str]] = field(default_factory=list)
+    value: Any = None
+    error: str | None = None
+    help: str = ""
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and types.NoneType in args:
+        rest = [a for a in args if a is not types.NoneType]
+        return rest[0], True
+    return annotation, False
+
+
+def _base(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def form_fields(model: type[BaseModel], *, editing: bool) -> list[FormField]:
+    fields = []
+    for name, info in model.model_fields.items():
+        annotation, _ = _unwrap(info.annotation)
+        base = _base(annotation)
+        kind, choices = "text", []
+        if name in REFERENCES:
+            kind = "reference"
+        elif name in WRITE_ONLY:
+            kind = "password"
+        elif base is bool:
+            kind = "checkbox"
+        elif base is int:
+            kind = "number"
+        elif typing.get_origin(base) is Literal:
+            kind, choices = "select", [(str(v), str(v)) for v in typing.get_args(base)]
+        elif typing.get_origin(base) is dict or base is dict:
+            kind = "json"
+        elif base is datetime or "datetime" in str(base).lower():
+            kind = "datetime"
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        if isinstance(default, datetime):
+            default = None
+        fields.append(
+            FormField(
+                name=name,
+                label=name.removesuffix("_id").replace("_", " ").capitalize(),
+                kind=kind,
+                required=info.is_required() and not editing,
+                choices=choices,
+                value=default,
+                help="write-only: leave blank to keep the current value"
+                if name in WRITE_ONLY and editing
+                else "",
+            )
+        )
+    return fields
+
+
+def fill(fields: list[FormField], row: dict[str, Any]) -> None:
+    for f in fields:
+        if f.name in WRITE_ONLY or f.name not in row:
+            continue
+        f.value = row[f.name]
+
+
+def display(value: Any, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind == "json":
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _message(field_name: str, err: dict[str, Any]) -> str:
+    if err["type"] == "string_pattern_mismatch":
+        if field_name == "slug":
+            return "use lowercase letters, digits and dashes (e.g. solar-phoenix)"
+        return "has the wrong format"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def parse_form(
+    resource: Resource, form: dict[str, str], *, editing: bool
+) -> tuple[BaseModel | None, list[FormField], dict[str, Any]]:
+    """Form strings → a validated model, or the fields with errors to show again."""
+    model = resource.patch if editing else resource.create
+    fields = form_fields(model, editing=editing)
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for f in fields:
+        raw = form.get(f.name)
+        if f.kind == "checkbox":
+            values[f.name] = raw is not None
+            f.value = raw is not None
+            continue
+        f.value = raw
+        text = (raw or "").strip()
+        if f.kind == "password" and not text:
+            continue  # keep the stored secret
+        if not text:
+            if editing and f.name in resource.nullable:
+                values[f.name] = None
+            elif editing:
+                continue
+            continue  # create: the model's default applies
+        if f.kind == "json":
+            try:
+                values[f.name] = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                errors[f.name] = "must be valid JSON"
+            continue
+        if f.kind == "reference":
+            try:
+                values[f.name] = uuid.UUID(text)
+            except ValueError:
+                errors[f.name] = "choose one"
+            continue
+        values[f.name] = text
+    body = None
+    if not errors:
+        try:
+            body = model.model_validate(values)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = str(err["loc"][0]) if err["loc"] else "__all__"
+                errors.setdefault(loc, _message(loc, err))
+    for f in fields:
+        f.error = errors.pop(f.name, None)
+    return body, fields, errors
