@@ -295,6 +295,10 @@ async def test_redeliver_a_failed_lead_and_reroute_an_unrouted_one(
         (1, "permanent_error"),
         (2, "success"),
     ]
+    failed = (await client.get(f"{A}/deliveries?status=failed", headers=admin)).json()["items"]
+    assert failed == []
+    (done,) = (await client.get(f"{A}/deliveries?status=succeeded", headers=admin)).json()["items"]
+    assert done["lead_id"] == lead and done["attempt_count"] == 2 and done["buyer_name"] == "SunCo"
     again = await client.post(f"{A}/leads/{lead}/redeliver", headers=admin)
     assert again.status_code == 409 and again.json()["error"]["code"] == "not_redeliverable"
 

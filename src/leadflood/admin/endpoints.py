@@ -196,6 +196,21 @@ async def lead_delivery(
     return {"lead_id": lead_id, "delivery": story["delivery"], "attempts": story["attempts"]}
 
 
+@router.get("/deliveries", summary="Deliveries, newest first (filter by status, buyer)")
+async def list_deliveries(
+    request: Request,
+    status: str | None = None,
+    buyer_id: uuid.UUID | None = None,
+    limit: int = Query(100, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    _: Principal = Depends(requires(Permission.leads_read)),
+) -> dict:
+    items = await lead_service.deliveries(
+        _runtime(request), status=status, buyer_id=buyer_id, limit=limit, offset=offset
+    )
+    return {"items": items}
+
+
 @router.post("/leads/{lead_id}/redeliver", summary="New round of delivery attempts")
 async def redeliver(
     lead_id: uuid.UUID,

@@ -119,6 +119,25 @@ async def detail(runtime: Runtime, lead_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
+DELIVERY_STATUSES = ("pending", "in_progress", "succeeded", "failed")
+
+
+async def deliveries(
+    runtime: Runtime,
+    *,
+    status: str | None = None,
+    buyer_id: uuid.UUID | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    if status and status not in DELIVERY_STATUSES:
+        raise BadRequest("invalid_status", f"status must be one of {', '.join(DELIVERY_STATUSES)}")
+    async with runtime.db.connect() as conn:
+        return await repo.list_deliveries(
+            conn, status=status, buyer_id=buyer_id, limit=limit, offset=offset
+        )
+
+
 async def redeliver(runtime: Runtime, principal: Principal | None, lead_id: uuid.UUID) -> dict:
     """Give a `delivery_failed` lead a new round of delivery attempts to the same buyer."""
     reopened = await DeliveryService(runtime).redeliver(lead_id)

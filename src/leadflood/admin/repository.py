@@ -240,3 +240,26 @@ async def funnel(conn: AsyncConnection, since: datetime, until: datetime) -> dic
 async def daily_counts(conn: AsyncConnection, since: datetime, tz: str) -> list[dict[str, Any]]:
     rows = await conn.execute(text(_DAILY), {"since": since, "tz": tz})
     return [dict(r) for r in rows.mappings()]
+
+
+async def list_deliveries(
+    conn: AsyncConnection,
+    *,
+    status: str | None,
+    buyer_id: uuid.UUID | None,
+    limit: int,
+    offset: int,
+) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        text(
+            "SELECT d.id, d.lead_id, d.buyer_id, b.name AS buyer_name, d.channel::text AS channel, "
+            "       d.status::text AS status, d.attempt_count, d.next_attempt_at, d.last_error, "
+            "       d.delivered_at, d.created_at, l.status::text AS lead_status "
+            "FROM deliveries d JOIN buyers b ON b.id = d.buyer_id JOIN leads l ON l.id = d.lead_id "
+            "WHERE (CAST(:status AS text) IS NULL OR d.status::text = :status) "
+            "  AND (CAST(:buyer AS uuid) IS NULL OR d.buyer_id = :buyer) "
+            "ORDER BY d.created_at DESC, d.id DESC LIMIT :limit OFFSET :offset"
+        ),
+        {"status": status, "buyer": buyer_id, "limit": limit, "offset": offset},
+    )
+    return [dict(r) for r in rows.mappings()]
