@@ -67,6 +67,9 @@ def _domain_routers() -> list:
         "leadflood.ingestion.endpoints",
         "leadflood.auth.endpoints",
         "leadflood.admin.endpoints",
+        "leadflood.prospecting.endpoints",
+        "leadflood.enrichment.endpoints",
+        "leadflood.jobs.endpoints",
         "leadflood.web.pages",
     ):
         try:

@@ -19,6 +19,9 @@ class Permission(StrEnum):
     leads_act = "leads:act"  # re-deliver, re-route
     users_manage = "users:manage"
     audit_read = "audit:read"
+    outreach_read = "outreach:read"  # ICPs, outreach leads, job status
+    outreach_write = "outreach:write"  # create and enrich outreach leads, run searches
+    icps_write = "icps:write"  # define and change ICPs
 
 
 POLICY: dict[Role, frozenset[Permission]] = {
@@ -31,9 +34,20 @@ POLICY: dict[Role, frozenset[Permission]] = {
             Permission.leads_read,
             Permission.leads_act,
             Permission.audit_read,
+            Permission.outreach_read,
+            Permission.outreach_write,
+            Permission.icps_write,
         }
     ),
-    Role.agent: frozenset({Permission.config_read, Permission.leads_read}),
+    # Agents work leads (search, enrich, create) but do not change configuration or ICPs.
+    Role.agent: frozenset(
+        {
+            Permission.config_read,
+            Permission.leads_read,
+            Permission.outreach_read,
+            Permission.outreach_write,
+        }
+    ),
 }
 
 

@@ -127,6 +127,8 @@ def load_job_modules() -> None:
         "leadflood.validation.tasks",
         "leadflood.routing.tasks",
         "leadflood.delivery.tasks",
+        "leadflood.prospecting.tasks",
+        "leadflood.enrichment.tasks",
     ):
         try:
             importlib.import_module(module)

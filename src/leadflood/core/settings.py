@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_timeout_s: float = 10.0
     embedded_worker: bool = True
+    # Outreach providers. A missing key makes the provider answer 503 provider_not_configured.
+    apollo_api_key: SecretStr | None = None
+    apollo_base_url: str = "https://api.apollo.io"
+    hunter_api_key: SecretStr | None = None
+    hunter_base_url: str = "https://api.hunter.io"
+    provider_timeout_s: float = 15.0
+    prospect_provider: str = "apollo"
+    enrichment_provider: str = "hunter"
+    # The offline `sample` providers, only when enabled explicitly (the demo does).
+    sample_providers: bool = False
 
     @property
     def private_networks_allowed(self) -> bool:

@@ -1,0 +1,70 @@
+"""What every provider adapter raises, so domains can decide retry vs give up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from leadflood.core.errors import BadRequest, ServiceUnavailable
+from leadflood.core.settings import Settings
+
+
+class ProviderError(Exception):
+    def __init__(self, provider: str, code: str, message: str, *, status: int | None = None):
+        self.provider = provider
+        self.code = code
+        self.message = message
+        self.status = status
+        super().__init__(f"{provider}: {code}: {message}")
+
+
+class TransientProviderError(ProviderError):
+    """Worth retrying later: rate limits, 5xx, timeouts, connection errors."""
+
+    def __init__(
+        self,
+        provider: str,
+        code: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: timedelta | None = None,
+    ):
+        super().__init__(provider, code, message, status=status)
+        self.retry_after = retry_after
+
+
+class PermanentProviderError(ProviderError):
+    """Retrying cannot help: bad key, invalid request, credits exhausted, opted out."""
+
+
+def provider_not_configured(provider: str, setting: str) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "provider_not_configured",
+        f"{provider} is not configured: set {setting}",
+        details={"provider": provider},
+    )
+
+
+def excerpt(text: str, limit: int = 300) -> str:
+    """A short, single-line piece of a provider response for errors and logs."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def check_provider(
+    provider: str, known: Iterable[str], settings: Settings, keys: dict[str, str]
+) -> None:
+    """The API error a request for `provider` should get, if any: unknown (400), the
+    offline `sample` provider while not enabled (400), or a missing key (503)."""
+    known = list(known)
+    if provider not in known:
+        raise BadRequest("unknown_provider", f"provider must be one of {', '.join(known)}")
+    if provider == "sample" and not settings.sample_providers:
+        raise BadRequest(
+            "provider_not_enabled",
+            "the sample provider is off; set LEADFLOOD_SAMPLE_PROVIDERS=true",
+        )
+    setting = keys.get(provider)
+    if setting and getattr(settings, setting) is None:
+        raise provider_not_configured(provider, f"LEADFLOOD_{setting.upper()}")

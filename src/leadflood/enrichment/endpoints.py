@@ -1,0 +1,48 @@
+"""POST /v1/leads/{id}/enrich: queue an enrichment (one pending per lead)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict
+from starlette.responses import JSONResponse
+
+from leadflood.auth.dependencies import requires
+from leadflood.auth.policy import Permission
+from leadflood.auth.service import Principal
+from leadflood.core.idempotency import idempotent
+from leadflood.enrichment.service import start_enrichment
+
+router = APIRouter(tags=["outreach"])
+
+
+class EnrichIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # Replace fields that already have a value (default: fill only empty ones).
+    overwrite: bool = False
+    provider: str | None = None  # default: LEADFLOOD_ENRICHMENT_PROVIDER
+
+
+@router.post(
+    "/v1/leads/{lead_id}/enrich",
+    status_code=202,
+    summary="Enrich a lead: find and verify the email, fill company facts",
+)
+async def enrich(
+    lead_id: uuid.UUID,
+    request: Request,
+    body: EnrichIn | None = None,
+    principal: Principal = Depends(requires(Permission.outreach_write)),
+) -> JSONResponse:
+    runtime = request.app.state.runtime
+    body = body or EnrichIn()
+    return await idempotent(
+        request,
+        runtime,
+        principal.user_id,
+        202,
+        lambda: start_enrichment(
+            runtime, principal, lead_id, overwrite=body.overwrite, provider=body.provider
+        ),
+    )

@@ -1,0 +1,136 @@
+"""Enrichment providers behind one interface: Hunter (real) and `sample` (offline)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from leadflood.core.providers import check_provider
+from leadflood.core.settings import Settings
+from leadflood.integrations.hunter.client import HunterClient
+
+EMAIL_STATUSES = ("valid", "invalid", "accept_all", "webmail", "disposable", "unknown")
+
+
+class EnrichmentProvider(StrEnum):
+    hunter = "hunter"
+    sample = "sample"
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    fields: dict[str, Any]
+    outcome: str  # found | not_found
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+class Enricher(Protocol):
+    name: str
+
+    async def enrich(self, lead: dict[str, Any]) -> Enrichment: ...
+
+    async def close(self) -> None: ...
+
+
+def _status(value: Any) -> str:
+    return value if value in EMAIL_STATUSES else "unknown"
+
+
+class HunterEnricher:
+    """Find the email (domain + name) when missing, verify it, fill company facts."""
+
+    name = EnrichmentProvider.hunter.value
+
+    def __init__(self, client: HunterClient) -> None:
+        self.client = client
+
+    async def enrich(self, lead: dict[str, Any]) -> Enrichment:
+        raw: dict[str, Any] = {}
+        fields: dict[str, Any] = {}
+        email = lead.get("email")
+        domain = lead.get("company_domain") or (email.split("@")[-1] if email else None)
+        if not email:
+            if not domain:
+                return Enrichment({}, "not_found", {"reason": "no email and no company domain"})
+            found = await self.client.email_finder(
+                domain=domain, first_name=lead.get("first_name"), last_name=lead.get("last_name")
+            )
+            raw["email_finder"] = found
+            email = found.get("email")
+            if not email:
+                return Enrichment({}, "not_found", raw)
+            fields.update(
+                email=email,
+                title=found.get("position"),
+                linkedin_url=found.get("linkedin_url"),
+                phone=found.get("phone_number"),
+                company=found.get("company"),
+            )
+        verified = await self.client.email_verifier(email)
+        raw["email_verifier"] = verified
+        fields["email_status"] = _status(verified.get("status"))
+        if domain and not (lead.get("industry") and lead.get("company_size")):
+            org = await self.client.domain_search(domain, limit=1)
+            raw["domain_search"] = {k: v for k, v in org.items() if k != "emails"}
+            fields.update(
+                company=fields.get("company") or org.get("organization"),
+                industry=org.get("industry"),
+                company_size=org.get("headcount"),
+                country=org.get("country"),
+            )
+        return Enrichment({k: v for k, v in fields.items() if v}, "found", raw)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+class SampleEnricher:
+    """Deterministic offline enrichment: first.last@domain, a stable verification verdict."""
+
+    name = EnrichmentProvider.sample.value
+
+    async def enrich(self, lead: dict[str, Any]) -> Enrichment:
+        email = lead.get("email")
+        first, last = (lead.get("first_name") or "").lower(), (lead.get("last_name") or "").lower()
+        if not email and lead.get("company_domain") and first and last:
+            email = f"{first}.{last}@{lead['company_domain']}"
+        if not email:
+            return Enrichment({}, "not_found", {"reason": "no email, name or domain"})
+        bucket = int(hashlib.sha256(email.encode()).hexdigest(), 16) % 20
+        status = (
+            "valid"
+            if bucket < 14
+            else "accept_all"
+            if bucket < 17
+            else "invalid"
+            if bucket < 19
+            else "unknown"
+        )
+        return Enrichment(
+            {"email": email, "email_status": status},
+            "found",
+            {"sample": {"email": email, "status": status}},
+        )
+
+    async def close(self) -> None:
+        return None
+
+
+def check_available(provider: str, settings: Settings) -> None:
+    check_provider(provider, EnrichmentProvider, settings, {"hunter": "hunter_api_key"})
+
+
+def enricher_for(provider: str, settings: Settings) -> Enricher:
+    check_available(provider, settings)
+    if provider == EnrichmentProvider.sample:
+        return SampleEnricher()
+    assert settings.hunter_api_key is not None
+    return HunterEnricher(
+        HunterClient(
+            settings.hunter_api_key.get_secret_value(),
+            settings.hunter_base_url,
+            settings.provider_timeout_s,
+        )
+    )

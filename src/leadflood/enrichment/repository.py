@@ -1,0 +1,120 @@
+"""SQL of enrichment runs and the lead fields enrichment writes (asyncpg)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+import orjson
+
+
+async def insert_run(
+    conn: asyncpg.Connection, lead_id: uuid.UUID, provider: str, overwrite: bool
+) -> uuid.UUID:
+    return await conn.fetchval(
+        "INSERT INTO outreach.enrichment_runs (lead_id, provider, overwrite) "
+        "VALUES ($1, $2, $3) RETURNING id",
+        lead_id,
+        provider,
+        overwrite,
+    )
+
+
+async def set_run_job(conn: asyncpg.Connection, run_id: uuid.UUID, job_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE outreach.enrichment_runs SET job_id = $2 WHERE id = $1", run_id, job_id
+    )
+
+
+async def delete_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> None:
+    await conn.execute("DELETE FROM outreach.enrichment_runs WHERE id = $1", run_id)
+
+
+async def get_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT id, lead_id, provider, overwrite, status, outcome, changes, error, job_id "
+        "FROM outreach.enrichment_runs WHERE id = $1",
+        run_id,
+    )
+    return dict(row) if row else None
+
+
+async def mark_running(conn: asyncpg.Connection, run_id: uuid.UUID, lead_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE outreach.enrichment_runs SET status = 'running' WHERE id = $1", run_id
+    )
+    await conn.execute(
+        "UPDATE outreach.leads SET status = 'processing', error = NULL WHERE id = $1", lead_id
+    )
+
+
+async def lock_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM outreach.leads WHERE id = $1 FOR UPDATE", lead_id)
+    if row is None:
+        return None
+    out = dict(row)
+    if isinstance(out.get("enrichment_data"), str):
+        out["enrichment_data"] = orjson.loads(out["enrichment_data"])
+    return out
+
+
+async def email_owner(conn: asyncpg.Connection, email: str) -> uuid.UUID | None:
+    return await conn.fetchval("SELECT id FROM outreach.leads WHERE normalized_email = $1", email)
+
+
+async def apply(
+    conn: asyncpg.Connection,
+    lead_id: uuid.UUID,
+    values: dict[str, Any],
+    enrichment_data: dict[str, Any],
+) -> None:
+    columns = [*values, "enrichment_data"]
+    sets = ", ".join(
+        f"{c} = ${i}::jsonb" if c == "enrichment_data" else f"{c} = ${i}"
+        for i, c in enumerate(columns, start=2)
+    )
+    await conn.execute(
+        f"UPDATE outreach.leads SET {sets}, status = 'enriched', enriched_at = now(), error = NULL "
+        "WHERE id = $1",
+        lead_id,
+        *values.values(),
+        orjson.dumps(enrichment_data, default=str).decode(),
+    )
+
+
+async def mark_opted_out(conn: asyncpg.Connection, lead_id: uuid.UUID) -> None:
+    # The person asked not to be processed: keep nothing the provider had on them.
+    await conn.execute(
+        "UPDATE outreach.leads SET do_not_contact = true, status = 'enriched', "
+        "enriched_at = now(), error = NULL WHERE id = $1",
+        lead_id,
+    )
+
+
+async def finish_run(
+    conn: asyncpg.Connection, run_id: uuid.UUID, outcome: str, changes: dict[str, Any]
+) -> None:
+    await conn.execute(
+        "UPDATE outreach.enrichment_runs SET status = 'completed', outcome = $2, "
+        "changes = $3::jsonb, finished_at = now(), error = NULL WHERE id = $1",
+        run_id,
+        outcome,
+        orjson.dumps(changes, default=str).decode(),
+    )
+
+
+async def fail_run(
+    conn: asyncpg.Connection, run_id: uuid.UUID, lead_id: uuid.UUID, error: str
+) -> None:
+    await conn.execute(
+        "UPDATE outreach.enrichment_runs SET status = 'failed', error = $2, finished_at = now() "
+        "WHERE id = $1",
+        run_id,
+        error[:2000],
+    )
+    await conn.execute(
+        "UPDATE outreach.leads SET status = 'failed', error = $2 WHERE id = $1",
+        lead_id,
+        error[:2000],
+    )

@@ -1,0 +1,152 @@
+"""Apollo people search: POST /api/v1/mixed_people/api_search (x-api-key header).
+
+Documented shapes handled: `people` with or without a `pagination` object
+(`total_entries` may be top-level), obfuscated last names and locked emails,
+429 with `Retry-After` or the `x-*-requests-left` headers, and 401/403/422 bodies
+(`{"error": "..."}` or `{"message": "..."}`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import orjson
+
+from leadflood.core.providers import (
+    PermanentProviderError,
+    TransientProviderError,
+    excerpt,
+)
+from leadflood.integrations import http
+
+PROVIDER = "apollo"
+SEARCH_PATH = "/api/v1/mixed_people/api_search"
+MAX_PER_PAGE = 100
+FILTERS = (
+    "person_titles",
+    "person_seniorities",
+    "person_locations",
+    "organization_num_employees_ranges",
+    "q_organization_domains_list",
+    "q_keywords",
+)
+# Exhausted windows, longest first: how long to wait when Apollo does not say.
+_WINDOWS = (
+    ("x-24-hour-requests-left", timedelta(hours=1)),
+    ("x-hourly-requests-left", timedelta(minutes=10)),
+    ("x-minute-requests-left", timedelta(minutes=1)),
+)
+
+
+@dataclass(frozen=True)
+class ApolloPage:
+    people: list[dict[str, Any]]
+    page: int
+    per_page: int
+    total_entries: int | None
+    total_pages: int | None
+    requests_left: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def has_more(self) -> bool:
+        if self.total_pages is not None:
+            return self.page < self.total_pages
+        if self.total_entries is not None:
+            return self.page * self.per_page < self.total_entries
+        return len(self.people) >= self.per_page  # no pagination info: a full page may have more
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return excerpt(response.text or response.reason_phrase)
+    if isinstance(body, dict):
+        for key in ("error", "message", "errors"):
+            if body.get(key):
+                value = body[key]
+                return excerpt(value if isinstance(value, str) else orjson.dumps(value).decode())
+    return excerpt(response.text)
+
+
+def _requests_left(response: httpx.Response) -> dict[str, int]:
+    left = {}
+    for name, value in response.headers.items():
+        if name.lower().startswith("x-") and name.lower().endswith("requests-left"):
+            try:
+                left[name.lower()] = int(value)
+            except ValueError:
+                continue
+    return left
+
+
+class ApolloClient:
+    def __init__(self, api_key: str, base_url: str, timeout_s: float = 15.0) -> None:
+        self._http = http.client(
+            base_url,
+            timeout_s,
+            {"x-api-key": api_key, "Content-Type": "application/json", "Cache-Control": "no-cache"},
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def search_people(
+        self, filters: dict[str, Any], page: int = 1, per_page: int = 25
+    ) -> ApolloPage:
+        unknown = set(filters) - set(FILTERS)
+        if unknown:
+            raise ValueError(f"unknown Apollo filters: {sorted(unknown)}")
+        per_page = max(1, min(per_page, MAX_PER_PAGE))
+        body = {k: v for k, v in filters.items() if v} | {"page": page, "per_page": per_page}
+        request = self._http.build_request("POST", SEARCH_PATH, content=orjson.dumps(body))
+        response = await http.send(PROVIDER, self._http, request)
+        left = _requests_left(response)
+        if response.status_code == 429:
+            wait = http.retry_after(response)
+            if wait is None:
+                wait = next((w for h, w in _WINDOWS if left.get(h) == 0), timedelta(minutes=1))
+            raise TransientProviderError(
+                PROVIDER, "rate_limited", _message(response), status=429, retry_after=wait
+            )
+        if response.status_code >= 500:
+            raise TransientProviderError(
+                PROVIDER, "provider_unavailable", _message(response), status=response.status_code
+            )
+        if response.status_code in (401, 403):
+            raise PermanentProviderError(
+                PROVIDER, "provider_auth_failed", _message(response), status=response.status_code
+            )
+        if response.status_code == 422 or response.status_code >= 400:
+            raise PermanentProviderError(
+                PROVIDER,
+                "provider_rejected_request",
+                _message(response),
+                status=response.status_code,
+            )
+        try:
+            data = response.json()
+            people = data.get("people") or []
+        except (ValueError, AttributeError):
+            raise TransientProviderError(
+                PROVIDER, "malformed_response", excerpt(response.text), status=response.status_code
+            ) from None
+        pagination = data.get("pagination") or {}
+        return ApolloPage(
+            people=[p for p in people if isinstance(p, dict)],
+            page=int(pagination.get("page") or page),
+            per_page=int(pagination.get("per_page") or per_page),
+            total_entries=_int(pagination.get("total_entries", data.get("total_entries"))),
+            total_pages=_int(pagination.get("total_pages")),
+            requests_left=left,
+        )
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,41 @@
+"""GET /v1/jobs/{id}: a tracked job's status, attempts, result and error."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+
+from leadflood.auth.dependencies import requires
+from leadflood.auth.policy import Permission
+from leadflood.auth.service import Principal
+from leadflood.core.errors import NotFound
+from leadflood.core.executions import get_execution
+
+router = APIRouter(tags=["jobs"])
+
+
+@router.get("/v1/jobs/{job_id}", summary="Job status: queued, running, completed or failed")
+async def job_status(
+    job_id: uuid.UUID,
+    request: Request,
+    _: Principal = Depends(requires(Permission.outreach_read)),
+) -> dict:
+    async with request.app.state.runtime.db.raw() as conn:
+        execution = await get_execution(conn, job_id)
+    if execution is None:
+        raise NotFound("job_not_found", "no job with this id")
+    return {
+        "id": execution["id"],
+        "type": execution["type"],
+        "status": execution["status"],
+        "attempts": execution["attempts"],
+        "maxAttempts": execution["max_attempts"],
+        "result": execution["result"],
+        "error": execution["error"],
+        "nextAttemptAt": execution["next_attempt_at"],
+        "links": {k: execution[k] for k in ("lead_id", "icp_id", "search_run_id") if execution[k]},
+        "createdAt": execution["created_at"],
+        "startedAt": execution["started_at"],
+        "finishedAt": execution["finished_at"],
+    }

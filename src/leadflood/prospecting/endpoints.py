@@ -1,0 +1,135 @@
+"""/v1/icps (CRUD, search, runs) and /v1/leads (list, create, detail) for outreach."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import JSONResponse
+
+from leadflood.auth.dependencies import requires
+from leadflood.auth.policy import Permission
+from leadflood.auth.service import Principal
+from leadflood.core.idempotency import idempotent
+from leadflood.prospecting import service
+from leadflood.prospecting.schemas import IcpIn, LeadIn, SearchIn
+
+router = APIRouter(tags=["outreach"])
+
+READ = Depends(requires(Permission.outreach_read))
+WORK = Depends(requires(Permission.outreach_write))
+DEFINE = Depends(requires(Permission.icps_write))
+
+
+def _runtime(request: Request):
+    return request.app.state.runtime
+
+
+@router.get("/v1/icps", summary="List ICPs with their lead counts")
+async def list_icps(request: Request, _: Principal = READ) -> dict:
+    return {"items": await service.list_icps(_runtime(request))}
+
+
+@router.post("/v1/icps", status_code=201, summary="Create an ICP")
+async def create_icp(body: IcpIn, request: Request, principal: Principal = DEFINE) -> JSONResponse:
+    runtime = _runtime(request)
+    return await idempotent(
+        request,
+        runtime,
+        principal.user_id,
+        201,
+        lambda: service.create_icp(runtime, principal, body),
+    )
+
+
+@router.get("/v1/icps/{icp_id}", summary="Get an ICP")
+async def get_icp(icp_id: uuid.UUID, request: Request, _: Principal = READ) -> dict:
+    return await service.get_icp(_runtime(request), icp_id)
+
+
+@router.put("/v1/icps/{icp_id}", summary="Replace an ICP's definition")
+async def replace_icp(
+    icp_id: uuid.UUID, body: IcpIn, request: Request, principal: Principal = DEFINE
+) -> dict:
+    return await service.replace_icp(_runtime(request), principal, icp_id, body)
+
+
+@router.delete("/v1/icps/{icp_id}", summary="Delete an ICP (its leads stay, unlinked)")
+async def delete_icp(icp_id: uuid.UUID, request: Request, principal: Principal = DEFINE) -> dict:
+    await service.delete_icp(_runtime(request), principal, icp_id)
+    return {"success": True}
+
+
+@router.post(
+    "/v1/icps/{icp_id}/search",
+    status_code=202,
+    summary="Start a prospect search; the same setup on the same day returns the same run",
+)
+async def search(
+    icp_id: uuid.UUID, request: Request, body: SearchIn | None = None, principal: Principal = WORK
+) -> JSONResponse:
+    runtime = _runtime(request)
+    return await idempotent(
+        request,
+        runtime,
+        principal.user_id,
+        202,
+        lambda: service.start_search(runtime, principal, icp_id, body or SearchIn()),
+    )
+
+
+@router.get("/v1/icps/{icp_id}/search-runs", summary="Recent search runs of an ICP")
+async def list_runs(icp_id: uuid.UUID, request: Request, _: Principal = READ) -> dict:
+    return {"items": await service.list_runs(_runtime(request), icp_id)}
+
+
+@router.get("/v1/icps/{icp_id}/search-runs/{run_id}", summary="Search run status and counts")
+async def get_run(
+    icp_id: uuid.UUID, run_id: uuid.UUID, request: Request, _: Principal = READ
+) -> dict:
+    return await service.get_run(_runtime(request), icp_id, run_id)
+
+
+@router.get("/v1/leads", summary="Outreach leads: filters, sort, cursor pagination")
+async def list_leads(
+    request: Request,
+    status: str | None = None,
+    icp_id: uuid.UUID | None = None,
+    email_status: str | None = None,
+    source: str | None = None,
+    q: str | None = Query(None, max_length=200),
+    sort: str = "-created_at",
+    cursor: str | None = None,
+    limit: int = Query(50, ge=1, le=200),
+    _: Principal = READ,
+) -> dict:
+    filters = {
+        k: v
+        for k, v in {
+            "status": status,
+            "icp_id": icp_id,
+            "email_status": email_status,
+            "source": source,
+        }.items()
+        if v is not None
+    }
+    return await service.list_leads(
+        _runtime(request), filters=filters, q=q, sort=sort, cursor=cursor, limit=limit
+    )
+
+
+@router.post("/v1/leads", status_code=201, summary="Create an outreach lead by hand")
+async def create_lead(body: LeadIn, request: Request, principal: Principal = WORK) -> JSONResponse:
+    runtime = _runtime(request)
+    return await idempotent(
+        request,
+        runtime,
+        principal.user_id,
+        201,
+        lambda: service.create_lead(runtime, principal, body),
+    )
+
+
+@router.get("/v1/leads/{lead_id}", summary="An outreach lead with its enrichment history")
+async def lead_detail(lead_id: uuid.UUID, request: Request, _: Principal = READ) -> dict:
+    return await service.lead_detail(_runtime(request), lead_id)

@@ -1,0 +1,377 @@
+"""All SQL of ICPs, search runs and results, and outreach leads (asyncpg)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+ICP_COLUMNS = (
+    "id, name, description, titles, seniorities, locations, industries, company_sizes, "
+    "keywords, domains, created_by, created_at, updated_at"
+)
+ICP_FIELDS = (
+    "name",
+    "description",
+    "titles",
+    "seniorities",
+    "locations",
+    "industries",
+    "company_sizes",
+    "keywords",
+    "domains",
+)
+LEAD_COLUMNS = (
+    "id, icp_id, status, email, normalized_email, email_status, first_name, last_name, title, "
+    "seniority, phone, linkedin_url, company, company_domain, company_size, industry, city, "
+    "state, country, source, source_ref, do_not_contact, enrichment_data, error, enriched_at, "
+    "created_by, created_at, updated_at"
+)
+RUN_COLUMNS = (
+    "id, icp_id, provider, params, dedupe_key, status, job_id, results_count, leads_created, "
+    "leads_updated, pages_fetched, total_available, error, started_at, finished_at, created_by, "
+    "created_at, updated_at"
+)
+
+
+def _row(record: asyncpg.Record | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    out = dict(record)
+    for key in ("params", "enrichment_data"):
+        if isinstance(out.get(key), str):
+            out[key] = orjson.loads(out[key])
+    return out
+
+
+# ---- ICPs -------------------------------------------------------------------------------
+
+
+async def insert_icp(
+    conn: asyncpg.Connection, values: dict[str, Any], created_by: uuid.UUID | None
+) -> dict[str, Any]:
+    columns = [*values, "created_by"]
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    row = await conn.fetchrow(
+        f"INSERT INTO outreach.icps ({', '.join(columns)}) VALUES ({placeholders}) "
+        f"RETURNING {ICP_COLUMNS}",
+        *values.values(),
+        created_by,
+    )
+    return dict(row)
+
+
+async def replace_icp(
+    conn: asyncpg.Connection, icp_id: uuid.UUID, values: dict[str, Any]
+) -> dict[str, Any] | None:
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(values, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE outreach.icps SET {sets} WHERE id = $1 RETURNING {ICP_COLUMNS}",
+        icp_id,
+        *values.values(),
+    )
+    return dict(row) if row else None
+
+
+async def get_icp(conn: asyncpg.Connection, icp_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(f"SELECT {ICP_COLUMNS} FROM outreach.icps WHERE id = $1", icp_id)
+    return dict(row) if row else None
+
+
+async def list_icps(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT {ICP_COLUMNS}, "
+        "  (SELECT count(*) FROM outreach.leads l WHERE l.icp_id = i.id) AS lead_count "
+        "FROM outreach.icps i ORDER BY name, id"
+    )
+    return [dict(r) for r in rows]
+
+
+async def delete_icp(conn: asyncpg.Connection, icp_id: uuid.UUID) -> bool:
+    return await conn.execute("DELETE FROM outreach.icps WHERE id = $1", icp_id) == "DELETE 1"
+
+
+# ---- search runs --------------------------------------------------------------------------
+
+
+async def insert_run(
+    conn: asyncpg.Connection,
+    *,
+    icp_id: uuid.UUID,
+    provider: str,
+    params: dict[str, Any],
+    dedupe_key: str,
+    created_by: uuid.UUID | None,
+) -> uuid.UUID | None:
+    """None when a run with this dedupe key exists (see retire_failed_run)."""
+    return await conn.fetchval(
+        "INSERT INTO outreach.search_runs (icp_id, provider, params, dedupe_key, created_by) "
+        "VALUES ($1, $2, $3::jsonb, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+        icp_id,
+        provider,
+        orjson.dumps(params).decode(),
+        dedupe_key,
+        created_by,
+    )
+
+
+async def run_by_dedupe_key(conn: asyncpg.Connection, dedupe_key: str) -> dict[str, Any] | None:
+    return _row(
+        await conn.fetchrow(
+            f"SELECT {RUN_COLUMNS} FROM outreach.search_runs WHERE dedupe_key = $1 FOR UPDATE",
+            dedupe_key,
+        )
+    )
+
+
+async def retire_failed_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> None:
+    """A failed run must not block today's retry: free its dedupe key."""
+    await conn.execute(
+        "UPDATE outreach.search_runs SET dedupe_key = dedupe_key || ':failed:' || id::text "
+        "WHERE id = $1",
+        run_id,
+    )
+
+
+async def set_run_job(conn: asyncpg.Connection, run_id: uuid.UUID, job_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE outreach.search_runs SET job_id = $2 WHERE id = $1", run_id, job_id)
+
+
+async def get_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> dict[str, Any] | None:
+    return _row(
+        await conn.fetchrow(f"SELECT {RUN_COLUMNS} FROM outreach.search_runs WHERE id = $1", run_id)
+    )
+
+
+async def list_runs(conn: asyncpg.Connection, icp_id: uuid.UUID, limit: int = 20) -> list[dict]:
+    rows = await conn.fetch(
+        f"SELECT {RUN_COLUMNS} FROM outreach.search_runs WHERE icp_id = $1 "
+        "ORDER BY created_at DESC LIMIT $2",
+        icp_id,
+        limit,
+    )
+    return [_row(r) for r in rows]  # type: ignore[misc]
+
+
+async def mark_run_running(conn: asyncpg.Connection, run_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE outreach.search_runs SET status = 'running', error = NULL, "
+        "started_at = coalesce(started_at, now()) "
+        "WHERE id = $1 AND status IN ('queued', 'running')",
+        run_id,
+    )
+
+
+async def finish_run(
+    conn: asyncpg.Connection, run_id: uuid.UUID, *, pages: int, total: int | None
+) -> dict[str, Any]:
+    """Counters come from the stored results, so a retried run never double counts."""
+    returning = ", ".join("r." + c for c in RUN_COLUMNS.split(", "))
+    row = await conn.fetchrow(
+        "WITH counts AS ("
+        "  SELECT count(*) AS results,"
+        "         count(*) FILTER (WHERE outcome = 'created') AS created,"
+        "         count(*) FILTER (WHERE outcome = 'updated') AS updated"
+        "  FROM outreach.search_results WHERE run_id = $1) "
+        "UPDATE outreach.search_runs r SET status = 'completed', finished_at = now(), "
+        "  results_count = c.results, leads_created = c.created, leads_updated = c.updated, "
+        "  pages_fetched = $2, total_available = $3, error = NULL "
+        f"FROM counts c WHERE r.id = $1 RETURNING {returning}",
+        run_id,
+        pages,
+        total,
+    )
+    return _row(row)  # type: ignore[return-value]
+
+
+async def fail_run(conn: asyncpg.Connection, run_id: uuid.UUID, error: str) -> None:
+    await conn.execute(
+        "UPDATE outreach.search_runs SET status = 'failed', error = $2, finished_at = now() "
+        "WHERE id = $1",
+        run_id,
+        error[:2000],
+    )
+
+
+async def insert_result(
+    conn: asyncpg.Connection,
+    *,
+    run_id: uuid.UUID,
+    provider_ref: str,
+    payload: dict[str, Any],
+    mapped: dict[str, Any],
+    lead_id: uuid.UUID,
+    outcome: str,
+) -> bool:
+    status = await conn.execute(
+        "INSERT INTO outreach.search_results (run_id, provider_ref, payload, mapped, lead_id, "
+        "                                     outcome) "
+        "VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6) "
+        "ON CONFLICT (run_id, provider_ref) DO NOTHING",
+        run_id,
+        provider_ref,
+        orjson.dumps(payload, default=str).decode(),
+        orjson.dumps(mapped).decode(),
+        lead_id,
+        outcome,
+    )
+    return status == "INSERT 0 1"
+
+
+async def result_exists(conn: asyncpg.Connection, run_id: uuid.UUID, provider_ref: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM outreach.search_results WHERE run_id = $1 AND provider_ref = $2",
+            run_id,
+            provider_ref,
+        )
+    )
+
+
+# ---- leads --------------------------------------------------------------------------------
+
+
+async def lock_lead_by_source(
+    conn: asyncpg.Connection, source: str, source_ref: str
+) -> dict[str, Any] | None:
+    return _row(
+        await conn.fetchrow(
+            f"SELECT {LEAD_COLUMNS} FROM outreach.leads WHERE source = $1 AND source_ref = $2 "
+            "FOR UPDATE",
+            source,
+            source_ref,
+        )
+    )
+
+
+async def lock_lead_by_email(conn: asyncpg.Connection, email: str) -> dict[str, Any] | None:
+    return _row(
+        await conn.fetchrow(
+            f"SELECT {LEAD_COLUMNS} FROM outreach.leads WHERE normalized_email = $1 FOR UPDATE",
+            email,
+        )
+    )
+
+
+async def email_taken(conn: asyncpg.Connection, email: str) -> bool:
+    return bool(
+        await conn.fetchval("SELECT 1 FROM outreach.leads WHERE normalized_email = $1", email)
+    )
+
+
+async def insert_lead(conn: asyncpg.Connection, values: dict[str, Any]) -> uuid.UUID | None:
+    """None when a unique key (email, or source + source_ref) is already taken."""
+    columns = list(values)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    return await conn.fetchval(
+        f"INSERT INTO outreach.leads ({', '.join(columns)}) VALUES ({placeholders}) "
+        "ON CONFLICT DO NOTHING RETURNING id",
+        *values.values(),
+    )
+
+
+async def update_lead(conn: asyncpg.Connection, lead_id: uuid.UUID, values: dict[str, Any]) -> None:
+    if not values:
+        return
+    sets = ", ".join(
+        f"{c} = ${i}::jsonb" if c == "enrichment_data" else f"{c} = ${i}"
+        for i, c in enumerate(values, start=2)
+    )
+    params = [orjson.dumps(v).decode() if k == "enrichment_data" else v for k, v in values.items()]
+    await conn.execute(f"UPDATE outreach.leads SET {sets} WHERE id = $1", lead_id, *params)
+
+
+async def get_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str, Any] | None:
+    return _row(
+        await conn.fetchrow(f"SELECT {LEAD_COLUMNS} FROM outreach.leads WHERE id = $1", lead_id)
+    )
+
+
+SORTS = {
+    "created_at": ("created_at", "ASC"),
+    "-created_at": ("created_at", "DESC"),
+    "last_name": ("last_name", "ASC"),
+    "-last_name": ("last_name", "DESC"),
+    "company": ("company", "ASC"),
+    "-company": ("company", "DESC"),
+}
+
+
+async def search_leads(
+    conn: asyncpg.Connection,
+    *,
+    filters: dict[str, Any],
+    q: str | None,
+    sort: str,
+    after: tuple[Any, uuid.UUID] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    column, direction = SORTS[sort]
+    clauses, params = ["true"], []
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    for name, value in filters.items():
+        clauses.append(f"{name} = {param(value)}")
+    if q:
+        like = param("%" + q.replace("%", r"\%").replace("_", r"\_") + "%")
+        clauses.append(
+            f"(normalized_email ILIKE {like} OR first_name ILIKE {like} OR last_name ILIKE {like}"
+            f" OR company ILIKE {like} OR title ILIKE {like})"
+        )
+    # Keyset pagination on (sort column, id); NULLs sort as '' so the key is total.
+    key = f"coalesce({column}::text, '')" if column != "created_at" else column
+    if after is not None:
+        op = ">" if direction == "ASC" else "<"
+        clauses.append(f"({key}, id) {op} ({param(after[0])}, {param(after[1])})")
+    rows = await conn.fetch(
+        f"SELECT {LEAD_COLUMNS}, {key} AS _sort_key FROM outreach.leads "
+        f"WHERE {' AND '.join(clauses)} ORDER BY {key} {direction}, id {direction} "
+        f"LIMIT {param(limit)}",
+        *params,
+    )
+    return [_row(r) for r in rows]  # type: ignore[misc]
+
+
+async def lead_history(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str, list[dict]]:
+    runs = await conn.fetch(
+        "SELECT id, provider, overwrite, status, outcome, changes, error, job_id, created_at, "
+        "finished_at FROM outreach.enrichment_runs WHERE lead_id = $1 ORDER BY created_at DESC",
+        lead_id,
+    )
+    found_in = await conn.fetch(
+        "SELECT r.id AS run_id, r.icp_id, r.provider, r.created_at, s.outcome "
+        "FROM outreach.search_results s JOIN outreach.search_runs r ON r.id = s.run_id "
+        "WHERE s.lead_id = $1 ORDER BY r.created_at DESC LIMIT 20",
+        lead_id,
+    )
+    jobs = await conn.fetch(
+        "SELECT id, type, status, attempts, error, created_at, finished_at "
+        "FROM outreach.job_executions WHERE lead_id = $1 ORDER BY created_at DESC LIMIT 20",
+        lead_id,
+    )
+
+    def decode(record: asyncpg.Record) -> dict[str, Any]:
+        out = dict(record)
+        if isinstance(out.get("changes"), str):
+            out["changes"] = orjson.loads(out["changes"])
+        return out
+
+    return {
+        "enrichment_runs": [decode(r) for r in runs],
+        "search_results": [dict(r) for r in found_in],
+        "jobs": [dict(r) for r in jobs],
+    }
+
+
+async def icp_exists(conn: asyncpg.Connection, icp_id: uuid.UUID) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM outreach.icps WHERE id = $1", icp_id))
+
+
+def day_bucket(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d")

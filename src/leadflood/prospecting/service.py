@@ -1,0 +1,356 @@
+"""ICPs, prospect searches and outreach leads: the rules; SQL is in repository.py."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+
+from leadflood.auth.service import Principal, audit
+from leadflood.core import circuit
+from leadflood.core.db import raw_asyncpg
+from leadflood.core.errors import AppError, BadRequest, Conflict, NotFound
+from leadflood.core.executions import RetryPolicy, TerminalJobError, create_execution
+from leadflood.core.providers import PermanentProviderError, TransientProviderError
+from leadflood.core.runtime import Runtime
+from leadflood.ingestion.normalize import normalize_email
+from leadflood.prospecting import repository as repo
+from leadflood.prospecting.schemas import IcpIn, LeadIn, SearchIn
+from leadflood.prospecting.sources import (
+    LEAD_FIELDS,
+    Prospect,
+    SearchFilters,
+    check_available,
+    source_for,
+)
+
+SEARCH_JOB = "icp.search.run"
+# Provider 429/5xx: 4 attempts with growing waits (a longer Retry-After wins).
+SEARCH_RETRY = RetryPolicy(
+    max_attempts=4, delays=(timedelta(seconds=5), timedelta(seconds=20), timedelta(seconds=60))
+)
+
+
+def _not_found(what: str) -> NotFound:
+    return NotFound(f"{what}_not_found", f"no {what.replace('_', ' ')} with this id")
+
+
+# ---- ICPs ---------------------------------------------------------------------------------
+
+
+async def list_icps(runtime: Runtime) -> list[dict[str, Any]]:
+    async with runtime.db.raw() as conn:
+        return await repo.list_icps(conn)
+
+
+async def get_icp(runtime: Runtime, icp_id: uuid.UUID) -> dict[str, Any]:
+    async with runtime.db.raw() as conn:
+        icp = await repo.get_icp(conn, icp_id)
+    if icp is None:
+        raise _not_found("icp")
+    return icp
+
+
+async def create_icp(runtime: Runtime, principal: Principal | None, body: IcpIn) -> dict:
+    async with runtime.db.transaction() as conn:
+        icp = await repo.insert_icp(
+            await raw_asyncpg(conn), body.model_dump(), principal.user_id if principal else None
+        )
+        await audit(conn, principal, "create", "icp", icp["id"], body.model_dump())
+    return icp
+
+
+async def replace_icp(
+    runtime: Runtime, principal: Principal | None, icp_id: uuid.UUID, body: IcpIn
+) -> dict:
+    async with runtime.db.transaction() as conn:
+        icp = await repo.replace_icp(await raw_asyncpg(conn), icp_id, body.model_dump())
+        if icp is None:
+            raise _not_found("icp")
+        await audit(conn, principal, "update", "icp", icp_id, body.model_dump())
+    return icp
+
+
+async def delete_icp(runtime: Runtime, principal: Principal | None, icp_id: uuid.UUID) -> None:
+    async with runtime.db.transaction() as conn:
+        if not await repo.delete_icp(await raw_asyncpg(conn), icp_id):
+            raise _not_found("icp")
+        await audit(conn, principal, "delete", "icp", icp_id)
+
+
+# ---- searches -----------------------------------------------------------------------------
+
+
+def search_dedupe_key(icp_id: uuid.UUID, provider: str, params: dict, at: datetime) -> str:
+    """hash(icp, provider, normalized params, UTC day): one run per ICP setup per day."""
+    canonical = orjson.dumps(
+        {"icp": str(icp_id), "provider": provider, "params": params}, option=orjson.OPT_SORT_KEYS
+    )
+    digest = hashlib.sha256(canonical + at.astimezone(UTC).strftime("%Y-%m-%d").encode())
+    return digest.hexdigest()
+
+
+async def start_search(
+    runtime: Runtime, principal: Principal | None, icp_id: uuid.UUID, body: SearchIn
+) -> dict[str, Any]:
+    provider = body.provider or runtime.settings.prospect_provider
+    check_available(provider, runtime.settings)  # 503 provider_not_configured before anything
+    async with runtime.db.transaction() as conn:
+        raw = await raw_asyncpg(conn)
+        icp = await repo.get_icp(raw, icp_id)
+        if icp is None:
+            raise _not_found("icp")
+        filters = SearchFilters.from_icp(icp)
+        params = {"filters": filters.as_dict(), "pages": body.pages, "per_page": body.per_page}
+        key = search_dedupe_key(icp_id, provider, params, datetime.now(UTC))
+        created_by = principal.user_id if principal else None
+        run_id = await repo.insert_run(
+            raw,
+            icp_id=icp_id,
+            provider=provider,
+            params=params,
+            dedupe_key=key,
+            created_by=created_by,
+        )
+        if run_id is None:
+            existing = await repo.run_by_dedupe_key(raw, key)
+            assert existing is not None
+            if existing["status"] != "failed":
+                return {"runId": existing["id"], "jobId": existing["job_id"], "deduplicated": True}
+            await repo.retire_failed_run(raw, existing["id"])
+            run_id = await repo.insert_run(
+                raw,
+                icp_id=icp_id,
+                provider=provider,
+                params=params,
+                dedupe_key=key,
+                created_by=created_by,
+            )
+            assert run_id is not None
+        job_id, _ = await create_execution(
+            raw,
+            SEARCH_JOB,
+            {"search_run_id": str(run_id)},
+            max_attempts=SEARCH_RETRY.max_attempts,
+            icp_id=icp_id,
+            search_run_id=run_id,
+        )
+        await repo.set_run_job(raw, run_id, job_id)
+    return {"runId": run_id, "jobId": job_id, "deduplicated": False}
+
+
+async def get_run(runtime: Runtime, icp_id: uuid.UUID, run_id: uuid.UUID) -> dict[str, Any]:
+    async with runtime.db.raw() as conn:
+        run = await repo.get_run(conn, run_id)
+    if run is None or run["icp_id"] != icp_id:
+        raise _not_found("search_run")
+    return run
+
+
+async def list_runs(runtime: Runtime, icp_id: uuid.UUID) -> list[dict[str, Any]]:
+    async with runtime.db.raw() as conn:
+        return await repo.list_runs(conn, icp_id)
+
+
+def _clean(fields: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name in LEAD_FIELDS:
+        value = fields.get(name)
+        if isinstance(value, str):
+            value = " ".join(value.split()) or None
+        out[name] = value
+    if out.get("company_domain"):
+        out["company_domain"] = out["company_domain"].lower().removeprefix("www.")
+    return out
+
+
+async def upsert_prospect(
+    conn: asyncpg.Connection, prospect: Prospect, provider: str, icp_id: uuid.UUID | None
+) -> tuple[uuid.UUID, str]:
+    """The lead this prospect is: matched by provider record, then by normalized email.
+    An existing lead only gains the fields it lacked. Returns (lead id, created/updated/
+    unchanged). Run inside a transaction."""
+    fields = _clean(prospect.fields)
+    email = normalize_email(fields.get("email"))
+    for _ in range(3):  # an insert that loses a race re-reads the winner's row
+        row = await repo.lock_lead_by_source(conn, provider, prospect.provider_ref)
+        if row is None and email:
+            row = await repo.lock_lead_by_email(conn, email)
+        if row is not None:
+            changes = {k: v for k, v in fields.items() if v and not row.get(k) and k != "email"}
+            if email and not row["normalized_email"] and not await repo.email_taken(conn, email):
+                changes.update(email=fields["email"], normalized_email=email)
+            if icp_id and not row["icp_id"]:
+                changes["icp_id"] = icp_id
+            await repo.update_lead(conn, row["id"], changes)
+            return row["id"], "updated" if changes else "unchanged"
+        values = {
+            **{k: v for k, v in fields.items() if v is not None},
+            "normalized_email": email,
+            "source": provider,
+            "source_ref": prospect.provider_ref,
+            "icp_id": icp_id,
+        }
+        lead_id = await repo.insert_lead(conn, values)
+        if lead_id is not None:
+            return lead_id, "created"
+    raise RuntimeError(f"could not upsert prospect {prospect.provider_ref}")
+
+
+async def run_search(runtime: Runtime, execution: dict[str, Any]) -> dict[str, Any]:
+    """One attempt of icp.search.run: fetch the pages, upsert leads, record every result.
+
+    Pages already stored by an earlier attempt are skipped result by result, so a retry
+    finishes the run without duplicating anything or double counting.
+    """
+    run_id = execution["search_run_id"]
+    async with runtime.db.raw() as conn:
+        run = await repo.get_run(conn, run_id)
+        if run is None:
+            raise TerminalJobError("search_run_not_found", "the run was deleted with its ICP")
+        await repo.mark_run_running(conn, run_id)
+    params = run["params"]
+    filters = SearchFilters(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in params["filters"].items()}
+    )
+    try:
+        source = source_for(run["provider"], runtime.settings)
+    except AppError as exc:
+        raise PermanentProviderError(run["provider"], exc.code, exc.message) from None
+    breaker = circuit.breaker(run["provider"])
+    page, total, fetched = 1, None, 0
+    try:
+        while page <= params["pages"]:
+            breaker.before_call()
+            try:
+                result = await source.search(filters, page, params["per_page"])
+            except TransientProviderError:
+                breaker.record_failure()
+                raise
+            breaker.record_success()
+            fetched, total = page, result.total
+            async with runtime.db.raw() as conn, conn.transaction():
+                for prospect in result.prospects:
+                    if await repo.result_exists(conn, run_id, prospect.provider_ref):
+                        continue
+                    lead_id, outcome = await upsert_prospect(
+                        conn, prospect, run["provider"], run["icp_id"]
+                    )
+                    await repo.insert_result(
+                        conn,
+                        run_id=run_id,
+                        provider_ref=prospect.provider_ref,
+                        payload=prospect.raw,
+                        mapped=prospect.fields,
+                        lead_id=lead_id,
+                        outcome=outcome,
+                    )
+            if not result.has_more:
+                break
+            page += 1
+    finally:
+        await source.close()
+    async with runtime.db.raw() as conn:
+        done = await repo.finish_run(conn, run_id, pages=fetched, total=total)
+    return {
+        "run_id": str(run_id),
+        "results": done["results_count"],
+        "leads_created": done["leads_created"],
+        "leads_updated": done["leads_updated"],
+        "pages": fetched,
+    }
+
+
+async def search_failed(runtime: Runtime, execution: dict[str, Any], error: str) -> None:
+    if execution.get("search_run_id"):
+        async with runtime.db.raw() as conn:
+            await repo.fail_run(conn, execution["search_run_id"], error)
+
+
+# ---- leads --------------------------------------------------------------------------------
+
+LEAD_FILTERS = ("status", "icp_id", "email_status", "source", "company_domain")
+
+
+def _cursor(row: dict[str, Any]) -> str:
+    key = row["_sort_key"]
+    key = key.isoformat() if isinstance(key, datetime) else key
+    return base64.urlsafe_b64encode(orjson.dumps([key, str(row["id"])])).decode()
+
+
+def _uncursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
+    try:
+        key, row_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if sort.lstrip("-") == "created_at":
+            key = datetime.fromisoformat(key)
+        return key, uuid.UUID(row_id)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise BadRequest("invalid_cursor", "cursor is not one this API returned") from None
+
+
+async def list_leads(
+    runtime: Runtime,
+    *,
+    filters: dict[str, Any],
+    q: str | None = None,
+    sort: str = "-created_at",
+    cursor: str | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    if sort not in repo.SORTS:
+        raise BadRequest("invalid_sort", f"sort must be one of {', '.join(repo.SORTS)}")
+    unknown = set(filters) - set(LEAD_FILTERS)
+    if unknown:
+        raise BadRequest("unknown_filter", f"cannot filter leads by {sorted(unknown)}")
+    after = _uncursor(cursor, sort) if cursor else None
+    async with runtime.db.raw() as conn:
+        rows = await repo.search_leads(
+            conn, filters=filters, q=q, sort=sort, after=after, limit=limit + 1
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = _cursor(rows[-1]) if more and rows else None
+    for row in rows:
+        row.pop("_sort_key", None)
+    return {"items": rows, "nextCursor": next_cursor}
+
+
+async def create_lead(runtime: Runtime, principal: Principal | None, body: LeadIn) -> dict:
+    values = {k: v for k, v in body.model_dump().items() if v is not None}
+    email = normalize_email(values["email"])
+    async with runtime.db.raw() as conn, conn.transaction():
+        if values.get("icp_id") and not await repo.icp_exists(conn, values["icp_id"]):
+            raise BadRequest("unknown_icp", "icp_id does not name an ICP")
+        lead_id = await repo.insert_lead(
+            conn,
+            {
+                **values,
+                "normalized_email": email,
+                "source": "manual",
+                "created_by": principal.user_id if principal else None,
+            },
+        )
+        if lead_id is None:
+            existing = await repo.lock_lead_by_email(conn, email or "")
+            raise Conflict(
+                "lead_exists",
+                "a lead with this email exists",
+                details={"lead_id": str(existing["id"]) if existing else None},
+            )
+        lead = await repo.get_lead(conn, lead_id)
+    assert lead is not None
+    return lead
+
+
+async def lead_detail(runtime: Runtime, lead_id: uuid.UUID) -> dict[str, Any]:
+    async with runtime.db.raw() as conn:
+        lead = await repo.get_lead(conn, lead_id)
+        if lead is None:
+            raise _not_found("lead")
+        history = await repo.lead_history(conn, lead_id)
+    return {**lead, **history}

@@ -1,0 +1,366 @@
+"""ICP search and lead enrichment end to end: API, tracked jobs, retries, dedupe."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from leadflood.core.circuit import BREAKERS
+from leadflood.prospecting.sources import sample_people
+from tests.conftest import auth_headers, drain_jobs
+from tests.provider_fakes import APOLLO_SEARCH, FakeApollo, FakeHunter, Scripted, hunter_error
+
+ICP = {
+    "name": "Sales leaders",
+    "titles": ["VP of Sales", " vp of sales "],
+    "seniorities": ["VP"],
+    "locations": ["Texas"],
+    "company_sizes": ["51, 200"],
+}
+
+
+@pytest.fixture
+def fakes(runtime):
+    BREAKERS.clear()
+    with FakeApollo(total=5) as apollo, FakeHunter() as hunter:
+        s = runtime.settings
+        s.apollo_api_key, s.apollo_base_url = SecretStr("apollo-test-key"), apollo.base
+        s.hunter_api_key, s.hunter_base_url = SecretStr("hunter-test-key"), hunter.base
+        s.sample_providers = True
+        yield apollo, hunter
+    BREAKERS.clear()
+
+
+@pytest.fixture
+async def manager(client, runtime):
+    return await auth_headers(client, runtime, "manager")
+
+
+async def scalar(runtime, sql: str, **params):
+    async with runtime.db.connect() as conn:
+        return (await conn.execute(text(sql), params)).scalar()
+
+
+async def make_jobs_due(runtime) -> None:
+    async with runtime.db.transaction() as conn:
+        await conn.execute(
+            text(
+                "UPDATE pgqueuer SET execute_after = now() - interval '1 second' "
+                "WHERE status = 'queued'"
+            )
+        )
+
+
+async def new_icp(client, headers, **overrides) -> str:
+    response = await client.post("/v1/icps", json={**ICP, **overrides}, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def test_icp_crud_validates_and_audits(client, runtime, manager) -> None:
+    icp_id = await new_icp(client, manager)
+    bad = await client.post(
+        "/v1/icps", json={**ICP, "company_sizes": ["big"], "x": 1}, headers=manager
+    )
+    assert bad.status_code == 400
+    assert {f["loc"][-1] for f in bad.json()["error"]["details"]["fields"]} == {
+        "company_sizes",
+        "x",
+    }
+    replaced = await client.put(
+        f"/v1/icps/{icp_id}", json={**ICP, "name": "Renamed"}, headers=manager
+    )
+    assert replaced.status_code == 200 and replaced.json()["name"] == "Renamed"
+    listed = (await client.get("/v1/icps", headers=manager)).json()["items"]
+    assert [(i["name"], i["lead_count"]) for i in listed] == [("Renamed", 0)]
+    assert (await client.delete(f"/v1/icps/{icp_id}", headers=manager)).json() == {"success": True}
+    assert (await client.get(f"/v1/icps/{icp_id}", headers=manager)).status_code == 404
+    actions = await scalar(
+        runtime,
+        "SELECT string_agg(action, ',' ORDER BY id) FROM audit_log WHERE entity_type = 'icp'",
+    )
+    assert actions == "create,update,delete"
+    agent = await auth_headers(client, runtime, "agent")
+    assert (await client.post("/v1/icps", json=ICP, headers=agent)).status_code == 403
+
+
+async def test_missing_provider_key_answers_503(client, runtime, manager) -> None:
+    icp_id = await new_icp(client, manager)
+    response = await client.post(
+        f"/v1/icps/{icp_id}/search", json={"provider": "apollo"}, headers=manager
+    )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "provider_not_configured"
+    sample = await client.post(
+        f"/v1/icps/{icp_id}/search", json={"provider": "sample"}, headers=manager
+    )
+    assert sample.status_code == 400 and sample.json()["error"]["code"] == "provider_not_enabled"
+    assert await scalar(runtime, "SELECT count(*) FROM outreach.search_runs") == 0
+
+
+async def test_apollo_search_runs_as_a_job_and_never_duplicates_leads(
+    client, runtime, manager, fakes
+) -> None:
+    apollo, _ = fakes
+    icp_id = await new_icp(client, manager)
+    started = await client.post(
+        f"/v1/icps/{icp_id}/search",
+        json={"provider": "apollo", "pages": 3, "per_page": 2},
+        headers=manager,
+    )
+    assert started.status_code == 202
+    run_id, job_id = started.json()["runId"], started.json()["jobId"]
+    queued = (await client.get(f"/v1/icps/{icp_id}/search-runs/{run_id}", headers=manager)).json()
+    assert queued["status"] == "queued"
+    assert (await client.get(f"/v1/jobs/{job_id}", headers=manager)).json()["status"] == "queued"
+
+    await drain_jobs(runtime)
+    run = (await client.get(f"/v1/icps/{icp_id}/search-runs/{run_id}", headers=manager)).json()
+    assert run["status"] == "completed"
+    assert (run["results_count"], run["leads_created"], run["pages_fetched"]) == (5, 5, 3)
+    job = (await client.get(f"/v1/jobs/{job_id}", headers=manager)).json()
+    assert job["status"] == "completed" and job["attempts"] == 1
+    assert job["result"]["leads_created"] == 5 and job["links"]["search_run_id"] == run_id
+    sent = apollo.calls(APOLLO_SEARCH)[0].body
+    assert sent["person_titles"] == ["VP of Sales"] and sent["person_seniorities"] == ["vp"]
+    assert sent["organization_num_employees_ranges"] == ["51,200"]
+
+    # The same search again today is the same run; a different one adds no duplicate lead.
+    again = await client.post(
+        f"/v1/icps/{icp_id}/search",
+        json={"provider": "apollo", "pages": 3, "per_page": 2},
+        headers=manager,
+    )
+    assert again.status_code == 202 and again.json() == {
+        "runId": run_id,
+        "jobId": job_id,
+        "deduplicated": True,
+    }
+    other = await client.post(
+        f"/v1/icps/{icp_id}/search",
+        json={"provider": "apollo", "pages": 1, "per_page": 10},
+        headers=manager,
+    )
+    await drain_jobs(runtime)
+    second = (
+        await client.get(f"/v1/icps/{icp_id}/search-runs/{other.json()['runId']}", headers=manager)
+    ).json()
+    assert (second["results_count"], second["leads_created"]) == (5, 0)
+    assert await scalar(runtime, "SELECT count(*) FROM outreach.leads") == 5
+
+
+async def test_rate_limited_search_retries_then_completes(client, runtime, manager, fakes) -> None:
+    apollo, _ = fakes
+    apollo.script(APOLLO_SEARCH, Scripted(429, {"error": "slow down"}, {"Retry-After": "1"}))
+    icp_id = await new_icp(client, manager)
+    started = (
+        await client.post(f"/v1/icps/{icp_id}/search", json={"provider": "apollo"}, headers=manager)
+    ).json()
+    await drain_jobs(runtime)
+    job = (await client.get(f"/v1/jobs/{started['jobId']}", headers=manager)).json()
+    assert job["status"] == "queued" and job["attempts"] == 1
+    assert "rate_limited" in job["error"] and job["nextAttemptAt"] is not None
+    await make_jobs_due(runtime)
+    await drain_jobs(runtime)
+    job = (await client.get(f"/v1/jobs/{started['jobId']}", headers=manager)).json()
+    assert job["status"] == "completed" and job["attempts"] == 2
+    assert await scalar(runtime, "SELECT count(*) FROM outreach.leads") == 5
+
+
+async def test_rejected_key_fails_the_run_without_retrying(client, runtime, manager, fakes) -> None:
+    runtime.settings.apollo_api_key = SecretStr("revoked-key")
+    icp_id = await new_icp(client, manager)
+    started = (
+        await client.post(f"/v1/icps/{icp_id}/search", json={"provider": "apollo"}, headers=manager)
+    ).json()
+    await drain_jobs(runtime)
+    job = (await client.get(f"/v1/jobs/{started['jobId']}", headers=manager)).json()
+    assert job["status"] == "failed" and job["attempts"] == 1
+    assert "Invalid access credentials" in job["error"]
+    run = (
+        await client.get(f"/v1/icps/{icp_id}/search-runs/{started['runId']}", headers=manager)
+    ).json()
+    assert run["status"] == "failed" and "provider_auth_failed" in run["error"]
+    # A failed run does not block today's retry once the key is fixed.
+    runtime.settings.apollo_api_key = SecretStr("apollo-test-key")
+    retry = (
+        await client.post(f"/v1/icps/{icp_id}/search", json={"provider": "apollo"}, headers=manager)
+    ).json()
+    assert retry["deduplicated"] is False and retry["runId"] != started["runId"]
+
+
+async def test_sample_provider_search_is_deterministic(client, runtime, manager, fakes) -> None:
+    icp_id = await new_icp(
+        client, manager, titles=["VP"], seniorities=[], locations=[], company_sizes=[]
+    )
+    started = (
+        await client.post(
+            f"/v1/icps/{icp_id}/search",
+            json={"provider": "sample", "per_page": 100},
+            headers=manager,
+        )
+    ).json()
+    await drain_jobs(runtime)
+    run = (
+        await client.get(f"/v1/icps/{icp_id}/search-runs/{started['runId']}", headers=manager)
+    ).json()
+    expected = sum("vp" in p["title"].lower() for p in sample_people())
+    assert run["status"] == "completed"
+    assert run["results_count"] == run["total_available"] == expected
+    assert 0 < expected < len(sample_people())
+    with_email = await scalar(
+        runtime, "SELECT count(*) FROM outreach.leads WHERE email IS NOT NULL"
+    )
+    assert 0 < with_email < expected  # like Apollo, part of the prospects come without an email
+
+
+async def test_leads_list_filters_sorts_and_pages(client, runtime, manager, fakes) -> None:
+    icp_id = await new_icp(client, manager)
+    await client.post(
+        f"/v1/icps/{icp_id}/search", json={"provider": "apollo", "per_page": 10}, headers=manager
+    )
+    await drain_jobs(runtime)
+    manual = await client.post(
+        "/v1/leads",
+        json={"email": "Zed@Zeta.example", "first_name": "Zed", "company": "Zeta"},
+        headers=manager,
+    )
+    assert manual.status_code == 201 and manual.json()["normalized_email"] == "zed@zeta.example"
+    dup = await client.post("/v1/leads", json={"email": "zed@zeta.example"}, headers=manager)
+    assert dup.status_code == 409 and dup.json()["error"]["code"] == "lead_exists"
+
+    names, cursor = [], None
+    while True:
+        url = "/v1/leads?sort=company&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = (await client.get(url, headers=manager)).json()
+        names += [item["company"] for item in page["items"]]
+        cursor = page["nextCursor"]
+        if not cursor:
+            break
+    assert names == sorted(names) and len(names) == 6
+    by_icp = (await client.get(f"/v1/leads?icp_id={icp_id}", headers=manager)).json()["items"]
+    assert len(by_icp) == 5
+    found = (await client.get("/v1/leads?q=zeta", headers=manager)).json()["items"]
+    assert [lead["first_name"] for lead in found] == ["Zed"]
+    assert (await client.get("/v1/leads?sort=shoe_size", headers=manager)).status_code == 400
+
+
+async def test_idempotency_key_replays_the_first_result(client, runtime, manager) -> None:
+    headers = {**manager, "Idempotency-Key": "icp-1"}
+    first, second = await asyncio.gather(
+        client.post("/v1/icps", json=ICP, headers=headers),
+        client.post("/v1/icps", json=ICP, headers=headers),
+    )
+    assert first.status_code == second.status_code == 201
+    assert first.json()["id"] == second.json()["id"]
+    assert await scalar(runtime, "SELECT count(*) FROM outreach.icps") == 1
+    reused = await client.post("/v1/icps", json={**ICP, "name": "Other"}, headers=headers)
+    assert reused.status_code == 409 and reused.json()["error"]["code"] == "idempotency_key_reused"
+
+
+async def make_lead(client, headers, **fields) -> str:
+    body = {"email": "placeholder@x.example", **fields}
+    response = await client.post("/v1/leads", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def test_enrichment_fills_empty_fields_and_records_changes(
+    client, runtime, manager, fakes
+) -> None:
+    icp_id = await new_icp(client, manager)
+    await client.post(
+        f"/v1/icps/{icp_id}/search", json={"provider": "sample", "pages": 1}, headers=manager
+    )
+    lead = await make_lead(
+        client, manager, email="ana@acme.example", title="Founder", company_domain="acme.example"
+    )
+    started = await client.post(f"/v1/leads/{lead}/enrich", headers=manager)
+    assert started.status_code == 202
+    dup = await client.post(f"/v1/leads/{lead}/enrich", headers=manager)
+    assert dup.json() == {"jobId": started.json()["jobId"], "deduplicated": True}
+    await drain_jobs(runtime)
+    detail = (await client.get(f"/v1/leads/{lead}", headers=manager)).json()
+    assert detail["status"] == "enriched" and detail["email_status"] == "valid"
+    assert detail["title"] == "Founder"  # kept: enrichment fills only what is empty
+    assert detail["industry"] == "Software" and detail["company_size"] == "51-200"
+    (run,) = detail["enrichment_runs"]
+    assert run["changes"]["email_status"] == {"from": "unknown", "to": "valid"}
+    assert "title" not in run["changes"]
+
+    again = await client.post(
+        f"/v1/leads/{lead}/enrich", json={"overwrite": True, "provider": "sample"}, headers=manager
+    )
+    assert again.json()["deduplicated"] is False
+    await drain_jobs(runtime)
+    runs = (await client.get(f"/v1/leads/{lead}", headers=manager)).json()["enrichment_runs"]
+    assert len(runs) == 2 and runs[0]["status"] == "completed"
+
+
+async def test_enrichment_finds_a_missing_email_and_retries_pending_verification(
+    client, runtime, manager, fakes
+) -> None:
+    _, hunter = fakes
+    async with runtime.db.transaction() as conn:
+        lead = (
+            await conn.execute(
+                text(
+                    "INSERT INTO outreach.leads (first_name, last_name, company_domain, source, "
+                    "source_ref) VALUES ('Ana', 'Lopez', 'acme.example', 'apollo', 'p1') "
+                    "RETURNING id"
+                )
+            )
+        ).scalar()
+    hunter.script("/v2/email-verifier", Scripted(202, {"data": {}}))
+    job_id = (await client.post(f"/v1/leads/{lead}/enrich", headers=manager)).json()["jobId"]
+    await drain_jobs(runtime)
+    job = (await client.get(f"/v1/jobs/{job_id}", headers=manager)).json()
+    assert job["status"] == "queued" and "verification_pending" in job["error"]
+    await make_jobs_due(runtime)
+    await drain_jobs(runtime)
+    job = (await client.get(f"/v1/jobs/{job_id}", headers=manager)).json()
+    assert job["status"] == "completed" and job["attempts"] == 2
+    detail = (await client.get(f"/v1/leads/{lead}", headers=manager)).json()
+    assert (
+        detail["normalized_email"] == "ana.lopez@acme.example" and detail["email_status"] == "valid"
+    )
+    assert detail["title"] == "Head of Growth"
+
+
+async def test_exhausted_credits_fail_at_once_and_opt_outs_drop_the_data(
+    client, runtime, manager, fakes
+) -> None:
+    _, hunter = fakes
+    spent = await make_lead(client, manager, email="one@acme.example")
+    hunter.script(
+        "/v2/email-verifier", hunter_error(429, "too_many_requests", "monthly requests used")
+    )
+    job_id = (await client.post(f"/v1/leads/{spent}/enrich", headers=manager)).json()["jobId"]
+    await drain_jobs(runtime)
+    job = (await client.get(f"/v1/jobs/{job_id}", headers=manager)).json()
+    assert (
+        job["status"] == "failed" and job["attempts"] == 1 and "credits_exhausted" in job["error"]
+    )
+    assert (await client.get(f"/v1/leads/{spent}", headers=manager)).json()["status"] == "failed"
+
+    gone = await make_lead(client, manager, email="two@acme.example")
+    hunter.script("/v2/email-verifier", hunter_error(451, "claimed_email", "opted out"))
+    job_id = (await client.post(f"/v1/leads/{gone}/enrich", headers=manager)).json()["jobId"]
+    await drain_jobs(runtime)
+    assert (await client.get(f"/v1/jobs/{job_id}", headers=manager)).json()["result"][
+        "outcome"
+    ] == "opted_out"
+    detail = (await client.get(f"/v1/leads/{gone}", headers=manager)).json()
+    assert detail["do_not_contact"] is True and detail["enrichment_data"] == {}
+
+
+async def test_enrich_without_hunter_key_is_503(client, runtime, manager) -> None:
+    lead = await make_lead(client, manager, email="x@acme.example")
+    response = await client.post(f"/v1/leads/{lead}/enrich", headers=manager)
+    assert (
+        response.status_code == 503
+        and response.json()["error"]["code"] == "provider_not_configured"
+    )

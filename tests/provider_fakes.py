@@ -1,0 +1,241 @@
+"""Local fake provider servers speaking Apollo's and Hunter's documented shapes.
+
+Each records the requests it received and answers from a script (status, body,
+headers) or, with nothing scripted, from a small deterministic data set.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.live import ThreadedServer
+
+
+@dataclass
+class Scripted:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    body: Any
+
+
+class FakeProvider(ThreadedServer):
+    def __init__(self, routes: list[Route]) -> None:
+        self.scripts: dict[str, list[Scripted]] = defaultdict(list)
+        self.seen: list[Seen] = []
+        self._lock = threading.Lock()
+        super().__init__(Starlette(routes=routes))
+
+    def script(self, path: str, *replies: Scripted) -> None:
+        with self._lock:
+            self.scripts[path].extend(replies)
+
+    def calls(self, path: str) -> list[Seen]:
+        with self._lock:
+            return [s for s in self.seen if s.path == path]
+
+    async def _record(self, request: Request) -> tuple[Seen, Scripted | None]:
+        raw = await request.body()
+        seen = Seen(
+            request.url.path,
+            dict(request.headers),
+            dict(request.query_params),
+            orjson.loads(raw) if raw else None,
+        )
+        with self._lock:
+            self.seen.append(seen)
+            queue = self.scripts.get(request.url.path)
+            return seen, queue.pop(0) if queue else None
+
+
+def reply(scripted: Scripted) -> Response:
+    return Response(
+        orjson.dumps(scripted.body) if not isinstance(scripted.body, str) else scripted.body,
+        status_code=scripted.status,
+        media_type="application/json",
+        headers=scripted.headers,
+    )
+
+
+# ---- Apollo --------------------------------------------------------------------------------
+
+APOLLO_SEARCH = "/api/v1/mixed_people/api_search"
+
+
+def apollo_person(n: int, *, email: bool = True) -> dict[str, Any]:
+    return {
+        "id": f"apollo-{n}",
+        "first_name": f"First{n}",
+        "last_name": f"Last{n}",
+        "title": "VP of Sales",
+        "seniority": "vp",
+        "email": f"first{n}.last{n}@acme{n % 3}.example"
+        if email
+        else "email_not_unlocked@domain.com",
+        "linkedin_url": f"https://www.linkedin.com/in/p{n}",
+        "city": "Austin",
+        "state": "Texas",
+        "country": "United States",
+        "organization": {
+            "name": f"Acme {n % 3}",
+            "primary_domain": f"acme{n % 3}.example",
+            "estimated_num_employees": 120,
+            "industry": "computer software",
+        },
+    }
+
+
+class FakeApollo(FakeProvider):
+    """Serves `total` people; `with_pagination=False` drops the pagination object."""
+
+    def __init__(self, total: int = 5, with_pagination: bool = True) -> None:
+        self.total = total
+        self.with_pagination = with_pagination
+        super().__init__([Route(APOLLO_SEARCH, self._search, methods=["POST"])])
+
+    async def _search(self, request: Request) -> Response:
+        seen, scripted = await self._record(request)
+        if scripted:
+            return reply(scripted)
+        if seen.headers.get("x-api-key") != "apollo-test-key":
+            return reply(Scripted(401, {"error": "Invalid access credentials."}))
+        page, per_page = int(seen.body.get("page", 1)), int(seen.body.get("per_page", 10))
+        people = [apollo_person(n) for n in range(1, self.total + 1)]
+        chunk = people[(page - 1) * per_page : page * per_page]
+        body: dict[str, Any] = {"people": chunk}
+        if self.with_pagination:
+            pages = -(-self.total // per_page)
+            body["pagination"] = {
+                "page": page,
+                "per_page": per_page,
+                "total_entries": self.total,
+                "total_pages": pages,
+            }
+        else:
+            body["total_entries"] = self.total
+        return reply(Scripted(200, body, {"x-minute-requests-left": "199"}))
+
+
+# ---- Hunter --------------------------------------------------------------------------------
+
+
+class FakeHunter(FakeProvider):
+    def __init__(self) -> None:
+        super().__init__(
+            [
+                Route("/v2/email-finder", self._finder),
+                Route("/v2/email-verifier", self._verifier),
+                Route("/v2/domain-search", self._domain),
+            ]
+        )
+
+    async def _guard(self, request: Request) -> tuple[Seen, Response | None]:
+        seen, scripted = await self._record(request)
+        if scripted:
+            return seen, reply(scripted)
+        if seen.query.get("api_key") != "hunter-test-key":
+            return seen, reply(
+                Scripted(
+                    401,
+                    {
+                        "errors": [
+                            {
+                                "id": "authentication_failed",
+                                "code": 401,
+                                "details": "No user found for the API key supplied",
+                            }
+                        ]
+                    },
+                )
+            )
+        return seen, None
+
+    async def _finder(self, request: Request) -> Response:
+        seen, early = await self._guard(request)
+        if early:
+            return early
+        q = seen.query
+        email = f"{q.get('first_name', '').lower()}.{q.get('last_name', '').lower()}@{q['domain']}"
+        return reply(
+            Scripted(
+                200,
+                {
+                    "data": {
+                        "first_name": q.get("first_name"),
+                        "last_name": q.get("last_name"),
+                        "email": email,
+                        "score": 91,
+                        "domain": q["domain"],
+                        "position": "Head of Growth",
+                        "linkedin_url": None,
+                        "phone_number": None,
+                        "company": "Acme Corp",
+                        "sources": [],
+                        "verification": {"date": "2026-11-20", "status": "valid"},
+                    },
+                    "meta": {"params": q},
+                },
+            )
+        )
+
+    async def _verifier(self, request: Request) -> Response:
+        seen, early = await self._guard(request)
+        if early:
+            return early
+        email = seen.query["email"]
+        status = "invalid" if email.startswith("bounce") else "valid"
+        return reply(
+            Scripted(
+                200,
+                {
+                    "data": {
+                        "status": status,
+                        "result": "deliverable",
+                        "score": 94,
+                        "email": email,
+                    },
+                    "meta": {},
+                },
+            )
+        )
+
+    async def _domain(self, request: Request) -> Response:
+        seen, early = await self._guard(request)
+        if early:
+            return early
+        return reply(
+            Scripted(
+                200,
+                {
+                    "data": {
+                        "domain": seen.query["domain"],
+                        "organization": "Acme Corp",
+                        "industry": "Software",
+                        "headcount": "51-200",
+                        "country": "US",
+                        "emails": [],
+                    },
+                    "meta": {"results": 0, "limit": 1, "offset": 0},
+                },
+            )
+        )
+
+
+def hunter_error(status: int, error_id: str, details: str) -> Scripted:
+    return Scripted(status, {"errors": [{"id": error_id, "code": status, "details": details}]})
