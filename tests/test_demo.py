@@ -20,3 +20,6 @@ def test_demo_pipeline_end_states(runtime, database_url, monkeypatch, capsys) ->
     assert by_scenario["unroutable: no buyer in 86001"] == "validated"
     assert "no_route" in table and "duplicate" in table and "consent_missing" in table
     assert table.count("delivered") >= 4
+    # The outreach half: an ICP, a sample search and five enrichments.
+    assert "sample search completed" in table
+    assert table.count("  enriched ") == 5

@@ -71,6 +71,7 @@ def _domain_routers() -> list:
         "leadflood.enrichment.endpoints",
         "leadflood.jobs.endpoints",
         "leadflood.web.pages",
+        "leadflood.web.outreach_pages",
     ):
         try:
             module = importlib.import_module(name)

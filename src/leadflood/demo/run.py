@@ -19,6 +19,7 @@ from leadflood.catalog.service import rotate_source_api_key
 from leadflood.core.runtime import build_runtime
 from leadflood.core.settings import Settings
 from leadflood.demo.buyer_endpoint import start_demo_buyer
+from leadflood.demo.outreach import run_outreach_demo
 from leadflood.demo.repository import lead_summaries
 from leadflood.demo.seed import (
     DEMO_ADMIN_EMAIL,
@@ -109,6 +110,11 @@ def _scenarios(run: str) -> list[tuple[str, str, dict]]:
 
 
 def run_demo(settings: Settings, database_url: str, *, serve: bool = False) -> None:
+    # The demo runs offline: outreach uses the shipped sample providers.
+    settings.sample_providers = True
+    settings.prospect_provider = "sample"
+    settings.enrichment_provider = "sample"
+
     async def prepare() -> str:
         seeding = build_runtime(settings, database_url)
         try:
@@ -160,6 +166,7 @@ def run_demo(settings: Settings, database_url: str, *, serve: bool = False) -> N
 
     summaries = asyncio.run(_wait_settled(settings, database_url, [p[0] for p in posted]))
     _print_table(posted, summaries)
+    asyncio.run(_outreach(settings, database_url))
     if serve:
         typer.echo(
             f"\nServing on {base} (Ctrl-C to stop). Web UI: {base}/login "
@@ -169,6 +176,14 @@ def run_demo(settings: Settings, database_url: str, *, serve: bool = False) -> N
             thread.join()
     server.should_exit = True
     thread.join(timeout=10)
+
+
+async def _outreach(settings: Settings, url: str) -> None:
+    runtime = build_runtime(settings, url)
+    try:
+        await run_outreach_demo(runtime)
+    finally:
+        await runtime.close()
 
 
 async def _wait_settled(settings: Settings, url: str, lead_ids: list[str]) -> dict:

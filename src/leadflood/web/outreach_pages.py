@@ -1,0 +1,229 @@
+"""Outreach pages: ICP list and editor, searches with a live status panel, leads and
+their enrichment. Pages call the prospecting and enrichment services, never SQL."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from leadflood.auth.policy import Permission
+from leadflood.auth.service import Principal
+from leadflood.core.errors import AppError, NotFound
+from leadflood.core.executions import get_execution
+from leadflood.enrichment.enrichers import EnrichmentProvider
+from leadflood.enrichment.service import start_enrichment
+from leadflood.prospecting import service
+from leadflood.prospecting.repository import SORTS
+from leadflood.prospecting.schemas import IcpIn, SearchIn
+from leadflood.prospecting.sources import ProspectProvider
+from leadflood.web.pages import render
+from leadflood.web.session import page_requires
+
+router = APIRouter(include_in_schema=False, prefix="/outreach")
+
+READ = Depends(page_requires(Permission.outreach_read))
+WORK = Depends(page_requires(Permission.outreach_write))
+DEFINE = Depends(page_requires(Permission.icps_write))
+
+LIST_FIELDS = ("titles", "seniorities", "locations", "industries", "company_sizes", "domains")
+TERMINAL = ("completed", "failed")
+
+
+def _runtime(request: Request):
+    return request.app.state.runtime
+
+
+def _icp_form(form: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {k: form.get(k, "") for k in ("name", "description", "keywords")}
+    for name in LIST_FIELDS:
+        values[name] = [line.strip() for line in form.get(name, "").splitlines() if line.strip()]
+    return values
+
+
+def _errors(exc: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        loc = str(err["loc"][0]) if err["loc"] else "__all__"
+        errors.setdefault(loc, str(err["msg"]).removeprefix("Value error, "))
+    return errors
+
+
+@router.get("/icps")
+async def icps(request: Request, principal: Principal = READ) -> HTMLResponse:
+    items = await service.list_icps(_runtime(request))
+    return render(request, "outreach/icps.html", principal, icps=items)
+
+
+@router.get("/icps/new")
+async def icp_new(request: Request, principal: Principal = DEFINE) -> HTMLResponse:
+    return render(request, "outreach/icp_form.html", principal, icp=None, values={}, errors={})
+
+
+@router.post("/icps/new")
+async def icp_create(request: Request, principal: Principal = DEFINE) -> Response:
+    values = _icp_form(dict(await request.form()))
+    try:
+        icp = await service.create_icp(_runtime(request), principal, IcpIn(**values))
+    except ValidationError as exc:
+        return render(
+            request,
+            "outreach/icp_form.html",
+            principal,
+            status=400,
+            icp=None,
+            values=values,
+            errors=_errors(exc),
+        )
+    return RedirectResponse(f"/outreach/icps/{icp['id']}?saved=1", status_code=303)
+
+
+async def _icp_page(
+    request: Request, principal: Principal, icp: dict, values: dict, errors: dict, status: int = 200
+) -> HTMLResponse:
+    runs = await service.list_runs(_runtime(request), icp["id"])
+    return render(
+        request,
+        "outreach/icp_form.html",
+        principal,
+        status=status,
+        icp=icp,
+        values=values,
+        errors=errors,
+        runs=runs,
+        providers=list(ProspectProvider),
+        default_provider=_runtime(request).settings.prospect_provider,
+        saved=request.query_params.get("saved") == "1",
+    )
+
+
+@router.get("/icps/{icp_id}")
+async def icp_edit(icp_id: uuid.UUID, request: Request, principal: Principal = READ):
+    try:
+        icp = await service.get_icp(_runtime(request), icp_id)
+    except NotFound:
+        return render(request, "not_found.html", principal, status=404, what="ICP")
+    return await _icp_page(request, principal, icp, icp, {})
+
+
+@router.post("/icps/{icp_id}")
+async def icp_update(icp_id: uuid.UUID, request: Request, principal: Principal = DEFINE):
+    values = _icp_form(dict(await request.form()))
+    icp = await service.get_icp(_runtime(request), icp_id)
+    try:
+        await service.replace_icp(_runtime(request), principal, icp_id, IcpIn(**values))
+    except ValidationError as exc:
+        return await _icp_page(request, principal, icp, values, _errors(exc), status=400)
+    return RedirectResponse(f"/outreach/icps/{icp_id}?saved=1", status_code=303)
+
+
+@router.post("/icps/{icp_id}/search")
+async def icp_search(icp_id: uuid.UUID, request: Request, principal: Principal = WORK):
+    form = await request.form()
+    try:
+        body = SearchIn(
+            provider=str(form.get("provider") or "") or None,
+            pages=int(str(form.get("pages") or 1)),
+            per_page=int(str(form.get("per_page") or 25)),
+        )
+        started = await service.start_search(_runtime(request), principal, icp_id, body)
+    except (AppError, ValidationError, ValueError) as exc:
+        message = exc.message if isinstance(exc, AppError) else "pages 1 to 10, per page 1 to 100"
+        return render(request, "_flash.html", principal, message=message, ok=False)
+    return await run_panel(icp_id, started["runId"], request, principal)
+
+
+@router.get("/icps/{icp_id}/runs/{run_id}")
+async def run_panel(
+    icp_id: uuid.UUID, run_id: uuid.UUID, request: Request, principal: Principal = READ
+) -> HTMLResponse:
+    run = await service.get_run(_runtime(request), icp_id, run_id)
+    async with _runtime(request).db.raw() as conn:
+        job = await get_execution(conn, run["job_id"]) if run["job_id"] else None
+    return render(
+        request, "outreach/_run_panel.html", principal, run=run, job=job, terminal=TERMINAL
+    )
+
+
+@router.get("/leads")
+async def leads(request: Request, principal: Principal = READ) -> HTMLResponse:
+    params = request.query_params
+    filters: dict[str, Any] = {}
+    for name in ("status", "email_status", "source"):
+        if params.get(name):
+            filters[name] = params[name]
+    if params.get("icp_id"):
+        with contextlib.suppress(ValueError):  # a mangled id filters nothing
+            filters["icp_id"] = uuid.UUID(params["icp_id"])
+    sort = params.get("sort") or "-created_at"
+    error = None
+    try:
+        page = await service.list_leads(
+            _runtime(request),
+            filters=filters,
+            q=params.get("q") or None,
+            sort=sort,
+            cursor=params.get("cursor") or None,
+            limit=50,
+        )
+    except AppError as exc:
+        page, error = {"items": [], "nextCursor": None}, exc.message
+    shown = {k: v for k, v in params.items() if k != "cursor" and v}
+    template = (
+        "outreach/_leads_table.html" if request.headers.get("hx-request") else "outreach/leads.html"
+    )
+    return render(
+        request,
+        template,
+        principal,
+        page=page,
+        filters=shown,
+        sorts=list(SORTS),
+        error=error,
+        icps=await service.list_icps(_runtime(request)),
+    )
+
+
+@router.get("/leads/{lead_id}")
+async def lead_page(lead_id: uuid.UUID, request: Request, principal: Principal = READ):
+    try:
+        lead = await service.lead_detail(_runtime(request), lead_id)
+    except NotFound:
+        return render(request, "not_found.html", principal, status=404, what="lead")
+    return render(
+        request,
+        "outreach/lead.html",
+        principal,
+        lead=lead,
+        providers=list(EnrichmentProvider),
+        default_provider=_runtime(request).settings.enrichment_provider,
+    )
+
+
+@router.post("/leads/{lead_id}/enrich")
+async def lead_enrich(lead_id: uuid.UUID, request: Request, principal: Principal = WORK):
+    form = await request.form()
+    try:
+        started = await start_enrichment(
+            _runtime(request),
+            principal,
+            lead_id,
+            overwrite=form.get("overwrite") is not None,
+            provider=str(form.get("provider") or "") or None,
+        )
+    except AppError as exc:
+        return render(request, "_flash.html", principal, message=exc.message, ok=False)
+    return await job_panel(started["jobId"], request, principal)
+
+
+@router.get("/jobs/{job_id}")
+async def job_panel(job_id: uuid.UUID, request: Request, principal: Principal = READ):
+    async with _runtime(request).db.raw() as conn:
+        job = await get_execution(conn, job_id)
+    if job is None:
+        return render(request, "_flash.html", principal, message="no such job", ok=False)
+    return render(request, "outreach/_job_panel.html", principal, job=job, terminal=TERMINAL)

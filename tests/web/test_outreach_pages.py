@@ -1,0 +1,88 @@
+"""Outreach pages over HTTP: ICP editor with field errors, search status panel, leads, enrich."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import drain_jobs
+from tests.web.test_pages import ORIGIN, browser
+
+
+@pytest.fixture
+async def web(runtime):
+    runtime.settings.sample_providers = True
+    runtime.settings.prospect_provider = "sample"
+    runtime.settings.enrichment_provider = "sample"
+    client = await browser(runtime, "manager")
+    yield client
+    await client.aclose()
+
+
+async def test_icp_editor_search_panel_and_enrichment(web, runtime) -> None:
+    bad = await web.post(
+        "/outreach/icps/new",
+        data={"name": "", "company_sizes": "lots", "titles": "VP"},
+        headers=ORIGIN,
+    )
+    assert bad.status_code == 400
+    for field in ("name", "company_sizes"):
+        assert re.search(rf'data-field="{field}">.*?class="error"', bad.text, re.S), field
+
+    made = await web.post(
+        "/outreach/icps/new",
+        data={
+            "name": "Founders",
+            "titles": "Founder\nChief Executive Officer",
+            "company_sizes": "11,50",
+        },
+        headers=ORIGIN,
+    )
+    assert made.status_code == 303
+    icp_url = made.headers["location"].split("?")[0]
+    page = await web.get(made.headers["location"])
+    assert "Saved." in page.text and "Run a search" in page.text
+
+    panel = await web.post(
+        f"{icp_url}/search",
+        data={"provider": "sample", "pages": "1", "per_page": "100"},
+        headers={**ORIGIN, "hx-request": "true"},
+    )
+    assert 'data-run-status="queued"' in panel.text and 'hx-trigger="every 1s"' in panel.text
+    poll_url = re.search(r'hx-get="([^"]+)"', panel.text).group(1)
+    await drain_jobs(runtime)
+    done = await web.get(poll_url, headers={"hx-request": "true"})
+    assert 'data-run-status="completed"' in done.text and "every 1s" not in done.text
+    created = int(re.search(r"<strong>(\d+)</strong> new lead", done.text).group(1))
+    assert created > 0
+
+    listing = await web.get("/outreach/leads?sort=company")
+    assert listing.status_code == 200
+    lead_links = re.findall(r'href="(/outreach/leads/[0-9a-f-]{36})"', listing.text)
+    assert len(lead_links) == created
+    no_email = None
+    for link in lead_links:
+        detail = await web.get(link)
+        if re.search(r'data-lead-field="email"></td>', detail.text):
+            no_email = link
+            break
+    assert no_email, "the sample data has prospects without an email"
+    job = await web.post(
+        f"{no_email}/enrich", data={"provider": "sample"}, headers={**ORIGIN, "hx-request": "true"}
+    )
+    assert 'data-job-status="queued"' in job.text
+    await drain_jobs(runtime)
+    detail = await web.get(no_email)
+    assert not re.search(r'data-lead-field="email"></td>', detail.text)
+    assert "email_status" in detail.text and "→" in detail.text  # the recorded change
+
+
+async def test_agents_cannot_define_icps(runtime) -> None:
+    agent = await browser(runtime, "agent")
+    try:
+        assert (await agent.get("/outreach/icps")).status_code == 200
+        denied = await agent.post("/outreach/icps/new", data={"name": "x"}, headers=ORIGIN)
+        assert denied.status_code == 403
+    finally:
+        await agent.aclose()
