@@ -149,6 +149,55 @@ def route(
         typer.echo(f"  {outcome:<32} {count}")
 
 
+jobs_app = typer.Typer(help="Background jobs: dead letters and their replay.")
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.command("list")
+def jobs_list(limit: int = typer.Option(50, help="At most this many.")) -> None:
+    """Jobs that failed for good (dead letters), newest first."""
+    from leadflood.core.runtime import build_runtime
+    from leadflood.jobs.dead_letters import list_dead_letters
+
+    runtime = build_runtime(_settings())
+
+    async def run() -> list[dict]:
+        try:
+            return await list_dead_letters(runtime, limit)
+        finally:
+            await runtime.close()
+
+    letters = asyncio.run(run())
+    if not letters:
+        typer.echo("no failed jobs")
+    for letter in letters:
+        typer.echo(
+            f"{letter['id']:<38} {letter['type']:<16} attempts={letter['attempts']:<3} "
+            f"{(letter['error'] or '')[:100]}"
+        )
+
+
+@jobs_app.command("replay")
+def jobs_replay(job_id: str = typer.Argument(..., help="Id from `leadflood jobs list`.")) -> None:
+    """Run a failed job again, after its cause is fixed."""
+    from leadflood.core.runtime import build_runtime
+    from leadflood.jobs.dead_letters import NotReplayable, replay
+
+    runtime = build_runtime(_settings())
+
+    async def run() -> str:
+        try:
+            return await replay(runtime, job_id)
+        finally:
+            await runtime.close()
+
+    try:
+        typer.echo(asyncio.run(run()))
+    except NotReplayable as exc:
+        typer.echo(f"error: not_replayable: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 users_app = typer.Typer(help="Manage users (the first admin is created here).")
 app.add_typer(users_app, name="users")
 

@@ -51,6 +51,7 @@ class TerminalJobError(Exception):
 
 Work = Callable[[Runtime, dict[str, Any]], Awaitable[dict[str, Any]]]
 OnFailure = Callable[[Runtime, dict[str, Any], str], Awaitable[None]]
+OnReplay = Callable[[asyncpg.Connection, dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class TrackedJob:
     policy: RetryPolicy
     work: Work
     on_failure: OnFailure | None = None
+    # Puts the domain object back where a fresh attempt expects it (dead-letter replay).
+    on_replay: OnReplay | None = None
 
 
 TRACKED: dict[str, TrackedJob] = {}
@@ -69,9 +72,15 @@ _COLUMNS = (
 )
 
 
-def tracked_job(type_: str, policy: RetryPolicy, *, on_failure: OnFailure | None = None):
+def tracked_job(
+    type_: str,
+    policy: RetryPolicy,
+    *,
+    on_failure: OnFailure | None = None,
+    on_replay: OnReplay | None = None,
+):
     def register(work: Work) -> Work:
-        TRACKED[type_] = TrackedJob(type_, policy, work, on_failure)
+        TRACKED[type_] = TrackedJob(type_, policy, work, on_failure, on_replay)
 
         @job(type_, max_attempts=1)
         async def run(ctx: JobContext) -> None:
@@ -213,3 +222,36 @@ async def _fail(runtime: Runtime, spec: TrackedJob, execution: dict[str, Any], e
         await spec.on_failure(runtime, execution, error)
     log.warning("execution_failed", type=execution["type"], error=error[:300])
     return "failed"
+
+
+async def failed_executions(conn: asyncpg.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM outreach.job_executions WHERE status = 'failed' "
+        "ORDER BY finished_at DESC NULLS LAST LIMIT $1",
+        limit,
+    )
+    return [_decoded(r) for r in rows]
+
+
+async def replay_execution(runtime: Runtime, execution_id: uuid.UUID) -> dict[str, Any]:
+    """A failed (dead-letter) execution gets a fresh round of attempts. Run it after the
+    cause is fixed. Refuses anything that is not failed."""
+    async with runtime.db.raw() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            f"UPDATE outreach.job_executions SET status = 'queued', attempts = 0, error = NULL, "
+            "result = NULL, finished_at = NULL, next_attempt_at = NULL "
+            f"WHERE id = $1 AND status = 'failed' RETURNING {_COLUMNS}",
+            execution_id,
+        )
+        if row is None:
+            current = await get_execution(conn, execution_id)
+            raise TerminalJobError(
+                "not_replayable",
+                "no such job" if current is None else f"job is {current['status']}, not failed",
+            )
+        execution = _decoded(row)
+        spec = TRACKED.get(execution["type"])
+        if spec is not None and spec.on_replay is not None:
+            await spec.on_replay(conn, execution)
+        await enqueue_raw(conn, execution["type"], {"execution_id": str(execution_id)})
+    return execution

@@ -118,3 +118,11 @@ async def fail_run(
         lead_id,
         error[:2000],
     )
+
+
+async def reopen_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE outreach.enrichment_runs SET status = 'queued', error = NULL, finished_at = NULL "
+        "WHERE id = $1 AND status = 'failed'",
+        run_id,
+    )

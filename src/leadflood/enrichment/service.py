@@ -7,6 +7,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
+
 from leadflood.auth.service import Principal
 from leadflood.core import circuit
 from leadflood.core.errors import AppError, NotFound
@@ -130,3 +132,7 @@ async def enrichment_failed(runtime: Runtime, execution: dict[str, Any], error: 
         await repo.fail_run(
             conn, uuid.UUID(execution["payload"]["enrichment_run_id"]), execution["lead_id"], error
         )
+
+
+async def reopen_enrichment(conn: asyncpg.Connection, execution: dict[str, Any]) -> None:
+    await repo.reopen_run(conn, uuid.UUID(execution["payload"]["enrichment_run_id"]))

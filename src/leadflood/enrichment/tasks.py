@@ -7,7 +7,10 @@ from leadflood.enrichment.service import (
     ENRICH_JOB,
     ENRICH_RETRY,
     enrichment_failed,
+    reopen_enrichment,
     run_enrichment,
 )
 
-tracked_job(ENRICH_JOB, ENRICH_RETRY, on_failure=enrichment_failed)(run_enrichment)
+tracked_job(ENRICH_JOB, ENRICH_RETRY, on_failure=enrichment_failed, on_replay=reopen_enrichment)(
+    run_enrichment
+)

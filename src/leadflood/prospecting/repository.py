@@ -196,6 +196,14 @@ async def fail_run(conn: asyncpg.Connection, run_id: uuid.UUID, error: str) -> N
     )
 
 
+async def reopen_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE outreach.search_runs SET status = 'queued', error = NULL, finished_at = NULL "
+        "WHERE id = $1 AND status = 'failed'",
+        run_id,
+    )
+
+
 async def insert_result(
     conn: asyncpg.Connection,
     *,

@@ -272,6 +272,11 @@ async def search_failed(runtime: Runtime, execution: dict[str, Any], error: str)
             await repo.fail_run(conn, execution["search_run_id"], error)
 
 
+async def reopen_search(conn: asyncpg.Connection, execution: dict[str, Any]) -> None:
+    if execution.get("search_run_id"):
+        await repo.reopen_run(conn, execution["search_run_id"])
+
+
 # ---- leads --------------------------------------------------------------------------------
 
 LEAD_FILTERS = ("status", "icp_id", "email_status", "source", "company_domain")

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from leadflood.core.executions import tracked_job
-from leadflood.prospecting.service import SEARCH_JOB, SEARCH_RETRY, run_search, search_failed
+from leadflood.prospecting.service import (
+    SEARCH_JOB,
+    SEARCH_RETRY,
+    reopen_search,
+    run_search,
+    search_failed,
+)
 
-tracked_job(SEARCH_JOB, SEARCH_RETRY, on_failure=search_failed)(run_search)
+tracked_job(SEARCH_JOB, SEARCH_RETRY, on_failure=search_failed, on_replay=reopen_search)(run_search)

@@ -1,0 +1,92 @@
+"""Dead letters: failed jobs are listed and replayed once the cause is fixed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from leadflood.core.jobs import JobContext, enqueue, job
+from leadflood.jobs.dead_letters import NotReplayable, list_dead_letters, replay
+from tests.conftest import drain_jobs
+from tests.outreach.test_search_and_enrich import ICP, fakes, manager, new_icp  # noqa: F401
+
+FLAKY = {"broken": True, "runs": 0}
+
+
+@job("test_flaky_pipeline_job", max_attempts=1, initial_delay=timedelta(0))
+async def flaky(ctx: JobContext) -> None:
+    FLAKY["runs"] += 1
+    if FLAKY["broken"]:
+        raise RuntimeError("downstream is down")
+
+
+async def test_failed_search_is_replayed_after_the_key_is_fixed(
+    client, runtime, manager, fakes
+) -> None:  # noqa: F811
+    runtime.settings.apollo_api_key = SecretStr("revoked-key")
+    icp_id = await new_icp(client, manager)
+    started = (
+        await client.post(f"/v1/icps/{icp_id}/search", json={"provider": "apollo"}, headers=manager)
+    ).json()
+    await drain_jobs(runtime)
+    letters = await list_dead_letters(runtime)
+    assert [(d["id"], d["type"]) for d in letters] == [(str(started["jobId"]), "icp.search.run")]
+
+    runtime.settings.apollo_api_key = SecretStr("apollo-test-key")
+    message = await replay(runtime, str(started["jobId"]))
+    assert "new round" in message
+    run = (
+        await client.get(f"/v1/icps/{icp_id}/search-runs/{started['runId']}", headers=manager)
+    ).json()
+    assert run["status"] == "queued" and run["error"] is None
+    await drain_jobs(runtime)
+    job_state = (await client.get(f"/v1/jobs/{started['jobId']}", headers=manager)).json()
+    assert job_state["status"] == "completed" and job_state["attempts"] == 1
+    run = (
+        await client.get(f"/v1/icps/{icp_id}/search-runs/{started['runId']}", headers=manager)
+    ).json()
+    assert run["status"] == "completed" and run["leads_created"] == 5
+    with pytest.raises(NotReplayable):
+        await replay(runtime, str(started["jobId"]))  # completed: nothing to replay
+
+
+async def test_failed_pipeline_job_is_requeued(runtime) -> None:
+    FLAKY.update(broken=True, runs=0)
+    async with runtime.db.transaction() as conn:
+        await enqueue(conn, "test_flaky_pipeline_job", {"lead_id": "x"})
+    await drain_jobs(runtime)
+    (letter,) = [
+        d for d in await list_dead_letters(runtime) if d["type"] == "test_flaky_pipeline_job"
+    ]
+    tries = FLAKY["runs"]
+    assert tries >= 1
+    FLAKY["broken"] = False
+    assert "queued again" in await replay(runtime, letter["id"])
+    await drain_jobs(runtime)
+    assert FLAKY["runs"] == tries + 1
+    assert not [
+        d for d in await list_dead_letters(runtime) if d["type"] == "test_flaky_pipeline_job"
+    ]
+    with pytest.raises(NotReplayable):
+        await replay(runtime, "not-an-id")
+
+
+def test_cli_lists_and_refuses_unknown_jobs(database_url, runtime, monkeypatch) -> None:
+    from leadflood.cli import app
+    from leadflood.core.logging import configure_logging
+    from leadflood.core.settings import get_settings
+
+    monkeypatch.setenv("LEADFLOOD_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        listed = runner.invoke(app, ["jobs", "list"])
+        assert listed.exit_code == 0 and "no failed jobs" in listed.output
+        missing = runner.invoke(app, ["jobs", "replay", "00000000-0000-0000-0000-000000000000"])
+        assert missing.exit_code == 2 and "not_replayable" in missing.output
+    finally:
+        get_settings.cache_clear()
+        configure_logging(runtime.settings.log_level, runtime.settings.log_json)
