@@ -25,7 +25,7 @@ async def flaky(ctx: JobContext) -> None:
 
 async def test_failed_search_is_replayed_after_the_key_is_fixed(
     client, runtime, manager, fakes
-) -> None:  # noqa: F811
+) -> None:
     runtime.settings.apollo_api_key = SecretStr("revoked-key")
     icp_id = await new_icp(client, manager)
     started = (
