@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from leadflood.core.jobs import JobContext, enqueue, job
 from leadflood.jobs.dead_letters import NotReplayable, list_dead_letters, replay
 from tests.conftest import drain_jobs
-from tests.outreach.test_search_and_enrich import ICP, fakes, manager, new_icp  # noqa: F401
+from tests.outreach.helpers import new_icp
 
 FLAKY = {"broken": True, "runs": 0}
 

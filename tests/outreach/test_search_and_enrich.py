@@ -4,60 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from leadflood.core.circuit import BREAKERS
 from leadflood.prospecting.sources import sample_people
 from tests.conftest import auth_headers, drain_jobs
-from tests.provider_fakes import APOLLO_SEARCH, FakeApollo, FakeHunter, Scripted, hunter_error
-
-ICP = {
-    "name": "Sales leaders",
-    "titles": ["VP of Sales", " vp of sales "],
-    "seniorities": ["VP"],
-    "locations": ["Texas"],
-    "company_sizes": ["51, 200"],
-}
-
-
-@pytest.fixture
-def fakes(runtime):
-    BREAKERS.clear()
-    with FakeApollo(total=5) as apollo, FakeHunter() as hunter:
-        s = runtime.settings
-        s.apollo_api_key, s.apollo_base_url = SecretStr("apollo-test-key"), apollo.base
-        s.hunter_api_key, s.hunter_base_url = SecretStr("hunter-test-key"), hunter.base
-        s.sample_providers = True
-        yield apollo, hunter
-    BREAKERS.clear()
-
-
-@pytest.fixture
-async def manager(client, runtime):
-    return await auth_headers(client, runtime, "manager")
-
-
-async def scalar(runtime, sql: str, **params):
-    async with runtime.db.connect() as conn:
-        return (await conn.execute(text(sql), params)).scalar()
-
-
-async def make_jobs_due(runtime) -> None:
-    async with runtime.db.transaction() as conn:
-        await conn.execute(
-            text(
-                "UPDATE pgqueuer SET execute_after = now() - interval '1 second' "
-                "WHERE status = 'queued'"
-            )
-        )
-
-
-async def new_icp(client, headers, **overrides) -> str:
-    response = await client.post("/v1/icps", json={**ICP, **overrides}, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
+from tests.outreach.helpers import ICP, make_jobs_due, new_icp, scalar
+from tests.provider_fakes import APOLLO_SEARCH, Scripted, hunter_error
 
 
 async def test_icp_crud_validates_and_audits(client, runtime, manager) -> None:
