@@ -239,3 +239,19 @@ class FakeHunter(FakeProvider):
 
 def hunter_error(status: int, error_id: str, details: str) -> Scripted:
     return Scripted(status, {"errors": [{"id": error_id, "code": status, "details": details}]})
+
+
+# ---- Trengo --------------------------------------------------------------------------------
+
+
+class FakeTrengo(FakeProvider):
+    def __init__(self) -> None:
+        super().__init__([Route("/api/v2/messages", self._send, methods=["POST"])])
+
+    async def _send(self, request: Request) -> Response:
+        seen, scripted = await self._record(request)
+        if scripted:
+            return reply(scripted)
+        if seen.headers.get("authorization") != "Bearer trengo-test-token":
+            return reply(Scripted(401, {"message": "Unauthenticated."}))
+        return reply(Scripted(201, {"id": 9000 + len(self.seen), "message": seen.body["message"]}))

@@ -23,6 +23,7 @@ def create_app(runtime: Runtime, *, embedded_worker: bool = False) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         worker: asyncio.Task[None] | None = None
+        sink = _start_sink(runtime)
         if embedded_worker:
             worker = asyncio.create_task(
                 run_worker(runtime, concurrency=runtime.settings.worker_concurrency, stop=stop)
@@ -31,6 +32,8 @@ def create_app(runtime: Runtime, *, embedded_worker: bool = False) -> FastAPI:
             yield
         finally:
             stop.set()
+            if sink is not None:
+                sink.stop()
             if worker is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(worker, timeout=10)
@@ -59,6 +62,17 @@ def create_app(runtime: Runtime, *, embedded_worker: bool = False) -> FastAPI:
     return app
 
 
+def _start_sink(runtime: Runtime):  # type: ignore[no-untyped-def]
+    """The catch-all SMTP sink, when configured and not in production."""
+    settings = runtime.settings
+    if settings.smtp_sink_port is None or settings.env == "production":
+        return None
+    from leadflood.integrations.smtp.sink import start_sink
+
+    log.info("smtp_sink_started", port=settings.smtp_sink_port)
+    return start_sink(runtime.db.url, settings.smtp_sink_port)
+
+
 def _domain_routers() -> list:
     import importlib
 
@@ -70,6 +84,8 @@ def _domain_routers() -> list:
         "leadflood.prospecting.endpoints",
         "leadflood.enrichment.endpoints",
         "leadflood.jobs.endpoints",
+        "leadflood.sequences.endpoints",
+        "leadflood.inbox.endpoints",
         "leadflood.web.pages",
         "leadflood.web.outreach_pages",
     ):

@@ -22,6 +22,7 @@ class Permission(StrEnum):
     outreach_read = "outreach:read"  # ICPs, outreach leads, job status
     outreach_write = "outreach:write"  # create and enrich outreach leads, run searches
     icps_write = "icps:write"  # define and change ICPs
+    sequences_write = "sequences:write"  # sequences, their steps, mailboxes, suppressions
 
 
 POLICY: dict[Role, frozenset[Permission]] = {
@@ -37,6 +38,7 @@ POLICY: dict[Role, frozenset[Permission]] = {
             Permission.outreach_read,
             Permission.outreach_write,
             Permission.icps_write,
+            Permission.sequences_write,
         }
     ),
     # Agents work leads (search, enrich, create) but do not change configuration or ICPs.

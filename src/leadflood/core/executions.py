@@ -49,6 +49,16 @@ class TerminalJobError(Exception):
         super().__init__(f"{code}: {message}")
 
 
+class Deferred(Exception):
+    """Not now, and not a failure: run again after `delay` without spending an attempt
+    (outside a mailbox's send window, or its daily limit reached)."""
+
+    def __init__(self, delay: timedelta, reason: str) -> None:
+        self.delay = delay
+        self.reason = reason
+        super().__init__(reason)
+
+
 Work = Callable[[Runtime, dict[str, Any]], Awaitable[dict[str, Any]]]
 OnFailure = Callable[[Runtime, dict[str, Any], str], Awaitable[None]]
 OnReplay = Callable[[asyncpg.Connection, dict[str, Any]], Awaitable[None]]
@@ -167,6 +177,14 @@ async def run_execution(runtime: Runtime, execution_id: uuid.UUID) -> str:
     with structlog.contextvars.bound_contextvars(execution_id=str(execution_id)):
         try:
             result = await spec.work(runtime, execution)
+        except Deferred as deferral:
+            await _schedule_retry(
+                runtime, execution, deferral.reason, deferral.delay, count_attempt=False
+            )
+            log.info(
+                "execution_deferred", reason=deferral.reason, delay_s=deferral.delay.total_seconds()
+            )
+            return "queued"
         except (TransientProviderError, OSError, TimeoutError) as exc:
             retry_after = getattr(exc, "retry_after", None)
             delay = spec.policy.delay_after(attempt, retry_after)
@@ -195,15 +213,21 @@ async def run_execution(runtime: Runtime, execution_id: uuid.UUID) -> str:
 
 
 async def _schedule_retry(
-    runtime: Runtime, execution: dict[str, Any], error: str, delay: timedelta
+    runtime: Runtime,
+    execution: dict[str, Any],
+    error: str,
+    delay: timedelta,
+    *,
+    count_attempt: bool = True,
 ) -> None:
     async with runtime.db.raw() as conn, conn.transaction():
         await conn.execute(
             "UPDATE outreach.job_executions SET status = 'queued', error = $2, "
-            "next_attempt_at = now() + $3 WHERE id = $1",
+            "next_attempt_at = now() + $3, attempts = attempts - $4 WHERE id = $1",
             execution["id"],
             error[:2000],
             delay,
+            0 if count_attempt else 1,
         )
         await enqueue_raw(
             conn, execution["type"], {"execution_id": str(execution["id"])}, delay=delay

@@ -129,6 +129,7 @@ def load_job_modules() -> None:
         "leadflood.delivery.tasks",
         "leadflood.prospecting.tasks",
         "leadflood.enrichment.tasks",
+        "leadflood.sequences.tasks",
     ):
         try:
             importlib.import_module(module)
@@ -214,6 +215,8 @@ async def run_worker(
             watchers.append(asyncio.create_task(watch()))
         if drain:
             watchers.append(asyncio.create_task(_stop_when_idle(runtime, qm)))
+        else:
+            watchers.append(asyncio.create_task(_periodic(runtime)))
         try:
             await qm.run(
                 batch_size=batch,
@@ -230,6 +233,28 @@ async def run_worker(
 
 
 _CAPACITY_REPOLL = timedelta(milliseconds=10)
+
+# Jobs every running worker keeps enqueuing on a timer; the dedupe key keeps one queued
+# at a time however many workers there are.
+PERIODIC: dict[str, timedelta] = {"sequence.tick": timedelta(seconds=60)}
+
+
+async def _periodic(runtime: Runtime) -> None:
+    from pgqueuer.domain.errors import DuplicateJobError
+
+    while True:
+        for name in PERIODIC:
+            if name not in REGISTRY:
+                continue
+            try:
+                async with runtime.db.raw() as conn:
+                    await enqueue_raw(conn, name, {}, dedupe_key=f"periodic:{name}")
+            except DuplicateJobError:
+                pass  # another worker's tick is already waiting
+            except Exception:
+                log.exception("periodic_enqueue_failed", job=name)
+        await asyncio.sleep(min(PERIODIC.values()).total_seconds())
+
 
 _BUSY = """
 SELECT count(*) FROM pgqueuer

@@ -55,8 +55,22 @@ class Settings(BaseSettings):
     provider_timeout_s: float = 15.0
     prospect_provider: str = "apollo"
     enrichment_provider: str = "hunter"
+    # Outreach messaging. Links in emails (unsubscribe) use the public base URL.
+    public_base_url: str | None = None
+    trengo_api_key: SecretStr | None = None
+    trengo_base_url: str = "https://app.trengo.com"
+    trengo_channel_id: int | None = None
+    trengo_webhook_secret: SecretStr | None = None
+    # Shared secret of the inbound email webhook (X-Leadflood-Signature: sha256=<hex HMAC>).
+    inbound_email_secret: SecretStr | None = None
+    # The built-in catch-all SMTP sink for local use; None = not started.
+    smtp_sink_port: int | None = None
     # The offline `sample` providers, only when enabled explicitly (the demo does).
     sample_providers: bool = False
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def private_networks_allowed(self) -> bool:

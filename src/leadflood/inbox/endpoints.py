@@ -1,0 +1,124 @@
+"""/v1/conversations (inbox, thread, replies), /v1/webhooks/{provider}, /u/{token}."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import HTMLResponse
+
+from leadflood.auth.dependencies import requires
+from leadflood.auth.policy import Permission
+from leadflood.auth.service import Principal
+from leadflood.core.errors import NotFound, Unauthorized
+from leadflood.core.providers import provider_not_configured
+from leadflood.inbox import service
+from leadflood.integrations.trengo.client import verify as verify_trengo
+from leadflood.sequences.schemas import ReplyIn
+from leadflood.sequences.unsubscribe import lead_from_token
+
+router = APIRouter(tags=["outreach"])
+
+MAX_INBOUND_BYTES = 10 * 1024 * 1024
+
+
+def _runtime(request: Request):
+    return request.app.state.runtime
+
+
+@router.get("/v1/conversations", summary="Inbox: conversations, newest activity first")
+async def conversations(
+    request: Request,
+    unread: bool = False,
+    limit: int = Query(100, ge=1, le=500),
+    _: Principal = Depends(requires(Permission.outreach_read)),
+) -> dict:
+    items = await service.conversations(_runtime(request), unread_only=unread, limit=limit)
+    return {"items": items}
+
+
+@router.get("/v1/conversations/{conversation_id}", summary="A thread (marks it read)")
+async def conversation(
+    conversation_id: uuid.UUID,
+    request: Request,
+    _: Principal = Depends(requires(Permission.outreach_read)),
+) -> dict:
+    return await service.conversation(_runtime(request), conversation_id)
+
+
+@router.post(
+    "/v1/conversations/{conversation_id}/replies",
+    status_code=202,
+    summary="Send a manual reply; its delivery status shows in the thread",
+)
+async def reply(
+    conversation_id: uuid.UUID,
+    body: ReplyIn,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.outreach_write)),
+) -> dict:
+    return await service.reply(
+        _runtime(request), principal, conversation_id, body.body, body.subject
+    )
+
+
+@router.post("/v1/webhooks/{provider}", summary="Inbound messages (email, trengo); signed")
+async def webhook(provider: str, request: Request) -> dict:
+    runtime = _runtime(request)
+    settings = runtime.settings
+    raw = await request.body()
+    if len(raw) > MAX_INBOUND_BYTES:
+        raise Unauthorized("payload_too_large", "inbound message too large")
+    if provider == "email":
+        if settings.inbound_email_secret is None:
+            raise provider_not_configured("inbound email", "LEADFLOOD_INBOUND_EMAIL_SECRET")
+        expected = hmac.new(
+            settings.inbound_email_secret.get_secret_value().encode(), raw, hashlib.sha256
+        ).hexdigest()
+        given = request.headers.get("x-leadflood-signature", "").removeprefix("sha256=")
+        if not hmac.compare_digest(expected, given):
+            raise Unauthorized("invalid_signature", "X-Leadflood-Signature does not match")
+        return await service.receive_email(runtime, raw)
+    if provider == "trengo":
+        if settings.trengo_webhook_secret is None:
+            raise provider_not_configured("trengo webhooks", "LEADFLOOD_TRENGO_WEBHOOK_SECRET")
+        secret = settings.trengo_webhook_secret.get_secret_value()
+        if not verify_trengo(secret, raw, request.headers.get("trengo-signature")):
+            raise Unauthorized("invalid_signature", "Trengo-Signature does not match")
+        form = dict(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
+        return await service.receive_trengo(runtime, form)
+    raise NotFound("unknown_provider", "webhooks exist for email and trengo")
+
+
+def _lead(request: Request, token: str) -> uuid.UUID:
+    key = _runtime(request).settings.secret_key.get_secret_value()
+    lead_id = lead_from_token(key, token)
+    if lead_id is None:
+        raise NotFound("invalid_unsubscribe_link", "this unsubscribe link is not valid")
+    return lead_id
+
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<link rel="stylesheet" href="/static/app.css"></head><body><main><section class="card login">
+<h1>{title}</h1>{content}</section></main></body></html>"""
+
+
+@router.get("/u/{token}", include_in_schema=False)
+async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
+    _lead(request, token)
+    form = (
+        f'<p>Stop all emails to this address?</p><form method="post" action="/u/{token}">'
+        '<button type="submit">Unsubscribe</button></form>'
+    )
+    return HTMLResponse(_PAGE.format(title="Unsubscribe", content=form))
+
+
+@router.post("/u/{token}", include_in_schema=False)
+async def unsubscribe(token: str, request: Request) -> HTMLResponse:
+    """The page's button and mail clients' one-click (List-Unsubscribe-Post) both land here."""
+    result = await service.unsubscribe(_runtime(request), _lead(request, token))
+    done = f"<p>{result['email'] or 'This address'} will get no more emails from us.</p>"
+    return HTMLResponse(_PAGE.format(title="You are unsubscribed", content=done))

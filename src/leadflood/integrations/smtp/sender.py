@@ -1,0 +1,60 @@
+"""Send one email over SMTP (smtplib in a thread), errors classified for retries.
+
+SMTP 4xx replies and connection problems are transient; 5xx replies are permanent
+(for a refused recipient that is a hard bounce).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from leadflood.core.providers import PermanentProviderError, TransientProviderError
+
+PROVIDER = "smtp"
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    timeout_s: float = 10.0
+
+
+def _send(config: SmtpConfig, message: EmailMessage) -> None:
+    with smtplib.SMTP(config.host, config.port, timeout=config.timeout_s) as smtp:
+        if config.starttls:
+            smtp.starttls(context=ssl.create_default_context())
+        if config.username and config.password:
+            smtp.login(config.username, config.password)
+        smtp.send_message(message)
+
+
+async def send_email(config: SmtpConfig, message: EmailMessage) -> None:
+    try:
+        await asyncio.to_thread(_send, config, message)
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        detail = "; ".join(
+            f"{r}: {c} {m.decode(errors='replace')}" for r, (c, m) in exc.recipients.items()
+        )
+        if all(code >= 500 for code in codes):
+            raise PermanentProviderError(PROVIDER, "recipient_refused", detail) from None
+        raise TransientProviderError(PROVIDER, "recipient_deferred", detail) from None
+    except smtplib.SMTPResponseException as exc:
+        error = exc.smtp_error
+        reason = error.decode(errors="replace") if isinstance(error, bytes) else str(error)
+        text = f"{exc.smtp_code} {reason}"
+        if exc.smtp_code >= 500:
+            raise PermanentProviderError(PROVIDER, "smtp_rejected", text) from None
+        raise TransientProviderError(PROVIDER, "smtp_deferred", text) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise TransientProviderError(
+            PROVIDER, "smtp_unavailable", f"{type(exc).__name__}: {exc}"
+        ) from None

@@ -1,0 +1,314 @@
+"""All SQL of mailboxes, sequences, enrollments, outbound messages and suppressions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+MAILBOX_COLUMNS = (
+    "id, name, from_email, from_name, timezone, daily_limit, window_start, window_end, active, "
+    "created_at, updated_at"
+)
+
+
+async def insert_mailbox(conn: asyncpg.Connection, values: dict[str, Any]) -> dict[str, Any]:
+    columns = list(values)
+    row = await conn.fetchrow(
+        f"INSERT INTO outreach.mailboxes ({', '.join(columns)}) "
+        f"VALUES ({', '.join(f'${i}' for i in range(1, len(columns) + 1))}) "
+        f"RETURNING {MAILBOX_COLUMNS}",
+        *values.values(),
+    )
+    return dict(row)
+
+
+async def list_mailboxes(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    rows = await conn.fetch(f"SELECT {MAILBOX_COLUMNS} FROM outreach.mailboxes ORDER BY name")
+    return [dict(r) for r in rows]
+
+
+async def get_mailbox(conn: asyncpg.Connection, mailbox_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {MAILBOX_COLUMNS} FROM outreach.mailboxes WHERE id = $1", mailbox_id
+    )
+    return dict(row) if row else None
+
+
+async def take_send_unit(
+    conn: asyncpg.Connection, mailbox_id: uuid.UUID, day: date, limit: int
+) -> bool:
+    """One unit of the mailbox's daily limit, atomically; False when the day is full."""
+    taken = await conn.fetchval(
+        "INSERT INTO outreach.mailbox_daily_counts (mailbox_id, day, sent) "
+        "SELECT $1, $2, 1 WHERE $3 > 0 "
+        "ON CONFLICT (mailbox_id, day) DO UPDATE SET sent = mailbox_daily_counts.sent + 1 "
+        "WHERE mailbox_daily_counts.sent < $3 RETURNING sent",
+        mailbox_id,
+        day,
+        limit,
+    )
+    return taken is not None
+
+
+async def give_back_unit(conn: asyncpg.Connection, mailbox_id: uuid.UUID, day: date) -> None:
+    await conn.execute(
+        "UPDATE outreach.mailbox_daily_counts SET sent = sent - 1 "
+        "WHERE mailbox_id = $1 AND day = $2 AND sent > 0",
+        mailbox_id,
+        day,
+    )
+
+
+async def sent_today(conn: asyncpg.Connection, mailbox_id: uuid.UUID, day: date) -> int:
+    return (
+        await conn.fetchval(
+            "SELECT sent FROM outreach.mailbox_daily_counts WHERE mailbox_id = $1 AND day = $2",
+            mailbox_id,
+            day,
+        )
+        or 0
+    )
+
+
+# ---- sequences --------------------------------------------------------------------------
+
+SEQUENCE_COLUMNS = "id, name, status, mailbox_id, created_by, created_at, updated_at"
+STEP_COLUMNS = "id, sequence_id, position, channel, delay_minutes, subject_template, body_template"
+
+
+async def insert_sequence(
+    conn: asyncpg.Connection, name: str, mailbox_id: uuid.UUID | None, created_by: uuid.UUID | None
+) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        f"INSERT INTO outreach.sequences (name, mailbox_id, created_by) VALUES ($1, $2, $3) "
+        f"RETURNING {SEQUENCE_COLUMNS}",
+        name,
+        mailbox_id,
+        created_by,
+    )
+    return dict(row)
+
+
+async def update_sequence(
+    conn: asyncpg.Connection, sequence_id: uuid.UUID, name: str, mailbox_id: uuid.UUID | None
+) -> bool:
+    status = await conn.execute(
+        "UPDATE outreach.sequences SET name = $2, mailbox_id = $3 WHERE id = $1",
+        sequence_id,
+        name,
+        mailbox_id,
+    )
+    return status == "UPDATE 1"
+
+
+async def replace_steps(
+    conn: asyncpg.Connection, sequence_id: uuid.UUID, steps: list[dict[str, Any]]
+) -> None:
+    """Steps are matched by position, so messages keep pointing at the step they sent."""
+    for position, step in enumerate(steps, start=1):
+        await conn.execute(
+            "INSERT INTO outreach.sequence_steps (sequence_id, position, channel, delay_minutes, "
+            "                                      subject_template, body_template) "
+            "VALUES ($1, $2, $3, $4, $5, $6) "
+            "ON CONFLICT (sequence_id, position) DO UPDATE SET channel = EXCLUDED.channel, "
+            "  delay_minutes = EXCLUDED.delay_minutes, "
+            "  subject_template = EXCLUDED.subject_template, "
+            "  body_template = EXCLUDED.body_template",
+            sequence_id,
+            position,
+            step["channel"],
+            step["delay_minutes"],
+            step["subject_template"],
+            step["body_template"],
+        )
+    await conn.execute(
+        "DELETE FROM outreach.sequence_steps WHERE sequence_id = $1 AND position > $2",
+        sequence_id,
+        len(steps),
+    )
+
+
+async def get_sequence(conn: asyncpg.Connection, sequence_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {SEQUENCE_COLUMNS} FROM outreach.sequences WHERE id = $1", sequence_id
+    )
+    if row is None:
+        return None
+    steps = await conn.fetch(
+        f"SELECT {STEP_COLUMNS} FROM outreach.sequence_steps WHERE sequence_id = $1 "
+        "ORDER BY position",
+        sequence_id,
+    )
+    counts = await conn.fetchrow(
+        "SELECT count(*) AS enrolled, count(*) FILTER (WHERE status = 'active') AS active, "
+        "       count(*) FILTER (WHERE status = 'completed') AS completed, "
+        "       count(*) FILTER (WHERE stop_reason = 'replied') AS replied "
+        "FROM outreach.enrollments WHERE sequence_id = $1",
+        sequence_id,
+    )
+    return {**dict(row), "steps": [dict(s) for s in steps], "counts": dict(counts)}
+
+
+async def list_sequences(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT {', '.join('s.' + c for c in SEQUENCE_COLUMNS.split(', '))}, "
+        "  (SELECT count(*) FROM outreach.sequence_steps st WHERE st.sequence_id = s.id) AS steps, "
+        "  (SELECT count(*) FROM outreach.enrollments e WHERE e.sequence_id = s.id) AS enrolled, "
+        "  (SELECT count(*) FROM outreach.enrollments e "
+        "   WHERE e.sequence_id = s.id AND e.status = 'active') AS active "
+        "FROM outreach.sequences s ORDER BY s.created_at DESC"
+    )
+    return [dict(r) for r in rows]
+
+
+async def set_status(conn: asyncpg.Connection, sequence_id: uuid.UUID, status: str) -> bool:
+    result = await conn.execute(
+        "UPDATE outreach.sequences SET status = $2 WHERE id = $1", sequence_id, status
+    )
+    return result == "UPDATE 1"
+
+
+async def delete_sequence(conn: asyncpg.Connection, sequence_id: uuid.UUID) -> bool:
+    return (
+        await conn.execute("DELETE FROM outreach.sequences WHERE id = $1", sequence_id)
+        == "DELETE 1"
+    )
+
+
+# ---- enrollments ------------------------------------------------------------------------
+
+
+async def leads_for_enrollment(
+    conn: asyncpg.Connection, lead_ids: list[uuid.UUID]
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT l.*, (s.address IS NOT NULL) AS suppressed "
+        "FROM outreach.leads l LEFT JOIN outreach.suppressions s ON s.address = l.normalized_email "
+        "WHERE l.id = ANY($1::uuid[])",
+        lead_ids,
+    )
+    return [dict(r) for r in rows]
+
+
+async def insert_enrollment(
+    conn: asyncpg.Connection,
+    sequence_id: uuid.UUID,
+    lead_id: uuid.UUID,
+    first_step_at: datetime,
+    enrolled_by: uuid.UUID | None,
+) -> uuid.UUID | None:
+    return await conn.fetchval(
+        "INSERT INTO outreach.enrollments (sequence_id, lead_id, next_step_at, enrolled_by) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (lead_id, sequence_id) DO NOTHING RETURNING id",
+        sequence_id,
+        lead_id,
+        first_step_at,
+        enrolled_by,
+    )
+
+
+async def list_enrollments(conn: asyncpg.Connection, sequence_id: uuid.UUID) -> list[dict]:
+    rows = await conn.fetch(
+        "SELECT e.id, e.lead_id, e.status, e.next_position, e.next_step_at, e.stop_reason, "
+        "       e.created_at, e.finished_at, l.first_name, l.last_name, l.email, l.company "
+        "FROM outreach.enrollments e JOIN outreach.leads l ON l.id = e.lead_id "
+        "WHERE e.sequence_id = $1 ORDER BY e.created_at, e.id",
+        sequence_id,
+    )
+    return [dict(r) for r in rows]
+
+
+# Due steps of active enrollments in active sequences; SKIP LOCKED lets ticks overlap.
+_DUE = """
+SELECT e.id AS enrollment_id, e.lead_id, e.sequence_id, e.next_position, s.mailbox_id,
+       st.id AS step_id, st.channel,
+       (SELECT delay_minutes FROM outreach.sequence_steps n
+        WHERE n.sequence_id = e.sequence_id AND n.position = e.next_position + 1) AS next_delay
+FROM outreach.enrollments e
+JOIN outreach.sequences s ON s.id = e.sequence_id AND s.status = 'active'
+JOIN outreach.sequence_steps st ON st.sequence_id = e.sequence_id
+                               AND st.position = e.next_position
+WHERE e.status = 'active' AND e.next_step_at <= $1
+ORDER BY e.next_step_at, e.id
+LIMIT $2
+FOR UPDATE OF e SKIP LOCKED
+"""
+
+
+async def due_steps(conn: asyncpg.Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(_DUE, now, limit)]
+
+
+async def advance(
+    conn: asyncpg.Connection, enrollment_id: uuid.UUID, next_step_at: datetime | None
+) -> None:
+    await conn.execute(
+        "UPDATE outreach.enrollments SET next_position = next_position + 1, next_step_at = $2 "
+        "WHERE id = $1",
+        enrollment_id,
+        next_step_at,
+    )
+
+
+async def get_enrollment(conn: asyncpg.Connection, enrollment_id: uuid.UUID) -> dict | None:
+    row = await conn.fetchrow(
+        "SELECT e.*, (SELECT max(position) FROM outreach.sequence_steps st "
+        "             WHERE st.sequence_id = e.sequence_id) AS last_position "
+        "FROM outreach.enrollments e WHERE e.id = $1",
+        enrollment_id,
+    )
+    return dict(row) if row else None
+
+
+async def complete_if_done(conn: asyncpg.Connection, enrollment_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE outreach.enrollments e SET status = 'completed', finished_at = now() "
+        "WHERE e.id = $1 AND e.status = 'active' AND e.next_step_at IS NULL "
+        "  AND e.next_position > (SELECT max(position) FROM outreach.sequence_steps st "
+        "                         WHERE st.sequence_id = e.sequence_id)",
+        enrollment_id,
+    )
+
+
+async def stop_enrollments(conn: asyncpg.Connection, lead_id: uuid.UUID, reason: str) -> int:
+    """Every active enrollment of the lead stops (a reply, bounce or unsubscribe)."""
+    result = await conn.execute(
+        "UPDATE outreach.enrollments SET status = 'stopped', stop_reason = $2, "
+        "next_step_at = NULL, finished_at = now() WHERE lead_id = $1 AND status = 'active'",
+        lead_id,
+        reason,
+    )
+    return int(result.split()[-1])
+
+
+# ---- suppressions -----------------------------------------------------------------------
+
+
+async def suppress(conn: asyncpg.Connection, address: str, reason: str, detail: str = "") -> None:
+    await conn.execute(
+        "INSERT INTO outreach.suppressions (address, reason, detail) VALUES (lower($1), $2, $3) "
+        "ON CONFLICT (address) DO NOTHING",
+        address,
+        reason,
+        detail[:500],
+    )
+
+
+async def is_suppressed(conn: asyncpg.Connection, address: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM outreach.suppressions WHERE address = lower($1)", address
+        )
+    )
+
+
+async def list_suppressions(conn: asyncpg.Connection, limit: int = 500) -> list[dict]:
+    rows = await conn.fetch(
+        "SELECT address, reason, detail, created_at FROM outreach.suppressions "
+        "ORDER BY created_at DESC LIMIT $1",
+        limit,
+    )
+    return [dict(r) for r in rows]

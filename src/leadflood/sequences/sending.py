@@ -1,0 +1,28 @@
+"""When a mailbox may send: its daily window in its own timezone (pure functions)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def local_day(now: datetime, timezone: str):
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def wait_for_window(now: datetime, timezone: str, start: time, end: time) -> timedelta | None:
+    """None inside [start, end) local time; otherwise how long until the next start."""
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    if start <= local.time() < end:
+        return None
+    day = local.date() if local.time() < start else local.date() + timedelta(days=1)
+    opens = datetime.combine(day, start, tzinfo=zone)
+    return opens.astimezone(UTC) - now.astimezone(UTC)
+
+
+def wait_for_tomorrow(now: datetime, timezone: str, start: time) -> timedelta:
+    """The daily limit is used up: wait for tomorrow's window."""
+    zone = ZoneInfo(timezone)
+    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, start, tzinfo=zone).astimezone(UTC) - now.astimezone(UTC)
