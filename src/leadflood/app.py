@@ -86,6 +86,7 @@ def _domain_routers() -> list:
         "leadflood.jobs.endpoints",
         "leadflood.sequences.endpoints",
         "leadflood.inbox.endpoints",
+        "leadflood.analytics.endpoints",
         "leadflood.web.pages",
         "leadflood.web.outreach_pages",
     ):

@@ -489,3 +489,46 @@ async def test_whatsapp_steps_go_through_trengo_and_inbound_is_signed(
         assert (
             await client.post("/v1/webhooks/trengo", content=form, headers=forged)
         ).status_code == 401
+
+
+async def test_analytics_counts_and_trends(client, runtime, manager, smtp) -> None:
+    from tests.factories import make_lead, make_world
+
+    box = await mailbox(client, manager)
+    seq = await sequence(client, manager, box)
+    ana = await lead(client, manager, "ana@lead.example")
+    bob = await lead(client, manager, "bob@lead.example")
+    await client.post(
+        f"/v1/sequences/{seq}/enrollments", json={"lead_ids": [ana, bob]}, headers=manager
+    )
+    await tick(runtime)
+    await drain_jobs(runtime)
+    mails = {m["To"]: m for m in await sent_mail(runtime)}
+    await inbound(client, reply_to(mails["ana@lead.example"]))
+    await inbound(client, _dsn("bob@lead.example", mails["bob@lead.example"]["Message-ID"]))
+    async with runtime.db.transaction() as conn:
+        world = await make_world(conn)
+        await make_lead(conn, world)
+
+    summary = (await client.get("/v1/analytics/summary", headers=manager)).json()
+    assert summary["leads"]["total"] == 2
+    assert summary["messages"] == {
+        "sent": 2,
+        "delivered": 1,
+        "failed": 0,
+        "replied": 1,
+        "bounced": 1,
+    }
+    assert summary["sequences"] == {"enrolled": 2, "active": 0, "completed": 0, "reply_rate": 0.5}
+    assert summary["distribution"]["totals"]["received"] == 1
+    assert [row["received"] for row in summary["distribution"]["by_source"]] == [1]
+
+    trend = (await client.get("/v1/analytics/trends?metric=messages_sent", headers=manager)).json()
+    assert len(trend["points"]) == 30 and trend["points"][-1]["value"] == 2
+    assert sum(p["value"] for p in trend["points"]) == 2
+    bad = await client.get("/v1/analytics/trends?metric=vibes", headers=manager)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "unknown_metric"
+    reversed_period = await client.get(
+        "/v1/analytics/summary?from=2026-11-20&to=2026-11-01", headers=manager
+    )
+    assert reversed_period.status_code == 400

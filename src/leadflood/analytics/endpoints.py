@@ -1,0 +1,35 @@
+"""/v1/analytics/summary and /v1/analytics/trends."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from leadflood.analytics import service
+from leadflood.auth.dependencies import requires
+from leadflood.auth.policy import Permission
+from leadflood.auth.service import Principal
+
+router = APIRouter(tags=["analytics"])
+
+
+@router.get("/v1/analytics/summary", summary="Counts for leads, messages, sequences, distribution")
+async def summary(
+    request: Request,
+    from_: date | None = Query(None, alias="from"),
+    to: date | None = None,
+    _: Principal = Depends(requires(Permission.outreach_read)),
+) -> dict:
+    return await service.summary(request.app.state.runtime, from_, to)
+
+
+@router.get("/v1/analytics/trends", summary="Daily series of one metric")
+async def trends(
+    request: Request,
+    metric: str,
+    from_: date | None = Query(None, alias="from"),
+    to: date | None = None,
+    _: Principal = Depends(requires(Permission.outreach_read)),
+) -> dict:
+    return await service.trends(request.app.state.runtime, metric, from_, to)
