@@ -89,6 +89,7 @@ def _domain_routers() -> list:
         "leadflood.analytics.endpoints",
         "leadflood.web.pages",
         "leadflood.web.outreach_pages",
+        "leadflood.web.engage_pages",
     ):
         try:
             module = importlib.import_module(name)

@@ -58,20 +58,25 @@ def _browser_or_skip():
     return sync_playwright
 
 
+async def _truncate(runtime) -> None:
+    async with runtime.db.transaction() as conn:
+        tables = (
+            await conn.execute(
+                text(
+                    "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') "
+                    "FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
+                    "'information_schema') AND tablename <> 'alembic_version'"
+                )
+            )
+        ).scalar()
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
 async def _seed(database_url: str) -> None:
     runtime = build_runtime(make_settings(database_url), database_url)
     try:
+        await _truncate(runtime)
         async with runtime.db.transaction() as conn:
-            tables = (
-                await conn.execute(
-                    text(
-                        "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') "
-                        "FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
-                        "'information_schema') AND tablename <> 'alembic_version'"
-                    )
-                )
-            ).scalar()
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             await create_user(conn, email="ops@example.com", password=PASSWORD, role="admin")
             await catalog.create_market(
                 conn, slug="phoenix", name="Phoenix", timezone="America/Phoenix"

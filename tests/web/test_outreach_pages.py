@@ -86,3 +86,24 @@ async def test_agents_cannot_define_icps(runtime) -> None:
         assert denied.status_code == 403
     finally:
         await agent.aclose()
+
+
+async def test_analytics_inbox_and_sink_pages_render(web, runtime) -> None:
+    for path in (
+        "/outreach/analytics",
+        "/outreach/inbox",
+        "/outreach/sink",
+        "/outreach/sequences",
+        "/outreach/mailboxes",
+        "/outreach/sequences/new",
+    ):
+        page = await web.get(path)
+        assert page.status_code == 200, path
+    analytics = await web.get("/outreach/analytics")
+    assert 'data-metric="sent"' in analytics.text and analytics.text.count("<svg") == 6
+    bad = await web.post(
+        "/outreach/sequences/new",
+        data={"name": "S", "step1_subject": "Hi", "step1_body": "{{ nope }}"},
+        headers=ORIGIN,
+    )
+    assert bad.status_code == 400 and "unknown variable" in bad.text

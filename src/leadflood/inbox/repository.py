@@ -181,3 +181,17 @@ async def last_outbound_header(conn: asyncpg.Connection, conversation_id: uuid.U
         conversation_id,
     )
     return dict(row) if row else None
+
+
+async def sink_messages(conn: asyncpg.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT id, mail_from, rcpt_to, subject, message_id_header, received_at "
+        "FROM outreach.sink_messages ORDER BY id DESC LIMIT $1",
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def sink_message(conn: asyncpg.Connection, sink_id: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM outreach.sink_messages WHERE id = $1", sink_id)
+    return dict(row) if row else None

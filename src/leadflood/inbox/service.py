@@ -216,3 +216,35 @@ async def unsubscribe(runtime: Runtime, lead_id: uuid.UUID) -> dict[str, Any]:
             await sequences_repo.suppress(conn, lead["normalized_email"], "unsubscribed", "link")
         stopped = await sequences_repo.stop_enrollments(conn, lead_id, "unsubscribed")
     return {"email": lead["normalized_email"], "stopped": stopped}
+
+
+async def caught_mail(runtime: Runtime, limit: int = 100) -> list[dict[str, Any]]:
+    async with runtime.db.raw() as conn:
+        return await repo.sink_messages(conn, limit)
+
+
+async def caught_message(runtime: Runtime, sink_id: int) -> dict[str, Any]:
+    async with runtime.db.raw() as conn:
+        found = await repo.sink_message(conn, sink_id)
+    if found is None:
+        raise NotFound("mail_not_found", "the sink holds no such message")
+    return found
+
+
+def simulated_reply(caught: dict[str, Any], body: str) -> bytes:
+    """A lead's reply to mail the sink caught, as their mail server would deliver it."""
+    import email
+    import email.policy
+    from email.message import EmailMessage
+    from email.utils import make_msgid
+
+    original = email.message_from_string(caught["raw"], policy=email.policy.default)
+    reply = EmailMessage()
+    reply["From"] = original["To"]
+    reply["To"] = original["From"]
+    reply["Subject"] = f"Re: {original['Subject']}"
+    reply["Message-ID"] = make_msgid(domain="reply.sink.local")
+    reply["In-Reply-To"] = original["Message-ID"]
+    reply["References"] = original["Message-ID"]
+    reply.set_content(body)
+    return reply.as_bytes()

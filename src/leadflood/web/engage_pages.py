@@ -1,0 +1,280 @@
+"""Outreach engagement pages: mailboxes, sequences (steps, enroll, tick), the inbox, the
+SMTP sink's caught mail and analytics. Pages call services, never SQL."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from leadflood.analytics import service as analytics
+from leadflood.auth.policy import Permission
+from leadflood.auth.service import Principal
+from leadflood.core.errors import AppError, NotFound
+from leadflood.inbox import service as inbox
+from leadflood.prospecting import service as prospecting
+from leadflood.sequences import service as sequences
+from leadflood.sequences.schemas import MailboxIn, SequenceIn
+from leadflood.web.pages import render
+from leadflood.web.session import page_requires
+
+router = APIRouter(include_in_schema=False, prefix="/outreach")
+
+READ = Depends(page_requires(Permission.outreach_read))
+WORK = Depends(page_requires(Permission.outreach_write))
+DEFINE = Depends(page_requires(Permission.sequences_write))
+STEP_SLOTS = 4
+
+
+def _runtime(request: Request):
+    return request.app.state.runtime
+
+
+def _errors(exc: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "__all__"
+        errors.setdefault(loc, str(err["msg"]).removeprefix("Value error, "))
+    return errors
+
+
+# ---- mailboxes ---------------------------------------------------------------------------
+
+
+@router.get("/mailboxes")
+async def mailboxes(request: Request, principal: Principal = READ) -> HTMLResponse:
+    items = await sequences.list_mailboxes(_runtime(request))
+    return render(
+        request, "outreach/mailboxes.html", principal, mailboxes=items, values={}, errors={}
+    )
+
+
+@router.post("/mailboxes")
+async def mailbox_create(request: Request, principal: Principal = DEFINE) -> Response:
+    values = {k: str(v) for k, v in (await request.form()).items() if str(v).strip()}
+    try:
+        await sequences.create_mailbox(_runtime(request), principal, MailboxIn(**values))
+    except (ValidationError, AppError) as exc:
+        errors = _errors(exc) if isinstance(exc, ValidationError) else {"__all__": exc.message}
+        items = await sequences.list_mailboxes(_runtime(request))
+        return render(
+            request,
+            "outreach/mailboxes.html",
+            principal,
+            status=400,
+            mailboxes=items,
+            values=values,
+            errors=errors,
+        )
+    return RedirectResponse("/outreach/mailboxes", status_code=303)
+
+
+# ---- sequences ---------------------------------------------------------------------------
+
+
+@router.get("/sequences")
+async def sequence_list(request: Request, principal: Principal = READ) -> HTMLResponse:
+    items = await sequences.list_sequences(_runtime(request))
+    return render(request, "outreach/sequences.html", principal, sequences=items)
+
+
+def _steps_from_form(form: dict[str, str]) -> list[dict[str, Any]]:
+    steps = []
+    for n in range(1, STEP_SLOTS + 1):
+        body = form.get(f"step{n}_body", "").strip()
+        if not body:
+            continue
+        steps.append(
+            {
+                "channel": form.get(f"step{n}_channel", "email"),
+                "delay_minutes": form.get(f"step{n}_delay") or 0,
+                "subject_template": form.get(f"step{n}_subject", ""),
+                "body_template": body,
+            }
+        )
+    return steps
+
+
+async def _sequence_form(
+    request: Request, principal: Principal, values: dict, errors: dict, status: int = 200
+) -> HTMLResponse:
+    return render(
+        request,
+        "outreach/sequence_form.html",
+        principal,
+        status=status,
+        values=values,
+        errors=errors,
+        slots=range(1, STEP_SLOTS + 1),
+        mailboxes=await sequences.list_mailboxes(_runtime(request)),
+    )
+
+
+@router.get("/sequences/new")
+async def sequence_new(request: Request, principal: Principal = DEFINE) -> HTMLResponse:
+    return await _sequence_form(request, principal, {}, {})
+
+
+@router.post("/sequences/new")
+async def sequence_create(request: Request, principal: Principal = DEFINE) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    try:
+        body = SequenceIn(
+            name=form.get("name", ""),
+            mailbox_id=form.get("mailbox_id") or None,
+            steps=_steps_from_form(form),
+        )
+        created = await sequences.create_sequence(_runtime(request), principal, body)
+    except ValidationError as exc:
+        return await _sequence_form(request, principal, form, _errors(exc), status=400)
+    except AppError as exc:
+        field = str(exc.details.get("field", "__all__"))
+        return await _sequence_form(
+            request, principal, form, {field: exc.message, "__all__": exc.message}, status=400
+        )
+    return RedirectResponse(f"/outreach/sequences/{created['id']}", status_code=303)
+
+
+@router.get("/sequences/{sequence_id}")
+async def sequence_page(sequence_id: uuid.UUID, request: Request, principal: Principal = READ):
+    try:
+        sequence = await sequences.get_sequence(_runtime(request), sequence_id)
+    except NotFound:
+        return render(request, "not_found.html", principal, status=404, what="sequence")
+    enrolled = {e["lead_id"] for e in sequence["enrollments"]}
+    candidates = await prospecting.list_leads(_runtime(request), filters={}, limit=200)
+    return render(
+        request,
+        "outreach/sequence.html",
+        principal,
+        sequence=sequence,
+        candidates=[lead for lead in candidates["items"] if lead["id"] not in enrolled],
+    )
+
+
+@router.post("/sequences/{sequence_id}/status")
+async def sequence_status(sequence_id: uuid.UUID, request: Request, principal: Principal = DEFINE):
+    status = str((await request.form()).get("status", ""))
+    try:
+        if status not in ("active", "paused"):
+            raise NotFound("unknown_status", "status is active or paused")
+        await sequences.set_status(_runtime(request), principal, sequence_id, status)
+    except AppError as exc:
+        return render(request, "_flash.html", principal, message=exc.message, ok=False)
+    return Response(status_code=204, headers={"HX-Redirect": f"/outreach/sequences/{sequence_id}"})
+
+
+@router.post("/sequences/{sequence_id}/enroll")
+async def sequence_enroll(sequence_id: uuid.UUID, request: Request, principal: Principal = WORK):
+    form = await request.form()
+    ids = []
+    for value in form.getlist("lead_id"):
+        try:
+            ids.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    if not ids:
+        return render(
+            request, "_flash.html", principal, message="choose at least one lead", ok=False
+        )
+    result = await sequences.enroll(_runtime(request), principal, sequence_id, ids)
+    refused = "; ".join(f"{r['reason']}" for r in result["refused"])
+    message = f"Enrolled {len(result['enrolled'])} lead(s)" + (
+        f"; refused: {refused}" if refused else ""
+    )
+    return render(request, "_flash.html", principal, message=message, ok=bool(result["enrolled"]))
+
+
+@router.post("/tick")
+async def run_tick(request: Request, principal: Principal = DEFINE) -> HTMLResponse:
+    result = await sequences.tick(_runtime(request))
+    message = f"Tick: {result['scheduled']} step(s) scheduled for sending"
+    return render(request, "_flash.html", principal, message=message, ok=True)
+
+
+# ---- inbox -----------------------------------------------------------------------------
+
+
+@router.get("/inbox")
+async def inbox_page(request: Request, principal: Principal = READ) -> HTMLResponse:
+    unread = request.query_params.get("unread") == "1"
+    items = await inbox.conversations(_runtime(request), unread_only=unread)
+    return render(request, "outreach/inbox.html", principal, conversations=items, unread=unread)
+
+
+@router.get("/inbox/{conversation_id}")
+async def thread_page(conversation_id: uuid.UUID, request: Request, principal: Principal = READ):
+    try:
+        conversation = await inbox.conversation(_runtime(request), conversation_id)
+    except NotFound:
+        return render(request, "not_found.html", principal, status=404, what="conversation")
+    return render(request, "outreach/thread.html", principal, conversation=conversation)
+
+
+@router.post("/inbox/{conversation_id}/reply")
+async def thread_reply(conversation_id: uuid.UUID, request: Request, principal: Principal = WORK):
+    body = str((await request.form()).get("body", "")).strip()
+    if not body:
+        return render(request, "_flash.html", principal, message="write a reply first", ok=False)
+    await inbox.reply(_runtime(request), principal, conversation_id, body)
+    return Response(status_code=204, headers={"HX-Redirect": f"/outreach/inbox/{conversation_id}"})
+
+
+# ---- the SMTP sink (local development) ----------------------------------------------------
+
+
+@router.get("/sink")
+async def sink(request: Request, principal: Principal = READ) -> HTMLResponse:
+    mail = await inbox.caught_mail(_runtime(request))
+    return render(
+        request,
+        "outreach/sink.html",
+        principal,
+        mail=mail,
+        enabled=_runtime(request).settings.smtp_sink_port is not None,
+    )
+
+
+@router.get("/sink/{sink_id}")
+async def sink_message(sink_id: int, request: Request, principal: Principal = READ):
+    try:
+        caught = await inbox.caught_message(_runtime(request), sink_id)
+    except NotFound:
+        return render(request, "not_found.html", principal, status=404, what="message")
+    return render(request, "outreach/sink_message.html", principal, mail=caught)
+
+
+@router.post("/sink/{sink_id}/reply")
+async def sink_simulate_reply(sink_id: int, request: Request, principal: Principal = WORK):
+    """Dev tool: the recipient of caught mail 'replies', through the inbound pipeline."""
+    if _runtime(request).settings.env == "production":
+        raise NotFound("page_not_found", "the sink is for local use")
+    body = str((await request.form()).get("body") or "Thanks, I'm interested. Call me?")
+    caught = await inbox.caught_message(_runtime(request), sink_id)
+    result = await inbox.receive_email(_runtime(request), inbox.simulated_reply(caught, body))
+    message = f"Reply recorded: {result['kind']}, {result.get('stopped', 0)} enrollment(s) stopped"
+    return render(request, "_flash.html", principal, message=message, ok=True)
+
+
+# ---- analytics -------------------------------------------------------------------------
+
+
+@router.get("/analytics")
+async def analytics_page(request: Request, principal: Principal = READ) -> HTMLResponse:
+    runtime = _runtime(request)
+    summary = await analytics.summary(runtime)
+    charts = {}
+    for metric in (
+        "leads",
+        "messages_sent",
+        "replies",
+        "bounces",
+        "distribution_received",
+        "distribution_delivered",
+    ):
+        series = (await analytics.trends(runtime, metric))["points"]
+        charts[metric] = {"points": series, "peak": max([p["value"] for p in series] + [1])}
+    return render(request, "outreach/analytics.html", principal, summary=summary, charts=charts)
