@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import leadflood.demo.run as demo
 from tests.conftest import make_settings
 from tests.live import free_port
@@ -9,6 +11,7 @@ from tests.live import free_port
 
 def test_demo_pipeline_end_states(runtime, database_url, monkeypatch, capsys) -> None:
     monkeypatch.setattr(demo, "DEMO_BUYER_PORT", free_port())
+    monkeypatch.setattr(demo, "DEMO_SINK_PORT", free_port())
     settings = make_settings(database_url, port=free_port(), log_level="WARNING")
     demo.run_demo(settings, database_url, serve=False)
     table = capsys.readouterr().out
@@ -23,3 +26,6 @@ def test_demo_pipeline_end_states(runtime, database_url, monkeypatch, capsys) ->
     # The outreach half: an ICP, a sample search and five enrichments.
     assert "sample search completed" in table
     assert table.count("  enriched ") == 5
+    enrolled = int(re.search(r"'Demo intro': (\d+) lead\(s\) enrolled", table).group(1))
+    sent = int(re.search(r"(\d+) email\(s\) sent", table).group(1))
+    assert enrolled >= 1 and sent == enrolled

@@ -415,12 +415,12 @@ async def test_manual_reply_threads_and_reports_status(client, runtime, manager,
     their = reply_to(first)
     await inbound(client, their)
     (conversation,) = (await client.get("/v1/conversations", headers=manager)).json()["items"]
-    sent = await client.post(
-        f"/v1/conversations/{conversation['id']}/replies",
-        json={"body": "Great, Tuesday?"},
-        headers=manager,
-    )
+    once = {**manager, "Idempotency-Key": "reply-1"}
+    url = f"/v1/conversations/{conversation['id']}/replies"
+    sent = await client.post(url, json={"body": "Great, Tuesday?"}, headers=once)
     assert sent.status_code == 202 and sent.json()["status"] == "queued"
+    repeat = await client.post(url, json={"body": "Great, Tuesday?"}, headers=once)
+    assert repeat.json()["messageId"] == sent.json()["messageId"]  # a retry sends nothing new
     await drain_jobs(runtime)
     last = (await sent_mail(runtime))[-1]
     their_id = email.message_from_bytes(their, policy=email.policy.default)["Message-ID"]

@@ -8,11 +8,14 @@ from typing import Any
 
 import typer
 
+from leadflood.analytics import service as analytics
 from leadflood.core.executions import get_execution
 from leadflood.core.runtime import Runtime
 from leadflood.enrichment.service import start_enrichment
 from leadflood.prospecting import service as prospecting
 from leadflood.prospecting.schemas import IcpIn, SearchIn
+from leadflood.sequences import service as sequences
+from leadflood.sequences.schemas import MailboxIn, SequenceIn, StepIn
 
 DEMO_ICP = IcpIn(
     name="Revenue leaders at mid-size companies",
@@ -59,10 +62,74 @@ async def run_outreach_demo(runtime: Runtime) -> None:
         for lead in page["items"]
     ]
     done = await _wait(runtime, jobs)
+    reachable = []
     for job in done:
         lead = await prospecting.lead_detail(runtime, job["lead_id"])
+        if lead["email"] and lead["email_status"] in ("valid", "accept_all"):
+            reachable.append(lead["id"])
         name = f"{lead['first_name'] or ''} {lead['last_name'] or ''}".strip()
         typer.echo(
             f"  enriched {name:<20} "
             f"{lead['company'] or '':<22} {lead['email'] or '-':<42} {lead['email_status']}"
         )
+    if reachable:
+        await run_sequence_demo(runtime, reachable)
+
+
+DEMO_MAILBOX = MailboxIn(
+    name="Demo sales",
+    from_email="sales@leadflood-demo.example",
+    from_name="Sam from Lead Flood",
+    window_start="00:00",
+    window_end="23:59",
+)
+DEMO_SEQUENCE = SequenceIn(
+    name="Demo intro",
+    steps=[
+        StepIn(
+            subject_template="A quick idea for {{ company }}",
+            body_template="Hi {{ first_name }},\n\nwe help teams like {{ company }} reach "
+            "more buyers. Worth a chat?\n\n{{ sender_name }}",
+        ),
+        StepIn(
+            delay_minutes=2 * 24 * 60,
+            subject_template="Following up",
+            body_template="Hi {{ first_name }}, any thoughts on my last note?\n{{ sender_name }}",
+        ),
+    ],
+)
+
+
+async def run_sequence_demo(runtime: Runtime, lead_ids: list[Any]) -> None:
+    """A mailbox and a two-step sequence; enrolled leads get step 1 in the SMTP sink."""
+    mailboxes = await sequences.list_mailboxes(runtime)
+    mailbox = next((m for m in mailboxes if m["from_email"] == DEMO_MAILBOX.from_email), None)
+    if mailbox is None:
+        mailbox = await sequences.create_mailbox(runtime, None, DEMO_MAILBOX)
+    existing = [
+        s for s in await sequences.list_sequences(runtime) if s["name"] == DEMO_SEQUENCE.name
+    ]
+    if existing:
+        sequence = existing[0]
+    else:
+        body = DEMO_SEQUENCE.model_copy(update={"mailbox_id": mailbox["id"]})
+        sequence = await sequences.create_sequence(runtime, None, body)
+        await sequences.set_status(runtime, None, sequence["id"], "active")
+    result = await sequences.enroll(runtime, None, sequence["id"], lead_ids)
+    await sequences.tick(runtime)
+    sent = await _wait_sent(runtime, sequence["id"])
+    typer.echo(
+        f"  sequence '{DEMO_SEQUENCE.name}': {len(result['enrolled'])} lead(s) enrolled, "
+        f"{len(result['refused'])} refused; {sent} email(s) sent (see /outreach/sink)"
+    )
+
+
+async def _wait_sent(runtime: Runtime, sequence_id: Any, timeout_s: float = 30) -> int:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        summary = await analytics.summary(runtime)
+        current = await sequences.get_sequence(runtime, sequence_id)
+        expected = len(current["enrollments"])
+        if summary["messages"]["sent"] >= expected or time.monotonic() > deadline:
+            return summary["messages"]["sent"]
+        await asyncio.sleep(0.2)

@@ -28,6 +28,7 @@ from leadflood.demo.seed import (
     seed_demo,
 )
 
+DEMO_SINK_PORT = 2525
 DEMO_BUYER_PORT = 8099
 SETTLED = {"rejected", "delivered", "delivery_failed"}
 
@@ -114,6 +115,10 @@ def run_demo(settings: Settings, database_url: str, *, serve: bool = False) -> N
     settings.sample_providers = True
     settings.prospect_provider = "sample"
     settings.enrichment_provider = "sample"
+    if not settings.smtp_host:
+        # Outreach email goes to the built-in catch-all sink (shown at /outreach/sink).
+        settings.smtp_sink_port = DEMO_SINK_PORT
+        settings.smtp_host, settings.smtp_port = "127.0.0.1", DEMO_SINK_PORT
 
     async def prepare() -> str:
         seeding = build_runtime(settings, database_url)

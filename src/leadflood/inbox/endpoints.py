@@ -8,12 +8,13 @@ import uuid
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, JSONResponse
 
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal
 from leadflood.core.errors import NotFound, Unauthorized
+from leadflood.core.idempotency import idempotent
 from leadflood.core.providers import provider_not_configured
 from leadflood.inbox import service
 from leadflood.integrations.trengo.client import verify as verify_trengo
@@ -59,9 +60,14 @@ async def reply(
     body: ReplyIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.outreach_write)),
-) -> dict:
-    return await service.reply(
-        _runtime(request), principal, conversation_id, body.body, body.subject
+) -> JSONResponse:
+    runtime = _runtime(request)
+    return await idempotent(
+        request,
+        runtime,
+        principal.user_id,
+        202,
+        lambda: service.reply(runtime, principal, conversation_id, body.body, body.subject),
     )
 
 
