@@ -87,6 +87,7 @@ def _domain_routers() -> list:
         "leadflood.sequences.endpoints",
         "leadflood.inbox.endpoints",
         "leadflood.analytics.endpoints",
+        "leadflood.billing.endpoints",
         "leadflood.web.pages",
         "leadflood.web.outreach_pages",
         "leadflood.web.engage_pages",

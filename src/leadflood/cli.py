@@ -149,6 +149,41 @@ def route(
         typer.echo(f"  {outcome:<32} {count}")
 
 
+billing_app = typer.Typer(help="Billing: postpaid invoices.")
+app.add_typer(billing_app, name="billing")
+
+
+@billing_app.command("invoice")
+def billing_invoice(
+    period: str = typer.Option(..., help="The month to invoice, YYYY-MM."),
+) -> None:
+    """Invoice every postpaid buyer for the month; re-running adds nothing twice."""
+    from leadflood.billing.service import invoice_period
+    from leadflood.core.errors import AppError
+    from leadflood.core.runtime import build_runtime
+
+    runtime = build_runtime(_settings())
+
+    async def run() -> list[dict]:
+        try:
+            return await invoice_period(runtime, period)
+        finally:
+            await runtime.close()
+
+    try:
+        results = asyncio.run(run())
+    except AppError as exc:
+        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    if not results:
+        typer.echo(f"{period}: nothing to invoice")
+    for r in results:
+        typer.echo(
+            f"{period}: invoice {r['invoice_id']} buyer {r['buyer_id']} {r['status']}: "
+            f"{r.get('lines', 0)} line(s), {r.get('total_cents', 0)} cents (+{r['added']} new)"
+        )
+
+
 jobs_app = typer.Typer(help="Background jobs: dead letters and their replay.")
 app.add_typer(jobs_app, name="jobs")
 

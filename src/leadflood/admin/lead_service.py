@@ -142,6 +142,12 @@ async def redeliver(runtime: Runtime, principal: Principal | None, lead_id: uuid
     """Give a `delivery_failed` lead a new round of delivery attempts to the same buyer."""
     reopened = await DeliveryService(runtime).redeliver(lead_id)
     status = await _status(runtime, lead_id)
+    if not reopened and status == "delivery_failed":
+        raise Conflict(
+            "insufficient_balance",
+            "the prepaid buyer's balance cannot cover this lead again; top up first",
+            details={"status": status},
+        )
     if not reopened:
         raise Conflict(
             "not_redeliverable",

@@ -23,6 +23,7 @@ class Permission(StrEnum):
     outreach_write = "outreach:write"  # create and enrich outreach leads, run searches
     icps_write = "icps:write"  # define and change ICPs
     sequences_write = "sequences:write"  # sequences, their steps, mailboxes, suppressions
+    billing = "billing"  # balances, top-ups, invoices, returns
 
 
 POLICY: dict[Role, frozenset[Permission]] = {
@@ -39,6 +40,7 @@ POLICY: dict[Role, frozenset[Permission]] = {
             Permission.outreach_write,
             Permission.icps_write,
             Permission.sequences_write,
+            Permission.billing,
         }
     ),
     # Agents work leads (search, enrich, create) but do not change configuration or ICPs.

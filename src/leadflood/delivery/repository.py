@@ -38,15 +38,39 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::attempt_outcome, $10)
 """
 
 # Success: the attempt, the delivery and the guarded routed → delivered move together.
+# A prepaid buyer is charged in the same statement (DISTRIBUTION.md §8): the price reserved
+# at routing becomes a balanced ledger transaction (buyer account -P, revenue +P).
 _SUCCEEDED = f"""
 WITH attempt AS ({_ATTEMPT} RETURNING 1),
 delivery AS (
     UPDATE deliveries SET status = 'succeeded', attempt_count = $2, delivered_at = $4,
                           next_attempt_at = NULL, last_error = NULL
     WHERE id = $1
+),
+delivered AS (
+    UPDATE leads SET status = 'delivered', delivered_at = $4, billing_status = 'billable'
+    WHERE id = $11 AND status = 'routed'
+    RETURNING id, buyer_id, coalesce(price_cents, 0) AS price
+),
+charged AS (
+    UPDATE buyers b SET balance_cents = b.balance_cents - d.price,
+                        reserved_cents = greatest(b.reserved_cents - d.price, 0)
+    FROM delivered d
+    WHERE b.id = d.buyer_id AND b.payment_method = 'prepaid' AND d.price > 0
+    RETURNING b.id AS buyer_id, d.id AS lead_id, d.price, b.currency
+),
+txn AS (
+    INSERT INTO ledger_transactions (kind, buyer_id, lead_id, amount_cents, currency,
+                                     description, idempotency_key)
+    SELECT 'delivery_debit', buyer_id, lead_id, price, currency, 'lead delivered',
+           'debit:lead:' || lead_id::text
+    FROM charged
+    RETURNING id, buyer_id, amount_cents
 )
-UPDATE leads SET status = 'delivered', delivered_at = $4, billing_status = 'billable'
-WHERE id = $11 AND status = 'routed'
+INSERT INTO ledger_entries (transaction_id, account, amount_cents)
+SELECT id, 'buyer:' || buyer_id::text, -amount_cents FROM txn
+UNION ALL
+SELECT id, 'platform:revenue', amount_cents FROM txn
 """
 
 _RETRY = f"""
@@ -56,15 +80,21 @@ UPDATE deliveries SET status = 'pending', attempt_count = $2, next_attempt_at = 
 WHERE id = $1
 """
 
+# Failure releases the prepaid reservation taken at routing.
 _FAILED = f"""
 WITH attempt AS ({_ATTEMPT} RETURNING 1),
 delivery AS (
     UPDATE deliveries SET status = 'failed', attempt_count = $2, next_attempt_at = NULL,
                           last_error = $10
     WHERE id = $1
+),
+failed AS (
+    UPDATE leads SET status = 'delivery_failed', billing_status = 'non_billable'
+    WHERE id = $11 AND status = 'routed'
+    RETURNING buyer_id, coalesce(price_cents, 0) AS price
 )
-UPDATE leads SET status = 'delivery_failed', billing_status = 'non_billable'
-WHERE id = $11 AND status = 'routed'
+UPDATE buyers b SET reserved_cents = greatest(b.reserved_cents - f.price, 0)
+FROM failed f WHERE b.id = f.buyer_id AND b.payment_method = 'prepaid'
 """
 
 
@@ -112,11 +142,28 @@ async def record_failure(
 
 # Manual re-delivery of a failed delivery: a fresh round of the retry schedule after the
 # attempts already made; the lead goes back to `routed` (guarded on both rows).
+# A prepaid buyer's price is reserved again; without the funds nothing is reopened.
 _REOPEN = """
-WITH delivery AS (
+WITH lead AS (
+    SELECT l.id, l.buyer_id, coalesce(l.price_cents, 0) AS price, b.payment_method
+    FROM leads l JOIN buyers b ON b.id = l.buyer_id
+    WHERE l.id = $1 AND l.status = 'delivery_failed'
+),
+reserved AS (
+    UPDATE buyers b SET reserved_cents = b.reserved_cents + l.price
+    FROM lead l
+    WHERE b.id = l.buyer_id AND l.payment_method = 'prepaid'
+      AND b.balance_cents - b.reserved_cents - l.price >= b.min_balance_cents
+    RETURNING b.id
+),
+allowed AS (
+    SELECT id FROM lead
+    WHERE payment_method <> 'prepaid' OR EXISTS (SELECT 1 FROM reserved)
+),
+delivery AS (
     UPDATE deliveries SET status = 'pending', round_start = attempt_count,
                           next_attempt_at = now(), last_error = NULL
-    WHERE lead_id = $1 AND status = 'failed'
+    WHERE lead_id IN (SELECT id FROM allowed) AND status = 'failed'
     RETURNING lead_id
 )
 UPDATE leads SET status = 'routed', billing_status = 'unbilled'

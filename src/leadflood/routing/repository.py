@@ -49,7 +49,8 @@ SELECT b.id AS buyer_id, b.name, bo.active AS enrolled, b.status, b.timezone, b.
                   OR lower(sa.city) = lower($4))
        ) AS covered,
        bo.priority, bo.weight, bo.price_cents, bo.last_routed_at,
-       b.payment_method::text AS payment_method, b.balance_cents, b.min_balance_cents,
+       b.payment_method::text AS payment_method,
+       b.balance_cents - b.reserved_cents AS balance_cents, b.min_balance_cents,
        b.delivery_channel::text AS delivery_channel,
        b.daily_cap, b.hourly_cap, bo.daily_cap AS offer_daily_cap,
        bo.hourly_cap AS offer_hourly_cap,
@@ -77,13 +78,19 @@ _UNDER_CAPS = """
 # (guarded), record the decision, create the delivery and its job: one statement, so one
 # transaction. The row updates re-check the caps against the latest committed counts
 # (READ COMMITTED re-evaluates a concurrently updated row), so a unit is never taken twice.
+# A prepaid buyer's price is reserved in the same row update (decision 0010), so concurrent
+# routings never promise more than the balance above min_balance_cents.
 # If the lead is no longer `validated` or a cap filled meanwhile, leadflood_abort() raises
 # and the whole statement rolls back.
 _COMMIT_ROUTE = (
     f"""
 WITH take_buyer AS (
-    UPDATE buyers SET {_BUMP}
-    WHERE id = $2 AND (daily_cap IS NOT NULL OR hourly_cap IS NOT NULL) {_UNDER_CAPS}
+    UPDATE buyers SET {_BUMP},
+        reserved_cents = reserved_cents + CASE WHEN payment_method = 'prepaid' THEN $4 ELSE 0 END
+    WHERE id = $2
+      AND (daily_cap IS NOT NULL OR hourly_cap IS NOT NULL OR payment_method = 'prepaid')
+      {_UNDER_CAPS}
+      AND (payment_method <> 'prepaid' OR balance_cents - reserved_cents - $4 >= min_balance_cents)
     RETURNING 1
 ),
 take_offer AS (

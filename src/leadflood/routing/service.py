@@ -121,7 +121,8 @@ class RoutingService:
             trace=trace,
             duration_ms=duration_ms,
             channel=winner.delivery_channel,
-            buyer_capped=winner.buyer_capped,
+            # The buyer row must be taken for a cap unit or a prepaid reservation.
+            buyer_capped=winner.buyer_capped or winner.payment_method == "prepaid",
             local_day=local_day,
             local_hour=local_hour,
         )

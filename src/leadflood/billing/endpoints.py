@@ -1,0 +1,181 @@
+"""Billing API: balances and ledger, top-ups, invoices, returns (admin and buyer)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from leadflood.auth.dependencies import requires
+from leadflood.auth.policy import Permission
+from leadflood.auth.service import Principal
+from leadflood.billing import service
+from leadflood.core.errors import Unauthorized
+
+router = APIRouter(tags=["billing"])
+BILLING = Depends(requires(Permission.billing))
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TopUpIn(Strict):
+    amount_cents: int = Field(gt=0, le=100_000_000)
+    reference: str = ""
+
+
+class AdjustmentIn(Strict):
+    delta_cents: int = Field(ge=-100_000_000, le=100_000_000)
+    reason: Reason
+
+
+class InvoiceRunIn(Strict):
+    period: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}$")]
+
+
+class ReturnIn(Strict):
+    reason: Reason
+    note: str = ""
+
+
+class BuyerReturnIn(ReturnIn):
+    lead_id: uuid.UUID
+
+
+class DecisionIn(Strict):
+    note: str | None = None
+
+
+def _rt(request: Request):
+    return request.app.state.runtime
+
+
+@router.get("/v1/admin/billing/buyers", summary="Every buyer's balance, reservations, returns")
+async def buyers(request: Request, _: Principal = BILLING) -> dict:
+    return {"items": await service.overview(_rt(request))}
+
+
+@router.get("/v1/admin/billing/buyers/{buyer_id}", summary="A buyer's balance and ledger")
+async def account(buyer_id: uuid.UUID, request: Request, _: Principal = BILLING) -> dict:
+    return await service.account(_rt(request), buyer_id)
+
+
+@router.post("/v1/admin/billing/buyers/{buyer_id}/top-ups", status_code=201, summary="Add funds")
+async def top_up(
+    buyer_id: uuid.UUID, body: TopUpIn, request: Request, principal: Principal = BILLING
+) -> dict:
+    return await service.top_up(
+        _rt(request),
+        principal,
+        buyer_id,
+        body.amount_cents,
+        body.reference,
+        request.headers.get("idempotency-key"),
+    )
+
+
+@router.post(
+    "/v1/admin/billing/buyers/{buyer_id}/adjustments",
+    status_code=201,
+    summary="Correct a balance (signed cents, with a reason)",
+)
+async def adjust(
+    buyer_id: uuid.UUID, body: AdjustmentIn, request: Request, principal: Principal = BILLING
+) -> dict:
+    return await service.adjust(
+        _rt(request),
+        principal,
+        buyer_id,
+        body.delta_cents,
+        body.reason,
+        request.headers.get("idempotency-key"),
+    )
+
+
+@router.post("/v1/admin/billing/buyers/{buyer_id}/rotate-key", summary="Buyer API key, once")
+async def rotate_key(buyer_id: uuid.UUID, request: Request, principal: Principal = BILLING):
+    return {
+        "buyer_id": buyer_id,
+        "api_key": await service.rotate_buyer_key(_rt(request), principal, buyer_id),
+    }
+
+
+@router.get("/v1/admin/billing/invoices", summary="Invoices, newest period first")
+async def invoices(request: Request, buyer_id: uuid.UUID | None = None, _: Principal = BILLING):
+    return {"items": await service.invoices(_rt(request), buyer_id)}
+
+
+@router.post("/v1/admin/billing/invoices", summary="Invoice postpaid buyers for a month")
+async def invoice_run(body: InvoiceRunIn, request: Request, _: Principal = BILLING) -> dict:
+    return {
+        "period": body.period,
+        "invoices": await service.invoice_period(_rt(request), body.period),
+    }
+
+
+@router.get("/v1/admin/billing/invoices/{invoice_id}", summary="An invoice with its lines")
+async def invoice(invoice_id: uuid.UUID, request: Request, _: Principal = BILLING) -> dict:
+    return await service.invoice(_rt(request), invoice_id)
+
+
+@router.post("/v1/admin/billing/invoices/{invoice_id}/{action}", summary="issue, pay or void")
+async def invoice_action(
+    invoice_id: uuid.UUID, action: str, request: Request, principal: Principal = BILLING
+) -> dict:
+    status = {"issue": "issued", "pay": "paid", "void": "void"}.get(action, action)
+    return await service.set_invoice_status(_rt(request), principal, invoice_id, status)
+
+
+@router.get("/v1/admin/billing/returns", summary="The returns queue")
+async def returns(request: Request, status: str | None = None, _: Principal = BILLING) -> dict:
+    return {"items": await service.returns(_rt(request), status)}
+
+
+@router.post("/v1/admin/leads/{lead_id}/return", status_code=201, summary="Return a lead")
+async def admin_return(
+    lead_id: uuid.UUID, body: ReturnIn, request: Request, principal: Principal = BILLING
+) -> dict:
+    return await service.request_return(
+        _rt(request), lead_id, body.reason, via="admin", principal=principal, note=body.note
+    )
+
+
+@router.post("/v1/admin/billing/returns/{return_id}/accept", summary="Accept: credit the price")
+async def accept(
+    return_id: uuid.UUID,
+    request: Request,
+    body: DecisionIn | None = None,
+    principal: Principal = BILLING,
+) -> dict:
+    return await service.decide_return(
+        _rt(request), principal, return_id, True, (body or DecisionIn()).note
+    )
+
+
+@router.post("/v1/admin/billing/returns/{return_id}/reject", summary="Reject a return")
+async def reject(
+    return_id: uuid.UUID,
+    request: Request,
+    body: DecisionIn | None = None,
+    principal: Principal = BILLING,
+) -> dict:
+    return await service.decide_return(
+        _rt(request), principal, return_id, False, (body or DecisionIn()).note
+    )
+
+
+@router.post("/api/returns", status_code=201, tags=["buyers"], summary="A buyer returns a lead")
+async def buyer_return(body: BuyerReturnIn, request: Request) -> dict:
+    """Authenticated by the buyer's API key (`X-Api-Key` or `Authorization: Bearer`)."""
+    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+    key = request.headers.get("x-api-key") or (bearer.strip() if scheme.lower() == "bearer" else "")
+    buyer_id = await service.buyer_for_key(_rt(request), key) if key else None
+    if buyer_id is None:
+        raise Unauthorized("invalid_api_key", "a valid buyer API key is required")
+    return await service.request_return(
+        _rt(request), body.lead_id, body.reason, via="buyer", buyer_id=buyer_id, note=body.note
+    )

@@ -1,0 +1,332 @@
+"""All SQL of billing: ledger postings, balances, statements, invoices and returns."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+# One balanced transaction: the buyer account moves by $5 (signed), the counter account by
+# the opposite; the balance projection moves in the same statement. A repeated
+# idempotency key posts nothing.
+_POST = """
+WITH txn AS (
+    INSERT INTO ledger_transactions (kind, buyer_id, lead_id, amount_cents, currency,
+                                     description, idempotency_key, created_by)
+    SELECT $1, b.id, $3::uuid, abs($5::bigint), b.currency, $6, $7, $8::uuid
+    FROM buyers b WHERE b.id = $2::uuid
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+),
+entries AS (
+    INSERT INTO ledger_entries (transaction_id, account, amount_cents)
+    SELECT id, 'buyer:' || $2::uuid::text, $5::bigint FROM txn
+    UNION ALL
+    SELECT id, $4::text, -$5::bigint FROM txn
+),
+balance AS (
+    UPDATE buyers SET balance_cents = balance_cents + $5::bigint
+    WHERE id = $2::uuid AND EXISTS (SELECT 1 FROM txn)
+    RETURNING balance_cents
+)
+SELECT (SELECT id FROM txn) AS transaction_id, (SELECT balance_cents FROM balance) AS balance
+"""
+
+
+async def post(
+    conn: asyncpg.Connection,
+    *,
+    kind: str,
+    buyer_id: uuid.UUID,
+    delta_cents: int,
+    counter_account: str,
+    description: str,
+    lead_id: uuid.UUID | None = None,
+    idempotency_key: str | None = None,
+    created_by: uuid.UUID | None = None,
+) -> asyncpg.Record:
+    return await conn.fetchrow(
+        _POST,
+        kind,
+        buyer_id,
+        lead_id,
+        counter_account,
+        delta_cents,
+        description,
+        idempotency_key,
+        created_by,
+    )
+
+
+async def buyer(conn: asyncpg.Connection, buyer_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT id, name, payment_method::text AS payment_method, currency, balance_cents, "
+        "       reserved_cents, min_balance_cents, max_return_rate::float8 AS max_return_rate, "
+        "       (api_key_hash IS NOT NULL) AS has_api_key, "
+        "       coalesce((SELECT sum(amount_cents) FROM ledger_entries "
+        "                 WHERE account = 'buyer:' || buyers.id::text), 0)::bigint "
+        "         AS ledger_balance "
+        "FROM buyers WHERE id = $1",
+        buyer_id,
+    )
+    return dict(row) if row else None
+
+
+async def buyer_by_key_hash(conn: asyncpg.Connection, key_hash: str) -> uuid.UUID | None:
+    return await conn.fetchval("SELECT id FROM buyers WHERE api_key_hash = $1", key_hash)
+
+
+async def set_buyer_key(conn: asyncpg.Connection, buyer_id: uuid.UUID, key_hash: str) -> bool:
+    result = await conn.execute(
+        "UPDATE buyers SET api_key_hash = $2 WHERE id = $1", buyer_id, key_hash
+    )
+    return result == "UPDATE 1"
+
+
+async def statement(conn: asyncpg.Connection, buyer_id: uuid.UUID, limit: int) -> list[dict]:
+    rows = await conn.fetch(
+        "SELECT t.id, t.kind, t.lead_id, t.amount_cents, t.currency, t.description, "
+        "       t.created_at, e.amount_cents AS delta_cents, "
+        "       (sum(e.amount_cents) OVER (ORDER BY t.created_at, t.id))::bigint "
+        "         AS running_balance "
+        "FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id "
+        "  AND e.account = 'buyer:' || $1::uuid::text "
+        "WHERE t.buyer_id = $1::uuid ORDER BY t.created_at DESC, t.id DESC LIMIT $2",
+        buyer_id,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def buyers_overview(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT b.id, b.name, b.payment_method::text AS payment_method, b.currency, "
+        "       b.balance_cents, b.reserved_cents, b.min_balance_cents, "
+        "       (SELECT count(*) FROM lead_returns r WHERE r.buyer_id = b.id "
+        "        AND r.status = 'pending') AS pending_returns "
+        "FROM buyers b ORDER BY b.name"
+    )
+    return [dict(r) for r in rows]
+
+
+# ---- invoices -----------------------------------------------------------------------------
+
+
+async def postpaid_buyers(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT id, currency, payment_method::text AS payment_method FROM buyers "
+        "WHERE payment_method <> 'prepaid' ORDER BY name, id"
+    )
+    return [dict(r) for r in rows]
+
+
+async def open_invoice(
+    conn: asyncpg.Connection, buyer: dict, start: datetime, end: datetime
+) -> dict[str, Any]:
+    """The buyer's live invoice for the period, created as a draft if missing; locked."""
+    await conn.execute(
+        "INSERT INTO invoices (buyer_id, period_start, period_end, status, currency, "
+        "                      total_cents, payment_method) "
+        "VALUES ($1, $2, $3, 'draft', $4, 0, $5::payment_method) "
+        "ON CONFLICT (buyer_id, period_start) WHERE status <> 'void' DO NOTHING",
+        buyer["id"],
+        start,
+        end,
+        buyer["currency"],
+        buyer["payment_method"],
+    )
+    row = await conn.fetchrow(
+        "SELECT id, status::text AS status, total_cents FROM invoices "
+        "WHERE buyer_id = $1 AND period_start = $2 AND status <> 'void' FOR UPDATE",
+        buyer["id"],
+        start,
+    )
+    return dict(row)
+
+
+async def add_lines(
+    conn: asyncpg.Connection,
+    invoice_id: uuid.UUID,
+    buyer_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+) -> int:
+    """One line per delivered, billable lead of the period not on any invoice yet."""
+    added = await conn.fetch(
+        "INSERT INTO invoice_line_items (invoice_id, lead_id, amount_cents, description) "
+        "SELECT $1, l.id, coalesce(l.price_cents, 0), o.name || ' lead ' || l.id::text "
+        "FROM leads l JOIN offers o ON o.id = l.offer_id "
+        "WHERE l.buyer_id = $2 AND l.billing_status = 'billable' "
+        "  AND l.delivered_at >= $3 AND l.delivered_at < $4 "
+        "ORDER BY l.delivered_at, l.id "
+        "ON CONFLICT (lead_id) DO NOTHING RETURNING lead_id",
+        invoice_id,
+        buyer_id,
+        start,
+        end,
+    )
+    ids = [r["lead_id"] for r in added]
+    if ids:
+        await conn.execute(
+            "UPDATE leads SET billing_status = 'invoiced' WHERE id = ANY($1::uuid[]) "
+            "AND billing_status = 'billable'",
+            ids,
+        )
+    await conn.execute(
+        "UPDATE invoices SET total_cents = coalesce((SELECT sum(amount_cents) "
+        "  FROM invoice_line_items WHERE invoice_id = $1), 0) WHERE id = $1",
+        invoice_id,
+    )
+    return len(ids)
+
+
+async def invoices(conn: asyncpg.Connection, buyer_id: uuid.UUID | None = None) -> list[dict]:
+    rows = await conn.fetch(
+        "SELECT i.id, i.buyer_id, b.name AS buyer_name, i.period_start, i.period_end, "
+        "       i.status::text AS status, i.currency, i.total_cents, i.issued_at, i.due_at, "
+        "       i.paid_at, (SELECT count(*) FROM invoice_line_items li "
+        "                   WHERE li.invoice_id = i.id) AS lines "
+        "FROM invoices i JOIN buyers b ON b.id = i.buyer_id "
+        "WHERE ($1::uuid IS NULL OR i.buyer_id = $1) "
+        "ORDER BY i.period_start DESC, b.name",
+        buyer_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def invoice(conn: asyncpg.Connection, invoice_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT i.*, i.status::text AS status, i.payment_method::text AS payment_method, "
+        "       b.name AS buyer_name, b.email AS buyer_email "
+        "FROM invoices i JOIN buyers b ON b.id = i.buyer_id WHERE i.id = $1",
+        invoice_id,
+    )
+    if row is None:
+        return None
+    lines = await conn.fetch(
+        "SELECT li.lead_id, li.amount_cents, li.description, l.delivered_at "
+        "FROM invoice_line_items li JOIN leads l ON l.id = li.lead_id "
+        "WHERE li.invoice_id = $1 ORDER BY l.delivered_at, li.lead_id",
+        invoice_id,
+    )
+    return {**dict(row), "lines": [dict(r) for r in lines]}
+
+
+# status -> (statuses it may follow, columns it stamps)
+_TRANSITIONS = {
+    "issued": (["draft"], "issued_at = now(), due_at = now() + interval '30 days'"),
+    "paid": (["issued"], "paid_at = now()"),
+    "void": (["draft", "issued"], "updated_at = now()"),
+}
+
+
+async def set_invoice_status(conn: asyncpg.Connection, invoice_id: uuid.UUID, status: str) -> bool:
+    allowed, stamps = _TRANSITIONS[status]  # status comes from this table's keys only
+    result = await conn.execute(
+        f"UPDATE invoices SET status = $3::invoice_status, {stamps} "
+        "WHERE id = $1 AND status = ANY($2::invoice_status[])",
+        invoice_id,
+        allowed,
+        status,
+    )
+    return result == "UPDATE 1"
+
+
+async def release_lines(conn: asyncpg.Connection, invoice_id: uuid.UUID) -> int:
+    """A voided invoice gives its leads back to be invoiced again."""
+    leads = await conn.fetch(
+        "DELETE FROM invoice_line_items WHERE invoice_id = $1 RETURNING lead_id", invoice_id
+    )
+    ids = [r["lead_id"] for r in leads]
+    await conn.execute(
+        "UPDATE leads SET billing_status = 'billable' WHERE id = ANY($1::uuid[]) "
+        "AND billing_status = 'invoiced'",
+        ids,
+    )
+    return len(ids)
+
+
+# ---- returns ------------------------------------------------------------------------------
+
+
+async def lead_for_return(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict | None:
+    row = await conn.fetchrow(
+        "SELECT l.id, l.status::text AS status, l.buyer_id, l.delivered_at, l.price_cents, "
+        "       l.billing_status::text AS billing_status, o.return_window_days, "
+        "       b.payment_method::text AS payment_method, b.max_return_rate "
+        "FROM leads l JOIN offers o ON o.id = l.offer_id LEFT JOIN buyers b ON b.id = l.buyer_id "
+        "WHERE l.id = $1 FOR UPDATE OF l",
+        lead_id,
+    )
+    return dict(row) if row else None
+
+
+async def return_rate(conn: asyncpg.Connection, buyer_id: uuid.UUID) -> tuple[int, int]:
+    """(returns pending or accepted, leads delivered) over the last 30 days."""
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM lead_returns WHERE buyer_id = $1 "
+        "        AND status IN ('pending', 'accepted') "
+        "        AND created_at > now() - interval '30 days') AS returns, "
+        "       (SELECT count(*) FROM leads WHERE buyer_id = $1 "
+        "        AND delivered_at > now() - interval '30 days') AS delivered",
+        buyer_id,
+    )
+    return row["returns"], row["delivered"]
+
+
+async def insert_return(conn: asyncpg.Connection, values: dict[str, Any]) -> dict | None:
+    columns = list(values)
+    row = await conn.fetchrow(
+        f"INSERT INTO lead_returns ({', '.join(columns)}) "
+        f"VALUES ({', '.join(f'${i}' for i in range(1, len(columns) + 1))}) "
+        "ON CONFLICT (lead_id) DO NOTHING RETURNING *",
+        *values.values(),
+    )
+    return dict(row) if row else None
+
+
+async def lock_return(conn: asyncpg.Connection, return_id: uuid.UUID) -> dict | None:
+    row = await conn.fetchrow("SELECT * FROM lead_returns WHERE id = $1 FOR UPDATE", return_id)
+    return dict(row) if row else None
+
+
+async def decide_return(
+    conn: asyncpg.Connection,
+    return_id: uuid.UUID,
+    status: str,
+    note: str | None,
+    decided_by: uuid.UUID | None,
+    credit_transaction_id: uuid.UUID | None,
+) -> None:
+    await conn.execute(
+        "UPDATE lead_returns SET status = $2, decision_note = $3, decided_by = $4, "
+        "decided_at = now(), credit_transaction_id = $5 WHERE id = $1",
+        return_id,
+        status,
+        note,
+        decided_by,
+        credit_transaction_id,
+    )
+
+
+async def mark_returned(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
+    result = await conn.execute(
+        "UPDATE leads SET status = 'returned', billing_status = 'credited' "
+        "WHERE id = $1 AND status = 'delivered'",
+        lead_id,
+    )
+    return result == "UPDATE 1"
+
+
+async def returns(conn: asyncpg.Connection, status: str | None, limit: int = 200) -> list[dict]:
+    rows = await conn.fetch(
+        "SELECT r.*, b.name AS buyer_name, l.price_cents, l.delivered_at, o.name AS offer_name "
+        "FROM lead_returns r JOIN buyers b ON b.id = r.buyer_id JOIN leads l ON l.id = r.lead_id "
+        "JOIN offers o ON o.id = l.offer_id "
+        "WHERE ($1::text IS NULL OR r.status = $1) ORDER BY r.created_at DESC LIMIT $2",
+        status,
+        limit,
+    )
+    return [dict(r) for r in rows]
