@@ -91,6 +91,7 @@ def _domain_routers() -> list:
         "leadflood.web.pages",
         "leadflood.web.outreach_pages",
         "leadflood.web.engage_pages",
+        "leadflood.web.billing_pages",
     ):
         try:
             module = importlib.import_module(name)

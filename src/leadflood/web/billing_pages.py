@@ -1,0 +1,151 @@
+"""Billing pages: balances and ledgers, top-ups, invoices (printable), the returns queue."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import HTMLResponse, Response
+
+from leadflood.auth.policy import Permission
+from leadflood.auth.service import Principal
+from leadflood.billing import service as billing
+from leadflood.core.errors import AppError, NotFound
+from leadflood.web.pages import render
+from leadflood.web.session import page_requires
+
+router = APIRouter(include_in_schema=False, prefix="/billing")
+BILLING = Depends(page_requires(Permission.billing))
+
+
+def _rt(request: Request):
+    return request.app.state.runtime
+
+
+def _cents(value: str) -> int:
+    """'12.50' or '1250c' style input: dollars with up to two decimals."""
+    text = value.strip().replace(",", "")
+    negative = text.startswith("-")
+    whole, _, frac = text.lstrip("+-").partition(".")
+    if not whole.isdigit() or (frac and (not frac.isdigit() or len(frac) > 2)):
+        raise ValueError(value)
+    cents = int(whole) * 100 + int((frac + "00")[:2])
+    return -cents if negative else cents
+
+
+@router.get("")
+async def overview(request: Request, principal: Principal = BILLING) -> HTMLResponse:
+    return render(
+        request, "billing/overview.html", principal, buyers=await billing.overview(_rt(request))
+    )
+
+
+@router.get("/buyers/{buyer_id}")
+async def account(buyer_id: uuid.UUID, request: Request, principal: Principal = BILLING):
+    try:
+        data = await billing.account(_rt(request), buyer_id)
+    except NotFound:
+        return render(request, "not_found.html", principal, status=404, what="buyer")
+    return render(request, "billing/account.html", principal, account=data)
+
+
+@router.post("/buyers/{buyer_id}/{action}")
+async def move_money(
+    buyer_id: uuid.UUID, action: str, request: Request, principal: Principal = BILLING
+):
+    form = await request.form()
+    try:
+        amount = _cents(str(form.get("amount", "")))
+        note = str(form.get("note", "")).strip()
+        if action == "top-up":
+            await billing.top_up(_rt(request), principal, buyer_id, amount, note)
+        elif action == "adjust":
+            await billing.adjust(_rt(request), principal, buyer_id, amount, note)
+        else:
+            raise NotFound("unknown_action", "top-up or adjust")
+    except ValueError:
+        return render(
+            request, "_flash.html", principal, message="amount looks like 125.00", ok=False
+        )
+    except AppError as exc:
+        return render(request, "_flash.html", principal, message=exc.message, ok=False)
+    return Response(status_code=204, headers={"HX-Redirect": f"/billing/buyers/{buyer_id}"})
+
+
+@router.get("/invoices")
+async def invoices(request: Request, principal: Principal = BILLING) -> HTMLResponse:
+    return render(
+        request, "billing/invoices.html", principal, invoices=await billing.invoices(_rt(request))
+    )
+
+
+@router.post("/invoices/run")
+async def invoice_run(request: Request, principal: Principal = BILLING) -> HTMLResponse:
+    period = str((await request.form()).get("period", "")).strip()
+    try:
+        results = await billing.invoice_period(_rt(request), period)
+    except AppError as exc:
+        return render(request, "_flash.html", principal, message=exc.message, ok=False)
+    added = sum(r.get("added", 0) for r in results)
+    message = f"{period}: {len(results)} invoice(s), {added} new line(s). Reload to see them."
+    return render(request, "_flash.html", principal, message=message, ok=True)
+
+
+@router.get("/invoices/{invoice_id}")
+async def invoice(invoice_id: uuid.UUID, request: Request, principal: Principal = BILLING):
+    try:
+        data = await billing.invoice(_rt(request), invoice_id)
+    except NotFound:
+        return render(request, "not_found.html", principal, status=404, what="invoice")
+    return render(request, "billing/invoice.html", principal, invoice=data)
+
+
+@router.post("/invoices/{invoice_id}/{action}")
+async def invoice_action(
+    invoice_id: uuid.UUID, action: str, request: Request, principal: Principal = BILLING
+):
+    status = {"issue": "issued", "pay": "paid", "void": "void"}.get(action)
+    try:
+        if status is None:
+            raise NotFound("unknown_action", "issue, pay or void")
+        await billing.set_invoice_status(_rt(request), principal, invoice_id, status)
+    except AppError as exc:
+        return render(request, "_flash.html", principal, message=exc.message, ok=False)
+    return Response(status_code=204, headers={"HX-Redirect": f"/billing/invoices/{invoice_id}"})
+
+
+@router.get("/returns")
+async def returns(request: Request, principal: Principal = BILLING) -> HTMLResponse:
+    status = request.query_params.get("status") or "pending"
+    items = await billing.returns(_rt(request), None if status == "all" else status)
+    return render(request, "billing/returns.html", principal, returns=items, shown=status)
+
+
+@router.post("/returns/{return_id}/{decision}")
+async def decide(
+    return_id: uuid.UUID, decision: str, request: Request, principal: Principal = BILLING
+):
+    note = str((await request.form()).get("note", "")).strip() or None
+    try:
+        if decision not in ("accept", "reject"):
+            raise NotFound("unknown_action", "accept or reject")
+        await billing.decide_return(_rt(request), principal, return_id, decision == "accept", note)
+    except AppError as exc:
+        return render(request, "_flash.html", principal, message=exc.message, ok=False)
+    return Response(status_code=204, headers={"HX-Redirect": "/billing/returns"})
+
+
+@router.post("/leads/{lead_id}/return")
+async def return_lead(lead_id: uuid.UUID, request: Request, principal: Principal = BILLING):
+    reason = str((await request.form()).get("reason", "")).strip()
+    try:
+        await billing.request_return(
+            _rt(request), lead_id, reason, via="admin", principal=principal
+        )
+    except AppError as exc:
+        return render(
+            request, "_flash.html", principal, message=f"{exc.message} ({exc.code})", ok=False
+        )
+    return render(
+        request, "_flash.html", principal, message="Return filed; see the returns queue.", ok=True
+    )
