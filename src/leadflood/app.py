@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 
 import structlog
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from leadflood import __version__
 from leadflood.core.http_errors import install_error_handlers
 from leadflood.core.jobs import run_worker
 from leadflood.core.middleware import RequestContextMiddleware
+from leadflood.core.rate_limit import RateLimitMiddleware
 from leadflood.core.runtime import Runtime
 
 log = structlog.get_logger("leadflood.app")
@@ -49,6 +51,15 @@ def create_app(runtime: Runtime, *, embedded_worker: bool = False) -> FastAPI:
     from leadflood.ingestion.endpoints import LeadPathMiddleware
 
     app.add_middleware(LeadPathMiddleware)
+    app.add_middleware(RateLimitMiddleware, per_minute=runtime.settings.api_rate_limit_per_minute)
+    if runtime.settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=runtime.settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware)
 
     from leadflood.health.endpoints import router as health_router

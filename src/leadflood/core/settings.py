@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     inbound_email_secret: SecretStr | None = None
     # The built-in catch-all SMTP sink for local use; None = not started.
     smtp_sink_port: int | None = None
+    # Requests per minute per client address on /v1 (0 = no limit), and the browser
+    # origins allowed to call the API cross-origin (none by default).
+    api_rate_limit_per_minute: int = 600
+    cors_origins: list[str] = Field(default_factory=list)
     # The offline `sample` providers, only when enabled explicitly (the demo does).
     sample_providers: bool = False
 
