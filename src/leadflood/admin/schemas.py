@@ -185,9 +185,3 @@ class ServiceAreaImport(Strict):
     market_id: UUID
     csv: Annotated[str, StringConstraints(max_length=2_000_000)]
     replace: bool = False
-
-
-class LeadActionResult(Strict):
-    lead_id: UUID
-    result: str
-    status: str | None = None

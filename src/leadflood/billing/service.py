@@ -13,8 +13,6 @@ from leadflood.core.errors import BadRequest, Conflict, NotFound
 from leadflood.core.runtime import Runtime
 from leadflood.core.security import hash_api_key, new_api_key
 
-RETURN_RATE_WINDOW = timedelta(days=30)
-
 
 def _buyer_missing() -> NotFound:
     return NotFound("buyer_not_found", "no buyer with this id")

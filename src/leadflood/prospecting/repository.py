@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -12,17 +11,6 @@ import orjson
 ICP_COLUMNS = (
     "id, name, description, titles, seniorities, locations, industries, company_sizes, "
     "keywords, domains, created_by, created_at, updated_at"
-)
-ICP_FIELDS = (
-    "name",
-    "description",
-    "titles",
-    "seniorities",
-    "locations",
-    "industries",
-    "company_sizes",
-    "keywords",
-    "domains",
 )
 LEAD_COLUMNS = (
     "id, icp_id, status, email, normalized_email, email_status, first_name, last_name, title, "
@@ -379,7 +367,3 @@ async def lead_history(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str
 
 async def icp_exists(conn: asyncpg.Connection, icp_id: uuid.UUID) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM outreach.icps WHERE id = $1", icp_id))
-
-
-def day_bucket(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d")

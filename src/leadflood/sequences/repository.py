@@ -62,17 +62,6 @@ async def give_back_unit(conn: asyncpg.Connection, mailbox_id: uuid.UUID, day: d
     )
 
 
-async def sent_today(conn: asyncpg.Connection, mailbox_id: uuid.UUID, day: date) -> int:
-    return (
-        await conn.fetchval(
-            "SELECT sent FROM outreach.mailbox_daily_counts WHERE mailbox_id = $1 AND day = $2",
-            mailbox_id,
-            day,
-        )
-        or 0
-    )
-
-
 # ---- sequences --------------------------------------------------------------------------
 
 SEQUENCE_COLUMNS = "id, name, status, mailbox_id, created_by, created_at, updated_at"

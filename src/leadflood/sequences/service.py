@@ -20,7 +20,7 @@ from leadflood.core.executions import (
     TerminalJobError,
     create_execution,
 )
-from leadflood.core.providers import PermanentProviderError, provider_not_configured
+from leadflood.core.providers import PermanentProviderError
 from leadflood.core.runtime import Runtime
 from leadflood.inbox import repository as inbox_repo
 from leadflood.integrations.smtp.sender import SmtpConfig, send_email
@@ -476,8 +476,3 @@ async def send_failed(runtime: Runtime, execution: dict[str, Any], error: str) -
             uuid.UUID(execution["payload"]["message_id"]),
             {"status": "failed", "error": error[:2000]},
         )
-
-
-def trengo_configured(runtime: Runtime) -> None:
-    if runtime.settings.trengo_api_key is None:
-        raise provider_not_configured("trengo", "LEADFLOOD_TRENGO_API_KEY")
