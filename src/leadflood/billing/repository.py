@@ -182,6 +182,14 @@ async def add_lines(
     return len(ids)
 
 
+async def drop_empty_draft(conn: asyncpg.Connection, invoice_id: uuid.UUID) -> None:
+    await conn.execute(
+        "DELETE FROM invoices WHERE id = $1 AND status = 'draft' "
+        "AND NOT EXISTS (SELECT 1 FROM invoice_line_items WHERE invoice_id = $1)",
+        invoice_id,
+    )
+
+
 async def invoices(conn: asyncpg.Connection, buyer_id: uuid.UUID | None = None) -> list[dict]:
     rows = await conn.fetch(
         "SELECT i.id, i.buyer_id, b.name AS buyer_name, i.period_start, i.period_end, "

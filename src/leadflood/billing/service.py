@@ -176,15 +176,11 @@ async def invoice_period(runtime: Runtime, period: str) -> list[dict[str, Any]]:
                 continue
             added = await repo.add_lines(conn, invoice["id"], buyer["id"], start, end)
             current = await repo.invoice(conn, invoice["id"])
-        assert current is not None
-        if current["total_cents"] == 0 and not current["lines"]:
-            async with runtime.db.raw() as conn:
-                await conn.execute(
-                    "DELETE FROM invoices WHERE id = $1 AND status = 'draft' "
-                    "AND NOT EXISTS (SELECT 1 FROM invoice_line_items WHERE invoice_id = $1)",
-                    invoice["id"],
-                )
-            continue  # nothing to bill: no empty invoices
+            assert current is not None
+            if not current["lines"]:
+                # Nothing to bill: the draft opened above never becomes visible.
+                await repo.drop_empty_draft(conn, invoice["id"])
+                continue
         results.append(
             {
                 "invoice_id": invoice["id"],

@@ -94,6 +94,13 @@ async def enqueue_raw(
     return int(ids[0])
 
 
+async def failed_job_entrypoint(conn: asyncpg.Connection, job_id: int) -> str | None:
+    """The entrypoint of a job held as `failed` (a dead letter), or None."""
+    return await conn.fetchval(
+        "SELECT entrypoint FROM pgqueuer WHERE id = $1 AND status = 'failed'", job_id
+    )
+
+
 def fused_enqueue_ctes(entrypoint: str, source_cte: str, id_column: str) -> str:
     """CTEs that enqueue one `entrypoint` job per row of `source_cte`, carrying
     {"lead_id": <id_column>}, written exactly as pgqueuer's own enqueue writes them

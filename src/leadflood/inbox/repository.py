@@ -173,6 +173,34 @@ async def mark_read(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> Non
     )
 
 
+async def last_inbound_header(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> dict | None:
+    row = await conn.fetchrow(
+        "SELECT message_id_header, subject FROM outreach.messages WHERE conversation_id = $1 "
+        "AND direction = 'inbound' AND message_id_header IS NOT NULL "
+        "ORDER BY created_at DESC LIMIT 1",
+        conversation_id,
+    )
+    return dict(row) if row else None
+
+
+async def reply_mailbox(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> uuid.UUID | None:
+    """The mailbox the thread was last written from, else the oldest active one."""
+    return await conn.fetchval(
+        "SELECT coalesce((SELECT mailbox_id FROM outreach.messages WHERE conversation_id = $1 "
+        "                  AND mailbox_id IS NOT NULL ORDER BY created_at DESC LIMIT 1), "
+        "                (SELECT id FROM outreach.mailboxes WHERE active "
+        "                 ORDER BY created_at LIMIT 1))",
+        conversation_id,
+    )
+
+
+async def lead_address(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict | None:
+    row = await conn.fetchrow(
+        "SELECT id, normalized_email FROM outreach.leads WHERE id = $1", lead_id
+    )
+    return dict(row) if row else None
+
+
 async def last_outbound_header(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> dict | None:
     row = await conn.fetchrow(
         "SELECT message_id_header, subject FROM outreach.messages "

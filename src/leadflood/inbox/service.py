@@ -156,19 +156,8 @@ async def reply(
         if found is None:
             raise NotFound("conversation_not_found", "no conversation with this id")
         last = await repo.last_outbound_header(conn, conversation_id)
-        inbound = await conn.fetchrow(
-            "SELECT message_id_header, subject FROM outreach.messages WHERE conversation_id = $1 "
-            "AND direction = 'inbound' AND message_id_header IS NOT NULL "
-            "ORDER BY created_at DESC LIMIT 1",
-            conversation_id,
-        )
-        mailbox_id = await conn.fetchval(
-            "SELECT coalesce((SELECT mailbox_id FROM outreach.messages WHERE conversation_id = $1 "
-            "                  AND mailbox_id IS NOT NULL ORDER BY created_at DESC LIMIT 1), "
-            "                (SELECT id FROM outreach.mailboxes WHERE active "
-            "                 ORDER BY created_at LIMIT 1))",
-            conversation_id,
-        )
+        inbound = await repo.last_inbound_header(conn, conversation_id)
+        mailbox_id = await repo.reply_mailbox(conn, conversation_id)
         base_subject = subject or (inbound or last or {}).get("subject") or found["subject"] or ""
         if (
             found["channel"] == "email"
@@ -207,9 +196,7 @@ async def reply(
 
 async def unsubscribe(runtime: Runtime, lead_id: uuid.UUID) -> dict[str, Any]:
     async with runtime.db.raw() as conn, conn.transaction():
-        lead = await conn.fetchrow(
-            "SELECT id, normalized_email FROM outreach.leads WHERE id = $1", lead_id
-        )
+        lead = await repo.lead_address(conn, lead_id)
         if lead is None:
             raise NotFound("lead_not_found", "this link is no longer valid")
         if lead["normalized_email"]:

@@ -16,7 +16,7 @@ from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
 from pgqueuer.adapters.persistence.queries import Queries
 
 from leadflood.core.executions import failed_executions, replay_execution
-from leadflood.core.jobs import load_job_modules
+from leadflood.core.jobs import failed_job_entrypoint, load_job_modules
 from leadflood.core.runtime import Runtime
 
 
@@ -68,9 +68,7 @@ async def replay(runtime: Runtime, job_id: str) -> str:
     if not job_id.isdigit():
         raise NotReplayable("a job id is a UUID (outreach job) or a number (pipeline job)")
     async with runtime.db.raw() as conn:
-        failed = await conn.fetchval(
-            "SELECT entrypoint FROM pgqueuer WHERE id = $1 AND status = 'failed'", int(job_id)
-        )
+        failed = await failed_job_entrypoint(conn, int(job_id))
         if failed is None:
             raise NotReplayable(f"no failed pipeline job {job_id}")
         await Queries(AsyncpgDriver(conn)).requeue_jobs([int(job_id)])  # type: ignore[list-item]

@@ -120,6 +120,13 @@ async def replace_steps(
     )
 
 
+async def get_step(conn: asyncpg.Connection, step_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {STEP_COLUMNS} FROM outreach.sequence_steps WHERE id = $1", step_id
+    )
+    return dict(row) if row else None
+
+
 async def get_sequence(conn: asyncpg.Connection, sequence_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"SELECT {SEQUENCE_COLUMNS} FROM outreach.sequences WHERE id = $1", sequence_id

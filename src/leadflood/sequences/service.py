@@ -301,9 +301,7 @@ async def send_message(runtime: Runtime, execution: dict[str, Any]) -> dict[str,
         )
         step = None
         if message["step_id"]:
-            step = await conn.fetchrow(
-                "SELECT * FROM outreach.sequence_steps WHERE id = $1", message["step_id"]
-            )
+            step = await repo.get_step(conn, message["step_id"])
         mailbox = (
             await repo.get_mailbox(conn, message["mailbox_id"]) if message["mailbox_id"] else None
         )
