@@ -55,8 +55,14 @@ async def principal_from_request(request: Request) -> Principal:
     return principal
 
 
-def requires(permission: Permission) -> Callable[..., Awaitable[Principal]]:
-    async def check(principal: Principal = Depends(principal_from_request)) -> Principal:
+def requires(
+    permission: Permission,
+    resolve: Callable[..., Awaitable[Principal]] = principal_from_request,
+) -> Callable[..., Awaitable[Principal]]:
+    """The route dependency for `permission`. `resolve` finds the caller (API: 401
+    without a session; pages: a redirect to sign in)."""
+
+    async def check(principal: Principal = Depends(resolve)) -> Principal:
         if not allows(principal.role, permission):
             raise Forbidden("permission_denied", f"your role may not {permission.value}")
         return principal

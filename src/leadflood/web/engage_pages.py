@@ -18,6 +18,7 @@ from leadflood.inbox import service as inbox
 from leadflood.prospecting import service as prospecting
 from leadflood.sequences import service as sequences
 from leadflood.sequences.schemas import MailboxIn, SequenceIn
+from leadflood.web import forms
 from leadflood.web.pages import render
 from leadflood.web.session import page_requires
 
@@ -31,14 +32,6 @@ STEP_SLOTS = 4
 
 def _runtime(request: Request):
     return request.app.state.runtime
-
-
-def _errors(exc: ValidationError) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "__all__"
-        errors.setdefault(loc, str(err["msg"]).removeprefix("Value error, "))
-    return errors
 
 
 # ---- mailboxes ---------------------------------------------------------------------------
@@ -58,7 +51,11 @@ async def mailbox_create(request: Request, principal: Principal = DEFINE) -> Res
     try:
         await sequences.create_mailbox(_runtime(request), principal, MailboxIn(**values))
     except (ValidationError, AppError) as exc:
-        errors = _errors(exc) if isinstance(exc, ValidationError) else {"__all__": exc.message}
+        errors = (
+            forms.validation_errors(exc, whole_path=True)
+            if isinstance(exc, ValidationError)
+            else {"__all__": exc.message}
+        )
         items = await sequences.list_mailboxes(_runtime(request))
         return render(
             request,
@@ -129,7 +126,9 @@ async def sequence_create(request: Request, principal: Principal = DEFINE) -> Re
         )
         created = await sequences.create_sequence(_runtime(request), principal, body)
     except ValidationError as exc:
-        return await _sequence_form(request, principal, form, _errors(exc), status=400)
+        return await _sequence_form(
+            request, principal, form, forms.validation_errors(exc, whole_path=True), status=400
+        )
     except AppError as exc:
         field = str(exc.details.get("field", "__all__"))
         return await _sequence_form(

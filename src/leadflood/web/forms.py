@@ -120,6 +120,16 @@ def _message(field_name: str, err: dict[str, Any]) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
 
 
+def validation_errors(exc: ValidationError, *, whole_path: bool = False) -> dict[str, str]:
+    """Field name (or dotted path, for nested bodies such as sequence steps) -> message."""
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        parts = [str(p) for p in err["loc"]]
+        loc = (".".join(parts) if whole_path else parts[0]) if parts else "__all__"
+        errors.setdefault(loc, _message(loc, err))
+    return errors
+
+
 def parse_form(
     resource: Resource, form: dict[str, str], *, editing: bool
 ) -> tuple[BaseModel | None, list[FormField], dict[str, Any]]:
@@ -162,9 +172,7 @@ def parse_form(
         try:
             body = model.model_validate(values)
         except ValidationError as exc:
-            for err in exc.errors():
-                loc = str(err["loc"][0]) if err["loc"] else "__all__"
-                errors.setdefault(loc, _message(loc, err))
+            errors.update(validation_errors(exc))
     for f in fields:
         f.error = errors.pop(f.name, None)
     return body, fields, errors

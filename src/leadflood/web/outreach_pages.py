@@ -21,6 +21,7 @@ from leadflood.prospecting import service
 from leadflood.prospecting.repository import SORTS
 from leadflood.prospecting.schemas import IcpIn, SearchIn
 from leadflood.prospecting.sources import ProspectProvider
+from leadflood.web import forms
 from leadflood.web.pages import render
 from leadflood.web.session import page_requires
 
@@ -43,14 +44,6 @@ def _icp_form(form: dict[str, str]) -> dict[str, Any]:
     for name in LIST_FIELDS:
         values[name] = [line.strip() for line in form.get(name, "").splitlines() if line.strip()]
     return values
-
-
-def _errors(exc: ValidationError) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for err in exc.errors():
-        loc = str(err["loc"][0]) if err["loc"] else "__all__"
-        errors.setdefault(loc, str(err["msg"]).removeprefix("Value error, "))
-    return errors
 
 
 @router.get("/icps")
@@ -77,7 +70,7 @@ async def icp_create(request: Request, principal: Principal = DEFINE) -> Respons
             status=400,
             icp=None,
             values=values,
-            errors=_errors(exc),
+            errors=forms.validation_errors(exc),
         )
     return RedirectResponse(f"/outreach/icps/{icp['id']}?saved=1", status_code=303)
 
@@ -117,7 +110,9 @@ async def icp_update(icp_id: uuid.UUID, request: Request, principal: Principal =
     try:
         await service.replace_icp(_runtime(request), principal, icp_id, IcpIn(**values))
     except ValidationError as exc:
-        return await _icp_page(request, principal, icp, values, _errors(exc), status=400)
+        return await _icp_page(
+            request, principal, icp, values, forms.validation_errors(exc), status=400
+        )
     return RedirectResponse(f"/outreach/icps/{icp_id}?saved=1", status_code=303)
 
 

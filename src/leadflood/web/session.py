@@ -10,17 +10,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
 from leadflood.auth.dependencies import (
     ACCESS_COOKIE,
     REFRESH_COOKIE,
     principal_from_request,
+    requires,
 )
-from leadflood.auth.policy import Permission, allows
+from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal, TokenPair
-from leadflood.core.errors import Forbidden, Unauthorized
+from leadflood.core.errors import Unauthorized
 from leadflood.core.settings import Environment
 
 
@@ -51,13 +52,7 @@ async def page_principal(request: Request) -> Principal:
 
 
 def page_requires(permission: Permission) -> Callable[..., Awaitable[Principal]]:
-    async def check(principal: Principal = Depends(page_principal)) -> Principal:
-        if not allows(principal.role, permission):
-            raise Forbidden("permission_denied", f"your role may not {permission.value}")
-        return principal
-
-    check.permission = permission  # type: ignore[attr-defined]
-    return check
+    return requires(permission, page_principal)
 
 
 def login_redirect(request: Request, exc: LoginRequired) -> Response:
