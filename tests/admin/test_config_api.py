@@ -299,6 +299,10 @@ async def test_redeliver_a_failed_lead_and_reroute_an_unrouted_one(
     assert failed == []
     (done,) = (await client.get(f"{A}/deliveries?status=succeeded", headers=admin)).json()["items"]
     assert done["lead_id"] == lead and done["attempt_count"] == 2 and done["buyer_name"] == "SunCo"
+    history = (await client.get(f"{A}/leads/{lead}/delivery", headers=admin)).json()
+    assert history["delivery"]["status"] == "succeeded" and len(history["attempts"]) == 2
+    ghost = "00000000-0000-0000-0000-000000000002"
+    assert (await client.get(f"{A}/leads/{ghost}/delivery", headers=admin)).status_code == 404
     again = await client.post(f"{A}/leads/{lead}/redeliver", headers=admin)
     assert again.status_code == 409 and again.json()["error"]["code"] == "not_redeliverable"
 

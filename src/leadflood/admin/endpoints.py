@@ -182,8 +182,7 @@ async def routing_trace(
     request: Request,
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
-    story = await lead_service.detail(_runtime(request), lead_id)
-    return {"lead_id": lead_id, "decisions": story["routing"]}
+    return {"lead_id": lead_id, "decisions": await lead_service.routing(_runtime(request), lead_id)}
 
 
 @router.get("/leads/{lead_id}/delivery", summary="Delivery with every attempt")
@@ -192,8 +191,7 @@ async def lead_delivery(
     request: Request,
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
-    story = await lead_service.detail(_runtime(request), lead_id)
-    return {"lead_id": lead_id, "delivery": story["delivery"], "attempts": story["attempts"]}
+    return {"lead_id": lead_id, **await lead_service.delivery(_runtime(request), lead_id)}
 
 
 @router.get("/deliveries", summary="Deliveries, newest first (filter by status, buyer)")

@@ -84,23 +84,10 @@ async def detail(runtime: Runtime, lead_id: uuid.UUID) -> dict[str, Any]:
     """Raw and normalized fields, validation outcome, every routing decision, delivery."""
     async with runtime.db.connect() as conn:
         lead = await repo.lead_detail(conn, lead_id)
-        if lead is None:
-            raise NotFound("lead_not_found", "no lead with this id")
-        decisions = await RoutingService(runtime.db).decisions(lead_id)
-        considered = {
-            uuid.UUID(c["buyer_id"])
-            for d in decisions
-            for c in d["candidates"]
-            if c.get("buyer_id")
-        }
-        names = await repo.buyer_names(conn, sorted(considered))
-    for decision in decisions:
-        for candidate in decision["candidates"]:
-            if candidate.get("buyer_id"):
-                candidate["buyer_name"] = names.get(uuid.UUID(candidate["buyer_id"]))
-    async with runtime.db.raw() as raw:
-        delivery = await delivery_repo.delivery(raw, lead_id)
-        attempts = await delivery_repo.attempts(raw, lead_id) if delivery else []
+    if lead is None:
+        raise NotFound("lead_not_found", "no lead with this id")
+    decisions = await _name_buyers(runtime, await RoutingService(runtime.db).decisions(lead_id))
+    delivery, attempts = await _delivery(runtime, lead_id)
     return {
         "lead": {k: v for k, v in lead.items() if k not in ("raw_payload",)},
         "raw_payload": lead["raw_payload"],
@@ -117,6 +104,39 @@ async def detail(runtime: Runtime, lead_id: uuid.UUID) -> dict[str, Any]:
         "delivery": delivery,
         "attempts": attempts,
     }
+
+
+async def routing(runtime: Runtime, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every routing decision, each candidate with its buyer's name; NotFound if no lead."""
+    return await _name_buyers(runtime, await RoutingService(runtime.db).trace(lead_id))
+
+
+async def delivery(runtime: Runtime, lead_id: uuid.UUID) -> dict[str, Any]:
+    found, attempts = await _delivery(runtime, lead_id)
+    if found is None:
+        await _status(runtime, lead_id)  # NotFound for an unknown lead
+    return {"delivery": found, "attempts": attempts}
+
+
+async def _name_buyers(runtime: Runtime, decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each candidate of each decision gets its buyer's current name."""
+    considered = {
+        uuid.UUID(c["buyer_id"]) for d in decisions for c in d["candidates"] if c.get("buyer_id")
+    }
+    async with runtime.db.connect() as conn:
+        names = await repo.buyer_names(conn, sorted(considered))
+    for decision in decisions:
+        for candidate in decision["candidates"]:
+            if candidate.get("buyer_id"):
+                candidate["buyer_name"] = names.get(uuid.UUID(candidate["buyer_id"]))
+    return decisions
+
+
+async def _delivery(runtime: Runtime, lead_id: uuid.UUID) -> tuple[dict | None, list[dict]]:
+    async with runtime.db.raw() as raw:
+        found = await delivery_repo.delivery(raw, lead_id)
+        attempts = await delivery_repo.attempts(raw, lead_id) if found else []
+    return found, attempts
 
 
 DELIVERY_STATUSES = ("pending", "in_progress", "succeeded", "failed")
