@@ -284,6 +284,14 @@ async def test_auto_replies_and_bounces_are_not_replies(client, runtime, manager
         == "bounced"
     )
     assert (await inbound(client, dsn, secret="wrong")).status_code == 401
+    huge = await inbound(client, b"x" * (10 * 1024 * 1024 + 1))
+    assert huge.status_code == 413 and huge.json()["error"]["code"] == "payload_too_large"
+    dup_box = await client.post(
+        "/v1/mailboxes",
+        json={"name": "Again", "from_email": "sales@seller.example"},
+        headers=manager,
+    )
+    assert dup_box.status_code == 409 and dup_box.json()["error"]["code"] == "mailbox_exists"
 
 
 def _dsn(recipient: str, original_id: str) -> bytes:

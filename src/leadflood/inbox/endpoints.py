@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal
-from leadflood.core.errors import NotFound, Unauthorized
+from leadflood.core.errors import NotFound, PayloadTooLarge, Unauthorized
 from leadflood.core.idempotency import idempotent
 from leadflood.core.providers import provider_not_configured
 from leadflood.inbox import service
@@ -77,7 +77,7 @@ async def webhook(provider: str, request: Request) -> dict:
     settings = runtime.settings
     raw = await request.body()
     if len(raw) > MAX_INBOUND_BYTES:
-        raise Unauthorized("payload_too_large", "inbound message too large")
+        raise PayloadTooLarge("payload_too_large", "inbound message over 10 MiB")
     if provider == "email":
         if settings.inbound_email_secret is None:
             raise provider_not_configured("inbound email", "LEADFLOOD_INBOUND_EMAIL_SECRET")

@@ -9,6 +9,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from typing import Any
 
+import asyncpg
 import structlog
 
 from leadflood.auth.service import Principal, audit
@@ -54,10 +55,8 @@ async def create_mailbox(runtime: Runtime, principal: Principal | None, body: Ma
     async with runtime.db.transaction() as conn:
         try:
             mailbox = await repo.insert_mailbox(await raw_asyncpg(conn), body.model_dump())
-        except Exception as exc:
-            if "mailboxes_from_email_key" in str(exc):
-                raise Conflict("mailbox_exists", "a mailbox sends from this address") from None
-            raise
+        except asyncpg.UniqueViolationError:
+            raise Conflict("mailbox_exists", "a mailbox sends from this address") from None
         await audit(conn, principal, "create", "mailbox", mailbox["id"], body.model_dump())
     return mailbox
 
