@@ -50,12 +50,17 @@ WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
 """
 
 
-@pytest.fixture
-async def runtime(database_url: str) -> AsyncIterator[Runtime]:
-    rt = build_runtime(make_settings(database_url), database_url)
+async def truncate_all(rt: Runtime) -> None:
+    """Empty every table (the migration bookkeeping excepted)."""
     async with rt.db.transaction() as conn:
         tables = (await conn.execute(text(_TABLES_SQL))).scalar()
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def runtime(database_url: str) -> AsyncIterator[Runtime]:
+    rt = build_runtime(make_settings(database_url), database_url)
+    await truncate_all(rt)
     try:
         yield rt
     finally:

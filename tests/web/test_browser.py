@@ -19,13 +19,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from leadflood.auth.service import create_user
 from leadflood.catalog import service as catalog
 from leadflood.core.runtime import build_runtime
 from tests.buyer_server import BuyerServer
-from tests.conftest import PASSWORD, make_settings
+from tests.conftest import PASSWORD, make_settings, truncate_all
 from tests.live import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -58,24 +57,10 @@ def _browser_or_skip():
     return sync_playwright
 
 
-async def _truncate(runtime) -> None:
-    async with runtime.db.transaction() as conn:
-        tables = (
-            await conn.execute(
-                text(
-                    "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') "
-                    "FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
-                    "'information_schema') AND tablename <> 'alembic_version'"
-                )
-            )
-        ).scalar()
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-
-
 async def _seed(database_url: str) -> None:
     runtime = build_runtime(make_settings(database_url), database_url)
     try:
-        await _truncate(runtime)
+        await truncate_all(runtime)
         async with runtime.db.transaction() as conn:
             await create_user(conn, email="ops@example.com", password=PASSWORD, role="admin")
             await catalog.create_market(

@@ -15,9 +15,9 @@ from leadflood.auth.service import create_user
 from leadflood.core.runtime import build_runtime
 from leadflood.prospecting import service as prospecting
 from leadflood.prospecting.schemas import LeadIn
-from tests.conftest import PASSWORD, make_settings
+from tests.conftest import PASSWORD, make_settings, truncate_all
 from tests.live import LiveServer, free_port
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip, _truncate
+from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser-outreach"
 
@@ -25,7 +25,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser-ou
 async def _seed(database_url: str) -> None:
     runtime = build_runtime(make_settings(database_url), database_url)
     try:
-        await _truncate(runtime)
+        await truncate_all(runtime)
         async with runtime.db.transaction() as conn:
             await create_user(conn, email="ops@example.com", password=PASSWORD, role="admin")
         for first, email, company in (
