@@ -20,6 +20,7 @@ from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal
 from leadflood.core.errors import BadRequest
+from leadflood.core.runtime import runtime_of
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -27,12 +28,8 @@ READ = Depends(requires(Permission.config_read))
 WRITE = Depends(requires(Permission.config_write))
 
 
-def _runtime(request: Request):
-    return request.app.state.runtime
-
-
 def _secret_key(request: Request) -> str:
-    return _runtime(request).settings.secret_key.get_secret_value()
+    return runtime_of(request).settings.secret_key.get_secret_value()
 
 
 def _filters(resource: Resource, request: Request) -> dict[str, Any]:
@@ -64,7 +61,7 @@ def _register(resource: Resource) -> None:
         offset: int = Query(0, ge=0),
         _: Principal = READ,
     ) -> dict:
-        async with _runtime(request).db.connect() as conn:
+        async with runtime_of(request).db.connect() as conn:
             rows, total = await config.list_(
                 conn, resource, _filters(resource, request), limit=limit, offset=offset
             )
@@ -73,12 +70,12 @@ def _register(resource: Resource) -> None:
     async def create_item(
         request: Request, body: create_model = Body(...), principal: Principal = WRITE
     ) -> dict:
-        async with _runtime(request).db.transaction() as conn:
+        async with runtime_of(request).db.transaction() as conn:
             row, extras = await config.create(conn, principal, resource, body, _secret_key(request))
         return {**config.public(resource, row), **extras}
 
     async def get_item(item_id: uuid.UUID, request: Request, _: Principal = READ) -> dict:
-        async with _runtime(request).db.connect() as conn:
+        async with runtime_of(request).db.connect() as conn:
             return config.public(resource, await config.get(conn, resource, item_id))
 
     async def update_item(
@@ -87,7 +84,7 @@ def _register(resource: Resource) -> None:
         body: patch_model = Body(...),
         principal: Principal = WRITE,
     ) -> dict:
-        async with _runtime(request).db.transaction() as conn:
+        async with runtime_of(request).db.transaction() as conn:
             row = await config.update(
                 conn, principal, resource, item_id, body, _secret_key(request)
             )
@@ -96,7 +93,7 @@ def _register(resource: Resource) -> None:
     async def delete_item(
         item_id: uuid.UUID, request: Request, principal: Principal = WRITE
     ) -> Response:
-        async with _runtime(request).db.transaction() as conn:
+        async with runtime_of(request).db.transaction() as conn:
             await config.delete(conn, principal, resource, item_id)
         return Response(status_code=204)
 
@@ -127,7 +124,7 @@ async def rotate_source_key(
     request: Request,
     principal: Principal = Depends(requires(Permission.secrets_write)),
 ) -> dict:
-    async with _runtime(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         api_key = await config.rotate_source_key(conn, principal, source_id)
     return {"source_id": source_id, "api_key": api_key}
 
@@ -139,7 +136,7 @@ async def rotate_source_key(
 async def import_service_areas(
     buyer_id: uuid.UUID, body: ServiceAreaImport, request: Request, principal: Principal = WRITE
 ) -> dict:
-    async with _runtime(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         return await config.import_service_areas(
             conn, principal, buyer_id, body.market_id, body.csv, replace=body.replace
         )
@@ -160,7 +157,7 @@ async def search_leads(
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
     return await lead_service.search(
-        _runtime(request),
+        runtime_of(request),
         lead_service.LeadQuery(
             status, offer_id, source_id, buyer_id, q, created_from, created_to, cursor, limit
         ),
@@ -173,7 +170,7 @@ async def lead_detail(
     request: Request,
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
-    return await lead_service.detail(_runtime(request), lead_id)
+    return await lead_service.detail(runtime_of(request), lead_id)
 
 
 @router.get("/leads/{lead_id}/routing", summary="Routing decision trace")
@@ -182,7 +179,10 @@ async def routing_trace(
     request: Request,
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
-    return {"lead_id": lead_id, "decisions": await lead_service.routing(_runtime(request), lead_id)}
+    return {
+        "lead_id": lead_id,
+        "decisions": await lead_service.routing(runtime_of(request), lead_id),
+    }
 
 
 @router.get("/leads/{lead_id}/delivery", summary="Delivery with every attempt")
@@ -191,7 +191,7 @@ async def lead_delivery(
     request: Request,
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
-    return {"lead_id": lead_id, **await lead_service.delivery(_runtime(request), lead_id)}
+    return {"lead_id": lead_id, **await lead_service.delivery(runtime_of(request), lead_id)}
 
 
 @router.get("/deliveries", summary="Deliveries, newest first (filter by status, buyer)")
@@ -204,7 +204,7 @@ async def list_deliveries(
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
     items = await lead_service.deliveries(
-        _runtime(request), status=status, buyer_id=buyer_id, limit=limit, offset=offset
+        runtime_of(request), status=status, buyer_id=buyer_id, limit=limit, offset=offset
     )
     return {"items": items}
 
@@ -215,7 +215,7 @@ async def redeliver(
     request: Request,
     principal: Principal = Depends(requires(Permission.leads_act)),
 ) -> dict:
-    return await lead_service.redeliver(_runtime(request), principal, lead_id)
+    return await lead_service.redeliver(runtime_of(request), principal, lead_id)
 
 
 @router.post("/leads/{lead_id}/reroute", summary="Route an unrouted lead again now")
@@ -224,7 +224,7 @@ async def reroute(
     request: Request,
     principal: Principal = Depends(requires(Permission.leads_act)),
 ) -> dict:
-    return await lead_service.reroute(_runtime(request), principal, lead_id)
+    return await lead_service.reroute(runtime_of(request), principal, lead_id)
 
 
 @router.get("/dashboard", summary="Today's funnel and per-day counts")
@@ -233,7 +233,7 @@ async def dashboard(
     days: int = Query(14, ge=1, le=90),
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
-    return await lead_service.dashboard(_runtime(request), days=days)
+    return await lead_service.dashboard(runtime_of(request), days=days)
 
 
 @router.get("/audit", summary="Audit log, newest first")
@@ -244,7 +244,7 @@ async def audit_log(
     limit: int = Query(100, ge=1, le=500),
     _: Principal = Depends(requires(Permission.audit_read)),
 ) -> dict:
-    async with _runtime(request).db.connect() as conn:
+    async with runtime_of(request).db.connect() as conn:
         rows = await auth_repo.list_audit(
             conn, entity_type=entity_type, entity_id=entity_id, limit=limit
         )

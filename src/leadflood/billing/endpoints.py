@@ -13,6 +13,7 @@ from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal
 from leadflood.billing import service
 from leadflood.core.errors import Unauthorized
+from leadflood.core.runtime import runtime_of
 
 router = APIRouter(tags=["billing"])
 BILLING = Depends(requires(Permission.billing))
@@ -50,18 +51,14 @@ class DecisionIn(Strict):
     note: str | None = None
 
 
-def _rt(request: Request):
-    return request.app.state.runtime
-
-
 @router.get("/v1/admin/billing/buyers", summary="Every buyer's balance, reservations, returns")
 async def buyers(request: Request, _: Principal = BILLING) -> dict:
-    return {"items": await service.overview(_rt(request))}
+    return {"items": await service.overview(runtime_of(request))}
 
 
 @router.get("/v1/admin/billing/buyers/{buyer_id}", summary="A buyer's balance and ledger")
 async def account(buyer_id: uuid.UUID, request: Request, _: Principal = BILLING) -> dict:
-    return await service.account(_rt(request), buyer_id)
+    return await service.account(runtime_of(request), buyer_id)
 
 
 @router.post("/v1/admin/billing/buyers/{buyer_id}/top-ups", status_code=201, summary="Add funds")
@@ -69,7 +66,7 @@ async def top_up(
     buyer_id: uuid.UUID, body: TopUpIn, request: Request, principal: Principal = BILLING
 ) -> dict:
     return await service.top_up(
-        _rt(request),
+        runtime_of(request),
         principal,
         buyer_id,
         body.amount_cents,
@@ -87,7 +84,7 @@ async def adjust(
     buyer_id: uuid.UUID, body: AdjustmentIn, request: Request, principal: Principal = BILLING
 ) -> dict:
     return await service.adjust(
-        _rt(request),
+        runtime_of(request),
         principal,
         buyer_id,
         body.delta_cents,
@@ -100,26 +97,26 @@ async def adjust(
 async def rotate_key(buyer_id: uuid.UUID, request: Request, principal: Principal = BILLING):
     return {
         "buyer_id": buyer_id,
-        "api_key": await service.rotate_buyer_key(_rt(request), principal, buyer_id),
+        "api_key": await service.rotate_buyer_key(runtime_of(request), principal, buyer_id),
     }
 
 
 @router.get("/v1/admin/billing/invoices", summary="Invoices, newest period first")
 async def invoices(request: Request, buyer_id: uuid.UUID | None = None, _: Principal = BILLING):
-    return {"items": await service.invoices(_rt(request), buyer_id)}
+    return {"items": await service.invoices(runtime_of(request), buyer_id)}
 
 
 @router.post("/v1/admin/billing/invoices", summary="Invoice postpaid buyers for a month")
 async def invoice_run(body: InvoiceRunIn, request: Request, _: Principal = BILLING) -> dict:
     return {
         "period": body.period,
-        "invoices": await service.invoice_period(_rt(request), body.period),
+        "invoices": await service.invoice_period(runtime_of(request), body.period),
     }
 
 
 @router.get("/v1/admin/billing/invoices/{invoice_id}", summary="An invoice with its lines")
 async def invoice(invoice_id: uuid.UUID, request: Request, _: Principal = BILLING) -> dict:
-    return await service.invoice(_rt(request), invoice_id)
+    return await service.invoice(runtime_of(request), invoice_id)
 
 
 @router.post("/v1/admin/billing/invoices/{invoice_id}/{action}", summary="issue, pay or void")
@@ -127,12 +124,12 @@ async def invoice_action(
     invoice_id: uuid.UUID, action: str, request: Request, principal: Principal = BILLING
 ) -> dict:
     status = {"issue": "issued", "pay": "paid", "void": "void"}.get(action, action)
-    return await service.set_invoice_status(_rt(request), principal, invoice_id, status)
+    return await service.set_invoice_status(runtime_of(request), principal, invoice_id, status)
 
 
 @router.get("/v1/admin/billing/returns", summary="The returns queue")
 async def returns(request: Request, status: str | None = None, _: Principal = BILLING) -> dict:
-    return {"items": await service.returns(_rt(request), status)}
+    return {"items": await service.returns(runtime_of(request), status)}
 
 
 @router.post("/v1/admin/leads/{lead_id}/return", status_code=201, summary="Return a lead")
@@ -140,7 +137,7 @@ async def admin_return(
     lead_id: uuid.UUID, body: ReturnIn, request: Request, principal: Principal = BILLING
 ) -> dict:
     return await service.request_return(
-        _rt(request), lead_id, body.reason, via="admin", principal=principal, note=body.note
+        runtime_of(request), lead_id, body.reason, via="admin", principal=principal, note=body.note
     )
 
 
@@ -152,7 +149,7 @@ async def accept(
     principal: Principal = BILLING,
 ) -> dict:
     return await service.decide_return(
-        _rt(request), principal, return_id, True, (body or DecisionIn()).note
+        runtime_of(request), principal, return_id, True, (body or DecisionIn()).note
     )
 
 
@@ -164,7 +161,7 @@ async def reject(
     principal: Principal = BILLING,
 ) -> dict:
     return await service.decide_return(
-        _rt(request), principal, return_id, False, (body or DecisionIn()).note
+        runtime_of(request), principal, return_id, False, (body or DecisionIn()).note
     )
 
 
@@ -173,9 +170,14 @@ async def buyer_return(body: BuyerReturnIn, request: Request) -> dict:
     """Authenticated by the buyer's API key (`X-Api-Key` or `Authorization: Bearer`)."""
     scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
     key = request.headers.get("x-api-key") or (bearer.strip() if scheme.lower() == "bearer" else "")
-    buyer_id = await service.buyer_for_key(_rt(request), key) if key else None
+    buyer_id = await service.buyer_for_key(runtime_of(request), key) if key else None
     if buyer_id is None:
         raise Unauthorized("invalid_api_key", "a valid buyer API key is required")
     return await service.request_return(
-        _rt(request), body.lead_id, body.reason, via="buyer", buyer_id=buyer_id, note=body.note
+        runtime_of(request),
+        body.lead_id,
+        body.reason,
+        via="buyer",
+        buyer_id=buyer_id,
+        note=body.note,
     )

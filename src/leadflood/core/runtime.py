@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -44,3 +45,8 @@ def build_runtime(settings: Settings, database_url: str | None = None) -> Runtim
     url = database_url or resolve_database_url(settings)
     db = Database(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     return Runtime(settings=settings, db=db)
+
+
+def runtime_of(request: Any) -> Runtime:
+    """The Runtime the app was created with (HTTP handlers and pages)."""
+    return request.app.state.runtime

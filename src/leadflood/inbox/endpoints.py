@@ -16,6 +16,7 @@ from leadflood.auth.service import Principal
 from leadflood.core.errors import NotFound, PayloadTooLarge, Unauthorized
 from leadflood.core.idempotency import idempotent
 from leadflood.core.providers import provider_not_configured
+from leadflood.core.runtime import runtime_of
 from leadflood.inbox import service
 from leadflood.integrations.trengo.client import verify as verify_trengo
 from leadflood.sequences.schemas import ReplyIn
@@ -26,10 +27,6 @@ router = APIRouter(tags=["outreach"])
 MAX_INBOUND_BYTES = 10 * 1024 * 1024
 
 
-def _runtime(request: Request):
-    return request.app.state.runtime
-
-
 @router.get("/v1/conversations", summary="Inbox: conversations, newest activity first")
 async def conversations(
     request: Request,
@@ -37,7 +34,7 @@ async def conversations(
     limit: int = Query(100, ge=1, le=500),
     _: Principal = Depends(requires(Permission.outreach_read)),
 ) -> dict:
-    items = await service.conversations(_runtime(request), unread_only=unread, limit=limit)
+    items = await service.conversations(runtime_of(request), unread_only=unread, limit=limit)
     return {"items": items}
 
 
@@ -47,7 +44,7 @@ async def conversation(
     request: Request,
     _: Principal = Depends(requires(Permission.outreach_read)),
 ) -> dict:
-    return await service.conversation(_runtime(request), conversation_id)
+    return await service.conversation(runtime_of(request), conversation_id)
 
 
 @router.post(
@@ -61,7 +58,7 @@ async def reply(
     request: Request,
     principal: Principal = Depends(requires(Permission.outreach_write)),
 ) -> JSONResponse:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     return await idempotent(
         request,
         runtime,
@@ -73,7 +70,7 @@ async def reply(
 
 @router.post("/v1/webhooks/{provider}", summary="Inbound messages (email, trengo); signed")
 async def webhook(provider: str, request: Request) -> dict:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     settings = runtime.settings
     raw = await request.body()
     if len(raw) > MAX_INBOUND_BYTES:
@@ -100,7 +97,7 @@ async def webhook(provider: str, request: Request) -> dict:
 
 
 def _lead(request: Request, token: str) -> uuid.UUID:
-    key = _runtime(request).settings.secret_key.get_secret_value()
+    key = runtime_of(request).settings.secret_key.get_secret_value()
     lead_id = lead_from_token(key, token)
     if lead_id is None:
         raise NotFound("invalid_unsubscribe_link", "this unsubscribe link is not valid")
@@ -125,6 +122,6 @@ async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
 @router.post("/u/{token}", include_in_schema=False)
 async def unsubscribe(token: str, request: Request) -> HTMLResponse:
     """The page's button and mail clients' one-click (List-Unsubscribe-Post) both land here."""
-    result = await service.unsubscribe(_runtime(request), _lead(request, token))
+    result = await service.unsubscribe(runtime_of(request), _lead(request, token))
     done = f"<p>{result['email'] or 'This address'} will get no more emails from us.</p>"
     return HTMLResponse(_PAGE.format(title="You are unsubscribed", content=done))

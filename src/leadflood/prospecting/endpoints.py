@@ -11,6 +11,7 @@ from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal
 from leadflood.core.idempotency import idempotent
+from leadflood.core.runtime import runtime_of
 from leadflood.prospecting import service
 from leadflood.prospecting.schemas import IcpIn, LeadIn, SearchIn
 
@@ -21,18 +22,14 @@ WORK = Depends(requires(Permission.outreach_write))
 DEFINE = Depends(requires(Permission.icps_write))
 
 
-def _runtime(request: Request):
-    return request.app.state.runtime
-
-
 @router.get("/v1/icps", summary="List ICPs with their lead counts")
 async def list_icps(request: Request, _: Principal = READ) -> dict:
-    return {"items": await service.list_icps(_runtime(request))}
+    return {"items": await service.list_icps(runtime_of(request))}
 
 
 @router.post("/v1/icps", status_code=201, summary="Create an ICP")
 async def create_icp(body: IcpIn, request: Request, principal: Principal = DEFINE) -> JSONResponse:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     return await idempotent(
         request,
         runtime,
@@ -44,19 +41,19 @@ async def create_icp(body: IcpIn, request: Request, principal: Principal = DEFIN
 
 @router.get("/v1/icps/{icp_id}", summary="Get an ICP")
 async def get_icp(icp_id: uuid.UUID, request: Request, _: Principal = READ) -> dict:
-    return await service.get_icp(_runtime(request), icp_id)
+    return await service.get_icp(runtime_of(request), icp_id)
 
 
 @router.put("/v1/icps/{icp_id}", summary="Replace an ICP's definition")
 async def replace_icp(
     icp_id: uuid.UUID, body: IcpIn, request: Request, principal: Principal = DEFINE
 ) -> dict:
-    return await service.replace_icp(_runtime(request), principal, icp_id, body)
+    return await service.replace_icp(runtime_of(request), principal, icp_id, body)
 
 
 @router.delete("/v1/icps/{icp_id}", summary="Delete an ICP (its leads stay, unlinked)")
 async def delete_icp(icp_id: uuid.UUID, request: Request, principal: Principal = DEFINE) -> dict:
-    await service.delete_icp(_runtime(request), principal, icp_id)
+    await service.delete_icp(runtime_of(request), principal, icp_id)
     return {"success": True}
 
 
@@ -68,7 +65,7 @@ async def delete_icp(icp_id: uuid.UUID, request: Request, principal: Principal =
 async def search(
     icp_id: uuid.UUID, request: Request, body: SearchIn | None = None, principal: Principal = WORK
 ) -> JSONResponse:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     return await idempotent(
         request,
         runtime,
@@ -80,14 +77,14 @@ async def search(
 
 @router.get("/v1/icps/{icp_id}/search-runs", summary="Recent search runs of an ICP")
 async def list_runs(icp_id: uuid.UUID, request: Request, _: Principal = READ) -> dict:
-    return {"items": await service.list_runs(_runtime(request), icp_id)}
+    return {"items": await service.list_runs(runtime_of(request), icp_id)}
 
 
 @router.get("/v1/icps/{icp_id}/search-runs/{run_id}", summary="Search run status and counts")
 async def get_run(
     icp_id: uuid.UUID, run_id: uuid.UUID, request: Request, _: Principal = READ
 ) -> dict:
-    return await service.get_run(_runtime(request), icp_id, run_id)
+    return await service.get_run(runtime_of(request), icp_id, run_id)
 
 
 @router.get("/v1/leads", summary="Outreach leads: filters, sort, cursor pagination")
@@ -114,13 +111,13 @@ async def list_leads(
         if v is not None
     }
     return await service.list_leads(
-        _runtime(request), filters=filters, q=q, sort=sort, cursor=cursor, limit=limit
+        runtime_of(request), filters=filters, q=q, sort=sort, cursor=cursor, limit=limit
     )
 
 
 @router.post("/v1/leads", status_code=201, summary="Create an outreach lead by hand")
 async def create_lead(body: LeadIn, request: Request, principal: Principal = WORK) -> JSONResponse:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     return await idempotent(
         request,
         runtime,
@@ -132,4 +129,4 @@ async def create_lead(body: LeadIn, request: Request, principal: Principal = WOR
 
 @router.get("/v1/leads/{lead_id}", summary="An outreach lead with its enrichment history")
 async def lead_detail(lead_id: uuid.UUID, request: Request, _: Principal = READ) -> dict:
-    return await service.lead_detail(_runtime(request), lead_id)
+    return await service.lead_detail(runtime_of(request), lead_id)

@@ -13,6 +13,7 @@ from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal, audit
 from leadflood.core.db import raw_asyncpg
 from leadflood.core.idempotency import idempotent
+from leadflood.core.runtime import runtime_of
 from leadflood.sequences import repository as repo
 from leadflood.sequences import service
 from leadflood.sequences.schemas import EnrollIn, MailboxIn, SequenceIn
@@ -24,18 +25,14 @@ WORK = Depends(requires(Permission.outreach_write))
 DEFINE = Depends(requires(Permission.sequences_write))
 
 
-def _runtime(request: Request):
-    return request.app.state.runtime
-
-
 @router.get("/v1/mailboxes", summary="Sending mailboxes")
 async def list_mailboxes(request: Request, _: Principal = READ) -> dict:
-    return {"items": await service.list_mailboxes(_runtime(request))}
+    return {"items": await service.list_mailboxes(runtime_of(request))}
 
 
 @router.post("/v1/mailboxes", status_code=201, summary="Add a mailbox (limit, send window)")
 async def create_mailbox(body: MailboxIn, request: Request, principal: Principal = DEFINE):
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     return await idempotent(
         request,
         runtime,
@@ -47,12 +44,12 @@ async def create_mailbox(body: MailboxIn, request: Request, principal: Principal
 
 @router.get("/v1/sequences", summary="Sequences with step and enrollment counts")
 async def list_sequences(request: Request, _: Principal = READ) -> dict:
-    return {"items": await service.list_sequences(_runtime(request))}
+    return {"items": await service.list_sequences(runtime_of(request))}
 
 
 @router.post("/v1/sequences", status_code=201, summary="Create a sequence with its steps")
 async def create_sequence(body: SequenceIn, request: Request, principal: Principal = DEFINE):
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     return await idempotent(
         request,
         runtime,
@@ -64,32 +61,32 @@ async def create_sequence(body: SequenceIn, request: Request, principal: Princip
 
 @router.get("/v1/sequences/{sequence_id}", summary="A sequence, its steps and enrollments")
 async def get_sequence(sequence_id: uuid.UUID, request: Request, _: Principal = READ) -> dict:
-    return await service.get_sequence(_runtime(request), sequence_id)
+    return await service.get_sequence(runtime_of(request), sequence_id)
 
 
 @router.put("/v1/sequences/{sequence_id}", summary="Replace a sequence's name, mailbox, steps")
 async def update_sequence(
     sequence_id: uuid.UUID, body: SequenceIn, request: Request, principal: Principal = DEFINE
 ) -> dict:
-    return await service.update_sequence(_runtime(request), principal, sequence_id, body)
+    return await service.update_sequence(runtime_of(request), principal, sequence_id, body)
 
 
 @router.delete("/v1/sequences/{sequence_id}", summary="Delete a sequence")
 async def delete_sequence(
     sequence_id: uuid.UUID, request: Request, principal: Principal = DEFINE
 ) -> dict:
-    await service.delete_sequence(_runtime(request), principal, sequence_id)
+    await service.delete_sequence(runtime_of(request), principal, sequence_id)
     return {"success": True}
 
 
 @router.post("/v1/sequences/{sequence_id}/activate", summary="Start sending due steps")
 async def activate(sequence_id: uuid.UUID, request: Request, principal: Principal = DEFINE):
-    return await service.set_status(_runtime(request), principal, sequence_id, "active")
+    return await service.set_status(runtime_of(request), principal, sequence_id, "active")
 
 
 @router.post("/v1/sequences/{sequence_id}/pause", summary="Stop sending; enrollments wait")
 async def pause(sequence_id: uuid.UUID, request: Request, principal: Principal = DEFINE):
-    return await service.set_status(_runtime(request), principal, sequence_id, "paused")
+    return await service.set_status(runtime_of(request), principal, sequence_id, "paused")
 
 
 @router.post(
@@ -99,7 +96,7 @@ async def pause(sequence_id: uuid.UUID, request: Request, principal: Principal =
 async def enroll(
     sequence_id: uuid.UUID, body: EnrollIn, request: Request, principal: Principal = WORK
 ) -> JSONResponse:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     return await idempotent(
         request,
         runtime,
@@ -111,7 +108,7 @@ async def enroll(
 
 @router.post("/v1/sequences/tick", summary="Schedule due steps now (workers do it every minute)")
 async def run_tick(request: Request, _: Principal = DEFINE) -> dict:
-    return await service.tick(_runtime(request))
+    return await service.tick(runtime_of(request))
 
 
 class SuppressionIn(BaseModel):
@@ -122,14 +119,14 @@ class SuppressionIn(BaseModel):
 
 @router.get("/v1/suppressions", summary="Addresses never emailed (unsubscribed, bounced, manual)")
 async def suppressions(request: Request, _: Principal = READ) -> dict:
-    async with _runtime(request).db.raw() as conn:
+    async with runtime_of(request).db.raw() as conn:
         return {"items": await repo.list_suppressions(conn)}
 
 
 @router.post("/v1/suppressions", status_code=201, summary="Suppress an address by hand")
 async def suppress(body: SuppressionIn, request: Request, principal: Principal = DEFINE) -> dict:
     address = body.address.strip().lower()
-    async with _runtime(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         await repo.suppress(await raw_asyncpg(conn), address, "manual", body.detail)
         await audit(conn, principal, "suppress", "address", None, {"address": address})
     return {"address": address, "reason": "manual"}

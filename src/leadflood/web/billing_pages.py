@@ -11,15 +11,12 @@ from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal
 from leadflood.billing import service as billing
 from leadflood.core.errors import AppError, NotFound
+from leadflood.core.runtime import runtime_of
 from leadflood.web.pages import render
 from leadflood.web.session import page_requires
 
 router = APIRouter(include_in_schema=False, prefix="/billing")
 BILLING = Depends(page_requires(Permission.billing))
-
-
-def _rt(request: Request):
-    return request.app.state.runtime
 
 
 def _cents(value: str) -> int:
@@ -36,14 +33,17 @@ def _cents(value: str) -> int:
 @router.get("")
 async def overview(request: Request, principal: Principal = BILLING) -> HTMLResponse:
     return render(
-        request, "billing/overview.html", principal, buyers=await billing.overview(_rt(request))
+        request,
+        "billing/overview.html",
+        principal,
+        buyers=await billing.overview(runtime_of(request)),
     )
 
 
 @router.get("/buyers/{buyer_id}")
 async def account(buyer_id: uuid.UUID, request: Request, principal: Principal = BILLING):
     try:
-        data = await billing.account(_rt(request), buyer_id)
+        data = await billing.account(runtime_of(request), buyer_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="buyer")
     return render(request, "billing/account.html", principal, account=data)
@@ -58,9 +58,9 @@ async def move_money(
         amount = _cents(str(form.get("amount", "")))
         note = str(form.get("note", "")).strip()
         if action == "top-up":
-            await billing.top_up(_rt(request), principal, buyer_id, amount, note)
+            await billing.top_up(runtime_of(request), principal, buyer_id, amount, note)
         elif action == "adjust":
-            await billing.adjust(_rt(request), principal, buyer_id, amount, note)
+            await billing.adjust(runtime_of(request), principal, buyer_id, amount, note)
         else:
             raise NotFound("unknown_action", "top-up or adjust")
     except ValueError:
@@ -75,7 +75,10 @@ async def move_money(
 @router.get("/invoices")
 async def invoices(request: Request, principal: Principal = BILLING) -> HTMLResponse:
     return render(
-        request, "billing/invoices.html", principal, invoices=await billing.invoices(_rt(request))
+        request,
+        "billing/invoices.html",
+        principal,
+        invoices=await billing.invoices(runtime_of(request)),
     )
 
 
@@ -83,7 +86,7 @@ async def invoices(request: Request, principal: Principal = BILLING) -> HTMLResp
 async def invoice_run(request: Request, principal: Principal = BILLING) -> HTMLResponse:
     period = str((await request.form()).get("period", "")).strip()
     try:
-        results = await billing.invoice_period(_rt(request), period)
+        results = await billing.invoice_period(runtime_of(request), period)
     except AppError as exc:
         return render(request, "_flash.html", principal, message=exc.message, ok=False)
     added = sum(r.get("added", 0) for r in results)
@@ -94,7 +97,7 @@ async def invoice_run(request: Request, principal: Principal = BILLING) -> HTMLR
 @router.get("/invoices/{invoice_id}")
 async def invoice(invoice_id: uuid.UUID, request: Request, principal: Principal = BILLING):
     try:
-        data = await billing.invoice(_rt(request), invoice_id)
+        data = await billing.invoice(runtime_of(request), invoice_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="invoice")
     return render(request, "billing/invoice.html", principal, invoice=data)
@@ -108,7 +111,7 @@ async def invoice_action(
     try:
         if status is None:
             raise NotFound("unknown_action", "issue, pay or void")
-        await billing.set_invoice_status(_rt(request), principal, invoice_id, status)
+        await billing.set_invoice_status(runtime_of(request), principal, invoice_id, status)
     except AppError as exc:
         return render(request, "_flash.html", principal, message=exc.message, ok=False)
     return Response(status_code=204, headers={"HX-Redirect": f"/billing/invoices/{invoice_id}"})
@@ -117,7 +120,7 @@ async def invoice_action(
 @router.get("/returns")
 async def returns(request: Request, principal: Principal = BILLING) -> HTMLResponse:
     status = request.query_params.get("status") or "pending"
-    items = await billing.returns(_rt(request), None if status == "all" else status)
+    items = await billing.returns(runtime_of(request), None if status == "all" else status)
     return render(request, "billing/returns.html", principal, returns=items, shown=status)
 
 
@@ -129,7 +132,9 @@ async def decide(
     try:
         if decision not in ("accept", "reject"):
             raise NotFound("unknown_action", "accept or reject")
-        await billing.decide_return(_rt(request), principal, return_id, decision == "accept", note)
+        await billing.decide_return(
+            runtime_of(request), principal, return_id, decision == "accept", note
+        )
     except AppError as exc:
         return render(request, "_flash.html", principal, message=exc.message, ok=False)
     return Response(status_code=204, headers={"HX-Redirect": "/billing/returns"})
@@ -140,7 +145,7 @@ async def return_lead(lead_id: uuid.UUID, request: Request, principal: Principal
     reason = str((await request.form()).get("reason", "")).strip()
     try:
         await billing.request_return(
-            _rt(request), lead_id, reason, via="admin", principal=principal
+            runtime_of(request), lead_id, reason, via="admin", principal=principal
         )
     except AppError as exc:
         return render(

@@ -14,6 +14,7 @@ from leadflood.analytics import service as analytics
 from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal
 from leadflood.core.errors import AppError, NotFound
+from leadflood.core.runtime import runtime_of
 from leadflood.inbox import service as inbox
 from leadflood.prospecting import service as prospecting
 from leadflood.sequences import service as sequences
@@ -30,16 +31,12 @@ DEFINE = Depends(page_requires(Permission.sequences_write))
 STEP_SLOTS = 4
 
 
-def _runtime(request: Request):
-    return request.app.state.runtime
-
-
 # ---- mailboxes ---------------------------------------------------------------------------
 
 
 @router.get("/mailboxes")
 async def mailboxes(request: Request, principal: Principal = READ) -> HTMLResponse:
-    items = await sequences.list_mailboxes(_runtime(request))
+    items = await sequences.list_mailboxes(runtime_of(request))
     return render(
         request, "outreach/mailboxes.html", principal, mailboxes=items, values={}, errors={}
     )
@@ -49,14 +46,14 @@ async def mailboxes(request: Request, principal: Principal = READ) -> HTMLRespon
 async def mailbox_create(request: Request, principal: Principal = DEFINE) -> Response:
     values = {k: str(v) for k, v in (await request.form()).items() if str(v).strip()}
     try:
-        await sequences.create_mailbox(_runtime(request), principal, MailboxIn(**values))
+        await sequences.create_mailbox(runtime_of(request), principal, MailboxIn(**values))
     except (ValidationError, AppError) as exc:
         errors = (
             forms.validation_errors(exc, whole_path=True)
             if isinstance(exc, ValidationError)
             else {"__all__": exc.message}
         )
-        items = await sequences.list_mailboxes(_runtime(request))
+        items = await sequences.list_mailboxes(runtime_of(request))
         return render(
             request,
             "outreach/mailboxes.html",
@@ -74,7 +71,7 @@ async def mailbox_create(request: Request, principal: Principal = DEFINE) -> Res
 
 @router.get("/sequences")
 async def sequence_list(request: Request, principal: Principal = READ) -> HTMLResponse:
-    items = await sequences.list_sequences(_runtime(request))
+    items = await sequences.list_sequences(runtime_of(request))
     return render(request, "outreach/sequences.html", principal, sequences=items)
 
 
@@ -106,7 +103,7 @@ async def _sequence_form(
         values=values,
         errors=errors,
         slots=range(1, STEP_SLOTS + 1),
-        mailboxes=await sequences.list_mailboxes(_runtime(request)),
+        mailboxes=await sequences.list_mailboxes(runtime_of(request)),
     )
 
 
@@ -124,7 +121,7 @@ async def sequence_create(request: Request, principal: Principal = DEFINE) -> Re
             mailbox_id=form.get("mailbox_id") or None,
             steps=_steps_from_form(form),
         )
-        created = await sequences.create_sequence(_runtime(request), principal, body)
+        created = await sequences.create_sequence(runtime_of(request), principal, body)
     except ValidationError as exc:
         return await _sequence_form(
             request, principal, form, forms.validation_errors(exc, whole_path=True), status=400
@@ -140,11 +137,11 @@ async def sequence_create(request: Request, principal: Principal = DEFINE) -> Re
 @router.get("/sequences/{sequence_id}")
 async def sequence_page(sequence_id: uuid.UUID, request: Request, principal: Principal = READ):
     try:
-        sequence = await sequences.get_sequence(_runtime(request), sequence_id)
+        sequence = await sequences.get_sequence(runtime_of(request), sequence_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="sequence")
     enrolled = {e["lead_id"] for e in sequence["enrollments"]}
-    candidates = await prospecting.list_leads(_runtime(request), filters={}, limit=200)
+    candidates = await prospecting.list_leads(runtime_of(request), filters={}, limit=200)
     return render(
         request,
         "outreach/sequence.html",
@@ -160,7 +157,7 @@ async def sequence_status(sequence_id: uuid.UUID, request: Request, principal: P
     try:
         if status not in ("active", "paused"):
             raise NotFound("unknown_status", "status is active or paused")
-        await sequences.set_status(_runtime(request), principal, sequence_id, status)
+        await sequences.set_status(runtime_of(request), principal, sequence_id, status)
     except AppError as exc:
         return render(request, "_flash.html", principal, message=exc.message, ok=False)
     return Response(status_code=204, headers={"HX-Redirect": f"/outreach/sequences/{sequence_id}"})
@@ -179,7 +176,7 @@ async def sequence_enroll(sequence_id: uuid.UUID, request: Request, principal: P
         return render(
             request, "_flash.html", principal, message="choose at least one lead", ok=False
         )
-    result = await sequences.enroll(_runtime(request), principal, sequence_id, ids)
+    result = await sequences.enroll(runtime_of(request), principal, sequence_id, ids)
     refused = "; ".join(f"{r['reason']}" for r in result["refused"])
     message = f"Enrolled {len(result['enrolled'])} lead(s)" + (
         f"; refused: {refused}" if refused else ""
@@ -189,7 +186,7 @@ async def sequence_enroll(sequence_id: uuid.UUID, request: Request, principal: P
 
 @router.post("/tick")
 async def run_tick(request: Request, principal: Principal = DEFINE) -> HTMLResponse:
-    result = await sequences.tick(_runtime(request))
+    result = await sequences.tick(runtime_of(request))
     message = f"Tick: {result['scheduled']} step(s) scheduled for sending"
     return render(request, "_flash.html", principal, message=message, ok=True)
 
@@ -200,14 +197,14 @@ async def run_tick(request: Request, principal: Principal = DEFINE) -> HTMLRespo
 @router.get("/inbox")
 async def inbox_page(request: Request, principal: Principal = READ) -> HTMLResponse:
     unread = request.query_params.get("unread") == "1"
-    items = await inbox.conversations(_runtime(request), unread_only=unread)
+    items = await inbox.conversations(runtime_of(request), unread_only=unread)
     return render(request, "outreach/inbox.html", principal, conversations=items, unread=unread)
 
 
 @router.get("/inbox/{conversation_id}")
 async def thread_page(conversation_id: uuid.UUID, request: Request, principal: Principal = READ):
     try:
-        conversation = await inbox.conversation(_runtime(request), conversation_id)
+        conversation = await inbox.conversation(runtime_of(request), conversation_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="conversation")
     return render(request, "outreach/thread.html", principal, conversation=conversation)
@@ -218,7 +215,7 @@ async def thread_reply(conversation_id: uuid.UUID, request: Request, principal: 
     body = str((await request.form()).get("body", "")).strip()
     if not body:
         return render(request, "_flash.html", principal, message="write a reply first", ok=False)
-    await inbox.reply(_runtime(request), principal, conversation_id, body)
+    await inbox.reply(runtime_of(request), principal, conversation_id, body)
     return Response(status_code=204, headers={"HX-Redirect": f"/outreach/inbox/{conversation_id}"})
 
 
@@ -227,20 +224,20 @@ async def thread_reply(conversation_id: uuid.UUID, request: Request, principal: 
 
 @router.get("/sink")
 async def sink(request: Request, principal: Principal = READ) -> HTMLResponse:
-    mail = await inbox.caught_mail(_runtime(request))
+    mail = await inbox.caught_mail(runtime_of(request))
     return render(
         request,
         "outreach/sink.html",
         principal,
         mail=mail,
-        enabled=_runtime(request).settings.smtp_sink_port is not None,
+        enabled=runtime_of(request).settings.smtp_sink_port is not None,
     )
 
 
 @router.get("/sink/{sink_id}")
 async def sink_message(sink_id: int, request: Request, principal: Principal = READ):
     try:
-        caught = await inbox.caught_message(_runtime(request), sink_id)
+        caught = await inbox.caught_message(runtime_of(request), sink_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="message")
     return render(request, "outreach/sink_message.html", principal, mail=caught)
@@ -249,11 +246,11 @@ async def sink_message(sink_id: int, request: Request, principal: Principal = RE
 @router.post("/sink/{sink_id}/reply")
 async def sink_simulate_reply(sink_id: int, request: Request, principal: Principal = WORK):
     """Dev tool: the recipient of caught mail 'replies', through the inbound pipeline."""
-    if _runtime(request).settings.env == "production":
+    if runtime_of(request).settings.env == "production":
         raise NotFound("page_not_found", "the sink is for local use")
     body = str((await request.form()).get("body") or "Thanks, I'm interested. Call me?")
-    caught = await inbox.caught_message(_runtime(request), sink_id)
-    result = await inbox.receive_email(_runtime(request), inbox.simulated_reply(caught, body))
+    caught = await inbox.caught_message(runtime_of(request), sink_id)
+    result = await inbox.receive_email(runtime_of(request), inbox.simulated_reply(caught, body))
     message = f"Reply recorded: {result['kind']}, {result.get('stopped', 0)} enrollment(s) stopped"
     return render(request, "_flash.html", principal, message=message, ok=True)
 
@@ -263,7 +260,7 @@ async def sink_simulate_reply(sink_id: int, request: Request, principal: Princip
 
 @router.get("/analytics")
 async def analytics_page(request: Request, principal: Principal = READ) -> HTMLResponse:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     summary = await analytics.summary(runtime)
     charts = {}
     for metric in (

@@ -15,6 +15,7 @@ from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal
 from leadflood.core.errors import AppError, NotFound
 from leadflood.core.executions import get_execution
+from leadflood.core.runtime import runtime_of
 from leadflood.enrichment.enrichers import EnrichmentProvider
 from leadflood.enrichment.service import start_enrichment
 from leadflood.prospecting import service
@@ -35,10 +36,6 @@ LIST_FIELDS = ("titles", "seniorities", "locations", "industries", "company_size
 TERMINAL = ("completed", "failed")
 
 
-def _runtime(request: Request):
-    return request.app.state.runtime
-
-
 def _icp_form(form: dict[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {k: form.get(k, "") for k in ("name", "description", "keywords")}
     for name in LIST_FIELDS:
@@ -48,7 +45,7 @@ def _icp_form(form: dict[str, str]) -> dict[str, Any]:
 
 @router.get("/icps")
 async def icps(request: Request, principal: Principal = READ) -> HTMLResponse:
-    items = await service.list_icps(_runtime(request))
+    items = await service.list_icps(runtime_of(request))
     return render(request, "outreach/icps.html", principal, icps=items)
 
 
@@ -61,7 +58,7 @@ async def icp_new(request: Request, principal: Principal = DEFINE) -> HTMLRespon
 async def icp_create(request: Request, principal: Principal = DEFINE) -> Response:
     values = _icp_form(dict(await request.form()))
     try:
-        icp = await service.create_icp(_runtime(request), principal, IcpIn(**values))
+        icp = await service.create_icp(runtime_of(request), principal, IcpIn(**values))
     except ValidationError as exc:
         return render(
             request,
@@ -78,7 +75,7 @@ async def icp_create(request: Request, principal: Principal = DEFINE) -> Respons
 async def _icp_page(
     request: Request, principal: Principal, icp: dict, values: dict, errors: dict, status: int = 200
 ) -> HTMLResponse:
-    runs = await service.list_runs(_runtime(request), icp["id"])
+    runs = await service.list_runs(runtime_of(request), icp["id"])
     return render(
         request,
         "outreach/icp_form.html",
@@ -89,7 +86,7 @@ async def _icp_page(
         errors=errors,
         runs=runs,
         providers=list(ProspectProvider),
-        default_provider=_runtime(request).settings.prospect_provider,
+        default_provider=runtime_of(request).settings.prospect_provider,
         saved=request.query_params.get("saved") == "1",
     )
 
@@ -97,7 +94,7 @@ async def _icp_page(
 @router.get("/icps/{icp_id}")
 async def icp_edit(icp_id: uuid.UUID, request: Request, principal: Principal = READ):
     try:
-        icp = await service.get_icp(_runtime(request), icp_id)
+        icp = await service.get_icp(runtime_of(request), icp_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="ICP")
     return await _icp_page(request, principal, icp, icp, {})
@@ -106,9 +103,9 @@ async def icp_edit(icp_id: uuid.UUID, request: Request, principal: Principal = R
 @router.post("/icps/{icp_id}")
 async def icp_update(icp_id: uuid.UUID, request: Request, principal: Principal = DEFINE):
     values = _icp_form(dict(await request.form()))
-    icp = await service.get_icp(_runtime(request), icp_id)
+    icp = await service.get_icp(runtime_of(request), icp_id)
     try:
-        await service.replace_icp(_runtime(request), principal, icp_id, IcpIn(**values))
+        await service.replace_icp(runtime_of(request), principal, icp_id, IcpIn(**values))
     except ValidationError as exc:
         return await _icp_page(
             request, principal, icp, values, forms.validation_errors(exc), status=400
@@ -125,7 +122,7 @@ async def icp_search(icp_id: uuid.UUID, request: Request, principal: Principal =
             pages=int(str(form.get("pages") or 1)),
             per_page=int(str(form.get("per_page") or 25)),
         )
-        started = await service.start_search(_runtime(request), principal, icp_id, body)
+        started = await service.start_search(runtime_of(request), principal, icp_id, body)
     except (AppError, ValidationError, ValueError) as exc:
         message = exc.message if isinstance(exc, AppError) else "pages 1 to 10, per page 1 to 100"
         return render(request, "_flash.html", principal, message=message, ok=False)
@@ -136,8 +133,8 @@ async def icp_search(icp_id: uuid.UUID, request: Request, principal: Principal =
 async def run_panel(
     icp_id: uuid.UUID, run_id: uuid.UUID, request: Request, principal: Principal = READ
 ) -> HTMLResponse:
-    run = await service.get_run(_runtime(request), icp_id, run_id)
-    async with _runtime(request).db.raw() as conn:
+    run = await service.get_run(runtime_of(request), icp_id, run_id)
+    async with runtime_of(request).db.raw() as conn:
         job = await get_execution(conn, run["job_id"]) if run["job_id"] else None
     return render(
         request, "outreach/_run_panel.html", principal, run=run, job=job, terminal=TERMINAL
@@ -158,7 +155,7 @@ async def leads(request: Request, principal: Principal = READ) -> HTMLResponse:
     error = None
     try:
         page = await service.list_leads(
-            _runtime(request),
+            runtime_of(request),
             filters=filters,
             q=params.get("q") or None,
             sort=sort,
@@ -179,14 +176,14 @@ async def leads(request: Request, principal: Principal = READ) -> HTMLResponse:
         filters=shown,
         sorts=list(SORTS),
         error=error,
-        icps=await service.list_icps(_runtime(request)),
+        icps=await service.list_icps(runtime_of(request)),
     )
 
 
 @router.get("/leads/{lead_id}")
 async def lead_page(lead_id: uuid.UUID, request: Request, principal: Principal = READ):
     try:
-        lead = await service.lead_detail(_runtime(request), lead_id)
+        lead = await service.lead_detail(runtime_of(request), lead_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="lead")
     return render(
@@ -195,7 +192,7 @@ async def lead_page(lead_id: uuid.UUID, request: Request, principal: Principal =
         principal,
         lead=lead,
         providers=list(EnrichmentProvider),
-        default_provider=_runtime(request).settings.enrichment_provider,
+        default_provider=runtime_of(request).settings.enrichment_provider,
     )
 
 
@@ -204,7 +201,7 @@ async def lead_enrich(lead_id: uuid.UUID, request: Request, principal: Principal
     form = await request.form()
     try:
         started = await start_enrichment(
-            _runtime(request),
+            runtime_of(request),
             principal,
             lead_id,
             overwrite=form.get("overwrite") is not None,
@@ -217,7 +214,7 @@ async def lead_enrich(lead_id: uuid.UUID, request: Request, principal: Principal
 
 @router.get("/jobs/{job_id}")
 async def job_panel(job_id: uuid.UUID, request: Request, principal: Principal = READ):
-    async with _runtime(request).db.raw() as conn:
+    async with runtime_of(request).db.raw() as conn:
         job = await get_execution(conn, job_id)
     if job is None:
         return render(request, "_flash.html", principal, message="no such job", ok=False)

@@ -20,6 +20,7 @@ from leadflood.auth.dependencies import REFRESH_COOKIE, auth_service, client_ip
 from leadflood.auth.policy import Permission, allows
 from leadflood.auth.service import Principal
 from leadflood.core.errors import AppError, NotFound
+from leadflood.core.runtime import runtime_of
 from leadflood.web import forms
 from leadflood.web.session import (
     clear_session_cookies,
@@ -40,10 +41,6 @@ READ_CONFIG = Depends(page_requires(Permission.config_read))
 WRITE_CONFIG = Depends(page_requires(Permission.config_write))
 READ_LEADS = Depends(page_requires(Permission.leads_read))
 ACT_LEADS = Depends(page_requires(Permission.leads_act))
-
-
-def _runtime(request: Request):
-    return request.app.state.runtime
 
 
 def render(
@@ -77,7 +74,7 @@ async def login_submit(request: Request) -> Response:
             request, "login.html", status=exc.status, next=target, email=email, error=exc.message
         )
     response = RedirectResponse(target, status_code=303)
-    set_session_cookies(response, pair, _runtime(request).settings.env)
+    set_session_cookies(response, pair, runtime_of(request).settings.env)
     return response
 
 
@@ -92,7 +89,7 @@ async def renew(request: Request, next: str = "/") -> Response:
         clear_session_cookies(response)
         return response
     response = RedirectResponse(target, status_code=303)
-    set_session_cookies(response, pair, _runtime(request).settings.env)
+    set_session_cookies(response, pair, runtime_of(request).settings.env)
     return response
 
 
@@ -111,7 +108,7 @@ async def logout(request: Request) -> Response:
 
 @router.get("/")
 async def dashboard(request: Request, principal: Principal = READ_LEADS) -> HTMLResponse:
-    data = await lead_service.dashboard(_runtime(request), days=14)
+    data = await lead_service.dashboard(runtime_of(request), days=14)
     peak = max([d["received"] for d in data["days"]] + [1])
     return render(request, "dashboard.html", principal, data=data, peak=peak)
 
@@ -145,10 +142,10 @@ async def leads(request: Request, principal: Principal = READ_LEADS) -> HTMLResp
     )
     error = None
     try:
-        page = await lead_service.search(_runtime(request), query)
+        page = await lead_service.search(runtime_of(request), query)
     except AppError as exc:
         page, error = {"items": [], "next_cursor": None}, exc.message
-    async with _runtime(request).db.connect() as conn:
+    async with runtime_of(request).db.connect() as conn:
         options = await config.reference_options(conn, forms.REFERENCES, ["offer_id", "buyer_id"])
     filters = {k: v for k, v in params.items() if k != "cursor" and v}
     template = "_leads_table.html" if request.headers.get("hx-request") else "leads.html"
@@ -169,7 +166,7 @@ async def lead_page(
     lead_id: uuid.UUID, request: Request, principal: Principal = READ_LEADS
 ) -> HTMLResponse:
     try:
-        story = await lead_service.detail(_runtime(request), lead_id)
+        story = await lead_service.detail(runtime_of(request), lead_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="lead")
     return render(request, "lead.html", principal, story=story, lead=story["lead"])
@@ -183,7 +180,7 @@ async def lead_action(
     if action not in actions:
         return render(request, "not_found.html", principal, status=404, what="action")
     try:
-        result = await actions[action](_runtime(request), principal, lead_id)
+        result = await actions[action](runtime_of(request), principal, lead_id)
         message, ok = f"{action}: {result['result']} (status {result['status']})", True
     except AppError as exc:
         message, ok = f"{exc.message} ({exc.code})", False
@@ -204,7 +201,7 @@ async def _reference_options(
     request: Request, fields: list[forms.FormField], extra: tuple[str, ...] = ()
 ) -> dict:
     names = [f.name for f in fields if f.kind == "reference"] + list(extra)
-    async with _runtime(request).db.connect() as conn:
+    async with runtime_of(request).db.connect() as conn:
         return await config.reference_options(conn, forms.REFERENCES, names)
 
 
@@ -244,7 +241,7 @@ async def config_index(request: Request, principal: Principal = READ_CONFIG) -> 
 async def config_list(name: str, request: Request, principal: Principal = READ_CONFIG):
     resource = _resource(name)
     filters = {k: v for k, v in request.query_params.items() if k in resource.filters and v}
-    async with _runtime(request).db.connect() as conn:
+    async with runtime_of(request).db.connect() as conn:
         typed = {k: (_uuid_or_none(v) if k.endswith("_id") else v) for k, v in filters.items()}
         rows, total = await config.list_(conn, resource, typed, limit=500)
     columns = [f.name for f in forms.form_fields(resource.create, editing=False)]
@@ -282,7 +279,7 @@ async def config_create(name: str, request: Request, principal: Principal = WRIT
     body, fields, errors = forms.parse_form(resource, dict(await request.form()), editing=False)
     if body is not None:
         try:
-            async with _runtime(request).db.transaction() as conn:
+            async with runtime_of(request).db.transaction() as conn:
                 row, extras = await config.create(
                     conn, principal, resource, body, _secret_key(request)
                 )
@@ -303,7 +300,7 @@ async def config_create(name: str, request: Request, principal: Principal = WRIT
 
 
 def _secret_key(request: Request) -> str:
-    return _runtime(request).settings.secret_key.get_secret_value()
+    return runtime_of(request).settings.secret_key.get_secret_value()
 
 
 @router.get("/config/{name}/{item_id}")
@@ -311,7 +308,7 @@ async def config_edit(
     name: str, item_id: uuid.UUID, request: Request, principal: Principal = READ_CONFIG
 ):
     resource = _resource(name)
-    async with _runtime(request).db.connect() as conn:
+    async with runtime_of(request).db.connect() as conn:
         try:
             row = config.public(resource, await config.get(conn, resource, item_id))
         except NotFound:
@@ -331,13 +328,13 @@ async def config_update(
     row: dict[str, Any] | None = None
     if body is not None:
         try:
-            async with _runtime(request).db.transaction() as conn:
+            async with runtime_of(request).db.transaction() as conn:
                 await config.update(conn, principal, resource, item_id, body, _secret_key(request))
         except AppError as exc:
             errors = {"__all__": f"{exc.message} ({exc.code})"}
         else:
             return RedirectResponse(f"/config/{name}/{item_id}?saved=1", status_code=303)
-    async with _runtime(request).db.connect() as conn:
+    async with runtime_of(request).db.connect() as conn:
         row = config.public(resource, await config.get(conn, resource, item_id))
     return await _form_page(request, principal, resource, fields, row, errors, status=400)
 
@@ -348,7 +345,7 @@ async def config_delete(
 ):
     resource = _resource(name)
     try:
-        async with _runtime(request).db.transaction() as conn:
+        async with runtime_of(request).db.transaction() as conn:
             await config.delete(conn, principal, resource, item_id)
     except AppError as exc:
         return render(request, "_flash.html", principal, message=exc.message, ok=False)
@@ -361,7 +358,7 @@ async def source_rotate(
     request: Request,
     principal: Principal = Depends(page_requires(Permission.secrets_write)),
 ):
-    async with _runtime(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         api_key = await config.rotate_source_key(conn, principal, item_id)
         row = await config.get(conn, RESOURCES["sources"], item_id)
     return render(
@@ -379,7 +376,7 @@ async def import_areas(item_id: uuid.UUID, request: Request, principal: Principa
     form = await request.form()
     try:
         market_id = uuid.UUID(str(form.get("market_id", "")))
-        async with _runtime(request).db.transaction() as conn:
+        async with runtime_of(request).db.transaction() as conn:
             result = await config.import_service_areas(
                 conn,
                 principal,
