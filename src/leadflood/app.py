@@ -20,9 +20,15 @@ from leadflood.core.runtime import Runtime
 log = structlog.get_logger("leadflood.app")
 
 
-def create_app(runtime: Runtime, *, embedded_worker: bool = False) -> FastAPI:
+def create_app(
+    runtime: Runtime, *, embedded_worker: bool = False, warm_up: bool = False
+) -> FastAPI:
+    """`warm_up` opens the connection pools before the first request is accepted."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if warm_up:
+            await runtime.db.warm_up(runtime.settings.db_pool_size)
         stop = asyncio.Event()
         worker: asyncio.Task[None] | None = None
         sink = _start_sink(runtime)

@@ -62,7 +62,7 @@ def _serve(settings: Settings, url: str, host: str | None, port: int | None, wor
     from leadflood.core.runtime import build_runtime
 
     runtime = build_runtime(settings, url)
-    application = create_app(runtime, embedded_worker=worker)
+    application = create_app(runtime, embedded_worker=worker, warm_up=True)
     typer.echo(f"Lead Flood listening on http://{host or settings.host}:{port or settings.port}")
     uvicorn.run(
         application,
@@ -91,10 +91,10 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        slots = concurrency or settings.worker_concurrency
         try:
-            await run_worker(
-                runtime, concurrency=concurrency or settings.worker_concurrency, stop=stop
-            )
+            await runtime.db.warm_up(min(slots, settings.db_pool_size))
+            await run_worker(runtime, concurrency=slots, stop=stop)
         finally:
             await runtime.close()
 

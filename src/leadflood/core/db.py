@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
@@ -38,6 +40,7 @@ class Database:
             pool_pre_ping=False,
             connect_args={"server_settings": {"application_name": "leadflood"}},
         )
+        event.listen(self.engine.sync_engine, "connect", _prime_engine_connection)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -70,8 +73,28 @@ class Database:
                     # Hot paths leave no session state (no LISTEN, SET or advisory
                     # locks), so skip asyncpg's per-release reset round trip.
                     reset=_no_reset,
+                    init=_prime_type_codecs,
                 )
         return self._raw_pool
+
+    async def warm_up(self, connections: int) -> None:
+        """Open `connections` pooled hot-path connections (and a few ORM ones) before
+        taking traffic.
+
+        A cold pool opens them under the first burst instead, each paying connection
+        setup and type introspection (20-40 ms apiece on 2 cores): in bench/e2e.py that
+        was the whole p95, spent on the first second's leads (decision 0011).
+        """
+        pool = self._raw_pool or await self._open_raw_pool()
+        held = await asyncio.gather(*(pool.acquire() for _ in range(connections)))
+        await asyncio.gather(*(pool.release(conn) for conn in held))
+        async with contextlib.AsyncExitStack() as stack:
+            await asyncio.gather(
+                *(
+                    stack.enter_async_context(self.engine.connect())
+                    for _ in range(min(connections, _WARM_ENGINE_CONNECTIONS))
+                )
+            )
 
     async def ping(self) -> bool:
         try:
@@ -105,8 +128,33 @@ async def raw_asyncpg(conn: AsyncConnection) -> asyncpg.Connection:
     return raw
 
 
+# The ORM pool serves the UI and admin API, not the pipeline: a few warm ones suffice.
+_WARM_ENGINE_CONNECTIONS = 4
+
+
 async def _no_reset(conn: asyncpg.Connection) -> None:
     return None
+
+
+_ENUM_TYPES = """
+SELECT t.oid::regtype::text FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE t.typtype = 'e' AND n.nspname IN ('public', 'outreach')
+"""
+
+
+async def _prime_type_codecs(conn: asyncpg.Connection) -> None:
+    """Have asyncpg introspect every enum type once, when the connection opens.
+
+    Otherwise each connection's first statement touching an enum stops for that
+    introspection query, and on a fresh pool they all do it at once.
+    """
+    names = [row[0] for row in await conn.fetch(_ENUM_TYPES)]
+    if names:
+        await conn.fetch("SELECT " + ", ".join(f"NULL::{name}" for name in names))
+
+
+def _prime_engine_connection(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.run_async(_prime_type_codecs)
 
 
 def constraint_violation(exc: Exception) -> tuple[str, str, str | None]:

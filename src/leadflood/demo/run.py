@@ -143,7 +143,7 @@ def run_demo(settings: Settings, database_url: str, *, serve: bool = False) -> N
     runtime = build_runtime(settings, database_url)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(runtime, embedded_worker=True),
+            create_app(runtime, embedded_worker=True, warm_up=True),
             host=settings.host,
             port=settings.port,
             log_config=None,

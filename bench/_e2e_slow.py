@@ -1,0 +1,188 @@
+"""End to end: leads posted at --rate/s to a running server (embedded worker) until the
+buyer's webhook receives them. Prints p50/p95/p99 of posted → received.
+Same-run baseline: the ingestion request alone (post → 201).
+Target (DISTRIBUTION.md §9): p95 ≤ 250 ms at 100 leads/s.
+
+    python bench/e2e.py [--rate 100] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import orjson  # noqa: E402
+
+from bench.common import summarize  # noqa: E402
+from bench.ingest import wait_ready  # noqa: E402
+from bench.loadgen import Connection  # noqa: E402
+from leadflood.core import migrate  # noqa: E402
+from leadflood.core.db import Database  # noqa: E402
+from tests.factories import make_buyer, make_world  # noqa: E402
+from tests.live import free_port  # noqa: E402
+from tests.pg import recreate_database, server_url  # noqa: E402
+
+
+async def seed(url: str, buyer_url: str) -> str:
+    db = Database(url)
+    async with db.transaction() as conn:
+        world = await make_world(conn, rules={})
+        await make_buyer(conn, world, webhook_url=buyer_url, webhook_secret="s")
+    await db.dispose()
+    return str(world.source_id)
+
+
+async def post_all(
+    port: int, source_id: str, rate: float, seconds: float
+) -> tuple[dict[str, float], list[float]]:
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(32):
+        c = Connection("127.0.0.1", port)
+        await c.open()
+        pool.put_nowait(c)
+    sent: dict[str, float] = {}
+    ingest_ms: list[float] = []
+    run = uuid.uuid4().hex[:8]
+
+    async def one(i: int) -> None:
+        conn = await pool.get()
+        body = orjson.dumps(
+            {
+                "source_id": source_id,
+                "first_name": "E",
+                "postal_code": "85001",
+                "phone": f"602253{i % 10000:04d}",
+                "idempotency_key": f"{run}-{i}",
+            }
+        )
+        t_wall, t0 = time.time(), time.perf_counter()
+        try:
+            status, payload = await conn.post("/api/leads", body)
+        finally:
+            pool.put_nowait(conn)
+        ingest_ms.append((time.perf_counter() - t0) * 1000)
+        if status == 201:
+            sent[orjson.loads(payload)["lead_id"]] = t_wall
+
+    tasks, started = [], time.perf_counter()
+    for i in range(int(rate * seconds)):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    return sent, ingest_ms
+
+
+_STAGES = """
+SELECT extract(epoch FROM l.validated_at - l.created_at) * 1000 AS validate,
+       extract(epoch FROM l.routed_at - l.validated_at) * 1000 AS route,
+       extract(epoch FROM a.started_at - l.routed_at) * 1000 AS deliver_wait,
+       a.duration_ms AS send
+FROM leads l JOIN deliveries d ON d.lead_id = l.id
+JOIN delivery_attempts a ON a.delivery_id = d.id AND a.attempt_no = 1
+"""
+
+
+async def print_stages(url: str) -> None:
+    """Where the time goes: each stage's latency from the timestamps the pipeline records."""
+    db = Database(url)
+    async with db.raw() as conn:
+        rows = await conn.fetch(_STAGES)
+    await db.dispose()
+    for stage in ("validate", "route", "deliver_wait", "send"):
+        summarize(f"  stage: {stage}", [float(r[stage]) for r in rows])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="separate `leadflood worker` processes (0 = embedded in serve)",
+    )
+    args = parser.parse_args()
+    url = recreate_database(server_url(), "leadflood_bench_e2e")
+    migrate.upgrade(url)
+    subprocess.run(
+        [
+            "psql",
+            url,
+            "-qc",
+            "ALTER DATABASE leadflood_bench_e2e SET log_min_duration_statement=15",
+        ],
+        check=True,
+    )
+    buyer_port, port = free_port(), free_port()
+    buyer = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "buyer_app.py"), str(buyer_port)]
+    )
+    env = {
+        **os.environ,
+        "LEADFLOOD_DATABASE_URL": url,
+        "LEADFLOOD_LOG_LEVEL": "WARNING",
+        "LEADFLOOD_ENV": "test",
+        "LEADFLOOD_WORKER_CONCURRENCY": "20",
+    }
+    server = None
+    workers: list[subprocess.Popen] = []
+    try:
+        wait_ready(buyer_port, "/received")
+        source_id = asyncio.run(seed(url, f"http://127.0.0.1:{buyer_port}/leads"))
+        embedded = "--worker" if args.workers == 0 else "--no-worker"
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "leadflood.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--no-migrate",
+                embedded,
+            ],
+            env=env,
+            cwd=ROOT,
+        )
+        workers = [
+            subprocess.Popen([sys.executable, "-m", "leadflood.cli", "worker"], env=env, cwd=ROOT)
+            for _ in range(args.workers)
+        ]
+        wait_ready(port)
+        sent, ingest_ms = asyncio.run(post_all(port, source_id, args.rate, args.seconds))
+        deadline = time.monotonic() + 30
+        while True:
+            arrivals = httpx.get(f"http://127.0.0.1:{buyer_port}/received").json()
+            if len(arrivals) >= len(sent) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        e2e = [(arrivals[k] - t) * 1000 for k, t in sent.items() if k in arrivals]
+        summarize("baseline: ingestion request (post -> 201)", ingest_ms)
+        row = summarize(f"end to end at {args.rate:.0f}/s (post -> webhook)", e2e)
+        print(
+            f"received {len(e2e)}/{len(sent)}; target p95 <= 250 ms: "
+            f"{'PASS' if row['p95'] <= 250 and len(e2e) == len(sent) else 'FAIL'}"
+        )
+        asyncio.run(print_stages(url))
+    finally:
+        for proc in (server, buyer, *workers):
+            if proc:
+                proc.terminate()
+                proc.wait()
+
+
+if __name__ == "__main__":
+    main()
