@@ -54,9 +54,9 @@ def create_app(
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    from leadflood.ingestion.endpoints import LeadPathMiddleware
+    from leadflood.ingestion.endpoints import LeadIngestionFastPath
 
-    app.add_middleware(LeadPathMiddleware)
+    app.add_middleware(LeadIngestionFastPath)
     app.add_middleware(RateLimitMiddleware, per_minute=runtime.settings.api_rate_limit_per_minute)
     if runtime.settings.cors_origins:
         app.add_middleware(

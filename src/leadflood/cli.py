@@ -8,7 +8,7 @@ import time
 
 import typer
 
-from leadflood.core.logging import configure_logging
+from leadflood.core.logging import cache_loggers, configure_logging
 from leadflood.core.settings import Settings, get_settings
 
 app = typer.Typer(help="Lead Flood: lead distribution and outreach.", no_args_is_help=True)
@@ -61,6 +61,7 @@ def _serve(settings: Settings, url: str, host: str | None, port: int | None, wor
     from leadflood.app import create_app
     from leadflood.core.runtime import build_runtime
 
+    cache_loggers()
     runtime = build_runtime(settings, url)
     application = create_app(runtime, embedded_worker=worker, warm_up=True)
     typer.echo(f"Lead Flood listening on http://{host or settings.host}:{port or settings.port}")
@@ -84,6 +85,7 @@ def worker(
     from leadflood.core.runtime import build_runtime
 
     settings = _settings()
+    cache_loggers()
     runtime = build_runtime(settings)
 
     async def main() -> None:

@@ -354,3 +354,20 @@ async def test_classification_does_not_hardcode_markets(client, runtime) -> None
 async def test_openapi_documents_the_ingestion_routes(client) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/api/leads" in spec["paths"] and "/api/leads/{lead_id}" in spec["paths"]
+
+
+async def test_fast_path_keeps_the_outer_middleware_contract(client, world) -> None:
+    """POSTs skip FastAPI's router (decision 0012) but keep the request id and the
+    shared error body; other methods on /api/leads still go through the router."""
+    ok = await client.post(
+        "/API/Leads/",
+        json={**LEAD, "source_id": str(world.source_id)},
+        headers={"x-request-id": "fast-1"},
+    )
+    assert ok.status_code == 201 and ok.headers["x-request-id"] == "fast-1"
+    bad = await client.post("/api/leads", content=b"[]", headers={"x-request-id": "fast-2"})
+    assert bad.status_code == 400 and bad.headers["x-request-id"] == "fast-2"
+    assert set(bad.json()["error"]) == {"code", "message", "details"}
+    wrong_method = await client.put("/api/leads")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"

@@ -28,5 +28,13 @@ def configure_logging(level: str = "INFO", json: bool = True, stream: TextIO | N
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 
 
+def cache_loggers() -> None:
+    """For long-running processes: bind each module logger once instead of per call.
+
+    Left off by default so tests can point logging at a new stream.
+    """
+    structlog.configure(cache_logger_on_first_use=True)
+
+
 def get_logger(name: str = "leadflood") -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)
