@@ -16,6 +16,7 @@ from leadflood.core.jobs import run_worker
 from leadflood.core.middleware import RequestContextMiddleware
 from leadflood.core.rate_limit import RateLimitMiddleware
 from leadflood.core.runtime import Runtime
+from leadflood.ingestion.source_cache import SourceCache
 
 log = structlog.get_logger("leadflood.app")
 
@@ -31,6 +32,7 @@ def create_app(
             await runtime.db.warm_up(runtime.settings.db_pool_size)
         stop = asyncio.Event()
         worker: asyncio.Task[None] | None = None
+        sources_listener = asyncio.create_task(app.state.source_cache.listen(runtime.db.url, stop))
         sink = _start_sink(runtime)
         if embedded_worker:
             worker = asyncio.create_task(
@@ -45,6 +47,8 @@ def create_app(
             if worker is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(worker, timeout=10)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sources_listener, timeout=5)
             await runtime.close()
 
     app = FastAPI(
@@ -53,6 +57,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.source_cache = SourceCache()
     install_error_handlers(app)
     from leadflood.ingestion.endpoints import LeadIngestionFastPath
 

@@ -16,10 +16,12 @@ from leadflood.ingestion.canonical import (
     prefix_matches,
 )
 from leadflood.ingestion.repository import SourceBinding
+from leadflood.ingestion.source_cache import SourceCache
 
 
 async def classify(
     conn: asyncpg.Connection,
+    cache: SourceCache,
     *,
     source_id: str | None,
     source_key: str | None,
@@ -32,22 +34,26 @@ async def classify(
             parsed = uuid.UUID(source_id.strip())
         except ValueError:
             raise BadRequest("invalid_source", "source_id is not a valid id") from None
-        binding = await repo.source_by_id(conn, parsed)
+        binding = await cache.get(("id", parsed), lambda: repo.source_by_id(conn, parsed))
         if binding is None:
             raise BadRequest("invalid_source", "source_id does not name an active source")
         return binding
 
     if source_key is not None:
         key = canonical_source_key(source_key)
-        binding = await repo.source_by_key(conn, key) if key else None
+        binding = (
+            await cache.get(("key", key), lambda: repo.source_by_key(conn, key)) if key else None
+        )
         if binding is None:
             raise BadRequest("invalid_source_key", "source_key does not name an active source")
         return binding
 
-    return await _by_http_mapping(conn, host, path)
+    return await _by_http_mapping(conn, cache, host, path)
 
 
-async def _by_http_mapping(conn: asyncpg.Connection, host: str | None, path: str) -> SourceBinding:
+async def _by_http_mapping(
+    conn: asyncpg.Connection, cache: SourceCache, host: str | None, path: str
+) -> SourceBinding:
     canonical = canonical_host(host) if host else ""
     request_path = canonical_path(path)
     details = {"host": canonical, "path": request_path}
@@ -55,7 +61,8 @@ async def _by_http_mapping(conn: asyncpg.Connection, host: str | None, path: str
         raise BadRequest("unmapped_source", "no source matches this request", details=details)
     candidates = [
         b
-        for b in await repo.sources_by_host(conn, canonical)
+        for b in await cache.get(("host", canonical), lambda: repo.sources_by_host(conn, canonical))
+        or []
         if b.path_prefix is not None and prefix_matches(canonical_path(b.path_prefix), request_path)
     ]
     if not candidates:

@@ -71,7 +71,7 @@ async def _post(request: Request) -> Response:
         user_agent=headers.get("user-agent"),
     )
     async with runtime.db.raw() as conn:
-        result = await ingest_lead(conn, ingest)
+        result = await ingest_lead(conn, request.app.state.source_cache, ingest)
     return _json(201 if result.created else 200, accepted(result.lead))
 
 

@@ -15,6 +15,7 @@ from leadflood.ingestion.classify import authenticate, classify
 from leadflood.ingestion.idempotency import client_key, derive_key
 from leadflood.ingestion.normalize import normalize_email, normalize_phone
 from leadflood.ingestion.payload import parse_body
+from leadflood.ingestion.source_cache import SourceCache
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,13 @@ class IngestResult:
     created: bool
 
 
-async def ingest_lead(conn: asyncpg.Connection, request: IngestRequest) -> IngestResult:
+async def ingest_lead(
+    conn: asyncpg.Connection, sources: SourceCache, request: IngestRequest
+) -> IngestResult:
     payload = parse_body(request.body)
     binding = await classify(
         conn,
+        sources,
         source_id=payload.source_id,
         source_key=payload.source_key,
         host=request.host,
