@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
+import uvloop  # noqa: E402
 
 from bench.common import summarize  # noqa: E402
 from bench.ingest import wait_ready  # noqa: E402
@@ -128,7 +129,8 @@ if __name__ == "__main__":
     buyer = subprocess.Popen([sys.executable, str(ROOT / "bench" / "buyer_app.py"), str(port)])
     try:
         wait_ready(port, "/received")
-        asyncio.run(main(database_url, f"http://127.0.0.1:{port}/leads", args.concurrency))
+        # The loop `leadflood worker` runs on.
+        uvloop.run(main(database_url, f"http://127.0.0.1:{port}/leads", args.concurrency))
     finally:
         buyer.terminate()
         buyer.wait()

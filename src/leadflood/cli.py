@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 import typer
 
@@ -18,6 +20,16 @@ def _settings() -> Settings:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     return settings
+
+
+def _run_service_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Long-running processes use uvloop, as `serve` does through uvicorn."""
+    try:
+        import uvloop
+    except ImportError:  # Windows
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 def _database_url(settings: Settings) -> str:
@@ -100,7 +112,7 @@ def worker(
         finally:
             await runtime.close()
 
-    asyncio.run(main())
+    _run_service_loop(main())
 
 
 @app.command()

@@ -262,3 +262,35 @@ async def test_email_channel_over_real_smtp(runtime, database_url) -> None:
     finally:
         controller.stop()
         await rt.close()
+
+
+async def test_the_worker_command_delivers_and_stops_on_sigterm(
+    runtime, database_url, buyer_server
+) -> None:
+    """`leadflood worker` as its own process (uvloop, warmed pool, signal handling)."""
+    import os
+    import signal
+    import sys
+
+    leads = await routed_lead(runtime, buyer_server.url(), n=3)
+    env = {
+        **os.environ,
+        "LEADFLOOD_DATABASE_URL": database_url,
+        "LEADFLOOD_ENV": "test",
+        "LEADFLOOD_LOG_LEVEL": "WARNING",
+    }
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "leadflood.cli", "worker", "--concurrency", "2", env=env
+    )
+    try:
+        for _ in range(300):
+            if len(buyer_server.received) >= 3 or worker.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(orjson.loads(r.body)["lead_id"] for r in buyer_server.received) == sorted(
+            str(lead) for lead in leads
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(worker.wait(), 20)
+    assert code == 0
