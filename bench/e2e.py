@@ -1,9 +1,11 @@
 """End to end: leads posted at --rate/s to a running server (embedded worker) until the
 buyer's webhook receives them. Prints p50/p95/p99 of posted → received.
-Same-run baseline: the ingestion request alone (post → 201).
+Same-run baseline: the ingestion request alone (post → 201). Also printed: the leads of
+the first second on their own (a cold process shows there) and each stage's latency from
+the timestamps the pipeline records.
 Target (DISTRIBUTION.md §9): p95 ≤ 250 ms at 100 leads/s.
 
-    python bench/e2e.py [--rate 100] [--seconds 10]
+    python bench/e2e.py [--rate 100] [--seconds 10] [--workers N]
 """
 
 from __future__ import annotations
