@@ -219,3 +219,20 @@ async def test_the_served_app_reads_a_source_once(served_client, runtime, monkey
         )
         assert response.status_code == 201
     assert reads == [world.source_id]
+
+
+async def test_an_unreachable_database_leaves_it_off_and_retrying() -> None:
+    from tests.live import free_port
+
+    cache = SourceCache()
+    stop = asyncio.Event()
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    task = asyncio.create_task(cache.listen(url, stop, retry_s=0.02))
+    await asyncio.sleep(0.2)  # several failed attempts
+    assert not task.done(), "a failed connection must be retried, not end the listener"
+    load = CountingLoader("binding")
+    await cache.get("k", load)
+    await cache.get("k", load)
+    assert not cache.live and load.calls == 2
+    stop.set()
+    await asyncio.wait_for(task, timeout=2)

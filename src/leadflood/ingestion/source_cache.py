@@ -67,7 +67,7 @@ class SourceCache:
         while not stop.is_set():
             try:
                 await self._listen_once(url, stop)
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:  # any failure: serve from the database, retry later
                 log.warning("source_cache_listener_failed", error=type(exc).__name__)
             if not stop.is_set():
                 await _first(stop.wait(), asyncio.sleep(retry_s))
