@@ -12,12 +12,11 @@ import structlog
 
 from leadflood.auth.service import Principal
 from leadflood.core.errors import BadRequest, NotFound
-from leadflood.core.executions import create_execution
 from leadflood.core.runtime import Runtime
 from leadflood.inbox import repository as repo
 from leadflood.inbox.classify import InboundEmail, parse
 from leadflood.sequences import repository as sequences_repo
-from leadflood.sequences.service import SEND_JOB, SEND_RETRY
+from leadflood.sequences.service import queue_send
 
 log = structlog.get_logger("leadflood.inbox")
 
@@ -182,14 +181,7 @@ async def reply(
             },
         )
         assert message_id is not None
-        job_id, _ = await create_execution(
-            conn,
-            SEND_JOB,
-            {"message_id": str(message_id)},
-            max_attempts=SEND_RETRY.max_attempts,
-            lead_id=found["lead_id"],
-        )
-        await repo.set_message_job(conn, message_id, job_id)
+        job_id = await queue_send(conn, message_id, found["lead_id"])
         await repo.mark_read(conn, conversation_id)
     return {"messageId": message_id, "jobId": job_id, "status": "queued"}
 

@@ -42,6 +42,22 @@ SEND_RETRY = RetryPolicy(
 TICK_BATCH = 500
 
 
+async def queue_send(
+    conn: asyncpg.Connection, message_id: uuid.UUID, lead_id: uuid.UUID
+) -> uuid.UUID:
+    """The tracked send job of a queued message (sequence step or manual reply), in the
+    caller's transaction; the message row records its job."""
+    job_id, _ = await create_execution(
+        conn,
+        SEND_JOB,
+        {"message_id": str(message_id)},
+        max_attempts=SEND_RETRY.max_attempts,
+        lead_id=lead_id,
+    )
+    await inbox_repo.set_message_job(conn, message_id, job_id)
+    return job_id
+
+
 def _not_found(what: str) -> NotFound:
     return NotFound(f"{what}_not_found", f"no {what} with this id")
 
@@ -241,14 +257,7 @@ async def tick(runtime: Runtime, *, now: datetime | None = None) -> dict[str, in
                 if message_id is None:
                     skipped += 1  # this step was scheduled before
                 else:
-                    job_id, _ = await create_execution(
-                        conn,
-                        SEND_JOB,
-                        {"message_id": str(message_id)},
-                        max_attempts=SEND_RETRY.max_attempts,
-                        lead_id=step["lead_id"],
-                    )
-                    await inbox_repo.set_message_job(conn, message_id, job_id)
+                    await queue_send(conn, message_id, step["lead_id"])
                     scheduled += 1
                 following = (
                     at + timedelta(minutes=step["next_delay"])
