@@ -14,6 +14,7 @@ from leadflood.auth.service import Principal
 from leadflood.billing import service
 from leadflood.core.errors import Unauthorized
 from leadflood.core.runtime import runtime_of
+from leadflood.core.security import presented_api_key
 
 router = APIRouter(tags=["billing"])
 BILLING = Depends(requires(Permission.billing))
@@ -168,8 +169,7 @@ async def reject(
 @router.post("/api/returns", status_code=201, tags=["buyers"], summary="A buyer returns a lead")
 async def buyer_return(body: BuyerReturnIn, request: Request) -> dict:
     """Authenticated by the buyer's API key (`X-Api-Key` or `Authorization: Bearer`)."""
-    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
-    key = request.headers.get("x-api-key") or (bearer.strip() if scheme.lower() == "bearer" else "")
+    key = presented_api_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
     buyer_id = await service.buyer_for_key(runtime_of(request), key) if key else None
     if buyer_id is None:
         raise Unauthorized("invalid_api_key", "a valid buyer API key is required")

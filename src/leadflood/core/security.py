@@ -23,6 +23,17 @@ def verify_api_key(key: str, stored: str) -> bool:
     return hmac.compare_digest(hash_api_key(key), stored)
 
 
+def presented_api_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The key a client presents: `Authorization: Bearer <key>`, else `X-Api-Key`."""
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    if x_api_key and x_api_key.strip():
+        return x_api_key.strip()
+    return None
+
+
 def _fernet(master_key: str) -> Fernet:
     derived = hashlib.sha256(b"leadflood-secrets:" + master_key.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(derived))

@@ -84,13 +84,3 @@ def authenticate(binding: SourceBinding, presented_key: str | None) -> None:
         return
     if not presented_key or not verify_api_key(presented_key, binding.api_key_hash):
         raise Unauthorized("unauthorized_source", "missing or invalid source API key")
-
-
-def presented_api_key(authorization: str | None, x_api_key: str | None) -> str | None:
-    if authorization:
-        scheme, _, value = authorization.strip().partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    if x_api_key and x_api_key.strip():
-        return x_api_key.strip()
-    return None

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from leadflood.core.errors import AppError, NotFound, PayloadTooLarge, app_error_response
+from leadflood.core.security import presented_api_key
 from leadflood.ingestion.canonical import canonical_path
-from leadflood.ingestion.classify import presented_api_key
 from leadflood.ingestion.schemas import LeadAccepted, LeadState, accepted, state
 from leadflood.ingestion.service import IngestRequest, get_lead_for_source, ingest_lead
 
