@@ -19,14 +19,13 @@ from fastapi.encoders import jsonable_encoder
 from starlette.responses import JSONResponse
 
 from leadflood.core.errors import BadRequest, Conflict
-from leadflood.core.runtime import Runtime
+from leadflood.core.runtime import runtime_of
 
 MAX_KEY_LENGTH = 200
 
 
 async def idempotent(
     request: Request,
-    runtime: Runtime,
     user_id: uuid.UUID,
     status: int,
     work: Callable[[], Awaitable[Any]],
@@ -40,7 +39,7 @@ async def idempotent(
     fingerprint = hashlib.sha256(
         request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
     ).hexdigest()
-    async with runtime.db.raw() as conn, conn.transaction():
+    async with runtime_of(request).db.raw() as conn, conn.transaction():
         await conn.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{user_id}:{key}"
         )

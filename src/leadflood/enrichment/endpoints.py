@@ -39,7 +39,6 @@ async def enrich(
     body = body or EnrichIn()
     return await idempotent(
         request,
-        runtime,
         principal.user_id,
         202,
         lambda: start_enrichment(

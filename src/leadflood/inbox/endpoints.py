@@ -61,7 +61,6 @@ async def reply(
     runtime = runtime_of(request)
     return await idempotent(
         request,
-        runtime,
         principal.user_id,
         202,
         lambda: service.reply(runtime, principal, conversation_id, body.body, body.subject),

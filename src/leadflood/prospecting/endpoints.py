@@ -32,7 +32,6 @@ async def create_icp(body: IcpIn, request: Request, principal: Principal = DEFIN
     runtime = runtime_of(request)
     return await idempotent(
         request,
-        runtime,
         principal.user_id,
         201,
         lambda: service.create_icp(runtime, principal, body),
@@ -68,7 +67,6 @@ async def search(
     runtime = runtime_of(request)
     return await idempotent(
         request,
-        runtime,
         principal.user_id,
         202,
         lambda: service.start_search(runtime, principal, icp_id, body or SearchIn()),
@@ -120,7 +118,6 @@ async def create_lead(body: LeadIn, request: Request, principal: Principal = WOR
     runtime = runtime_of(request)
     return await idempotent(
         request,
-        runtime,
         principal.user_id,
         201,
         lambda: service.create_lead(runtime, principal, body),

@@ -35,7 +35,6 @@ async def create_mailbox(body: MailboxIn, request: Request, principal: Principal
     runtime = runtime_of(request)
     return await idempotent(
         request,
-        runtime,
         principal.user_id,
         201,
         lambda: service.create_mailbox(runtime, principal, body),
@@ -52,7 +51,6 @@ async def create_sequence(body: SequenceIn, request: Request, principal: Princip
     runtime = runtime_of(request)
     return await idempotent(
         request,
-        runtime,
         principal.user_id,
         201,
         lambda: service.create_sequence(runtime, principal, body),
@@ -99,7 +97,6 @@ async def enroll(
     runtime = runtime_of(request)
     return await idempotent(
         request,
-        runtime,
         principal.user_id,
         200,
         lambda: service.enroll(runtime, principal, sequence_id, body.lead_ids),
