@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from leadflood.core.logging import cache_loggers, configure_logging
 from leadflood.core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from leadflood.core.runtime import Runtime
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Lead Flood: lead distribution and outreach.", no_args_is_help=True)
 
@@ -30,6 +35,29 @@ def _run_service_loop(main: Coroutine[Any, Any, None]) -> None:
         asyncio.run(main)
     else:
         uvloop.run(main)
+
+
+def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run one operation against the configured database, then close it.
+
+    A domain error (AppError) is printed as `error: <code>: <message>` with exit code 2.
+    """
+    from leadflood.core.errors import AppError
+    from leadflood.core.runtime import build_runtime
+
+    runtime = build_runtime(_settings())
+
+    async def run() -> T:
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.close()
+
+    try:
+        return asyncio.run(run())
+    except AppError as exc:
+        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _database_url(settings: Settings) -> str:
@@ -145,19 +173,9 @@ def route(
     """Routing operations."""
     if not retry_unrouted:
         raise typer.BadParameter("nothing to do: pass --retry-unrouted")
-    from leadflood.core.runtime import build_runtime
     from leadflood.routing.service import RoutingService
 
-    settings = _settings()
-    runtime = build_runtime(settings)
-
-    async def run() -> dict[str, int]:
-        try:
-            return await RoutingService(runtime.db).retry_unrouted(limit)
-        finally:
-            await runtime.close()
-
-    outcomes = asyncio.run(run())
+    outcomes = _with_runtime(lambda runtime: RoutingService(runtime.db).retry_unrouted(limit))
     typer.echo(f"re-routed {sum(outcomes.values())} lead(s)")
     for outcome, count in sorted(outcomes.items()):
         typer.echo(f"  {outcome:<32} {count}")
@@ -173,22 +191,8 @@ def billing_invoice(
 ) -> None:
     """Invoice every postpaid buyer for the month; re-running adds nothing twice."""
     from leadflood.billing.service import invoice_period
-    from leadflood.core.errors import AppError
-    from leadflood.core.runtime import build_runtime
 
-    runtime = build_runtime(_settings())
-
-    async def run() -> list[dict]:
-        try:
-            return await invoice_period(runtime, period)
-        finally:
-            await runtime.close()
-
-    try:
-        results = asyncio.run(run())
-    except AppError as exc:
-        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
-        raise typer.Exit(2) from None
+    results = _with_runtime(lambda runtime: invoice_period(runtime, period))
     if not results:
         typer.echo(f"{period}: nothing to invoice")
     for r in results:
@@ -205,18 +209,9 @@ app.add_typer(jobs_app, name="jobs")
 @jobs_app.command("list")
 def jobs_list(limit: int = typer.Option(50, help="At most this many.")) -> None:
     """Jobs that failed for good (dead letters), newest first."""
-    from leadflood.core.runtime import build_runtime
     from leadflood.jobs.dead_letters import list_dead_letters
 
-    runtime = build_runtime(_settings())
-
-    async def run() -> list[dict]:
-        try:
-            return await list_dead_letters(runtime, limit)
-        finally:
-            await runtime.close()
-
-    letters = asyncio.run(run())
+    letters = _with_runtime(lambda runtime: list_dead_letters(runtime, limit))
     if not letters:
         typer.echo("no failed jobs")
     for letter in letters:
@@ -229,19 +224,10 @@ def jobs_list(limit: int = typer.Option(50, help="At most this many.")) -> None:
 @jobs_app.command("replay")
 def jobs_replay(job_id: str = typer.Argument(..., help="Id from `leadflood jobs list`.")) -> None:
     """Run a failed job again, after its cause is fixed."""
-    from leadflood.core.runtime import build_runtime
     from leadflood.jobs.dead_letters import NotReplayable, replay
 
-    runtime = build_runtime(_settings())
-
-    async def run() -> str:
-        try:
-            return await replay(runtime, job_id)
-        finally:
-            await runtime.close()
-
     try:
-        typer.echo(asyncio.run(run()))
+        typer.echo(_with_runtime(lambda runtime: replay(runtime, job_id)))
     except NotReplayable as exc:
         typer.echo(f"error: not_replayable: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -267,32 +253,21 @@ def users_create(
 ) -> None:
     """Create a user. The password is hashed with Argon2id and never printed."""
     from leadflood.auth.service import audit, create_user
-    from leadflood.core.errors import AppError
-    from leadflood.core.runtime import build_runtime
 
-    runtime = build_runtime(_settings())
+    async def create(runtime: Runtime) -> dict:
+        async with runtime.db.transaction() as conn:
+            user = await create_user(conn, email=email, password=password, role=role, name=name)
+            await audit(
+                conn,
+                None,
+                "create",
+                "user",
+                user["id"],
+                {"email": user["email"], "role": role, "via": "cli"},
+            )
+            return user
 
-    async def run() -> dict:
-        try:
-            async with runtime.db.transaction() as conn:
-                user = await create_user(conn, email=email, password=password, role=role, name=name)
-                await audit(
-                    conn,
-                    None,
-                    "create",
-                    "user",
-                    user["id"],
-                    {"email": user["email"], "role": role, "via": "cli"},
-                )
-                return user
-        finally:
-            await runtime.close()
-
-    try:
-        user = asyncio.run(run())
-    except AppError as exc:
-        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
-        raise typer.Exit(2) from None
+    user = _with_runtime(create)
     typer.echo(f"created {user['role']} {user['email']} ({user['id']})")
 
 
