@@ -19,6 +19,8 @@ SPEC_ENUMS = {
         "delivered",
         "delivery_failed",
         "returned",
+        # Issue 14: a lead no buyer took within its offer's shelf life.
+        "unsold",
     ],
     "billing_status": ["unbilled", "billable", "invoiced", "credited", "non_billable"],
     "invoice_status": ["draft", "issued", "paid", "void"],

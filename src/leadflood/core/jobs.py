@@ -156,12 +156,23 @@ def _entrypoint(
 
     async def handle(job: Job) -> None:
         payload = orjson.loads(job.payload) if job.payload else {}
-        with structlog.contextvars.bound_contextvars(job_id=int(job.id), job=spec.name):
-            await spec.handler(
-                JobContext(
-                    runtime=runtime, job_id=int(job.id), attempts=job.attempts, payload=payload
+        with structlog.contextvars.bound_contextvars(
+            job_id=int(job.id), job=spec.name, attempt=job.attempts
+        ):
+            try:
+                await spec.handler(
+                    JobContext(
+                        runtime=runtime, job_id=int(job.id), attempts=job.attempts, payload=payload
+                    )
                 )
-            )
+            except Exception as exc:
+                # pgqueuer retries or holds it as failed; the operator sees why in the log.
+                log.exception(
+                    "job_failed",
+                    error=f"{type(exc).__name__}: {exc}"[:500],
+                    max_attempts=spec.max_attempts,
+                )
+                raise
 
     return run
 

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     # Private/loopback delivery targets: allowed in development and test only by default.
     allow_private_networks: bool | None = None
     worker_concurrency: int = 20
+    # Delivery retry schedule: seconds to wait after each failed attempt of a round; a
+    # round has one attempt more than delays (the default: 5 attempts over ~42 minutes).
+    delivery_retry_schedule_s: list[float] = Field(
+        default_factory=lambda: [30.0, 120.0, 600.0, 1800.0], min_length=1, max_length=20
+    )
+    # The reconciler (a periodic job) re-enqueues stranded work; and the unrouted sweep
+    # retries validated leads until their offer's shelf life ends.
+    reconcile_interval_s: float = Field(default=60.0, gt=0)
+    unrouted_retry_interval_s: float = Field(default=60.0, gt=0)
     # SMTP for the email delivery channel (and outreach email later).
     smtp_host: str | None = None
     smtp_port: int = 25

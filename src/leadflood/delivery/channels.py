@@ -33,6 +33,8 @@ class Outbound:
     secret: str | None
     timeout_ms: int | None
     subject: str
+    # A configuration problem found while building it: recorded as a permanent failure.
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,10 @@ class WebhookChannel:
                 message.webhook_url, allow_private=self.settings.private_networks_allowed
             )
         except DestinationError as exc:
-            return AttemptResult("permanent_error", error=f"{exc.code}: {exc}")
+            # A resolver failure is transient (the buyer's DNS may be back in a minute); a
+            # refused or malformed destination is not.
+            outcome = "retryable_error" if exc.code == "dns_error" else "permanent_error"
+            return AttemptResult(outcome, error=f"{exc.code}: {exc}")
         total = (message.timeout_ms or 10_000) / 1000
         timeout = aiohttp.ClientTimeout(
             total=total, sock_connect=min(2.0, total), sock_read=min(5.0, total)

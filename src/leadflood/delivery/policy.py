@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-MAX_ATTEMPTS = 5
+# The default retry schedule; operators set their own (Settings.delivery_retry_schedule_s).
 DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30))
 RETRY_AFTER_CAP = timedelta(hours=1)
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
@@ -37,11 +37,22 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     return max(when - now, timedelta(0))
 
 
-def next_delay(attempt_no: int, retry_after: timedelta | None = None) -> timedelta | None:
-    """Delay before the next attempt after `attempt_no` failed retryably; None = exhausted."""
-    if attempt_no >= MAX_ATTEMPTS:
+def schedule_from(seconds: list[float] | tuple[float, ...]) -> tuple[timedelta, ...]:
+    return tuple(timedelta(seconds=s) for s in seconds)
+
+
+def next_delay(
+    attempt_no: int,
+    retry_after: timedelta | None = None,
+    delays: tuple[timedelta, ...] = DELAYS,
+) -> timedelta | None:
+    """Delay before the next attempt after `attempt_no` failed retryably; None = exhausted.
+
+    A round has len(delays) + 1 attempts: the first, then one after each delay.
+    """
+    if attempt_no > len(delays):
         return None
-    delay = DELAYS[attempt_no - 1]
+    delay = delays[attempt_no - 1]
     if retry_after is not None:
         delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
     return delay

@@ -1,17 +1,21 @@
-"""All SQL of delivery (asyncpg). The claim holds the delivery row lock for the attempt."""
+"""All SQL of delivery (asyncpg): claim and start an attempt, then record it, each in a
+short transaction of its own; the send happens between them with no connection held."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 
-# SKIP LOCKED: a delivery another worker is attempting right now is left to it.
+# SKIP LOCKED: a delivery another worker is claiming right now is left to it. The claim
+# is a short transaction of its own; the send happens after it commits (issue 14).
 _CLAIM = """
 SELECT d.id AS delivery_id, d.status::text AS delivery_status, d.attempt_count, d.round_start,
        d.next_attempt_at, d.channel::text AS channel,
+       d.lease_expires_at IS NOT NULL AND d.lease_expires_at > now() AS leased,
        l.id AS lead_id, l.status::text AS lead_status, l.first_name, l.last_name, l.email,
        l.phone, l.normalized_phone, l.address, l.city, l.state, l.postal_code, l.consent,
        l.consent_text, l.consent_certificate_url, l.price_cents, l.raw_payload,
@@ -31,25 +35,55 @@ WHERE d.lead_id = $1
 FOR UPDATE OF d SKIP LOCKED
 """
 
-_ATTEMPT = """
-INSERT INTO delivery_attempts (delivery_id, attempt_no, started_at, finished_at, duration_ms,
-                               request_digest, http_status, response_excerpt, outcome, error)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::attempt_outcome, $10)
+# An attempt left open by a worker that stopped mid-send is closed as interrupted (the
+# buyer may have received it: the Idempotency-Key lets it tell), then the new attempt is
+# recorded as started, before anything is sent.
+_START = """
+WITH interrupted AS (
+    UPDATE delivery_attempts
+    SET finished_at = now(), outcome = 'retryable_error',
+        duration_ms = extract(epoch FROM now() - started_at) * 1000,
+        error = 'interrupted: the attempt was cut off before its result was recorded'
+    WHERE delivery_id = $1 AND finished_at IS NULL
+),
+claimed AS (
+    UPDATE deliveries SET status = 'in_progress', attempt_count = $2,
+                          lease_expires_at = now() + $3::interval
+    WHERE id = $1
+)
+INSERT INTO delivery_attempts (delivery_id, attempt_no, started_at, request_digest)
+VALUES ($1, $2, now(), $4)
 """
+
+# Recording is guarded by the claimed attempt: a worker whose lease another took over
+# records nothing. The attempt row is completed in the same statement.
+_GUARD = """
+claimed AS (
+    SELECT id FROM deliveries
+    WHERE id = $1 AND status = 'in_progress' AND attempt_count = $2
+    FOR UPDATE
+),
+attempt AS (
+    UPDATE delivery_attempts a
+    SET finished_at = now(), duration_ms = $3, http_status = $4, response_excerpt = $5,
+        outcome = $6::attempt_outcome, error = $7
+    FROM claimed c WHERE a.delivery_id = c.id AND a.attempt_no = $2
+)"""
 
 # Success: the attempt, the delivery and the guarded routed → delivered move together.
 # A prepaid buyer is charged in the same statement (DISTRIBUTION.md §8): the price reserved
 # at routing becomes a balanced ledger transaction (buyer account -P, revenue +P).
 _SUCCEEDED = f"""
-WITH attempt AS ({_ATTEMPT} RETURNING 1),
+WITH {_GUARD},
 delivery AS (
-    UPDATE deliveries SET status = 'succeeded', attempt_count = $2, delivered_at = $4,
-                          next_attempt_at = NULL, last_error = NULL
-    WHERE id = $1
+    UPDATE deliveries d SET status = 'succeeded', delivered_at = now(),
+                            next_attempt_at = NULL, last_error = NULL, lease_expires_at = NULL
+    FROM claimed c WHERE d.id = c.id
+    RETURNING d.lead_id
 ),
 delivered AS (
-    UPDATE leads SET status = 'delivered', delivered_at = $4, billing_status = 'billable'
-    WHERE id = $11 AND status = 'routed'
+    UPDATE leads SET status = 'delivered', delivered_at = now(), billing_status = 'billable'
+    WHERE id IN (SELECT lead_id FROM delivery) AND status = 'routed'
     RETURNING id, buyer_id, coalesce(price_cents, 0) AS price
 ),
 charged AS (
@@ -66,36 +100,72 @@ txn AS (
            'debit:lead:' || lead_id::text
     FROM charged
     RETURNING id, buyer_id, amount_cents
+),
+entries AS (
+    INSERT INTO ledger_entries (transaction_id, account, amount_cents)
+    SELECT id, 'buyer:' || buyer_id::text, -amount_cents FROM txn
+    UNION ALL
+    SELECT id, 'platform:revenue', amount_cents FROM txn
 )
-INSERT INTO ledger_entries (transaction_id, account, amount_cents)
-SELECT id, 'buyer:' || buyer_id::text, -amount_cents FROM txn
-UNION ALL
-SELECT id, 'platform:revenue', amount_cents FROM txn
+SELECT count(*) FROM claimed
 """
 
+# The next attempt's time is counted from this transaction's now(), the same clock the
+# retry job's execute_after is counted from (enqueued in this transaction).
 _RETRY = f"""
-WITH attempt AS ({_ATTEMPT} RETURNING 1)
-UPDATE deliveries SET status = 'pending', attempt_count = $2, next_attempt_at = $11,
-                      last_error = $10
-WHERE id = $1
+WITH {_GUARD},
+delivery AS (
+    UPDATE deliveries d SET status = 'pending', next_attempt_at = now() + $8::interval,
+                            last_error = $7, lease_expires_at = NULL
+    FROM claimed c WHERE d.id = c.id
+)
+SELECT count(*) FROM claimed
 """
 
 # Failure releases the prepaid reservation taken at routing.
 _FAILED = f"""
-WITH attempt AS ({_ATTEMPT} RETURNING 1),
+WITH {_GUARD},
 delivery AS (
-    UPDATE deliveries SET status = 'failed', attempt_count = $2, next_attempt_at = NULL,
-                          last_error = $10
-    WHERE id = $1
+    UPDATE deliveries d SET status = 'failed', next_attempt_at = NULL, last_error = $7,
+                            lease_expires_at = NULL
+    FROM claimed c WHERE d.id = c.id
+    RETURNING d.lead_id
 ),
 failed AS (
     UPDATE leads SET status = 'delivery_failed', billing_status = 'non_billable'
-    WHERE id = $11 AND status = 'routed'
+    WHERE id IN (SELECT lead_id FROM delivery) AND status = 'routed'
     RETURNING buyer_id, coalesce(price_cents, 0) AS price
+),
+released AS (
+    UPDATE buyers b SET reserved_cents = greatest(b.reserved_cents - f.price, 0)
+    FROM failed f WHERE b.id = f.buyer_id AND b.payment_method = 'prepaid'
 )
-UPDATE buyers b SET reserved_cents = greatest(b.reserved_cents - f.price, 0)
-FROM failed f WHERE b.id = f.buyer_id AND b.payment_method = 'prepaid'
+SELECT count(*) FROM claimed
 """
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """What one finished attempt recorded (the attempt row was written at its start)."""
+
+    delivery_id: uuid.UUID
+    attempt_no: int
+    duration_ms: float
+    http_status: int | None
+    response_excerpt: str | None
+    outcome: str
+    error: str | None
+
+    def args(self) -> list[Any]:
+        return [
+            self.delivery_id,
+            self.attempt_no,
+            self.duration_ms,
+            self.http_status,
+            self.response_excerpt,
+            self.outcome,
+            self.error,
+        ]
 
 
 async def claim(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str, Any] | None:
@@ -107,37 +177,27 @@ async def delivery_exists(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM deliveries WHERE lead_id = $1", lead_id))
 
 
-def _attempt_args(attempt: dict[str, Any]) -> list[Any]:
-    return [
-        attempt["delivery_id"],
-        attempt["attempt_no"],
-        attempt["started_at"],
-        attempt["finished_at"],
-        attempt["duration_ms"],
-        attempt["request_digest"],
-        attempt["http_status"],
-        attempt["response_excerpt"],
-        attempt["outcome"],
-        attempt["error"],
-    ]
-
-
-async def record_success(
-    conn: asyncpg.Connection, attempt: dict[str, Any], lead_id: uuid.UUID
+async def start_attempt(
+    conn: asyncpg.Connection,
+    delivery_id: uuid.UUID,
+    attempt_no: int,
+    lease: timedelta,
+    request_digest: str,
 ) -> None:
-    await conn.execute(_SUCCEEDED, *_attempt_args(attempt), lead_id)
+    await conn.execute(_START, delivery_id, attempt_no, lease, request_digest)
 
 
-async def record_retry(
-    conn: asyncpg.Connection, attempt: dict[str, Any], next_attempt_at: datetime
-) -> None:
-    await conn.execute(_RETRY, *_attempt_args(attempt), next_attempt_at)
+async def record_success(conn: asyncpg.Connection, attempt: AttemptRecord) -> bool:
+    """False when the claim was taken over (nothing written)."""
+    return bool(await conn.fetchval(_SUCCEEDED, *attempt.args()))
 
 
-async def record_failure(
-    conn: asyncpg.Connection, attempt: dict[str, Any], lead_id: uuid.UUID
-) -> None:
-    await conn.execute(_FAILED, *_attempt_args(attempt), lead_id)
+async def record_retry(conn: asyncpg.Connection, attempt: AttemptRecord, delay: timedelta) -> bool:
+    return bool(await conn.fetchval(_RETRY, *attempt.args(), delay))
+
+
+async def record_failure(conn: asyncpg.Connection, attempt: AttemptRecord) -> bool:
+    return bool(await conn.fetchval(_FAILED, *attempt.args()))
 
 
 # Manual re-delivery of a failed delivery: a fresh round of the retry schedule after the
@@ -162,7 +222,7 @@ allowed AS (
 ),
 delivery AS (
     UPDATE deliveries SET status = 'pending', round_start = attempt_count,
-                          next_attempt_at = now(), last_error = NULL
+                          next_attempt_at = now(), last_error = NULL, lease_expires_at = NULL
     WHERE lead_id IN (SELECT id FROM allowed) AND status = 'failed'
     RETURNING lead_id
 )

@@ -1,0 +1,47 @@
+"""Reliability (issue 14): leased delivery attempts, unsold leads, offer shelf life.
+
+- A delivery attempt is recorded when it starts (outcome NULL) and completed after the
+  send; `deliveries.lease_expires_at` bounds how long a claimed attempt may stay open
+  before another worker may take the delivery over (a crash mid-send).
+- `unsold`: a lead that found no buyer within its offer's shelf life.
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-01
+"""
+
+from sqlscript import run_script  # type: ignore[import-not-found]
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+SCRIPT = """
+ALTER TABLE deliveries ADD COLUMN lease_expires_at timestamptz;
+ALTER TABLE delivery_attempts ALTER COLUMN finished_at DROP NOT NULL;
+ALTER TABLE delivery_attempts ALTER COLUMN duration_ms DROP NOT NULL;
+ALTER TABLE delivery_attempts ALTER COLUMN outcome DROP NOT NULL;
+ALTER TABLE offers ADD COLUMN shelf_life_minutes integer NOT NULL DEFAULT 15
+    CHECK (shelf_life_minutes BETWEEN 0 AND 43200);
+ALTER TABLE leads ADD COLUMN unsold_at timestamptz;
+CREATE INDEX leads_validated_idx ON leads (created_at) WHERE status = 'validated';
+CREATE INDEX deliveries_open_idx ON deliveries (lead_id) WHERE status IN ('pending', 'in_progress');
+"""
+
+
+def upgrade() -> None:
+    # PostgreSQL 12+ adds an enum value inside a transaction (it is usable once committed).
+    run_script("ALTER TYPE lead_status ADD VALUE IF NOT EXISTS 'unsold';" + SCRIPT)
+
+
+def downgrade() -> None:
+    run_script(
+        """
+DROP INDEX IF EXISTS deliveries_open_idx;
+DROP INDEX IF EXISTS leads_validated_idx;
+ALTER TABLE leads DROP COLUMN unsold_at;
+ALTER TABLE offers DROP COLUMN shelf_life_minutes;
+ALTER TABLE deliveries DROP COLUMN lease_expires_at;
+"""
+    )
