@@ -163,9 +163,7 @@ async def test_dns_failure_is_retryable_in_production(database_url) -> None:
     runtime = build_runtime(settings, database_url)
     await truncate_all(runtime)
     try:
-        lead = await routed_lead(
-            runtime, "https://buyer.does-not-exist.invalid/leads", secret=None
-        )
+        lead = await routed_lead(runtime, "https://buyer.does-not-exist.invalid/leads", secret=None)
         outcome = await DeliveryService(runtime).deliver(lead)
         assert outcome.result == "retry_scheduled", outcome
         assert outcome.attempt.error.startswith("dns_error")

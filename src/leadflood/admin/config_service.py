@@ -18,10 +18,11 @@ from leadflood.admin.resources import Resource
 from leadflood.auth.service import Principal, audit
 from leadflood.catalog import repository as catalog_repo
 from leadflood.catalog import service as catalog
-from leadflood.core.db import constraint_violation
+from leadflood.core.db import constraint_violation, raw_asyncpg
 from leadflood.core.errors import BadRequest, Conflict, NotFound
 from leadflood.core.security import encrypt_secret
 from leadflood.ingestion.canonical import canonical_host, canonical_path, canonical_source_key
+from leadflood.routing.service import capacity_may_have_opened
 
 SECRET_FIELDS = frozenset({"webhook_secret"})
 MAX_IMPORT_ROWS = 50_000
@@ -111,6 +112,7 @@ async def create(
         else:
             row_id = await catalog_repo.insert_row(conn, resource.table, values)
     await audit(conn, principal, "create", resource.entity, row_id, _redacted(values))
+    await _capacity_changed(conn, resource)
     return await get(conn, resource, row_id), extras
 
 
@@ -148,7 +150,19 @@ async def update(
                 for k, v in changed.items()
             },
         )
+        await _capacity_changed(conn, resource)
     return await get(conn, resource, row_id)
+
+
+# Changes that can give an unrouted lead a buyer: retry those leads now (issue 14).
+_CAPACITY_TABLES = frozenset(
+    {"buyers", "buyer_offers", "buyer_service_areas", "offer_exclusivities", "offers"}
+)
+
+
+async def _capacity_changed(conn: AsyncConnection, resource: Resource) -> None:
+    if resource.table in _CAPACITY_TABLES:
+        await capacity_may_have_opened(await raw_asyncpg(conn))
 
 
 async def delete(

@@ -24,6 +24,7 @@ LEAD_STATUSES = (
     "delivered",
     "delivery_failed",
     "returned",
+    "unsold",
 )
 
 

@@ -192,7 +192,8 @@ SELECT count(*) AS received,
        count(*) FILTER (WHERE routed_at IS NOT NULL) AS routed,
        count(*) FILTER (WHERE status = 'validated') AS unrouted,
        count(*) FILTER (WHERE status IN ('delivered', 'returned')) AS delivered,
-       count(*) FILTER (WHERE status = 'delivery_failed') AS delivery_failed
+       count(*) FILTER (WHERE status = 'delivery_failed') AS delivery_failed,
+       count(*) FILTER (WHERE status = 'unsold') AS unsold
 FROM leads WHERE created_at >= :since AND created_at < :until
 """
 

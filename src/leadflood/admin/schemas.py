@@ -110,6 +110,8 @@ class OfferIn(Strict):
     vertical_id: UUID
     validation_policy_id: UUID
     routing_policy_id: UUID
+    # How long an unrouted lead is retried before it ends `unsold` (0: at the next sweep).
+    shelf_life_minutes: int = Field(default=15, ge=0, le=43200)
     active: bool = True
 
 

@@ -37,7 +37,8 @@ SELECT {key} AS id, {label} AS name,
        count(*) AS received,
        count(*) FILTER (WHERE l.status = 'rejected') AS rejected,
        count(*) FILTER (WHERE l.routed_at IS NOT NULL) AS routed,
-       count(*) FILTER (WHERE l.status IN ('delivered', 'returned')) AS delivered
+       count(*) FILTER (WHERE l.status IN ('delivered', 'returned')) AS delivered,
+       count(*) FILTER (WHERE l.status = 'unsold') AS unsold
 FROM leads l {join}
 WHERE l.created_at >= $1 AND l.created_at < $2
 GROUP BY 1, 2 ORDER BY received DESC, name
@@ -63,6 +64,7 @@ TREND_METRICS = {
     "enrollments": ("outreach.enrollments", "created_at", "true"),
     "distribution_received": ("leads", "created_at", "true"),
     "distribution_delivered": ("leads", "delivered_at", "status IN ('delivered', 'returned')"),
+    "distribution_unsold": ("leads", "unsold_at", "status = 'unsold'"),
 }
 
 

@@ -57,7 +57,7 @@ async def summary(runtime: Runtime, since: date | None = None, until: date | Non
         "distribution": {
             "totals": {
                 k: sum(row[k] for row in distribution["source"])
-                for k in ("received", "rejected", "routed", "delivered")
+                for k in ("received", "rejected", "routed", "delivered", "unsold")
             },
             "by_source": distribution["source"],
             "by_offer": distribution["offer"],

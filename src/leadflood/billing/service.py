@@ -12,6 +12,7 @@ from leadflood.core.db import raw_asyncpg
 from leadflood.core.errors import BadRequest, Conflict, NotFound
 from leadflood.core.runtime import Runtime
 from leadflood.core.security import hash_api_key, new_api_key
+from leadflood.routing.service import capacity_may_have_opened
 
 
 def _buyer_missing() -> NotFound:
@@ -116,6 +117,8 @@ async def _post(
                 buyer_id,
                 {"delta_cents": delta, "description": description},
             )
+            if delta > 0:
+                await capacity_may_have_opened(raw)
         buyer = await repo.buyer(raw, buyer_id)
     assert buyer is not None
     return {

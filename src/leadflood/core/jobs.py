@@ -56,6 +56,9 @@ REGISTRY: dict[str, JobSpec] = {}
 VALIDATE_LEAD = "validate_lead"
 ROUTE_LEAD = "route_lead"
 DELIVER_LEAD = "deliver_lead"
+# Periodic safety nets (issue 14): re-route unrouted leads, re-enqueue stranded work.
+RETRY_UNROUTED = "routing.retry_unrouted"
+RECONCILE = "system.reconcile"
 
 
 def job(name: str, *, max_attempts: int = 5, initial_delay: timedelta = timedelta(seconds=5)):
@@ -92,6 +95,15 @@ async def enqueue_raw(
         name, orjson.dumps(payload), 0, delay, dedupe_key
     )
     return int(ids[0])
+
+
+async def enqueue_once(conn: asyncpg.Connection, name: str, payload: dict[str, Any]) -> bool:
+    """Enqueue `name` unless one is already queued or running (its dedupe key is its
+    name); safe inside a transaction, where a raised duplicate would abort it."""
+    ids = await Queries(AsyncpgDriver(conn)).enqueue(
+        name, orjson.dumps(payload), 0, None, f"once:{name}", on_conflict="skip"
+    )
+    return ids[0] is not None
 
 
 async def failed_job_entrypoint(conn: asyncpg.Connection, job_id: int) -> str | None:
@@ -137,6 +149,7 @@ def load_job_modules() -> None:
         "leadflood.prospecting.tasks",
         "leadflood.enrichment.tasks",
         "leadflood.sequences.tasks",
+        "leadflood.reconcile.tasks",
     ):
         try:
             importlib.import_module(module)
@@ -252,26 +265,33 @@ async def run_worker(
 
 _CAPACITY_REPOLL = timedelta(milliseconds=10)
 
-# Jobs every running worker keeps enqueuing on a timer; the dedupe key keeps one queued
-# at a time however many workers there are.
-PERIODIC: dict[str, timedelta] = {"sequence.tick": timedelta(seconds=60)}
+
+def periodic_jobs(settings: Any) -> dict[str, float]:
+    """Jobs every running worker keeps enqueuing on a timer (seconds); one queued at a
+    time however many workers there are."""
+    return {
+        "sequence.tick": 60.0,
+        RECONCILE: settings.reconcile_interval_s,
+        RETRY_UNROUTED: settings.unrouted_retry_interval_s,
+    }
 
 
 async def _periodic(runtime: Runtime) -> None:
-    from pgqueuer.domain.errors import DuplicateJobError
-
+    intervals = periodic_jobs(runtime.settings)
+    loop = asyncio.get_running_loop()
+    due = dict.fromkeys(intervals, loop.time())
     while True:
-        for name in PERIODIC:
-            if name not in REGISTRY:
+        now = loop.time()
+        for name, interval in intervals.items():
+            if name not in REGISTRY or due[name] > now:
                 continue
+            due[name] = now + interval
             try:
                 async with runtime.db.raw() as conn:
-                    await enqueue_raw(conn, name, {}, dedupe_key=f"periodic:{name}")
-            except DuplicateJobError:
-                pass  # another worker's tick is already waiting
+                    await enqueue_once(conn, name, {})
             except Exception:
                 log.exception("periodic_enqueue_failed", job=name)
-        await asyncio.sleep(min(PERIODIC.values()).total_seconds())
+        await asyncio.sleep(max(0.05, min(due.values()) - loop.time()))
 
 
 _BUSY = """

@@ -30,7 +30,7 @@ from leadflood.demo.seed import (
 
 DEMO_SINK_PORT = 2525
 DEMO_BUYER_PORT = 8099
-SETTLED = {"rejected", "delivered", "delivery_failed"}
+SETTLED = {"rejected", "delivered", "delivery_failed", "unsold"}
 
 
 def _scenarios(run: str) -> list[tuple[str, str, dict]]:

@@ -139,8 +139,25 @@ SELECT d.id, d.outcome, d.buyer_id, d.strategy::text AS strategy, d.candidates,
        d.decided_at, d.duration_ms
 FROM routing_decisions d WHERE d.lead_id = $1 ORDER BY d.decided_at, d.created_at, d.id
 """
+# Validated leads still inside their offer's shelf life (issue 14); with $2, only
+# leads that routing already tried (a job of their own is on the way for the others).
 _UNROUTED = """
-SELECT id FROM leads WHERE status = 'validated' ORDER BY created_at, id LIMIT $1
+SELECT l.id FROM leads l JOIN offers o ON o.id = l.offer_id
+WHERE l.status = 'validated'
+  AND l.created_at + make_interval(mins => o.shelf_life_minutes) > now()
+  AND (NOT $2 OR EXISTS (SELECT 1 FROM routing_decisions d WHERE d.lead_id = l.id))
+ORDER BY l.created_at, l.id LIMIT $1
+"""
+
+# Past its shelf life, a lead routing has tried and found no buyer for is unsold: a
+# terminal state of its own (its decisions keep each buyer's reasons).
+_EXPIRE_UNSOLD = """
+UPDATE leads l SET status = 'unsold', unsold_at = now(), billing_status = 'non_billable'
+FROM offers o
+WHERE o.id = l.offer_id AND l.status = 'validated'
+  AND l.created_at + make_interval(mins => o.shelf_life_minutes) <= now()
+  AND EXISTS (SELECT 1 FROM routing_decisions d WHERE d.lead_id = l.id)
+RETURNING l.id
 """
 
 
@@ -217,8 +234,14 @@ async def decisions(conn: asyncpg.Connection, lead_id: uuid.UUID) -> list[dict[s
     return [dict(r) for r in await conn.fetch(_DECISIONS, lead_id)]
 
 
-async def unrouted_leads(conn: asyncpg.Connection, limit: int) -> list[uuid.UUID]:
-    return [r["id"] for r in await conn.fetch(_UNROUTED, limit)]
+async def unrouted_leads(
+    conn: asyncpg.Connection, limit: int, *, tried_only: bool = False
+) -> list[uuid.UUID]:
+    return [r["id"] for r in await conn.fetch(_UNROUTED, limit, tried_only)]
+
+
+async def expire_unsold(conn: asyncpg.Connection) -> list[uuid.UUID]:
+    return [r["id"] for r in await conn.fetch(_EXPIRE_UNSOLD)]
 
 
 async def lead_exists(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:

@@ -10,14 +10,17 @@ from typing import Any
 
 import asyncpg
 import orjson
+import structlog
 
 from leadflood.core.db import Database
 from leadflood.core.errors import NotFound
+from leadflood.core.jobs import RETRY_UNROUTED, enqueue_once
 from leadflood.routing import repository as repo
 from leadflood.routing.schedule import compile_schedule
 from leadflood.routing.selection import Candidate, DecisionClock, choose, evaluate
 
 MAX_SELECTION_ROUNDS = 50
+log = structlog.get_logger("leadflood.routing")
 
 
 @dataclass
@@ -161,14 +164,27 @@ class RoutingService:
                     raise NotFound("lead_not_found", "no lead with this id")
         return rows
 
-    async def retry_unrouted(self, limit: int = 1000) -> dict[str, int]:
+    async def retry_unrouted(
+        self, limit: int = 1000, *, tried_only: bool = False
+    ) -> dict[str, int]:
+        """Mark leads past their offer's shelf life unsold, then route the rest again."""
         async with self.db.raw() as conn:
-            lead_ids = await repo.unrouted_leads(conn, limit)
-        outcomes: dict[str, int] = {}
+            unsold = await repo.expire_unsold(conn)
+            lead_ids = await repo.unrouted_leads(conn, limit, tried_only=tried_only)
+        outcomes: dict[str, int] = {"unsold": len(unsold)} if unsold else {}
+        for lead_id in unsold:
+            log.info("lead_unsold", lead_id=str(lead_id))
         for lead_id in lead_ids:
             result = await self.route(lead_id)
             outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
         return outcomes
+
+
+async def capacity_may_have_opened(conn: asyncpg.Connection) -> None:
+    """Routing capacity may have opened (a buyer resumed or reconfigured, funds added):
+    retry unrouted leads now rather than at the next periodic sweep. In the caller's
+    transaction; one queued sweep covers any number of such changes."""
+    await enqueue_once(conn, RETRY_UNROUTED, {})
 
 
 def _candidate(row: asyncpg.Record) -> Candidate:

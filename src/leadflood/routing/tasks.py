@@ -6,7 +6,7 @@ import uuid
 
 import structlog
 
-from leadflood.core.jobs import ROUTE_LEAD, JobContext, job
+from leadflood.core.jobs import RETRY_UNROUTED, ROUTE_LEAD, JobContext, job
 from leadflood.routing.service import RoutingService
 
 log = structlog.get_logger("leadflood.routing")
@@ -22,3 +22,11 @@ async def route_lead_job(ctx: JobContext) -> None:
         outcome=result.outcome,
         buyer_id=str(result.buyer_id) if result.buyer_id else None,
     )
+
+
+@job(RETRY_UNROUTED, max_attempts=1)
+async def retry_unrouted_job(ctx: JobContext) -> None:
+    """Periodic, and enqueued when capacity opens (a buyer resumed, funds topped up)."""
+    outcomes = await RoutingService(ctx.runtime.db).retry_unrouted(tried_only=True)
+    if outcomes:
+        log.info("unrouted_retried", **outcomes)

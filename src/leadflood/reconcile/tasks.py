@@ -1,0 +1,12 @@
+"""system.reconcile: a periodic job (every minute by default) on every worker."""
+
+from __future__ import annotations
+
+from leadflood.core.jobs import RECONCILE, JobContext, job
+from leadflood.reconcile.service import reconcile
+
+
+@job(RECONCILE, max_attempts=1)
+async def reconcile_job(ctx: JobContext) -> dict[str, int]:
+    async with ctx.runtime.db.raw() as conn, conn.transaction():
+        return await reconcile(conn)
