@@ -9,6 +9,7 @@ import time
 import uvicorn
 
 from leadflood.app import create_app
+from leadflood.core.http_server import uvicorn_options
 from leadflood.core.runtime import build_runtime
 from leadflood.core.settings import Settings
 
@@ -22,17 +23,18 @@ def free_port() -> int:
 class ThreadedServer:
     """Serve an ASGI app with uvicorn on its own thread and loop, on a free port."""
 
-    def __init__(self, app, *, lifespan: str = "off") -> None:  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self, app, *, lifespan: str = "off", options: dict | None = None
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
             port=self.port,
-            log_config=None,
-            access_log=False,
             lifespan=lifespan,
             loop="asyncio",
+            **(options or {"log_config": None, "access_log": False}),
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -56,5 +58,10 @@ class LiveServer(ThreadedServer):
 
     def __init__(self, settings: Settings, database_url: str, *, worker: bool = False) -> None:
         runtime = build_runtime(settings, database_url)
-        super().__init__(create_app(runtime, embedded_worker=worker), lifespan="on")
+        # Served exactly as `leadflood serve` serves (slow-client cut-offs, proxy trust).
+        super().__init__(
+            create_app(runtime, embedded_worker=worker),
+            lifespan="on",
+            options=uvicorn_options(settings),
+        )
         self.url = self.base

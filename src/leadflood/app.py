@@ -15,6 +15,7 @@ from leadflood.core.http_errors import install_error_handlers
 from leadflood.core.jobs import run_worker
 from leadflood.core.middleware import RequestContextMiddleware
 from leadflood.core.rate_limit import RateLimitMiddleware
+from leadflood.core.request_guard import RequestGuard
 from leadflood.core.runtime import Runtime
 from leadflood.ingestion.source_cache import SourceCache
 
@@ -71,6 +72,11 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
             max_age=600,
         )
+    app.add_middleware(
+        RequestGuard,
+        max_bytes=runtime.settings.max_request_bytes,
+        body_timeout_s=runtime.settings.request_body_timeout_s,
+    )
     app.add_middleware(RequestContextMiddleware)
 
     from leadflood.health.endpoints import router as health_router

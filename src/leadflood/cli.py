@@ -99,6 +99,7 @@ def _serve(settings: Settings, url: str, host: str | None, port: int | None, wor
     import uvicorn
 
     from leadflood.app import create_app
+    from leadflood.core.http_server import uvicorn_options
     from leadflood.core.runtime import build_runtime
 
     cache_loggers()
@@ -109,10 +110,8 @@ def _serve(settings: Settings, url: str, host: str | None, port: int | None, wor
         application,
         host=host or settings.host,
         port=port or settings.port,
-        log_config=None,
-        access_log=False,
         loop="uvloop",
-        http="httptools",
+        **uvicorn_options(settings),
     )
 
 

@@ -295,7 +295,7 @@ async def test_derivation_fails_without_email_and_phone(client, runtime, world) 
         (b'{"first_name": true}', "invalid_field_type"),
         (b'{"consent": "yes"}', "invalid_field_type"),
         (b'{"email": ["a@b.co"]}', "invalid_field_type"),
-        (b'{"first_name": "a\\u0000b"}', "invalid_field_value"),
+        (b'{"first_name": "a\\u0000b"}', "nul_character"),
     ],
 )
 async def test_malformed_bodies_get_stable_codes(client, runtime, world, content, code) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -187,16 +187,33 @@ async def rotate_source_key(
     return api_key
 
 
+def _records(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells); a line the csv module cannot read is a 400 naming it."""
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise BadRequest(
+                "invalid_csv",
+                f"line {reader.line_num} could not be read",
+                details={"lines": [{"line": reader.line_num, "message": str(exc)}]},
+            ) from None
+        yield reader.line_num, record
+
+
 def parse_service_area_csv(text: str) -> list[tuple[str | None, str | None]]:
     """Rows of postal_code[,city]; a header row naming the columns is optional.
 
     Any bad line rejects the whole file, with every bad line listed.
     """
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    # newline=None: CR-only (old Mac, some spreadsheet exports) and CRLF files read as LF.
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=None))
     rows: list[tuple[str | None, str | None]] = []
     errors: list[dict[str, Any]] = []
     columns = ("postal_code", "city")
-    for line_no, record in enumerate(reader, start=1):
+    for line_no, record in _records(reader):
         cells = [c.strip() for c in record]
         if not any(cells):
             continue

@@ -20,6 +20,7 @@ from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal
 from leadflood.core.errors import BadRequest
+from leadflood.core.request_guard import MAX_OFFSET
 from leadflood.core.runtime import runtime_of
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -58,7 +59,7 @@ def _register(resource: Resource) -> None:
     async def list_items(
         request: Request,
         limit: int = Query(100, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
         _: Principal = READ,
     ) -> dict:
         async with runtime_of(request).db.connect() as conn:
@@ -200,7 +201,7 @@ async def list_deliveries(
     status: str | None = None,
     buyer_id: uuid.UUID | None = None,
     limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
     items = await lead_service.deliveries(

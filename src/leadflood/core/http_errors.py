@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -33,6 +35,20 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=exc.headers)
 
+    # A value the database cannot take (an integer past its column's range, an invalid
+    # text representation): the client's input, so a 400; never echo the parameters.
+    @app.exception_handler(asyncpg.exceptions.DataError)
+    @app.exception_handler(asyncpg.exceptions._base.DataError)
+    async def _data_error(_: Request, exc: Exception) -> Response:
+        return _invalid_value()
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi_error(_: Request, exc: DBAPIError) -> Response:
+        cause = getattr(exc.orig, "__cause__", None) or exc.orig
+        if isinstance(cause, asyncpg.exceptions.DataError | asyncpg.exceptions._base.DataError):
+            return _invalid_value()
+        raise exc
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
         # The API never answers 422: malformed input is a 400 with field details.
@@ -47,3 +63,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             400, "invalid_request", "request validation failed", {"fields": fields}
         )
+
+
+def _invalid_value() -> Response:
+    return error_response(
+        400, "invalid_value", "a value is out of range or malformed for its field", {}
+    )

@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     db_max_overflow: int = 10
     max_body_bytes: int = 64 * 1024
+    # Every other route's body limit, enforced while reading (413 above it).
+    max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Slow clients are cut off: headers must arrive within this many seconds of the
+    # request's first byte, and the whole body within the second (408 request_timeout).
+    request_header_timeout_s: float = Field(default=10.0, gt=0)
+    request_body_timeout_s: float = Field(default=30.0, gt=0)
+    # Addresses (or "*") of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # Key for encrypting buyer webhook secrets at rest and signing tokens.
     secret_key: SecretStr = SecretStr("dev-insecure-change-me-0123456789abcdef")
     # Private/loopback delivery targets: allowed in development and test only by default.

@@ -130,6 +130,8 @@ class LeadIngestionFastPath:
                     response = await _post(Request(scope, receive))
                 except AppError as exc:
                     response = app_error_response(exc)
+                    if exc.status in (408, 413):
+                        response.headers["connection"] = "close"  # the body is unread
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

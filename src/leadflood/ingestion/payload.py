@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from leadflood.core.errors import BadRequest
+from leadflood.core.request_guard import parse_json
 
 # The posting contract's vocabulary; every other domain imports it from here.
 CONTACT_FIELDS = (
@@ -46,16 +47,13 @@ def parse_body(body: bytes) -> LeadPayload:
     if not body.strip():
         raise BadRequest("invalid_json", "request body must be a JSON object")
     try:
-        data = orjson.loads(body)
+        data = parse_json(body)  # NUL characters and nesting depth: the shared guard
     except orjson.JSONDecodeError as exc:
         raise BadRequest(
             "invalid_json", "request body is not valid JSON", details={"reason": str(exc)}
         ) from None
     if not isinstance(data, dict):
         raise BadRequest("invalid_body", "request body must be a JSON object")
-    if _contains_nul(data):
-        # PostgreSQL text and jsonb cannot hold NUL characters.
-        raise BadRequest("invalid_field_value", "NUL characters are not allowed")
 
     fields: dict[str, str | None] = {}
     for name in CONTACT_FIELDS:
@@ -98,13 +96,3 @@ def parse_body(body: bytes) -> LeadPayload:
         fields=fields,
         consent=consent,
     )
-
-
-def _contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any("\x00" in k or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(v) for v in value)
-    return False
