@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from leadflood.core.logging import cache_loggers, configure_logging
 from leadflood.core.settings import Settings, get_settings
@@ -22,7 +23,14 @@ app = typer.Typer(help="Lead Flood: lead distribution and outreach.", no_args_is
 
 
 def _settings() -> Settings:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        # Name the setting and the problem, never the value (it may be a secret).
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "configuration"
+            typer.echo(f"error: {where}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_json)
     return settings
 

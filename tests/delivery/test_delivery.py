@@ -186,9 +186,11 @@ async def test_unconfigured_channel_fails_permanently(runtime) -> None:
 
 
 async def test_private_targets_are_refused_outside_dev(runtime, database_url, buyer_server) -> None:
-    strict = build_runtime(make_settings(database_url, env="production"), database_url)
+    strict = build_runtime(
+        make_settings(database_url, env="production", secret_key="p" * 48), database_url
+    )
     try:
-        lead = await routed_lead(strict, buyer_server.url())
+        lead = await routed_lead(strict, buyer_server.url(), secret=None)
         outcome = await DeliveryService(strict).deliver(lead)
         assert outcome.result == "failed"
         assert outcome.attempt.error.startswith("destination_not_allowed")

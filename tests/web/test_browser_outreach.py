@@ -95,9 +95,8 @@ def test_sequence_mail_reply_and_inbox_in_the_browser(database_url) -> None:
             page.click("form.entity button[type=submit]")
             page.wait_for_selector("#activate")
             page.click("#activate")
-            page.wait_for_function(
-                "document.querySelector('#sequence-status').innerText === 'active'"
-            )
+            # A locator wait, not wait_for_function: the page's CSP forbids eval.
+            page.wait_for_selector("#sequence-status:text-is('active')")
 
             for box in page.locator("input[name=lead_id]").all():
                 box.check()

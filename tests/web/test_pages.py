@@ -49,8 +49,16 @@ async def test_pages_need_a_session_and_login_shows_errors(client, runtime) -> N
     assert response.headers["location"] == "/login?next=/leads?status=rejected"
     page = await client.get("/login?next=//evil.example.com")
     assert 'value="/"' in page.text  # no open redirect
-    bad = await client.post("/login", data={"email": "x@example.com", "password": "nope"})
+    bad = await client.post(
+        "/login", data={"email": "x@example.com", "password": "nope"}, headers=ORIGIN
+    )
     assert bad.status_code == 401 and "email or password is wrong" in bad.text
+    # Login CSRF: a sign-in form posted from another site, or with no origin, is refused.
+    for headers in ({"origin": "https://evil.example.com"}, {}):
+        forged = await client.post(
+            "/login", data={"email": "x@example.com", "password": "nope"}, headers=headers
+        )
+        assert forged.status_code == 403, headers
 
 
 async def test_dashboard_shows_todays_funnel(web, runtime) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflood.admin import repository as repo
-from leadflood.admin.resources import Resource
+from leadflood.admin.resources import WRITE_ONLY, Resource
 from leadflood.auth.service import Principal, audit
 from leadflood.catalog import repository as catalog_repo
 from leadflood.catalog import service as catalog
@@ -24,13 +24,14 @@ from leadflood.core.security import encrypt_secret
 from leadflood.ingestion.canonical import canonical_host, canonical_path, canonical_source_key
 from leadflood.routing.service import capacity_may_have_opened
 
-SECRET_FIELDS = frozenset({"webhook_secret"})
+SECRET_FIELDS = WRITE_ONLY
 MAX_IMPORT_ROWS = 50_000
 
 
 def public(resource: Resource, row: dict[str, Any]) -> dict[str, Any]:
-    """The row as the API shows it: hidden columns replaced by presence flags."""
-    shown = {k: v for k, v in row.items() if k not in resource.hidden}
+    """The row as the API shows it: allowed columns, secrets replaced by presence flags."""
+    allowed = resource.shown
+    shown = {k: v for k, v in row.items() if k in allowed}
     if resource.table == "sources":
         shown["has_api_key"] = bool(row.get("api_key_hash"))
     if resource.table == "buyers":

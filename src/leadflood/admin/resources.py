@@ -25,6 +25,8 @@ class Resource:
     immutable: frozenset[str] = frozenset()
     # Columns never returned (replaced by a *_set / has_* flag in the output).
     hidden: frozenset[str] = frozenset()
+    # Columns shown but not settable through `create` (balances, clocks).
+    readonly: frozenset[str] = frozenset()
     # Query parameters that filter the list (equality on the column).
     filters: tuple[str, ...] = ()
     order_by: str = "created_at DESC, id DESC"
@@ -33,6 +35,16 @@ class Resource:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "patch", schemas.patch_model(self.create, self.immutable))
+
+    @property
+    def shown(self) -> frozenset[str]:
+        """The columns the API returns: an allow-list, so a column added later (a key
+        hash, a secret) stays out of every response until it is named here."""
+        return (
+            (frozenset(self.create.model_fields) | _ALWAYS_SHOWN | self.readonly)
+            - self.hidden
+            - WRITE_ONLY
+        )
 
     @property
     def nullable(self) -> frozenset[str]:
@@ -46,6 +58,9 @@ class Resource:
 
 
 _COUNTERS = frozenset({"cap_day_window", "cap_day_count", "cap_hour_window", "cap_hour_count"})
+_ALWAYS_SHOWN = frozenset({"id", "created_at", "updated_at"})
+# Accepted on input, never returned.
+WRITE_ONLY = frozenset({"webhook_secret"})
 
 RESOURCES: dict[str, Resource] = {
     r.name: r
@@ -76,6 +91,7 @@ RESOURCES: dict[str, Resource] = {
             "offer",
             schemas.OfferIn,
             "Offers",
+            readonly=frozenset({"return_window_days"}),
             filters=("market_id", "vertical_id", "active"),
             order_by="slug",
         ),
@@ -96,7 +112,8 @@ RESOURCES: dict[str, Resource] = {
             "buyer",
             schemas.BuyerIn,
             "Buyers",
-            hidden=frozenset({"webhook_secret"}) | _COUNTERS,
+            hidden=frozenset({"webhook_secret", "api_key_hash"}) | _COUNTERS,
+            readonly=frozenset({"balance_cents", "reserved_cents", "max_return_rate"}),
             filters=("status",),
             order_by="name",
         ),
@@ -108,6 +125,7 @@ RESOURCES: dict[str, Resource] = {
             "Buyer offers",
             immutable=frozenset({"buyer_id", "offer_id"}),
             hidden=_COUNTERS,
+            readonly=frozenset({"last_routed_at"}),
             filters=("buyer_id", "offer_id", "active"),
             label="id",
         ),

@@ -33,6 +33,11 @@ def _same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
+def require_same_origin(request: Request) -> None:
+    if not _same_origin(request):
+        raise Forbidden("cross_origin_request", "cookie-authenticated writes must be same-origin")
+
+
 async def principal_from_request(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
@@ -42,10 +47,8 @@ async def principal_from_request(request: Request) -> Principal:
         token = token.strip()
     else:
         token = request.cookies.get(ACCESS_COOKIE, "")
-        if token and request.method not in _SAFE_METHODS and not _same_origin(request):
-            raise Forbidden(
-                "cross_origin_request", "cookie-authenticated writes must be same-origin"
-            )
+        if token and request.method not in _SAFE_METHODS:
+            require_same_origin(request)
     if not token:
         raise Unauthorized("unauthenticated", "sign in first")
     principal = await auth_service(request).authenticate(

@@ -71,11 +71,16 @@ async def touch_login(conn: AsyncConnection, user_id: uuid.UUID) -> None:
     )
 
 
-# A session is live while its user is active and its refresh family is not revoked.
+# A session is live while its user is active and its refresh family exists (it was issued
+# to this user at a login) and is not revoked. A token naming a family nobody issued is
+# refused even when its signature verifies.
 _SESSION = """
 SELECT u.id, u.email, u.name, u.role::text AS role
 FROM users u
 WHERE u.id = :user_id AND u.active
+  AND EXISTS (
+      SELECT 1 FROM refresh_tokens t WHERE t.family_id = :family_id AND t.user_id = u.id
+  )
   AND NOT EXISTS (
       SELECT 1 FROM refresh_tokens t WHERE t.family_id = :family_id AND t.revoked_at IS NOT NULL
   )

@@ -6,8 +6,12 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Public (it is in the source): for development and tests only; production refuses it.
+DEV_SECRET_KEY = "dev-insecure-change-me-0123456789abcdef"  # noqa: S105 - public by design
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class Environment(StrEnum):
@@ -42,7 +46,7 @@ class Settings(BaseSettings):
     # Addresses (or "*") of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: list[str] = Field(default_factory=list)
     # Key for encrypting buyer webhook secrets at rest and signing tokens.
-    secret_key: SecretStr = SecretStr("dev-insecure-change-me-0123456789abcdef")
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     # Private/loopback delivery targets: allowed in development and test only by default.
     allow_private_networks: bool | None = None
     worker_concurrency: int = 20
@@ -88,6 +92,21 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     # The offline `sample` providers, only when enabled explicitly (the demo does).
     sample_providers: bool = False
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Settings:
+        """Production refuses to start with a public or weak key: anyone who knows it can
+        forge an admin's access token and read every buyer's webhook secret."""
+        if self.env == Environment.production:
+            key = self.secret_key.get_secret_value()
+            if key == DEV_SECRET_KEY or len(key) < MIN_SECRET_KEY_LENGTH:
+                raise ValueError(
+                    "LEADFLOOD_SECRET_KEY must be set in production to a random value of at "
+                    f"least {MIN_SECRET_KEY_LENGTH} characters (the built-in development key "
+                    "is public). Generate one with: python3 -c "
+                    "'import secrets; print(secrets.token_urlsafe(48))'"
+                )
+        return self
 
     @property
     def base_url(self) -> str:

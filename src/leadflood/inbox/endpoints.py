@@ -21,6 +21,7 @@ from leadflood.inbox import service
 from leadflood.integrations.trengo.client import verify as verify_trengo
 from leadflood.sequences.schemas import ReplyIn
 from leadflood.sequences.unsubscribe import lead_from_token
+from leadflood.web.pages import render
 
 router = APIRouter(tags=["outreach"])
 
@@ -103,24 +104,17 @@ def _lead(request: Request, token: str) -> uuid.UUID:
     return lead_id
 
 
-_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<link rel="stylesheet" href="/static/app.css"></head><body><main><section class="card login">
-<h1>{title}</h1>{content}</section></main></body></html>"""
-
-
 @router.get("/u/{token}", include_in_schema=False)
 async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     _lead(request, token)
-    form = (
-        f'<p>Stop all emails to this address?</p><form method="post" action="/u/{token}">'
-        '<button type="submit">Unsubscribe</button></form>'
-    )
-    return HTMLResponse(_PAGE.format(title="Unsubscribe", content=form))
+    return render(request, "unsubscribe.html", title="Unsubscribe", token=token, done=False)
 
 
 @router.post("/u/{token}", include_in_schema=False)
 async def unsubscribe(token: str, request: Request) -> HTMLResponse:
     """The page's button and mail clients' one-click (List-Unsubscribe-Post) both land here."""
     result = await service.unsubscribe(runtime_of(request), _lead(request, token))
-    done = f"<p>{result['email'] or 'This address'} will get no more emails from us.</p>"
-    return HTMLResponse(_PAGE.format(title="You are unsubscribed", content=done))
+    # Autoescaped template: the address is the recipient's own input (stored XSS before).
+    return render(
+        request, "unsubscribe.html", title="You are unsubscribed", email=result["email"], done=True
+    )

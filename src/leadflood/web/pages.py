@@ -16,7 +16,12 @@ from leadflood import __version__
 from leadflood.admin import config_service as config
 from leadflood.admin import lead_service
 from leadflood.admin.resources import RESOURCES, Resource
-from leadflood.auth.dependencies import REFRESH_COOKIE, auth_service, client_ip
+from leadflood.auth.dependencies import (
+    REFRESH_COOKIE,
+    auth_service,
+    client_ip,
+    require_same_origin,
+)
 from leadflood.auth.policy import Permission, allows
 from leadflood.auth.service import Principal
 from leadflood.core.errors import AppError, NotFound
@@ -64,6 +69,9 @@ async def login_page(request: Request, next: str = "/") -> HTMLResponse:
 
 @router.post("/login")
 async def login_submit(request: Request) -> Response:
+    # Like every cookie-authenticated write: a login posted from another site (login
+    # CSRF, which would sign the victim into the attacker's account) is refused.
+    require_same_origin(request)
     form = await request.form()
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     target = safe_next(str(form.get("next", "/")))

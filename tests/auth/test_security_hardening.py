@@ -1,0 +1,165 @@
+"""Issue 14, security: no known secret in production, no forged session, no stored XSS,
+no secret in any response, security headers on every page."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import text
+
+from leadflood.core.settings import DEV_SECRET_KEY, Environment, Settings
+from tests.conftest import auth_headers
+from tests.factories import make_buyer, make_world
+
+
+@pytest.mark.parametrize("key", [None, DEV_SECRET_KEY, "short-but-not-empty"])
+def test_production_refuses_a_missing_public_or_short_secret(key) -> None:
+    values = {"env": Environment.production, "database_url": "postgresql://x/y"}
+    if key is not None:
+        values["secret_key"] = key
+    with pytest.raises(ValidationError, match="LEADFLOOD_SECRET_KEY"):
+        Settings(**values)
+
+
+def test_production_starts_with_a_strong_secret() -> None:
+    settings = Settings(
+        env=Environment.production, database_url="postgresql://x/y", secret_key="k" * 48
+    )
+    assert settings.env == Environment.production
+
+
+def test_the_cli_names_the_problem_and_exits_2(monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from leadflood.cli import app
+    from leadflood.core.settings import get_settings
+
+    monkeypatch.setenv("LEADFLOOD_ENV", "production")
+    monkeypatch.delenv("LEADFLOOD_SECRET_KEY", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["migrate"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "LEADFLOOD_SECRET_KEY" in result.output
+    assert DEV_SECRET_KEY not in result.output
+
+
+async def test_a_token_for_a_session_nobody_issued_is_refused(client, runtime) -> None:
+    """The public dev key used to let anyone mint an admin token: a valid signature with
+    a made-up session family must not be enough."""
+    headers = await auth_headers(client, runtime, "admin")
+    me = (await client.get("/v1/auth/me", headers=headers)).json()
+    real = jwt.decode(
+        headers["authorization"].split()[1],
+        options={"verify_signature": False},
+    )
+    forged_claims = {
+        **real,
+        "fam": str(uuid.uuid4()),
+        "exp": int((datetime.now(UTC) + timedelta(minutes=10)).timestamp()),
+    }
+    key = hashlib.sha256(
+        b"leadflood-access-token:" + runtime.settings.secret_key.get_secret_value().encode()
+    ).digest()
+    forged = jwt.encode(forged_claims, key, algorithm="HS256")
+    response = await client.get("/v1/auth/me", headers={"authorization": f"Bearer {forged}"})
+    assert me["role"] == "admin"
+    assert response.status_code == 401, (real, response.text)
+
+
+HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+
+
+async def test_the_unsubscribe_page_escapes_the_address(client, runtime) -> None:
+    from leadflood.sequences.unsubscribe import token as token_for
+
+    async with runtime.db.raw() as conn:
+        lead_id = await conn.fetchval(
+            "INSERT INTO outreach.leads (email, normalized_email, first_name, source, source_ref) "
+            "VALUES ($1, $1, $2, 'manual', 'xss') "
+            "RETURNING id",
+            f"{HOSTILE}@example.com",
+            HOSTILE,
+        )
+    token = token_for(runtime.settings.secret_key.get_secret_value(), lead_id)
+    page = await client.post(f"/u/{token}")
+    assert page.status_code == 200
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;" in page.text
+    form = await client.get(f"/u/{token}")
+    assert form.status_code == 200 and "<script>alert" not in form.text
+
+
+@pytest.mark.parametrize("path", ["/login", "/health", "/v1/auth/me", "/api/leads/x", "/nope"])
+async def test_security_headers_on_every_response(client, path) -> None:
+    response = await client.get(path)
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "same-origin"
+
+
+async def test_no_template_uses_inline_script(client) -> None:
+    from pathlib import Path
+
+    import leadflood.web
+
+    root = Path(leadflood.web.__file__).parent / "templates"
+    for template in root.rglob("*.html"):
+        body = template.read_text()
+        assert not re.search(r"\son[a-z]+=", body), template
+        assert "javascript:" not in body, template
+        assert not re.search(r"<script(?![^>]*\ssrc=)", body), template
+
+
+async def test_no_response_carries_a_key_hash_or_secret(client, runtime) -> None:
+    async with runtime.db.transaction() as conn:
+        world = await make_world(conn, source_api_key=True)
+        buyer = await make_buyer(conn, world, webhook_secret="whsec-visible-never")
+    admin = await auth_headers(client, runtime, "admin")
+    rotated = await client.post(f"/v1/admin/billing/buyers/{buyer}/rotate-key", headers=admin)
+    assert rotated.status_code in (200, 201), rotated.text
+    async with runtime.db.connect() as conn:
+        hashes = [
+            h
+            for (h,) in (
+                await conn.execute(
+                    text(
+                        "SELECT api_key_hash FROM sources WHERE api_key_hash IS NOT NULL "
+                        "UNION ALL SELECT api_key_hash FROM buyers WHERE api_key_hash IS NOT NULL "
+                        "UNION ALL SELECT webhook_secret FROM buyers "
+                        "WHERE webhook_secret IS NOT NULL "
+                        "UNION ALL SELECT password_hash FROM users"
+                    )
+                )
+            ).all()
+        ]
+    assert len(hashes) >= 4
+    paths = [
+        "/v1/admin/sources",
+        f"/v1/admin/sources/{world.source_id}",
+        "/v1/admin/buyers",
+        f"/v1/admin/buyers/{buyer}",
+        "/v1/admin/billing/buyers",
+        f"/v1/admin/billing/buyers/{buyer}",
+        "/v1/users",
+        "/v1/auth/me",
+        "/v1/admin/audit",
+    ]
+    for role in ("admin", "manager", "agent"):
+        headers = admin if role == "admin" else await auth_headers(client, runtime, role)
+        for path in paths:
+            response = await client.get(path, headers=headers)
+            body = response.text
+            for secret in (*hashes, "whsec-visible-never"):
+                assert secret not in body, (role, path)
+            assert "api_key_hash" not in body and "password_hash" not in body, (role, path)
