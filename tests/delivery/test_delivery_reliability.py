@@ -198,3 +198,15 @@ async def test_a_secret_stored_under_another_key_fails_the_delivery_not_the_job(
     assert outcome.result == "failed"
     assert outcome.attempt.error.startswith("webhook_secret_unreadable")
     assert buyer_server.count() == 0
+
+
+async def test_an_offer_name_with_a_line_break_fails_an_email_delivery(runtime) -> None:
+    runtime.settings.smtp_host = "127.0.0.1"  # never reached: the message cannot be built
+    lead = await routed_lead(
+        runtime, None, secret=None, delivery_channel="email", email="buyer@example.com"
+    )
+    async with runtime.db.transaction() as conn:
+        await conn.execute(text("UPDATE offers SET name = 'Solar\r\nBcc: victim@example.com'"))
+    outcome = await DeliveryService(runtime).deliver(lead)
+    assert outcome.result == "failed"
+    assert outcome.attempt.error.startswith("invalid_header")

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from leadflood.core.errors import AppError
+from leadflood.core.text import single_line
 from leadflood.routing.schedule import compile_schedule, zone
 from leadflood.validation.rules import parse_rules
 
@@ -56,7 +57,11 @@ def _http_url(value: str) -> str:
     return value
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(single_line),
+]
 Slug = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
 ]
@@ -70,7 +75,11 @@ Email = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ]
 Cap = Annotated[int, Field(ge=0)]
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Short = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(single_line),
+]
 
 
 class Strict(BaseModel):

@@ -152,11 +152,16 @@ class EmailChannel:
             return AttemptResult(
                 "permanent_error", error="delivery_channel_unconfigured: no SMTP host or address"
             )
-        mail = EmailMessage()
-        mail["From"] = s.smtp_from
-        mail["To"] = message.email
-        mail["Subject"] = message.subject
-        mail["Idempotency-Key"] = message.headers["Idempotency-Key"]
+        try:
+            mail = EmailMessage()
+            mail["From"] = s.smtp_from
+            mail["To"] = message.email
+            mail["Subject"] = message.subject
+            mail["Idempotency-Key"] = message.headers["Idempotency-Key"]
+        except ValueError as exc:
+            # CR/LF in a header (an offer name saved before input refused it): the
+            # email package refuses it, so nothing is injected and no retry can help.
+            return AttemptResult("permanent_error", error=f"invalid_header: {exc}")
         mail.set_content(_summary(message))
         mail.add_attachment(
             message.body, maintype="application", subtype="json", filename="lead.json"

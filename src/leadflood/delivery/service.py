@@ -106,7 +106,13 @@ class DeliveryService:
             return AttemptResult(
                 "permanent_error", error=f"delivery_channel_unconfigured: {channel}"
             )
-        return await sender.send(message)
+        try:
+            return await sender.send(message)
+        except Exception as exc:
+            # A bug in a channel must not leave the started attempt open: record it as
+            # a retryable error (the schedule bounds the retries) and say so loudly.
+            log.exception("delivery_channel_crashed", lead_id=message.lead_id)
+            return AttemptResult("retryable_error", error=f"internal: {type(exc).__name__}")
 
     def _message(self, row: dict) -> Outbound:
         secret, problem = None, None

@@ -9,12 +9,19 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from leadflood.admin.schemas import Timezone
+from leadflood.core.text import single_line
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(single_line),
+]
+# A header value (subject, display name): one line, so it can never split a header.
+HeaderText = Annotated[str, StringConstraints(max_length=500), AfterValidator(single_line)]
 
 
 def _email(value: str) -> str:
-    value = value.strip().lower()
+    value = single_line(value.strip().lower())
     if "@" not in value or " " in value:
         raise ValueError("not an email address")
     return value
@@ -27,7 +34,7 @@ class Strict(BaseModel):
 class MailboxIn(Strict):
     name: Name
     from_email: Annotated[str, AfterValidator(_email)]
-    from_name: str = ""
+    from_name: Annotated[str, StringConstraints(max_length=200), AfterValidator(single_line)] = ""
     timezone: Timezone = "UTC"
     daily_limit: int = Field(200, ge=0, le=100_000)
     window_start: time = time(8, 0)
@@ -38,7 +45,7 @@ class MailboxIn(Strict):
 class StepIn(Strict):
     channel: Literal["email", "whatsapp", "sms"] = "email"
     delay_minutes: int = Field(0, ge=0, le=60 * 24 * 90)
-    subject_template: Annotated[str, StringConstraints(max_length=500)] = ""
+    subject_template: HeaderText = ""
     body_template: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
 
 
@@ -54,4 +61,4 @@ class EnrollIn(Strict):
 
 class ReplyIn(Strict):
     body: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
-    subject: Annotated[str, StringConstraints(max_length=500)] | None = None
+    subject: HeaderText | None = None

@@ -391,6 +391,15 @@ async def _send_email(
     )
     if wait is not None:
         raise Deferred(wait, f"outside the send window of {mailbox['from_email']}")
+    header = make_msgid(domain=mailbox["from_email"].split("@")[-1])
+    unsubscribe_url = _unsubscribe_url(runtime, lead["id"])
+    try:
+        email = _compose(message, lead, mailbox, subject, body, header, unsubscribe_url)
+    except ValueError as exc:
+        # CR/LF in a header value (a subject rendered from a lead's company name, say):
+        # the email package refuses it, so nothing can be injected; the send fails
+        # for good instead of retrying.
+        raise PermanentProviderError("smtp", "invalid_header", str(exc)) from None
     day = local_day(started, mailbox["timezone"])
     async with runtime.db.raw() as conn:
         if not await repo.take_send_unit(conn, mailbox["id"], day, mailbox["daily_limit"]):
@@ -398,19 +407,6 @@ async def _send_email(
                 wait_for_tomorrow(started, mailbox["timezone"], mailbox["window_start"]),
                 f"daily limit of {mailbox['from_email']} reached",
             )
-    header = make_msgid(domain=mailbox["from_email"].split("@")[-1])
-    unsubscribe_url = _unsubscribe_url(runtime, lead["id"])
-    email = EmailMessage()
-    email["From"] = formataddr((mailbox["from_name"], mailbox["from_email"]))
-    email["To"] = lead["email"]
-    email["Subject"] = subject
-    email["Message-ID"] = header
-    if message["in_reply_to"]:
-        email["In-Reply-To"] = message["in_reply_to"]
-        email["References"] = message["in_reply_to"]
-    email["List-Unsubscribe"] = f"<{unsubscribe_url}>"
-    email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    email.set_content(f"{body}\n\n--\nUnsubscribe: {unsubscribe_url}\n")
     try:
         await send_email(_smtp_config(runtime), email)
     except Exception as exc:
@@ -423,6 +419,30 @@ async def _send_email(
         "from_address": mailbox["from_email"],
         "to_address": lead["email"],
     }
+
+
+def _compose(
+    message: dict,
+    lead: dict,
+    mailbox: dict,
+    subject: str,
+    body: str,
+    header: str,
+    unsubscribe_url: str,
+) -> EmailMessage:
+    """The email; ValueError for a header value with CR/LF (email.policy.default)."""
+    email = EmailMessage()
+    email["From"] = formataddr((mailbox["from_name"], mailbox["from_email"]))
+    email["To"] = lead["email"]
+    email["Subject"] = subject
+    email["Message-ID"] = header
+    if message["in_reply_to"]:
+        email["In-Reply-To"] = message["in_reply_to"]
+        email["References"] = message["in_reply_to"]
+    email["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    email.set_content(f"{body}\n\n--\nUnsubscribe: {unsubscribe_url}\n")
+    return email
 
 
 async def _send_trengo(
