@@ -38,6 +38,9 @@ class Database:
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_pre_ping=False,
+            # A failed statement's parameters (a new user's password hash, a lead's
+            # PII) must never reach an error message, a log line or the CLI's output.
+            hide_parameters=True,
             connect_args={"server_settings": {"application_name": "leadflood"}},
         )
         event.listen(self.engine.sync_engine, "connect", _prime_engine_connection)

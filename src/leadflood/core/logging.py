@@ -8,6 +8,8 @@ from typing import TextIO
 
 import structlog
 
+from leadflood.core.redact import redact_event
+
 
 def configure_logging(level: str = "INFO", json: bool = True, stream: TextIO | None = None) -> None:
     processors: list[structlog.types.Processor] = [
@@ -15,6 +17,8 @@ def configure_logging(level: str = "INFO", json: bool = True, stream: TextIO | N
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
+        # After format_exc_info, so tracebacks are covered too.
+        redact_event,
     ]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()

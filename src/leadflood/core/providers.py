@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from leadflood.core.errors import BadRequest, ServiceUnavailable
+from leadflood.core.redact import redact
 from leadflood.core.settings import Settings
 
 
@@ -13,6 +14,9 @@ class ProviderError(Exception):
     def __init__(self, provider: str, code: str, message: str, *, status: int | None = None):
         self.provider = provider
         self.code = code
+        # Provider bodies are untrusted and may echo our credentials: this message is
+        # stored (job executions, enrichment history), returned and logged.
+        message = redact(message)
         self.message = message
         self.status = status
         super().__init__(f"{provider}: {code}: {message}")

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from leadflood.core.redact import register
+
 # Public (it is in the source): for development and tests only; production refuses it.
 DEV_SECRET_KEY = "dev-insecure-change-me-0123456789abcdef"  # noqa: S105 - public by design
 MIN_SECRET_KEY_LENGTH = 32
@@ -92,6 +94,16 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     # The offline `sample` providers, only when enabled explicitly (the demo does).
     sample_providers: bool = False
+
+    @model_validator(mode="after")
+    def _register_secrets(self) -> Settings:
+        """Every configured secret is masked wherever it would be stored or logged."""
+        register(
+            value.get_secret_value()
+            for value in self.__dict__.values()
+            if isinstance(value, SecretStr)
+        )
+        return self
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:

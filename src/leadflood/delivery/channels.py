@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from leadflood.core.redact import redact
 from leadflood.core.settings import Settings
 from leadflood.delivery.policy import classify_status, parse_retry_after
 from leadflood.delivery.safety import DestinationError, vet
@@ -55,7 +56,7 @@ def sanitize(text: str, *secrets: str | None, limit: int = EXCERPT_BYTES) -> str
     for secret in secrets:
         if secret:
             text = text.replace(secret, "[redacted]")
-    text = _CONTROL.sub(" ", text)
+    text = redact(_CONTROL.sub(" ", text))
     encoded = text.encode("utf-8")[:limit]
     return encoded.decode("utf-8", "ignore")
 
