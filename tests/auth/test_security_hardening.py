@@ -163,3 +163,98 @@ async def test_no_response_carries_a_key_hash_or_secret(client, runtime) -> None
             for secret in (*hashes, "whsec-visible-never"):
                 assert secret not in body, (role, path)
             assert "api_key_hash" not in body and "password_hash" not in body, (role, path)
+
+
+async def test_the_last_active_admin_cannot_be_demoted_or_deactivated(client, runtime) -> None:
+    admin = await auth_headers(client, runtime, "admin")
+    me = (await client.get("/v1/auth/me", headers=admin)).json()
+    for change in ({"role": "manager"}, {"active": False}):
+        response = await client.patch(f"/v1/users/{me['id']}", json=change, headers=admin)
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["code"] == "last_admin"
+    second = await client.post(
+        "/v1/users",
+        json={"email": "second@example.com", "password": "another long pw", "role": "admin"},
+        headers=admin,
+    )
+    assert second.status_code == 201
+    # With a second active admin, either one may step down, but not both.
+    response = await client.patch(f"/v1/users/{me['id']}", json={"role": "manager"}, headers=admin)
+    assert response.status_code == 200
+    other = await auth_headers(client, runtime, "admin", email="third@example.com")
+    await client.patch(f"/v1/users/{second.json()['id']}", json={"active": False}, headers=other)
+    third = (await client.get("/v1/auth/me", headers=other)).json()
+    response = await client.patch(f"/v1/users/{third['id']}", json={"active": False}, headers=other)
+    assert response.status_code == 409
+
+
+async def test_concurrent_demotions_leave_one_admin(client, runtime) -> None:
+    import asyncio
+
+    first = await auth_headers(client, runtime, "admin", email="a1@example.com")
+    second = await auth_headers(client, runtime, "admin", email="a2@example.com")
+    ids = [(await client.get("/v1/auth/me", headers=h)).json()["id"] for h in (first, second)]
+    results = await asyncio.gather(
+        client.patch(f"/v1/users/{ids[0]}", json={"active": False}, headers=second),
+        client.patch(f"/v1/users/{ids[1]}", json={"active": False}, headers=first),
+    )
+    assert sorted(r.status_code for r in results) in ([200, 409], [200, 401])
+    async with runtime.db.connect() as conn:
+        active = (
+            await conn.execute(text("SELECT count(*) FROM users WHERE role = 'admin' AND active"))
+        ).scalar()
+    assert active == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8080/leads", "http://169.254.169.254/latest", "http://10.0.0.5/x"],
+)
+async def test_production_refuses_a_private_webhook_url_when_saved(database_url, url) -> None:
+    import httpx
+
+    from leadflood.app import create_app
+    from leadflood.core.runtime import build_runtime
+    from tests.conftest import make_settings, truncate_all
+
+    runtime = build_runtime(
+        make_settings(database_url, env="production", secret_key="s" * 48), database_url
+    )
+    await truncate_all(runtime)
+    try:
+        transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            admin = await auth_headers(client, runtime, "admin")
+            body = {"name": "B", "webhook_url": url, "payment_method": "ach"}
+            response = await client.post("/v1/admin/buyers", json=body, headers=admin)
+            assert response.status_code == 400, response.text
+            assert response.json()["error"]["code"] == "destination_not_allowed"
+    finally:
+        await runtime.close()
+
+
+async def test_config_posts_honour_idempotency_keys(client, runtime) -> None:
+    admin = await auth_headers(client, runtime, "admin")
+    headers = {**admin, "idempotency-key": "create-buyer-1"}
+    body = {"name": "Once", "webhook_url": "https://buyer.example/leads", "payment_method": "ach"}
+    first = await client.post("/v1/admin/buyers", json=body, headers=headers)
+    again = await client.post("/v1/admin/buyers", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    listed = (await client.get("/v1/admin/buyers", headers=admin)).json()
+    assert listed["total"] == 1
+    # A source's API key is shown once and never stored with the replayable response.
+    async with runtime.db.transaction() as conn:
+        world = await make_world(conn)
+    src = {"name": "S", "offer_id": str(world.offer_id), "source_key": "src-idem"}
+    key_headers = {**admin, "idempotency-key": "create-source-1"}
+    made = await client.post("/v1/admin/sources", json=src, headers=key_headers)
+    replay = await client.post("/v1/admin/sources", json=src, headers=key_headers)
+    assert made.json()["api_key"] and replay.json()["api_key"] is None
+    assert made.json()["id"] == replay.json()["id"]
+    async with runtime.db.connect() as conn:
+        stored = (
+            await conn.execute(text("SELECT response_body::text FROM idempotency_keys"))
+        ).all()
+    assert all(made.json()["api_key"] not in row[0] for row in stored)

@@ -21,6 +21,8 @@ from leadflood.catalog import service as catalog
 from leadflood.core.db import constraint_violation, raw_asyncpg
 from leadflood.core.errors import BadRequest, Conflict, NotFound
 from leadflood.core.security import encrypt_secret
+from leadflood.core.settings import Settings
+from leadflood.delivery.safety import DestinationError, vet
 from leadflood.ingestion.canonical import canonical_host, canonical_path, canonical_source_key
 from leadflood.routing.service import capacity_may_have_opened
 
@@ -91,6 +93,21 @@ async def list_(
     if unknown:
         raise BadRequest("unknown_filter", f"cannot filter {resource.name} by {sorted(unknown)}")
     return await repo.list_rows(conn, resource, filters, limit=limit, offset=offset)
+
+
+async def check_destination(resource: Resource, body: BaseModel, settings: Settings) -> None:
+    """A webhook URL that delivery would refuse (private, loopback or metadata address,
+    malformed) is refused when saved, with delivery's own code. Call before the
+    transaction opens: resolving the host is a network call."""
+    url = getattr(body, "webhook_url", None) if resource.table == "buyers" else None
+    if not url or settings.private_networks_allowed:
+        return
+    try:
+        await vet(url, allow_private=False)
+    except DestinationError as exc:
+        if exc.code == "dns_error":
+            return  # may resolve later; delivery retries it
+        raise BadRequest(exc.code, str(exc), details={"field": "webhook_url"}) from None
 
 
 async def create(

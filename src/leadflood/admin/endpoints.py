@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from starlette.responses import JSONResponse
 
 from leadflood.admin import config_service as config
 from leadflood.admin import lead_service
@@ -20,6 +21,7 @@ from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal
 from leadflood.core.errors import BadRequest
+from leadflood.core.idempotency import idempotent
 from leadflood.core.request_guard import MAX_OFFSET
 from leadflood.core.runtime import runtime_of
 
@@ -70,10 +72,18 @@ def _register(resource: Resource) -> None:
 
     async def create_item(
         request: Request, body: create_model = Body(...), principal: Principal = WRITE
-    ) -> dict:
-        async with runtime_of(request).db.transaction() as conn:
-            row, extras = await config.create(conn, principal, resource, body, _secret_key(request))
-        return {**config.public(resource, row), **extras}
+    ) -> JSONResponse:
+        await config.check_destination(resource, body, runtime_of(request).settings)
+
+        async def work() -> dict:
+            async with runtime_of(request).db.transaction() as conn:
+                row, extras = await config.create(
+                    conn, principal, resource, body, _secret_key(request)
+                )
+            return {**config.public(resource, row), **extras}
+
+        # A retried create with the same Idempotency-Key makes one row, not two.
+        return await idempotent(request, principal.user_id, 201, work)
 
     async def get_item(item_id: uuid.UUID, request: Request, _: Principal = READ) -> dict:
         async with runtime_of(request).db.connect() as conn:
@@ -85,6 +95,7 @@ def _register(resource: Resource) -> None:
         body: patch_model = Body(...),
         principal: Principal = WRITE,
     ) -> dict:
+        await config.check_destination(resource, body, runtime_of(request).settings)
         async with runtime_of(request).db.transaction() as conn:
             row = await config.update(
                 conn, principal, resource, item_id, body, _secret_key(request)
@@ -124,10 +135,13 @@ async def rotate_source_key(
     source_id: uuid.UUID,
     request: Request,
     principal: Principal = Depends(requires(Permission.secrets_write)),
-) -> dict:
-    async with runtime_of(request).db.transaction() as conn:
-        api_key = await config.rotate_source_key(conn, principal, source_id)
-    return {"source_id": source_id, "api_key": api_key}
+) -> JSONResponse:
+    async def work() -> dict:
+        async with runtime_of(request).db.transaction() as conn:
+            api_key = await config.rotate_source_key(conn, principal, source_id)
+        return {"source_id": source_id, "api_key": api_key}
+
+    return await idempotent(request, principal.user_id, 200, work)
 
 
 @router.post(
@@ -136,11 +150,14 @@ async def rotate_source_key(
 )
 async def import_service_areas(
     buyer_id: uuid.UUID, body: ServiceAreaImport, request: Request, principal: Principal = WRITE
-) -> dict:
-    async with runtime_of(request).db.transaction() as conn:
-        return await config.import_service_areas(
-            conn, principal, buyer_id, body.market_id, body.csv, replace=body.replace
-        )
+) -> JSONResponse:
+    async def work() -> dict:
+        async with runtime_of(request).db.transaction() as conn:
+            return await config.import_service_areas(
+                conn, principal, buyer_id, body.market_id, body.csv, replace=body.replace
+            )
+
+    return await idempotent(request, principal.user_id, 200, work)
 
 
 @router.get("/leads", summary="Search leads (filters, newest first, cursor pagination)")

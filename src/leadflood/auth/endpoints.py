@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Depends, Request, Response
+from starlette.responses import JSONResponse
 
 from leadflood.auth import repository as repo
 from leadflood.auth.dependencies import (
@@ -16,7 +17,8 @@ from leadflood.auth.dependencies import (
 from leadflood.auth.policy import Permission, Role
 from leadflood.auth.schemas import LoginIn, RefreshIn, UserIn, UserPatch
 from leadflood.auth.service import Principal, audit, create_user, public_user
-from leadflood.core.errors import BadRequest, NotFound
+from leadflood.core.errors import BadRequest, Conflict, NotFound
+from leadflood.core.idempotency import idempotent
 
 router = APIRouter(tags=["auth"])
 
@@ -64,20 +66,23 @@ async def add_user(
     body: UserIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.users_manage)),
-) -> dict:
-    async with request.app.state.runtime.db.transaction() as conn:
-        user = await create_user(
-            conn, email=body.email, password=body.password, role=body.role, name=body.name
-        )
-        await audit(
-            conn,
-            principal,
-            "create",
-            "user",
-            user["id"],
-            {"email": user["email"], "role": user["role"]},
-        )
-    return public_user(user)
+) -> JSONResponse:
+    async def work() -> dict:
+        async with request.app.state.runtime.db.transaction() as conn:
+            user = await create_user(
+                conn, email=body.email, password=body.password, role=body.role, name=body.name
+            )
+            await audit(
+                conn,
+                principal,
+                "create",
+                "user",
+                user["id"],
+                {"email": user["email"], "role": user["role"]},
+            )
+        return public_user(user)
+
+    return await idempotent(request, principal.user_id, 201, work)
 
 
 @router.patch("/v1/users/{user_id}")
@@ -91,6 +96,10 @@ async def change_user(
     if "role" in values and values["role"] not in Role.__members__:
         raise BadRequest("invalid_role", f"role must be one of {', '.join(Role)}")
     async with request.app.state.runtime.db.transaction() as conn:
+        admins = await repo.lock_active_admins(conn)
+        demoting = values.get("active") is False or values.get("role", "admin") != "admin"
+        if demoting and admins == [user_id]:
+            raise Conflict("last_admin", "the last active admin cannot be demoted or deactivated")
         if values and not await repo.update_user(conn, user_id, values):
             raise NotFound("user_not_found", "no user with this id")
         if values.get("active") is False or "role" in values:

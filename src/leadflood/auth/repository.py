@@ -48,6 +48,14 @@ async def list_users(conn: AsyncConnection) -> list[dict[str, Any]]:
     return [dict(r) for r in rows.mappings()]
 
 
+async def lock_active_admins(conn: AsyncConnection) -> list[uuid.UUID]:
+    """The active admins, locked: concurrent demotions serialize on them."""
+    rows = await conn.execute(
+        text("SELECT id FROM users WHERE role = 'admin' AND active ORDER BY id FOR UPDATE")
+    )
+    return [r.id for r in rows]
+
+
 async def update_user(conn: AsyncConnection, user_id: uuid.UUID, values: dict[str, Any]) -> bool:
     sets = ", ".join(
         f"{c} = CAST(:{c} AS user_role)" if c == "role" else f"{c} = :{c}" for c in values

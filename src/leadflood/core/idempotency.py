@@ -70,6 +70,16 @@ async def idempotent(
             request.url.path,
             fingerprint,
             status,
-            orjson.dumps(payload).decode(),
+            orjson.dumps(_without_one_time_secrets(payload)).decode(),
         )
     return JSONResponse(payload, status_code=status)
+
+
+# Shown once and never stored in plain text: a replay answers without them.
+ONE_TIME_SECRETS = frozenset({"api_key"})
+
+
+def _without_one_time_secrets(payload: Any) -> Any:
+    if isinstance(payload, dict):
+        return {k: (None if k in ONE_TIME_SECRETS else v) for k, v in payload.items()}
+    return payload

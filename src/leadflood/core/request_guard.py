@@ -9,6 +9,8 @@
 - Size: bodies are counted while they are read; past the limit the request is a 413
   without buffering the rest (a lying Content-Length cannot get more through).
 - Slow bodies: the whole body must arrive within `request_body_timeout_s` (408).
+- Strict JSON: a body orjson refuses (lone surrogates, integers past 64 bits, invalid
+  UTF-8) is a 400 `invalid_json` on every route, as on ingestion.
 
 Ingestion reads its own body under its own, smaller limit (the hot path, decision
 0012); the guard gives it the deadline and the query checks only.
@@ -17,6 +19,7 @@ Ingestion reads its own body under its own, smaller limit (the hot path, decisio
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -171,13 +174,36 @@ def _check_body(scope: Scope, body: bytes) -> None:
     if kind == b"application/json" or kind.endswith(b"+json"):
         try:
             parse_json(body)
-        except orjson.JSONDecodeError:
-            return  # malformed JSON: the route's parser reports it (400 invalid_request)
+            # The routes parse with Python's json module, which keeps integers of any
+            # size (orjson reads them as floats): refuse those no column or serializer
+            # downstream can hold, and the non-standard NaN/Infinity.
+            json.loads(body, parse_int=_bounded_int, parse_constant=_no_constant)
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            # Strict JSON only (RFC 8259, UTF-8, 64-bit integers), as ingestion reads it:
+            # lone surrogates and oversized integers parse in Python's json module but
+            # cannot be stored or serialized again (they answered 500).
+            raise BadRequest(
+                "invalid_json", "request body is not valid JSON", details={"reason": str(exc)}
+            ) from None
     elif kind == b"application/x-www-form-urlencoded":
         if _query_has_nul(body):
             raise nul_error("form")
     elif b"\x00" in body and not kind.startswith(b"multipart/"):
         raise nul_error("body")
+
+
+_INT64 = 2**63
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if not -_INT64 <= value < _INT64:
+        raise ValueError(f"integer out of the 64-bit range: {text[:30]}")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

@@ -287,6 +287,7 @@ async def config_create(name: str, request: Request, principal: Principal = WRIT
     body, fields, errors = forms.parse_form(resource, dict(await request.form()), editing=False)
     if body is not None:
         try:
+            await config.check_destination(resource, body, runtime_of(request).settings)
             async with runtime_of(request).db.transaction() as conn:
                 row, extras = await config.create(
                     conn, principal, resource, body, _secret_key(request)
@@ -336,6 +337,7 @@ async def config_update(
     row: dict[str, Any] | None = None
     if body is not None:
         try:
+            await config.check_destination(resource, body, runtime_of(request).settings)
             async with runtime_of(request).db.transaction() as conn:
                 await config.update(conn, principal, resource, item_id, body, _secret_key(request))
         except AppError as exc:
