@@ -27,6 +27,8 @@ ALTER TABLE offers ADD COLUMN shelf_life_minutes integer NOT NULL DEFAULT 15
 ALTER TABLE leads ADD COLUMN unsold_at timestamptz;
 CREATE INDEX leads_validated_idx ON leads (created_at) WHERE status = 'validated';
 CREATE INDEX deliveries_open_idx ON deliveries (lead_id) WHERE status IN ('pending', 'in_progress');
+CREATE INDEX deliveries_in_flight_idx ON deliveries (buyer_id, lease_expires_at)
+    WHERE status = 'in_progress';
 """
 
 
@@ -38,6 +40,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     run_script(
         """
+DROP INDEX IF EXISTS deliveries_in_flight_idx;
 DROP INDEX IF EXISTS deliveries_open_idx;
 DROP INDEX IF EXISTS leads_validated_idx;
 ALTER TABLE leads DROP COLUMN unsold_at;

@@ -210,3 +210,37 @@ async def test_an_offer_name_with_a_line_break_fails_an_email_delivery(runtime) 
     outcome = await DeliveryService(runtime).deliver(lead)
     assert outcome.result == "failed"
     assert outcome.attempt.error.startswith("invalid_header")
+
+
+async def test_a_slow_buyer_holds_at_most_its_share_of_worker_slots(
+    database_url, buyer_server
+) -> None:
+    from tests.conftest import truncate_all
+
+    runtime = build_runtime(
+        make_settings(database_url, delivery_max_in_flight_per_buyer=2), database_url
+    )
+    await truncate_all(runtime)
+    try:
+        buyer_server.default = Reply(200, delay_s=1.0)
+        await routed_lead(runtime, buyer_server.url(), n=6, daily_cap=None)
+        results = await asyncio.gather(
+            *(DeliveryService(runtime).deliver(lead) for lead in await _lead_ids(runtime))
+        )
+        outcomes = sorted(r.result for r in results)
+        assert outcomes.count("delivered") == 2 and outcomes.count("throttled") == 4
+        from tests.conftest import drain_jobs
+
+        await drain_jobs(runtime, concurrency=6)
+        delivered = await row(runtime, "SELECT count(*) AS n FROM leads WHERE status = 'delivered'")
+        assert delivered["n"] == 6
+        arrivals = sorted(r.at for r in buyer_server.received)
+        # Never more than 2 requests at the buyer within one reply's time.
+        assert all(arrivals[i + 2] - arrivals[i] >= 0.9 for i in range(len(arrivals) - 2))
+    finally:
+        await runtime.close()
+
+
+async def _lead_ids(runtime):
+    async with runtime.db.raw() as conn:
+        return [r["lead_id"] for r in await conn.fetch("SELECT lead_id FROM deliveries")]

@@ -222,8 +222,8 @@ async def run_worker(
 ) -> None:
     """Process jobs until `stop` is set, or with `drain` until no job is due or running.
 
-    `drain` ignores jobs scheduled for later (e.g. a delivery retry in 30 minutes):
-    pgqueuer's own drain mode would wait for them.
+    `drain` ignores jobs scheduled more than a few seconds ahead (e.g. a delivery retry
+    in 30 minutes): pgqueuer's own drain mode would wait for them.
     """
     conn = await runtime.db.raw_connection()
     try:
@@ -294,9 +294,11 @@ async def _periodic(runtime: Runtime) -> None:
         await asyncio.sleep(max(0.05, min(due.values()) - loop.time()))
 
 
+# Due now or within a few seconds (a throttled delivery's next turn), or running.
 _BUSY = """
 SELECT count(*) FROM pgqueuer
-WHERE (status = 'queued' AND execute_after <= now()) OR status = 'picked'
+WHERE (status = 'queued' AND execute_after <= now() + interval '3 seconds')
+   OR status = 'picked'
 """
 
 

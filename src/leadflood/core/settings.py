@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     delivery_retry_schedule_s: list[float] = Field(
         default_factory=lambda: [30.0, 120.0, 600.0, 1800.0], min_length=1, max_length=20
     )
+    # Attempts in flight to one buyer at once (0 = no limit): a slow or hanging buyer
+    # holds at most this many worker slots; its other deliveries wait their turn.
+    delivery_max_in_flight_per_buyer: int = Field(default=5, ge=0)
     # The reconciler (a periodic job) re-enqueues stranded work; and the unrouted sweep
     # retries validated leads until their offer's shelf life ends.
     reconcile_interval_s: float = Field(default=60.0, gt=0)

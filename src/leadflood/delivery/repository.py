@@ -173,6 +173,18 @@ async def claim(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str, Any] 
     return dict(row) if row else None
 
 
+async def in_flight(conn: asyncpg.Connection, buyer_id: uuid.UUID) -> int:
+    """Attempts being sent to the buyer right now (live leases). Claims for one buyer
+    serialize on a transaction lock first, so the count is exact: the next claim runs
+    after this one commits, and counts it (a statement of its own, a fresh snapshot)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 14))", str(buyer_id))
+    return await conn.fetchval(
+        "SELECT count(*) FROM deliveries "
+        "WHERE buyer_id = $1 AND status = 'in_progress' AND lease_expires_at > now()",
+        buyer_id,
+    )
+
+
 async def delivery_exists(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM deliveries WHERE lead_id = $1", lead_id))
 

@@ -26,6 +26,7 @@ class DeliveryOutcome:
     # delivered | retry_scheduled | failed | already_delivered | already_failed
     # | busy (another worker holds it) | not_due (re-queued for when due) | not_found
     # | superseded (this attempt's lease was taken over; nothing recorded)
+    # | throttled (the buyer has its limit of attempts in flight; re-queued)
     result: str
     attempt_no: int | None = None
     attempt: AttemptResult | None = None
@@ -82,6 +83,14 @@ class DeliveryService:
                 # (a duplicate is harmless: the claim above admits one attempt at a time).
                 await enqueue_raw(conn, DELIVER_LEAD, {"lead_id": str(lead_id)}, delay=due - now)
                 return DeliveryOutcome(lead_id, "not_due")
+            limit = self.runtime.settings.delivery_max_in_flight_per_buyer
+            if limit and await repo.in_flight(conn, row["buyer_id"]) >= limit:
+                # The buyer already has its share of worker slots (a slow buyer holds
+                # them for its whole timeout): wait a turn instead of taking another.
+                await enqueue_raw(
+                    conn, DELIVER_LEAD, {"lead_id": str(lead_id)}, delay=THROTTLE_DELAY
+                )
+                return DeliveryOutcome(lead_id, "throttled")
             attempt_no = row["attempt_count"] + 1
             message = self._message(row)
             await repo.start_attempt(
@@ -180,6 +189,8 @@ class DeliveryService:
         )
         return DeliveryOutcome(lead_id, outcome, attempt_no, result)
 
+
+THROTTLE_DELAY = timedelta(seconds=1)
 
 # How long a claimed attempt may stay open before another worker may take it over: the
 # buyer's own timeout plus a margin for recording the result.
