@@ -29,6 +29,23 @@ CREATE INDEX leads_validated_idx ON leads (created_at) WHERE status = 'validated
 CREATE INDEX deliveries_open_idx ON deliveries (lead_id) WHERE status IN ('pending', 'in_progress');
 CREATE INDEX deliveries_in_flight_idx ON deliveries (buyer_id, lease_expires_at)
     WHERE status = 'in_progress';
+
+-- May one more attempt go to this buyer now? Claims for one buyer serialize on a
+-- transaction lock, and the count runs after it is granted: a statement of its own
+-- inside the function, so it sees every claim committed meanwhile (READ COMMITTED takes
+-- a new snapshot per statement). Exact without a counter row that every record would
+-- have to update (a hot row held through each commit's flush).
+CREATE FUNCTION leadflood_delivery_slot_free(p_buyer uuid, p_limit integer)
+RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF p_limit <= 0 THEN
+        RETURN true;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_buyer::text, 14));
+    RETURN (SELECT count(*) FROM deliveries
+            WHERE buyer_id = p_buyer AND status = 'in_progress'
+              AND lease_expires_at > now()) < p_limit;
+END $$;
 """
 
 
@@ -40,6 +57,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     run_script(
         """
+DROP FUNCTION IF EXISTS leadflood_delivery_slot_free(uuid, integer);
 DROP INDEX IF EXISTS deliveries_in_flight_idx;
 DROP INDEX IF EXISTS deliveries_open_idx;
 DROP INDEX IF EXISTS leads_validated_idx;

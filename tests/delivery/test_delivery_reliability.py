@@ -115,7 +115,8 @@ async def test_an_attempt_cut_off_mid_send_stays_visible_and_is_taken_over(
     # A worker claims and starts attempt 1, then dies before recording anything.
     claimed = await service._claim(lead)
     assert not hasattr(claimed, "result")
-    dead_row, _, dead_attempt = claimed
+    dead_row, _ = claimed
+    dead_attempt = dead_row["attempt_no"]
     open_attempt = await row(runtime, "SELECT finished_at FROM delivery_attempts")
     assert open_attempt["finished_at"] is None
     # While its lease runs, nobody else sends.
@@ -143,7 +144,7 @@ async def test_an_attempt_cut_off_mid_send_stays_visible_and_is_taken_over(
     from leadflood.delivery import repository as repo
 
     late = repo.AttemptRecord(
-        dead_row["delivery_id"], dead_attempt, 1.0, 500, "", "retryable_error", "x"
+        dead_row["delivery_id"], dead_attempt, 1.0, 500, "", "retryable_error", "x", "digest"
     )
     async with runtime.db.raw() as conn:
         assert await repo.record_retry(conn, late, timedelta(seconds=30)) is False

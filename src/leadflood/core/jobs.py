@@ -113,7 +113,9 @@ async def failed_job_entrypoint(conn: asyncpg.Connection, job_id: int) -> str | 
     )
 
 
-def fused_enqueue_ctes(entrypoint: str, source_cte: str, id_column: str) -> str:
+def fused_enqueue_ctes(
+    entrypoint: str, source_cte: str, id_column: str, execute_after: str = "now()"
+) -> str:
     """CTEs that enqueue one `entrypoint` job per row of `source_cte`, carrying
     {"lead_id": <id_column>}, written exactly as pgqueuer's own enqueue writes them
     (job row + 'queued' log row; its insert trigger sends the NOTIFY).
@@ -125,10 +127,10 @@ def fused_enqueue_ctes(entrypoint: str, source_cte: str, id_column: str) -> str:
         raise ValueError("entrypoint must be an identifier")
     return f"""
     fused_job AS (
-        INSERT INTO pgqueuer (priority, entrypoint, payload, status, headers)
+        INSERT INTO pgqueuer (priority, entrypoint, payload, status, headers, execute_after)
         SELECT 0, '{entrypoint}',
                convert_to(json_build_object('lead_id', {id_column})::text, 'UTF8'), 'queued',
-               'null'::jsonb
+               'null'::jsonb, {execute_after}
         FROM {source_cte}
         RETURNING id, entrypoint, priority
     ),

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     )
     # Attempts in flight to one buyer at once (0 = no limit): a slow or hanging buyer
     # holds at most this many worker slots; its other deliveries wait their turn.
-    delivery_max_in_flight_per_buyer: int = Field(default=5, ge=0)
+    delivery_max_in_flight_per_buyer: int = Field(default=10, ge=0)
     # The reconciler (a periodic job) re-enqueues stranded work; and the unrouted sweep
     # retries validated leads until their offer's shelf life ends.
     reconcile_interval_s: float = Field(default=60.0, gt=0)

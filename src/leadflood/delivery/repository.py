@@ -10,12 +10,55 @@ from typing import Any
 
 import asyncpg
 
-# SKIP LOCKED: a delivery another worker is claiming right now is left to it. The claim
-# is a short transaction of its own; the send happens after it commits (issue 14).
-_CLAIM = """
-SELECT d.id AS delivery_id, d.status::text AS delivery_status, d.attempt_count, d.round_start,
-       d.next_attempt_at, d.channel::text AS channel,
-       d.lease_expires_at IS NOT NULL AND d.lease_expires_at > now() AS leased,
+from leadflood.core.jobs import DELIVER_LEAD, fused_enqueue_ctes
+
+_LEASE_MARGIN_S = 60  # on top of the buyer's own timeout, for recording the result
+
+# Claim and start an attempt in one autocommit statement (issue 14). A due delivery —
+# pending, or in progress under a lease that ran out (its worker stopped mid-send) — is
+# locked (SKIP LOCKED: another worker's claim is left to it); a pending one also takes
+# one of its buyer's in-flight slots, exactly (migration 0009's function).
+# An attempt cut off earlier is closed as interrupted, and the new attempt is recorded
+# as started before anything is sent. Nothing returned: see `claim_state`.
+_CLAIM = f"""
+WITH target AS (
+    SELECT d.id, d.buyer_id, d.status
+    FROM deliveries d
+    -- The claim commits asynchronously (decision 0014): a worker crash still finds the
+    -- started attempt; only a crash of PostgreSQL itself within ~0.6 s can lose it, and
+    -- then the delivery is simply pending again (re-sent under the same Idempotency-Key).
+    CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
+    WHERE d.lead_id = $1
+      AND (d.status = 'pending' OR (d.status = 'in_progress' AND d.lease_expires_at <= now()))
+      AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now() + $3::interval)
+    FOR UPDATE OF d SKIP LOCKED
+),
+slot AS (
+    SELECT 1 FROM target
+    WHERE status = 'pending' AND leadflood_delivery_slot_free(buyer_id, $2)
+),
+claimed AS (
+    UPDATE deliveries d
+    SET status = 'in_progress', attempt_count = d.attempt_count + 1,
+        lease_expires_at = now() + make_interval(
+            secs => coalesce(b.delivery_timeout_ms, 10000) / 1000.0 + {_LEASE_MARGIN_S})
+    FROM target t JOIN buyers b ON b.id = t.buyer_id
+    WHERE d.id = t.id AND (t.status = 'in_progress' OR EXISTS (SELECT 1 FROM slot))
+    RETURNING d.id, d.lead_id, d.attempt_count, d.round_start, d.channel, d.buyer_id
+),
+interrupted AS (
+    UPDATE delivery_attempts a
+    SET finished_at = now(), outcome = 'retryable_error',
+        duration_ms = extract(epoch FROM now() - a.started_at) * 1000,
+        error = 'interrupted: the attempt was cut off before its result was recorded'
+    FROM claimed c WHERE a.delivery_id = c.id AND a.finished_at IS NULL
+),
+started AS (
+    INSERT INTO delivery_attempts (delivery_id, attempt_no, started_at, request_digest)
+    SELECT id, attempt_count, now(), '' FROM claimed
+)
+SELECT c.id AS delivery_id, c.attempt_count AS attempt_no, c.round_start,
+       c.channel::text AS channel,
        l.id AS lead_id, l.status::text AS lead_status, l.first_name, l.last_name, l.email,
        l.phone, l.normalized_phone, l.address, l.city, l.state, l.postal_code, l.consent,
        l.consent_text, l.consent_certificate_url, l.price_cents, l.raw_payload,
@@ -25,48 +68,38 @@ SELECT d.id AS delivery_id, d.status::text AS delivery_status, d.attempt_count, 
        v.id AS vertical_id, v.slug AS vertical_slug, v.name AS vertical_name,
        b.id AS buyer_id, b.webhook_url, b.webhook_secret, b.email AS buyer_email,
        b.delivery_timeout_ms, b.currency
-FROM deliveries d
-JOIN leads l ON l.id = d.lead_id
-JOIN buyers b ON b.id = d.buyer_id
+FROM claimed c
+JOIN leads l ON l.id = c.lead_id
+JOIN buyers b ON b.id = c.buyer_id
 JOIN offers o ON o.id = l.offer_id
 JOIN markets m ON m.id = l.market_id
 JOIN verticals v ON v.id = l.vertical_id
-WHERE d.lead_id = $1
-FOR UPDATE OF d SKIP LOCKED
 """
 
-# An attempt left open by a worker that stopped mid-send is closed as interrupted (the
-# buyer may have received it: the Idempotency-Key lets it tell), then the new attempt is
-# recorded as started, before anything is sent.
-_START = """
-WITH interrupted AS (
-    UPDATE delivery_attempts
-    SET finished_at = now(), outcome = 'retryable_error',
-        duration_ms = extract(epoch FROM now() - started_at) * 1000,
-        error = 'interrupted: the attempt was cut off before its result was recorded'
-    WHERE delivery_id = $1 AND finished_at IS NULL
-),
-claimed AS (
-    UPDATE deliveries SET status = 'in_progress', attempt_count = $2,
-                          lease_expires_at = now() + $3::interval
-    WHERE id = $1
-)
-INSERT INTO delivery_attempts (delivery_id, attempt_no, started_at, request_digest)
-VALUES ($1, $2, now(), $4)
+# Why nothing was claimed (the rare path): the delivery's state, whether its attempt is
+# under a live lease, how long until it is due, and whether its buyer is at its limit.
+_CLAIM_STATE = """
+SELECT d.status::text AS status,
+       d.status = 'in_progress' AND d.lease_expires_at > now() AS leased,
+       greatest(d.next_attempt_at - now(), interval '0') AS due_in,
+       $2 > 0 AND (SELECT count(*) FROM deliveries x
+                    WHERE x.buyer_id = d.buyer_id AND x.status = 'in_progress'
+                      AND x.lease_expires_at > now()) >= $2 AS throttled
+FROM deliveries d WHERE d.lead_id = $1
 """
 
-# Recording is guarded by the claimed attempt: a worker whose lease another took over
-# records nothing. The attempt row is completed in the same statement.
+# Recording is guarded by the claimed attempt (a worker whose lease another took over
+# records nothing) and completes the attempt row, in the same statement as the outcome.
 _GUARD = """
 claimed AS (
-    SELECT id FROM deliveries
+    SELECT id, buyer_id FROM deliveries
     WHERE id = $1 AND status = 'in_progress' AND attempt_count = $2
     FOR UPDATE
 ),
 attempt AS (
     UPDATE delivery_attempts a
     SET finished_at = now(), duration_ms = $3, http_status = $4, response_excerpt = $5,
-        outcome = $6::attempt_outcome, error = $7
+        outcome = $6::attempt_outcome, error = $7, request_digest = $8
     FROM claimed c WHERE a.delivery_id = c.id AND a.attempt_no = $2
 )"""
 
@@ -110,15 +143,17 @@ entries AS (
 SELECT count(*) FROM claimed
 """
 
-# The next attempt's time is counted from this transaction's now(), the same clock the
-# retry job's execute_after is counted from (enqueued in this transaction).
+# The next attempt's time and its job's execute_after are one expression of one
+# statement's clock: the job can never come early (it did, after a slow attempt).
 _RETRY = f"""
 WITH {_GUARD},
 delivery AS (
-    UPDATE deliveries d SET status = 'pending', next_attempt_at = now() + $8::interval,
+    UPDATE deliveries d SET status = 'pending', next_attempt_at = now() + $9::interval,
                             last_error = $7, lease_expires_at = NULL
     FROM claimed c WHERE d.id = c.id
-)
+    RETURNING d.lead_id
+),
+{fused_enqueue_ctes(DELIVER_LEAD, "delivery", "lead_id", "now() + $9::interval")}
 SELECT count(*) FROM claimed
 """
 
@@ -145,6 +180,14 @@ SELECT count(*) FROM claimed
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimState:
+    status: str
+    leased: bool
+    due_in: timedelta
+    throttled: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AttemptRecord:
     """What one finished attempt recorded (the attempt row was written at its start)."""
 
@@ -155,6 +198,7 @@ class AttemptRecord:
     response_excerpt: str | None
     outcome: str
     error: str | None
+    request_digest: str
 
     def args(self) -> list[Any]:
         return [
@@ -165,38 +209,23 @@ class AttemptRecord:
             self.response_excerpt,
             self.outcome,
             self.error,
+            self.request_digest,
         ]
 
 
-async def claim(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow(_CLAIM, lead_id)
+async def claim(
+    conn: asyncpg.Connection, lead_id: uuid.UUID, per_buyer_limit: int, tolerance: timedelta
+) -> dict[str, Any] | None:
+    """The claimed attempt with everything the send needs, or None (see claim_state)."""
+    row = await conn.fetchrow(_CLAIM, lead_id, per_buyer_limit, tolerance)
     return dict(row) if row else None
 
 
-async def in_flight(conn: asyncpg.Connection, buyer_id: uuid.UUID) -> int:
-    """Attempts being sent to the buyer right now (live leases). Claims for one buyer
-    serialize on a transaction lock first, so the count is exact: the next claim runs
-    after this one commits, and counts it (a statement of its own, a fresh snapshot)."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 14))", str(buyer_id))
-    return await conn.fetchval(
-        "SELECT count(*) FROM deliveries "
-        "WHERE buyer_id = $1 AND status = 'in_progress' AND lease_expires_at > now()",
-        buyer_id,
-    )
-
-
-async def delivery_exists(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM deliveries WHERE lead_id = $1", lead_id))
-
-
-async def start_attempt(
-    conn: asyncpg.Connection,
-    delivery_id: uuid.UUID,
-    attempt_no: int,
-    lease: timedelta,
-    request_digest: str,
-) -> None:
-    await conn.execute(_START, delivery_id, attempt_no, lease, request_digest)
+async def claim_state(
+    conn: asyncpg.Connection, lead_id: uuid.UUID, per_buyer_limit: int
+) -> ClaimState | None:
+    row = await conn.fetchrow(_CLAIM_STATE, lead_id, per_buyer_limit)
+    return ClaimState(*row) if row else None
 
 
 async def record_success(conn: asyncpg.Connection, attempt: AttemptRecord) -> bool:
@@ -205,6 +234,7 @@ async def record_success(conn: asyncpg.Connection, attempt: AttemptRecord) -> bo
 
 
 async def record_retry(conn: asyncpg.Connection, attempt: AttemptRecord, delay: timedelta) -> bool:
+    """The retry and its delayed job, in one statement."""
     return bool(await conn.fetchval(_RETRY, *attempt.args(), delay))
 
 

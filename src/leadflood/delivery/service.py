@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import structlog
 
@@ -41,62 +41,58 @@ class DeliveryService:
         self.delays = schedule_from(runtime.settings.delivery_retry_schedule_s)
 
     async def deliver(self, lead_id: uuid.UUID) -> DeliveryOutcome:
-        """Claim (commit) → send with no transaction or connection held → record (commit).
+        """Claim → send with no transaction or connection held → record.
 
-        A slow or hanging buyer holds neither a row lock nor a pooled connection, and the
-        next attempt's time is counted from when the result is recorded (issue 14).
+        Claim and record are one autocommit statement each: a slow or hanging buyer
+        holds neither a row lock nor a pooled connection, and the next attempt's time is
+        counted from when the result is recorded (issue 14).
         """
         claimed = await self._claim(lead_id)
         if isinstance(claimed, DeliveryOutcome):
             return claimed
-        row, message, attempt_no = claimed
+        row, message = claimed
         clock = time.perf_counter()
         result = await self._send(row["channel"], message)
         attempt = repo.AttemptRecord(
             delivery_id=row["delivery_id"],
-            attempt_no=attempt_no,
+            attempt_no=row["attempt_no"],
             duration_ms=round((time.perf_counter() - clock) * 1000, 3),
             http_status=result.http_status,
             response_excerpt=result.response_excerpt,
             outcome=result.outcome,
             error=result.error,
+            request_digest=digest(message.body),
         )
         return await self._record(row, attempt, result)
 
-    async def _claim(self, lead_id: uuid.UUID) -> DeliveryOutcome | tuple[dict, Outbound, int]:
-        async with self.runtime.db.raw() as conn, conn.transaction():
-            row = await repo.claim(conn, lead_id)
-            if row is None:
-                exists = await repo.delivery_exists(conn, lead_id)
-                return DeliveryOutcome(lead_id, "busy" if exists else "not_found")
-            if row["delivery_status"] == "succeeded":
+    async def _claim(self, lead_id: uuid.UUID) -> DeliveryOutcome | tuple[dict, Outbound]:
+        limit = self.runtime.settings.delivery_max_in_flight_per_buyer
+        async with self.runtime.db.raw() as conn:
+            row = await repo.claim(conn, lead_id, limit, NOT_DUE_TOLERANCE)
+            if row is not None:
+                return row, self._message(row)
+            state = await repo.claim_state(conn, lead_id, limit)
+            if state is None:
+                return DeliveryOutcome(lead_id, "not_found")
+            if state.status == "succeeded":
                 return DeliveryOutcome(lead_id, "already_delivered")
-            if row["delivery_status"] == "failed":
+            if state.status == "failed":
                 return DeliveryOutcome(lead_id, "already_failed")
-            if row["delivery_status"] == "in_progress" and row["leased"]:
+            if state.status == "in_progress" and state.leased:
                 # Another worker is sending it; it records the result and what follows.
                 return DeliveryOutcome(lead_id, "busy")
-            due = row["next_attempt_at"]
-            now = datetime.now(UTC)
-            if due is not None and due > now + NOT_DUE_TOLERANCE:
+            if state.due_in > NOT_DUE_TOLERANCE:
                 # An early job: keep the work alive by re-queueing it for when it is due
-                # (a duplicate is harmless: the claim above admits one attempt at a time).
-                await enqueue_raw(conn, DELIVER_LEAD, {"lead_id": str(lead_id)}, delay=due - now)
+                # (a duplicate is harmless: the claim admits one attempt at a time).
+                await enqueue_raw(conn, DELIVER_LEAD, {"lead_id": str(lead_id)}, delay=state.due_in)
                 return DeliveryOutcome(lead_id, "not_due")
-            limit = self.runtime.settings.delivery_max_in_flight_per_buyer
-            if limit and await repo.in_flight(conn, row["buyer_id"]) >= limit:
-                # The buyer already has its share of worker slots (a slow buyer holds
-                # them for its whole timeout): wait a turn instead of taking another.
-                await enqueue_raw(
-                    conn, DELIVER_LEAD, {"lead_id": str(lead_id)}, delay=THROTTLE_DELAY
-                )
-                return DeliveryOutcome(lead_id, "throttled")
-            attempt_no = row["attempt_count"] + 1
-            message = self._message(row)
-            await repo.start_attempt(
-                conn, row["delivery_id"], attempt_no, _lease(message), digest(message.body)
-            )
-        return row, message, attempt_no
+            # Due but not claimed: the buyer has its share of worker slots (a slow buyer
+            # holds them for its whole timeout), or another claim held the row for an
+            # instant. Either way wait a turn in the queue, not in a worker slot; the
+            # state read above may already be newer than what the claim saw, so never
+            # drop the job on it (a duplicate is harmless, a lost job strands the lead).
+            await enqueue_raw(conn, DELIVER_LEAD, {"lead_id": str(lead_id)}, delay=THROTTLE_DELAY)
+            return DeliveryOutcome(lead_id, "throttled" if state.throttled else "busy")
 
     async def redeliver(self, lead_id: uuid.UUID) -> bool:
         """Re-open a failed delivery for a new round of attempts; False if not failed."""
@@ -153,7 +149,7 @@ class DeliveryService:
     ) -> DeliveryOutcome:
         lead_id: uuid.UUID = row["lead_id"]
         attempt_no = attempt.attempt_no
-        async with self.runtime.db.raw() as conn, conn.transaction():
+        async with self.runtime.db.raw() as conn:
             if result.outcome == "success":
                 recorded = await repo.record_success(conn, attempt)
                 outcome = "delivered"
@@ -165,10 +161,6 @@ class DeliveryService:
                 )
                 if delay is not None:
                     recorded = await repo.record_retry(conn, attempt, delay)
-                    if recorded:
-                        await enqueue_raw(
-                            conn, DELIVER_LEAD, {"lead_id": str(lead_id)}, delay=delay
-                        )
                     outcome = "retry_scheduled"
                 else:
                     recorded = await repo.record_failure(conn, attempt)
@@ -191,11 +183,3 @@ class DeliveryService:
 
 
 THROTTLE_DELAY = timedelta(seconds=1)
-
-# How long a claimed attempt may stay open before another worker may take it over: the
-# buyer's own timeout plus a margin for recording the result.
-_LEASE_MARGIN = timedelta(seconds=60)
-
-
-def _lease(message: Outbound) -> timedelta:
-    return timedelta(milliseconds=message.timeout_ms or 10_000) + _LEASE_MARGIN
