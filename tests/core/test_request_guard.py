@@ -286,3 +286,22 @@ async def test_json_that_cannot_be_stored_is_a_400_not_a_500(client, admin, body
     )
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize(("trusted", "limited"), [([], True), (["127.0.0.1"], False)])
+async def test_forwarded_for_is_believed_only_from_configured_proxies(
+    database_url, trusted, limited
+) -> None:
+    """A local client rotating X-Forwarded-For used to get a fresh rate-limit bucket."""
+    import httpx
+
+    settings = make_settings(database_url, api_rate_limit_per_minute=3, trusted_proxies=trusted)
+    with LiveServer(settings, database_url) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            statuses = [
+                (
+                    await http.get("/v1/auth/me", headers={"x-forwarded-for": f"203.0.113.{i}"})
+                ).status_code
+                for i in range(8)
+            ]
+    assert (429 in statuses) is limited, statuses

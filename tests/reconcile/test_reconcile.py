@@ -241,3 +241,38 @@ async def test_inside_its_shelf_life_an_unrouted_lead_stays_and_is_retried(runti
     await _unrouted_lead(runtime, "http://127.0.0.1:9/x", shelf_life=15)
     assert await RoutingService(runtime.db).retry_unrouted() == {"no_route": 1}
     assert await _scalar(runtime, "SELECT status::text FROM leads") == "validated"
+
+
+@pytest.mark.parametrize(("position", "repair"), [(3, "completed"), (2, "resumed")])
+async def test_an_enrollment_waiting_on_nothing_is_repaired_once(
+    runtime, position, repair
+) -> None:
+    """Its last send's job ended without the completion check (or a step was lost)."""
+    async with runtime.db.raw() as conn:
+        lead = await conn.fetchval(
+            "INSERT INTO outreach.leads (email, source, source_ref) "
+            "VALUES ('e@example.com', 'manual', 'e') RETURNING id"
+        )
+        seq = await conn.fetchval(
+            "INSERT INTO outreach.sequences (name, status) VALUES ('S', 'active') RETURNING id"
+        )
+        for n in (1, 2):
+            await conn.execute(
+                "INSERT INTO outreach.sequence_steps (sequence_id, position, channel, "
+                "body_template) VALUES ($1, $2, 'email', 'Hi')",
+                seq,
+                n,
+            )
+        await conn.execute(
+            "INSERT INTO outreach.enrollments (sequence_id, lead_id, next_position, next_step_at) "
+            "VALUES ($1, $2, $3, NULL)",
+            seq,
+            lead,
+            position,
+        )
+    assert await _reconcile(runtime) == {f"enrollment_{repair}": 1}
+    assert await _reconcile(runtime) == {}
+    state = await _scalar(
+        runtime, "SELECT status || ':' || (next_step_at IS NOT NULL) FROM outreach.enrollments"
+    )
+    assert state == ("completed:false" if repair == "completed" else "active:true")
