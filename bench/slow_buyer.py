@@ -29,7 +29,7 @@ import orjson  # noqa: E402
 
 from bench.common import summarize  # noqa: E402
 from bench.ingest import wait_ready  # noqa: E402
-from bench.loadgen import Connection  # noqa: E402
+from bench.loadgen import open_loop  # noqa: E402
 from leadflood.core import migrate  # noqa: E402
 from leadflood.core.db import Database  # noqa: E402
 from tests.factories import make_buyer, make_world  # noqa: E402
@@ -57,18 +57,11 @@ async def seed(url: str, buyer_base: str) -> tuple[str, str]:
 
 
 async def post(port: int, source_id: str, rate: float, seconds: float) -> list[float]:
-    """Posts at `rate`/s; the latency of each POST /api/leads (ms)."""
-    pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(32):
-        c = Connection("127.0.0.1", port)
-        await c.open()
-        pool.put_nowait(c)
-    latencies: list[float] = []
+    """POST /api/leads at `rate`/s (open loop): each request's latency (ms)."""
     run = uuid.uuid4().hex[:8]
 
-    async def one(i: int) -> None:
-        conn = await pool.get()
-        body = orjson.dumps(
+    def body(i: int) -> bytes:
+        return orjson.dumps(
             {
                 "source_id": source_id,
                 "first_name": "S",
@@ -77,22 +70,11 @@ async def post(port: int, source_id: str, rate: float, seconds: float) -> list[f
                 "idempotency_key": f"{run}-{i}",
             }
         )
-        t0 = time.perf_counter()
-        try:
-            status, _ = await conn.post("/api/leads", body)
-        finally:
-            pool.put_nowait(conn)
-        if status in (200, 201):
-            latencies.append((time.perf_counter() - t0) * 1000)
 
-    tasks, started = [], time.perf_counter()
-    for i in range(int(rate * seconds)):
-        delay = started + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i)))
-    await asyncio.gather(*tasks)
-    return latencies
+    samples, _, errors = await open_loop("127.0.0.1", port, "/api/leads", body, rate, seconds)
+    if errors:
+        raise RuntimeError(f"{errors} posts failed")
+    return samples
 
 
 async def waiting_on_slow_buyer(url: str) -> int:

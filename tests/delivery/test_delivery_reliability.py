@@ -245,3 +245,21 @@ async def test_a_slow_buyer_holds_at_most_its_share_of_worker_slots(
 async def _lead_ids(runtime):
     async with runtime.db.raw() as conn:
         return [r["lead_id"] for r in await conn.fetch("SELECT lead_id FROM deliveries")]
+
+
+async def test_an_attempt_in_flight_shows_on_the_lead_api_and_page(
+    client, runtime, admin, buyer_server
+) -> None:
+    from tests.web.test_pages import browser
+
+    lead = await routed_lead(runtime, buyer_server.url())
+    await DeliveryService(runtime)._claim(lead)  # started, not finished
+    response = await client.get(f"/v1/admin/leads/{lead}/delivery", headers=admin)
+    assert response.status_code == 200, response.text
+    assert "attempt" in response.text
+    web = await browser(runtime, "manager")
+    try:
+        page = await web.get(f"/leads/{lead}")
+        assert page.status_code == 200 and "in progress" in page.text
+    finally:
+        await web.aclose()

@@ -244,9 +244,7 @@ async def test_inside_its_shelf_life_an_unrouted_lead_stays_and_is_retried(runti
 
 
 @pytest.mark.parametrize(("position", "repair"), [(3, "completed"), (2, "resumed")])
-async def test_an_enrollment_waiting_on_nothing_is_repaired_once(
-    runtime, position, repair
-) -> None:
+async def test_an_enrollment_waiting_on_nothing_is_repaired_once(runtime, position, repair) -> None:
     """Its last send's job ended without the completion check (or a step was lost)."""
     async with runtime.db.raw() as conn:
         lead = await conn.fetchval(
