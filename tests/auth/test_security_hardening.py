@@ -258,3 +258,21 @@ async def test_config_posts_honour_idempotency_keys(client, runtime) -> None:
             await conn.execute(text("SELECT response_body::text FROM idempotency_keys"))
         ).all()
     assert all(made.json()["api_key"] not in row[0] for row in stored)
+
+
+async def test_billing_posts_honour_idempotency_keys(client, runtime) -> None:
+    admin = await auth_headers(client, runtime, "admin")
+    async with runtime.db.transaction() as conn:
+        world = await make_world(conn)
+        buyer = await make_buyer(conn, world)
+    for path, body in (
+        ("/v1/admin/billing/invoices", {"period": "2026-10"}),
+        (f"/v1/admin/billing/buyers/{buyer}/rotate-key", None),
+    ):
+        headers = {**admin, "idempotency-key": f"k-{path}"}
+        first = await client.post(path, json=body, headers=headers)
+        again = await client.post(path, json=body, headers=headers)
+        assert first.status_code == again.status_code == 200, (path, first.text)
+        assert again.headers.get("idempotent-replayed") == "true", path
+    # The rotated key was shown once; the replay does not carry it.
+    assert first.json()["api_key"] and again.json()["api_key"] is None

@@ -232,8 +232,13 @@ async def redeliver(
     lead_id: uuid.UUID,
     request: Request,
     principal: Principal = Depends(requires(Permission.leads_act)),
-) -> dict:
-    return await lead_service.redeliver(runtime_of(request), principal, lead_id)
+) -> JSONResponse:
+    return await idempotent(
+        request,
+        principal.user_id,
+        200,
+        lambda: lead_service.redeliver(runtime_of(request), principal, lead_id),
+    )
 
 
 @router.post("/leads/{lead_id}/reroute", summary="Route an unrouted lead again now")
@@ -241,8 +246,13 @@ async def reroute(
     lead_id: uuid.UUID,
     request: Request,
     principal: Principal = Depends(requires(Permission.leads_act)),
-) -> dict:
-    return await lead_service.reroute(runtime_of(request), principal, lead_id)
+) -> JSONResponse:
+    return await idempotent(
+        request,
+        principal.user_id,
+        200,
+        lambda: lead_service.reroute(runtime_of(request), principal, lead_id),
+    )
 
 
 @router.get("/dashboard", summary="Today's funnel and per-day counts")

@@ -7,12 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.responses import JSONResponse
 
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal
 from leadflood.billing import service
 from leadflood.core.errors import Unauthorized
+from leadflood.core.idempotency import idempotent
 from leadflood.core.runtime import runtime_of
 from leadflood.core.security import presented_api_key
 
@@ -96,10 +98,11 @@ async def adjust(
 
 @router.post("/v1/admin/billing/buyers/{buyer_id}/rotate-key", summary="Buyer API key, once")
 async def rotate_key(buyer_id: uuid.UUID, request: Request, principal: Principal = BILLING):
-    return {
-        "buyer_id": buyer_id,
-        "api_key": await service.rotate_buyer_key(runtime_of(request), principal, buyer_id),
-    }
+    async def work() -> dict:
+        key = await service.rotate_buyer_key(runtime_of(request), principal, buyer_id)
+        return {"buyer_id": buyer_id, "api_key": key}
+
+    return await idempotent(request, principal.user_id, 200, work)
 
 
 @router.get("/v1/admin/billing/invoices", summary="Invoices, newest period first")
@@ -108,11 +111,14 @@ async def invoices(request: Request, buyer_id: uuid.UUID | None = None, _: Princ
 
 
 @router.post("/v1/admin/billing/invoices", summary="Invoice postpaid buyers for a month")
-async def invoice_run(body: InvoiceRunIn, request: Request, _: Principal = BILLING) -> dict:
-    return {
-        "period": body.period,
-        "invoices": await service.invoice_period(runtime_of(request), body.period),
-    }
+async def invoice_run(
+    body: InvoiceRunIn, request: Request, principal: Principal = BILLING
+) -> JSONResponse:
+    async def work() -> dict:
+        invoices = await service.invoice_period(runtime_of(request), body.period)
+        return {"period": body.period, "invoices": invoices}
+
+    return await idempotent(request, principal.user_id, 200, work)
 
 
 @router.get("/v1/admin/billing/invoices/{invoice_id}", summary="An invoice with its lines")
@@ -125,7 +131,12 @@ async def invoice_action(
     invoice_id: uuid.UUID, action: str, request: Request, principal: Principal = BILLING
 ) -> dict:
     status = {"issue": "issued", "pay": "paid", "void": "void"}.get(action, action)
-    return await service.set_invoice_status(runtime_of(request), principal, invoice_id, status)
+    return await idempotent(
+        request,
+        principal.user_id,
+        200,
+        lambda: service.set_invoice_status(runtime_of(request), principal, invoice_id, status),
+    )
 
 
 @router.get("/v1/admin/billing/returns", summary="The returns queue")
@@ -136,9 +147,19 @@ async def returns(request: Request, status: str | None = None, _: Principal = BI
 @router.post("/v1/admin/leads/{lead_id}/return", status_code=201, summary="Return a lead")
 async def admin_return(
     lead_id: uuid.UUID, body: ReturnIn, request: Request, principal: Principal = BILLING
-) -> dict:
-    return await service.request_return(
-        runtime_of(request), lead_id, body.reason, via="admin", principal=principal, note=body.note
+) -> JSONResponse:
+    return await idempotent(
+        request,
+        principal.user_id,
+        201,
+        lambda: service.request_return(
+            runtime_of(request),
+            lead_id,
+            body.reason,
+            via="admin",
+            principal=principal,
+            note=body.note,
+        ),
     )
 
 
@@ -149,8 +170,13 @@ async def accept(
     body: DecisionIn | None = None,
     principal: Principal = BILLING,
 ) -> dict:
-    return await service.decide_return(
-        runtime_of(request), principal, return_id, True, (body or DecisionIn()).note
+    return await idempotent(
+        request,
+        principal.user_id,
+        200,
+        lambda: service.decide_return(
+            runtime_of(request), principal, return_id, True, (body or DecisionIn()).note
+        ),
     )
 
 
@@ -161,8 +187,13 @@ async def reject(
     body: DecisionIn | None = None,
     principal: Principal = BILLING,
 ) -> dict:
-    return await service.decide_return(
-        runtime_of(request), principal, return_id, False, (body or DecisionIn()).note
+    return await idempotent(
+        request,
+        principal.user_id,
+        200,
+        lambda: service.decide_return(
+            runtime_of(request), principal, return_id, False, (body or DecisionIn()).note
+        ),
     )
 
 
