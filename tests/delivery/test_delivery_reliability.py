@@ -263,3 +263,66 @@ async def test_an_attempt_in_flight_shows_on_the_lead_api_and_page(
         assert page.status_code == 200 and "in progress" in page.text
     finally:
         await web.aclose()
+
+
+async def test_a_worker_killed_mid_send_loses_nothing(runtime, database_url, buyer_server) -> None:
+    """kill -9 of `leadflood worker` while a buyer is answering: the attempt stays on
+    record as interrupted and a new worker delivers the lead once its lease runs out."""
+    import os
+    import signal
+    import sys
+
+    buyer_server.script("leads", Reply(200, delay_s=30.0))  # the first call never returns
+    lead = await routed_lead(runtime, buyer_server.url(), delivery_timeout_ms=1000)
+    env = {
+        **os.environ,
+        "LEADFLOOD_DATABASE_URL": database_url,
+        "LEADFLOOD_ENV": "test",
+        "LEADFLOOD_LOG_LEVEL": "WARNING",
+        "LEADFLOOD_RECONCILE_INTERVAL_S": "1",
+        # The killed worker's picked job goes to the next worker after this.
+        "LEADFLOOD_JOB_HEARTBEAT_TIMEOUT_S": "2",
+    }
+
+    async def start_worker():
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "leadflood.cli", "worker", "--concurrency", "2", env=env
+        )
+
+    first = await start_worker()
+    try:
+        for _ in range(300):
+            if buyer_server.count() >= 1:
+                break
+            await asyncio.sleep(0.05)
+        assert buyer_server.count() == 1
+    finally:
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    # The lease is the buyer's timeout plus a margin; shorten the wait, not the logic.
+    async with runtime.db.transaction() as conn:
+        await conn.execute(text("UPDATE deliveries SET lease_expires_at = now()"))
+    second = await start_worker()
+    try:
+        for _ in range(300):
+            status = await row(runtime, "SELECT status::text AS s FROM leads")
+            if status["s"] == "delivered":
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 20)
+    assert status["s"] == "delivered"
+    async with runtime.db.connect() as conn:
+        outcomes = (
+            await conn.execute(
+                text(
+                    "SELECT a.outcome::text, a.error FROM delivery_attempts a "
+                    "JOIN deliveries d ON d.id = a.delivery_id WHERE d.lead_id = :l "
+                    "ORDER BY a.attempt_no"
+                ),
+                {"l": lead},
+            )
+        ).all()
+    assert [o[0] for o in outcomes] == ["retryable_error", "success"]
+    assert outcomes[0][1].startswith("interrupted")

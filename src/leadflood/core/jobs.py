@@ -257,6 +257,7 @@ async def run_worker(
                 mode=QueueExecutionMode.continuous,
                 dequeue_timeout=timedelta(seconds=1 if drain else 5),
                 log_aggregation_interval=timedelta(0),
+                heartbeat_timeout=timedelta(seconds=runtime.settings.job_heartbeat_timeout_s),
             )
         finally:
             for watcher in watchers:

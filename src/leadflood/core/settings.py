@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # The reconciler (a periodic job) re-enqueues stranded work; and the unrouted sweep
     # retries validated leads until their offer's shelf life ends.
     reconcile_interval_s: float = Field(default=60.0, gt=0)
+    # A job whose worker stopped heartbeating this long ago is handed to another worker.
+    job_heartbeat_timeout_s: float = Field(default=30.0, ge=1)
     unrouted_retry_interval_s: float = Field(default=60.0, gt=0)
     # SMTP for the email delivery channel (and outreach email later).
     smtp_host: str | None = None

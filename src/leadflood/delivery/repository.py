@@ -81,6 +81,7 @@ JOIN verticals v ON v.id = l.vertical_id
 _CLAIM_STATE = """
 SELECT d.status::text AS status,
        d.status = 'in_progress' AND d.lease_expires_at > now() AS leased,
+       greatest(d.lease_expires_at - now(), interval '0') AS lease_left,
        greatest(d.next_attempt_at - now(), interval '0') AS due_in,
        $2 > 0 AND (SELECT count(*) FROM deliveries x
                     WHERE x.buyer_id = d.buyer_id AND x.status = 'in_progress'
@@ -183,6 +184,7 @@ SELECT count(*) FROM claimed
 class ClaimState:
     status: str
     leased: bool
+    lease_left: timedelta | None
     due_in: timedelta
     throttled: bool
 

@@ -79,7 +79,14 @@ class DeliveryService:
             if state.status == "failed":
                 return DeliveryOutcome(lead_id, "already_failed")
             if state.status == "in_progress" and state.leased:
-                # Another worker is sending it; it records the result and what follows.
+                # Another worker is sending it and records what follows. Should it die
+                # mid-send, this job comes back when its lease ends and takes over.
+                await enqueue_raw(
+                    conn,
+                    DELIVER_LEAD,
+                    {"lead_id": str(lead_id)},
+                    delay=(state.lease_left or timedelta(0)) + THROTTLE_DELAY,
+                )
                 return DeliveryOutcome(lead_id, "busy")
             if state.due_in > NOT_DUE_TOLERANCE:
                 # An early job: keep the work alive by re-queueing it for when it is due
