@@ -169,15 +169,8 @@ async def accept(
     request: Request,
     body: DecisionIn | None = None,
     principal: Principal = BILLING,
-) -> dict:
-    return await idempotent(
-        request,
-        principal.user_id,
-        200,
-        lambda: service.decide_return(
-            runtime_of(request), principal, return_id, True, (body or DecisionIn()).note
-        ),
-    )
+) -> JSONResponse:
+    return await _decide(request, principal, return_id, True, body)
 
 
 @router.post("/v1/admin/billing/returns/{return_id}/reject", summary="Reject a return")
@@ -186,14 +179,23 @@ async def reject(
     request: Request,
     body: DecisionIn | None = None,
     principal: Principal = BILLING,
-) -> dict:
+) -> JSONResponse:
+    return await _decide(request, principal, return_id, False, body)
+
+
+async def _decide(
+    request: Request,
+    principal: Principal,
+    return_id: uuid.UUID,
+    accepted: bool,
+    body: DecisionIn | None,
+) -> JSONResponse:
+    note = (body or DecisionIn()).note
     return await idempotent(
         request,
         principal.user_id,
         200,
-        lambda: service.decide_return(
-            runtime_of(request), principal, return_id, False, (body or DecisionIn()).note
-        ),
+        lambda: service.decide_return(runtime_of(request), principal, return_id, accepted, note),
     )
 
 
