@@ -66,15 +66,41 @@ async def test_a_provider_echoing_our_key_leaks_it_nowhere() -> None:
 
 
 async def test_a_failed_statement_logs_no_parameters(runtime) -> None:
-    """A duplicate user used to log the new user's password hash with the SQL error."""
-    from leadflood.auth.service import create_user
+    """A failed insert used to carry its parameters (a new user's password hash) into the
+    exception text, and so into the unhandled-error log line and the CLI's output."""
+    from sqlalchemy import text
 
-    async with runtime.db.transaction() as conn:
-        await create_user(conn, email="dup@example.com", password="pw-long-enough-1", role="agent")
+    secret_hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
     with pytest.raises(Exception) as caught:
         async with runtime.db.transaction() as conn:
-            await create_user(
-                conn, email="dup@example.com", password="pw-long-enough-2", role="agent"
+            await conn.execute(
+                text(
+                    "INSERT INTO users (email, name, role, password_hash) "
+                    "VALUES (:email, :name, 'agent', :hash)"
+                ),
+                {"email": "x@example.com", "name": "bad\x00name", "hash": secret_hash},
             )
-    text = str(caught.value)
-    assert "$argon2" not in text and "pw-long-enough" not in text
+    assert secret_hash not in str(caught.value)
+    assert "hidden" in str(caught.value)
+
+
+def test_the_cli_prints_no_password_hash_when_a_user_exists(database_url, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from leadflood.cli import app
+    from leadflood.core.settings import get_settings
+
+    monkeypatch.setenv("LEADFLOOD_DATABASE_URL", database_url)
+    monkeypatch.setenv("LEADFLOOD_ENV", "test")
+    monkeypatch.setenv("LEADFLOOD_NEW_USER_PASSWORD", "a long enough password")
+    get_settings.cache_clear()
+    try:
+        args = ["users", "create", "--email", "cli-dup@example.com", "--role", "agent"]
+        first = CliRunner().invoke(app, args)
+        second = CliRunner().invoke(app, args)
+    finally:
+        get_settings.cache_clear()
+    assert first.exit_code == 0, first.output
+    assert second.exit_code != 0
+    assert "$argon2" not in second.output and "a long enough password" not in second.output
+    assert "$argon2" not in str(second.exception or "")
