@@ -25,6 +25,10 @@ ALTER TABLE delivery_attempts ALTER COLUMN outcome DROP NOT NULL;
 ALTER TABLE offers ADD COLUMN shelf_life_minutes integer NOT NULL DEFAULT 15
     CHECK (shelf_life_minutes BETWEEN 0 AND 43200);
 ALTER TABLE leads ADD COLUMN unsold_at timestamptz;
+-- An Idempotency-Key is claimed (no response yet) before its work runs, so no connection
+-- is held while the work takes its own.
+ALTER TABLE idempotency_keys ALTER COLUMN response_status DROP NOT NULL;
+ALTER TABLE idempotency_keys ALTER COLUMN response_body DROP NOT NULL;
 CREATE INDEX leads_validated_idx ON leads (created_at) WHERE status = 'validated';
 CREATE INDEX deliveries_open_idx ON deliveries (lead_id) WHERE status IN ('pending', 'in_progress');
 CREATE INDEX deliveries_in_flight_idx ON deliveries (buyer_id, lease_expires_at)

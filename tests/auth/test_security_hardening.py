@@ -276,3 +276,43 @@ async def test_billing_posts_honour_idempotency_keys(client, runtime) -> None:
         assert again.headers.get("idempotent-replayed") == "true", path
     # The rotated key was shown once; the replay does not carry it.
     assert first.json()["api_key"] and again.json()["api_key"] is None
+
+
+async def test_keyed_posts_beyond_the_pool_size_do_not_starve_it(database_url) -> None:
+    """The replay store held a pooled connection while the work took a second one from
+    the same pool: as many keyed POSTs as connections deadlocked every one of them."""
+    import asyncio
+
+    import httpx
+
+    from leadflood.app import create_app
+    from leadflood.core.runtime import build_runtime
+    from tests.conftest import make_settings, truncate_all
+    from tests.factories import make_lead
+
+    runtime = build_runtime(
+        make_settings(database_url, db_pool_size=2, db_max_overflow=0), database_url
+    )
+    await truncate_all(runtime)
+    try:
+        async with runtime.db.transaction() as conn:
+            world = await make_world(conn)
+            leads = [await make_lead(conn, world) for _ in range(6)]
+        transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            admin = await auth_headers(client, runtime, "admin")
+            responses = await asyncio.wait_for(
+                asyncio.gather(
+                    *(
+                        client.post(
+                            f"/v1/admin/leads/{lead}/reroute",
+                            headers={**admin, "idempotency-key": f"reroute-{lead}"},
+                        )
+                        for lead in leads
+                    )
+                ),
+                timeout=30,
+            )
+        assert [r.status_code for r in responses] == [200] * 6, [r.text for r in responses]
+    finally:
+        await runtime.close()
