@@ -116,3 +116,48 @@ async def test_invalid_utf8_in_a_form_never_answers_500(web, runtime) -> None:  
     for path in _paths({"buyer": str(buyer)}):
         response = await web.post(path, content=body, headers=headers)
         assert response.status_code < 500, (path, response.text[:300])
+
+
+QUERY_VALUES = ["", "%ff%fe", "99999999999999999999", "9999-99-99", "-1", "x" * 3000, "%27--"]
+PARAMS = [
+    "buyer_id",
+    "created_from",
+    "created_to",
+    "cursor",
+    "icp_id",
+    "offer_id",
+    "q",
+    "saved",
+    "sort",
+    "status",
+    "unread",
+    "limit",
+    "offset",
+    "next",
+]
+PAGES = [
+    "/",
+    "/leads",
+    "/config",
+    "/config/buyers",
+    "/config/markets",
+    "/billing",
+    "/billing/invoices",
+    "/billing/returns",
+    "/outreach/leads",
+    "/outreach/icps",
+    "/outreach/sequences",
+    "/outreach/inbox",
+    "/outreach/sink",
+    "/outreach/analytics",
+    "/outreach/mailboxes",
+    "/login",
+]
+
+
+@pytest.mark.parametrize("value", QUERY_VALUES)
+async def test_odd_query_values_never_answer_500_on_any_page(web, value) -> None:  # noqa: F811
+    query = "&".join(f"{p}={value}" for p in PARAMS)
+    for page in PAGES:
+        response = await web.get(f"{page}?{query}")
+        assert response.status_code < 500, (page, value, response.text[:300])
