@@ -274,3 +274,15 @@ async def test_an_enrollment_waiting_on_nothing_is_repaired_once(runtime, positi
         runtime, "SELECT status || ':' || (next_step_at IS NOT NULL) FROM outreach.enrollments"
     )
     assert state == ("completed:false" if repair == "completed" else "active:true")
+
+
+async def test_an_operator_can_reroute_an_unsold_lead(client, runtime, admin, buyer_server) -> None:
+    lead, buyer = await _unrouted_lead(runtime, buyer_server.url(), shelf_life=0)
+    await RoutingService(runtime.db).retry_unrouted()
+    response = await client.post(f"/v1/admin/leads/{lead}/reroute", headers=admin)
+    assert response.json()["status"] == "unsold"  # still no buyer: it stays unsold
+    async with runtime.db.transaction() as conn:
+        await conn.execute(text("UPDATE buyers SET status = 'active'"))
+    response = await client.post(f"/v1/admin/leads/{lead}/reroute", headers=admin)
+    assert response.status_code == 200 and response.json()["status"] == "routed", response.text
+    assert buyer

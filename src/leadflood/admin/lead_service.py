@@ -183,13 +183,17 @@ async def redeliver(runtime: Runtime, principal: Principal | None, lead_id: uuid
 async def reroute(runtime: Runtime, principal: Principal | None, lead_id: uuid.UUID) -> dict:
     """Route a lead that found no buyer again, now (after caps, hours or buyers changed)."""
     status = await _status(runtime, lead_id)
-    if status != "validated":
+    if status not in ("validated", "unsold"):
         raise Conflict(
             "not_reroutable",
-            "only a validated lead that found no buyer can be re-routed",
+            "only a lead that found no buyer (validated or unsold) can be re-routed",
             details={"status": status},
         )
-    result = await RoutingService(runtime.db).route(lead_id)
+    routing = RoutingService(runtime.db)
+    if status == "unsold":
+        result = await routing.reroute_unsold(lead_id)
+    else:
+        result = await routing.route(lead_id)
     async with runtime.db.transaction() as conn:
         await audit(conn, principal, "reroute", "lead", lead_id, {"outcome": result.outcome})
     return {"lead_id": lead_id, "result": result.outcome, "status": await _status(runtime, lead_id)}

@@ -240,6 +240,26 @@ async def unrouted_leads(
     return [r["id"] for r in await conn.fetch(_UNROUTED, limit, tried_only)]
 
 
+async def reopen_unsold(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
+    """An operator's re-route of an unsold lead: it may be routed once more."""
+    return (
+        await conn.fetchval(
+            "UPDATE leads SET status = 'validated', unsold_at = NULL, billing_status = 'unbilled' "
+            "WHERE id = $1 AND status = 'unsold' RETURNING id",
+            lead_id,
+        )
+        is not None
+    )
+
+
+async def mark_unsold(conn: asyncpg.Connection, lead_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE leads SET status = 'unsold', unsold_at = now(), billing_status = 'non_billable' "
+        "WHERE id = $1 AND status = 'validated'",
+        lead_id,
+    )
+
+
 async def expire_unsold(conn: asyncpg.Connection) -> list[uuid.UUID]:
     return [r["id"] for r in await conn.fetch(_EXPIRE_UNSOLD)]
 

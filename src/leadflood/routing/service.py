@@ -164,6 +164,17 @@ class RoutingService:
                     raise NotFound("lead_not_found", "no lead with this id")
         return rows
 
+    async def reroute_unsold(self, lead_id: uuid.UUID) -> RouteResult:
+        """One more routing of an unsold lead (an operator's call); still no buyer → it
+        stays unsold, with this attempt's decision on record."""
+        async with self.db.raw() as conn:
+            await repo.reopen_unsold(conn, lead_id)
+        result = await self.route(lead_id)
+        if result.outcome != "routed":
+            async with self.db.raw() as conn:
+                await repo.mark_unsold(conn, lead_id)
+        return result
+
     async def retry_unrouted(
         self, limit: int = 1000, *, tried_only: bool = False
     ) -> dict[str, int]:
