@@ -100,3 +100,23 @@ async def admin(client: httpx.AsyncClient, runtime: Runtime) -> dict[str, str]:
 async def drain_jobs(runtime: Runtime, concurrency: int = 4) -> None:
     """Run a worker until no job is due, as a deployment's worker would."""
     await run_worker(runtime, concurrency=concurrency, drain=True)
+
+
+@pytest.fixture
+def cli():
+    """Invoke the `leadflood` CLI in-process. Settings are re-read from the environment
+    (set it with monkeypatch first), and logging is pointed back at stderr afterwards:
+    the CLI configures structlog with the runner's captured stream, closed after invoke,
+    and every later log line would fail on it."""
+    from typer.testing import CliRunner
+
+    from leadflood.cli import app
+    from leadflood.core.logging import configure_logging
+    from leadflood.core.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        yield lambda *args: CliRunner().invoke(app, list(args))
+    finally:
+        get_settings.cache_clear()
+        configure_logging("INFO", True)

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from fastapi.routing import APIRoute
 from sqlalchemy import text
-from typer.testing import CliRunner
 
 from leadflood.app import create_app
 from leadflood.auth.policy import POLICY, Permission, Role
@@ -189,28 +188,14 @@ def test_every_v1_route_checks_a_permission(runtime) -> None:
     assert POLICY[Role.admin] == frozenset(Permission)
 
 
-def test_cli_creates_the_first_admin(database_url, runtime, monkeypatch) -> None:
-    from leadflood.cli import app
-    from leadflood.core.settings import get_settings
-
+def test_cli_creates_the_first_admin(database_url, runtime, monkeypatch, cli) -> None:
     monkeypatch.setenv("LEADFLOOD_DATABASE_URL", database_url)
     monkeypatch.setenv("LEADFLOOD_NEW_USER_PASSWORD", PASSWORD)
-    get_settings.cache_clear()
-    try:
-        runner = CliRunner()
-        result = runner.invoke(app, ["users", "create", "--email", "Boss@Example.com"])
-        assert result.exit_code == 0, result.output
-        assert "created admin boss@example.com" in result.output
-        assert PASSWORD not in result.output
-        again = runner.invoke(app, ["users", "create", "--email", "boss@example.com"])
-        assert again.exit_code == 2 and "email_taken" in again.output
-        weak = runner.invoke(
-            app, ["users", "create", "--email", "x@example.com", "--password", "short"]
-        )
-        assert weak.exit_code == 2 and "weak_password" in weak.output
-    finally:
-        get_settings.cache_clear()
-        # The CLI pointed structlog at the runner's captured stdout, now closed.
-        from leadflood.core.logging import configure_logging
-
-        configure_logging(runtime.settings.log_level, runtime.settings.log_json)
+    result = cli("users", "create", "--email", "Boss@Example.com")
+    assert result.exit_code == 0, result.output
+    assert "created admin boss@example.com" in result.output
+    assert PASSWORD not in result.output
+    again = cli("users", "create", "--email", "boss@example.com")
+    assert again.exit_code == 2 and "email_taken" in again.output
+    weak = cli("users", "create", "--email", "x@example.com", "--password", "short")
+    assert weak.exit_code == 2 and "weak_password" in weak.output

@@ -34,19 +34,10 @@ def test_production_starts_with_a_strong_secret() -> None:
     assert settings.env == Environment.production
 
 
-def test_the_cli_names_the_problem_and_exits_2(monkeypatch) -> None:
-    from typer.testing import CliRunner
-
-    from leadflood.cli import app
-    from leadflood.core.settings import get_settings
-
+def test_the_cli_names_the_problem_and_exits_2(monkeypatch, cli) -> None:
     monkeypatch.setenv("LEADFLOOD_ENV", "production")
     monkeypatch.delenv("LEADFLOOD_SECRET_KEY", raising=False)
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, ["migrate"])
-    finally:
-        get_settings.cache_clear()
+    result = cli("migrate")
     assert result.exit_code == 2
     assert "LEADFLOOD_SECRET_KEY" in result.output
     assert DEV_SECRET_KEY not in result.output

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
-from typer.testing import CliRunner
 
 from leadflood.routing.service import RoutingService
 from tests.buyer_server import BuyerServer, Reply
@@ -208,21 +207,12 @@ async def test_concurrent_invoice_runs_never_bill_twice(
     assert await scalar(runtime, "SELECT total_cents FROM invoices") == 3500
 
 
-def test_cli_invoice_run(database_url, runtime, monkeypatch) -> None:
-    from leadflood.cli import app
-    from leadflood.core.logging import configure_logging
-    from leadflood.core.settings import get_settings
-
+def test_cli_invoice_run(database_url, runtime, monkeypatch, cli) -> None:
     monkeypatch.setenv("LEADFLOOD_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, ["billing", "invoice", "--period", PERIOD])
-        assert result.exit_code == 0 and "nothing to invoice" in result.output
-        bad = CliRunner().invoke(app, ["billing", "invoice", "--period", "May"])
-        assert bad.exit_code == 2 and "invalid_period" in bad.output
-    finally:
-        get_settings.cache_clear()
-        configure_logging(runtime.settings.log_level, runtime.settings.log_json)
+    result = cli("billing", "invoice", "--period", PERIOD)
+    assert result.exit_code == 0 and "nothing to invoice" in result.output
+    bad = cli("billing", "invoice", "--period", "May")
+    assert bad.exit_code == 2 and "invalid_period" in bad.output
 
 
 async def test_returns_window_rate_cap_and_credit(client, runtime, admin, buyer_server) -> None:

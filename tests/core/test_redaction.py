@@ -60,6 +60,7 @@ async def test_a_provider_echoing_our_key_leaks_it_nowhere() -> None:
     import structlog
 
     structlog.get_logger("t").warning("provider_failed", error=str(caught.value), raw=KEY)
+    configure_logging("INFO", json=True)  # back to stderr for the tests after this one
     logged = stream.getvalue()
     assert logged and KEY not in logged
     assert orjson.loads(logged.splitlines()[-1])["raw"] == MASK
@@ -84,22 +85,13 @@ async def test_a_failed_statement_logs_no_parameters(runtime) -> None:
     assert "hidden" in str(caught.value)
 
 
-def test_the_cli_prints_no_password_hash_when_a_user_exists(database_url, monkeypatch) -> None:
-    from typer.testing import CliRunner
-
-    from leadflood.cli import app
-    from leadflood.core.settings import get_settings
-
+def test_the_cli_prints_no_password_hash_when_a_user_exists(database_url, monkeypatch, cli) -> None:
     monkeypatch.setenv("LEADFLOOD_DATABASE_URL", database_url)
     monkeypatch.setenv("LEADFLOOD_ENV", "test")
     monkeypatch.setenv("LEADFLOOD_NEW_USER_PASSWORD", "a long enough password")
-    get_settings.cache_clear()
-    try:
-        args = ["users", "create", "--email", "cli-dup@example.com", "--role", "agent"]
-        first = CliRunner().invoke(app, args)
-        second = CliRunner().invoke(app, args)
-    finally:
-        get_settings.cache_clear()
+    args = ["users", "create", "--email", "cli-dup@example.com", "--role", "agent"]
+    first = cli(*args)
+    second = cli(*args)
     assert first.exit_code == 0, first.output
     assert second.exit_code != 0
     assert "$argon2" not in second.output and "a long enough password" not in second.output
