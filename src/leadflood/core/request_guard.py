@@ -106,19 +106,20 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # Only the guard's own checks are caught here: the app's errors are the app's.
         try:
             if "\x00" in scope["path"]:
                 raise nul_error("path")
             if _query_has_nul(scope.get("query_string", b"")):
                 raise nul_error("query")
             if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
-                await self.app(scope, receive, send)
-                return
-            if _is_ingestion(scope):
-                await self.app(scope, _deadline(receive, self.body_timeout_s), send)
-                return
-            body = await self._read(scope, receive)
-            _check_body(scope, body)
+                guarded = receive
+            elif _is_ingestion(scope):
+                guarded = _deadline(receive, self.body_timeout_s)
+            else:
+                body = await self._read(scope, receive)
+                _check_body(scope, body)
+                guarded = _replay(body, receive)
         except AppError as exc:
             response = app_error_response(exc)
             if exc.status in (408, 413):
@@ -126,7 +127,7 @@ class RequestGuard:
                 response.headers["connection"] = "close"
             await response(scope, receive, send)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, guarded, send)
 
     async def _read(self, scope: Scope, receive: Receive) -> bytes:
         declared = _content_length(scope)
