@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import smtplib
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,10 +13,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from leadflood.core.providers import ProviderError, TransientProviderError
 from leadflood.core.redact import redact
 from leadflood.core.settings import Settings
 from leadflood.delivery.policy import classify_status, parse_retry_after
 from leadflood.delivery.safety import DestinationError, vet
+from leadflood.integrations.smtp.sender import config_from as smtp_config_from
+from leadflood.integrations.smtp.sender import send_email
 
 EXCERPT_BYTES = 1024
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -149,7 +150,8 @@ class EmailChannel:
 
     async def send(self, message: Outbound) -> AttemptResult:
         s = self.settings
-        if not s.smtp_host or not message.email:
+        config = smtp_config_from(s)
+        if config is None or not message.email:
             return AttemptResult(
                 "permanent_error", error="delivery_channel_unconfigured: no SMTP host or address"
             )
@@ -169,37 +171,18 @@ class EmailChannel:
         )
         try:
             await asyncio.wait_for(
-                asyncio.to_thread(self._send, mail), timeout=(message.timeout_ms or 10_000) / 1000
+                send_email(config, mail), timeout=(message.timeout_ms or 10_000) / 1000
             )
         except TimeoutError:
             return AttemptResult("retryable_error", error="timeout: smtp")
-        except smtplib.SMTPResponseException as exc:
-            outcome = "retryable_error" if 400 <= exc.smtp_code < 500 else "permanent_error"
-            return AttemptResult(
-                outcome,
-                http_status=None,
-                error=sanitize(f"smtp_{exc.smtp_code}: {exc.smtp_error!r}"),
-            )
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
+        except ProviderError as exc:
+            # The one SMTP sender classifies replies: 4xx and connection trouble are
+            # transient, 5xx (a refused recipient included) permanent.
             outcome = (
-                "retryable_error" if all(400 <= c < 500 for c in codes) else ("permanent_error")
+                "retryable_error" if isinstance(exc, TransientProviderError) else "permanent_error"
             )
-            return AttemptResult(outcome, error=f"smtp_recipient_refused: {codes}")
-        except (OSError, smtplib.SMTPException) as exc:
-            return AttemptResult(
-                "retryable_error", error=sanitize(f"smtp_connection_error: {type(exc).__name__}")
-            )
+            return AttemptResult(outcome, error=sanitize(f"smtp_{exc.code}: {exc.message}"))
         return AttemptResult("success", response_excerpt="250 accepted")
-
-    def _send(self, mail: EmailMessage) -> None:
-        s = self.settings
-        with smtplib.SMTP(s.smtp_host or "", s.smtp_port, timeout=s.smtp_timeout_s) as smtp:
-            if s.smtp_starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if s.smtp_username and s.smtp_password:
-                smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
-            smtp.send_message(mail)
 
 
 def _summary(message: Outbound) -> str:

@@ -25,6 +25,7 @@ from leadflood.core.providers import PermanentProviderError
 from leadflood.core.runtime import Runtime
 from leadflood.inbox import repository as inbox_repo
 from leadflood.integrations.smtp.sender import SmtpConfig, send_email
+from leadflood.integrations.smtp.sender import config_from as smtp_config_from
 from leadflood.integrations.trengo.client import TrengoClient
 from leadflood.prospecting import repository as leads_repo
 from leadflood.sequences import repository as repo
@@ -273,17 +274,10 @@ async def tick(runtime: Runtime, *, now: datetime | None = None) -> dict[str, in
 
 
 def _smtp_config(runtime: Runtime) -> SmtpConfig:
-    s = runtime.settings
-    if not s.smtp_host:
+    config = smtp_config_from(runtime.settings)
+    if config is None:
         raise PermanentProviderError("smtp", "provider_not_configured", "set LEADFLOOD_SMTP_HOST")
-    return SmtpConfig(
-        host=s.smtp_host,
-        port=s.smtp_port,
-        username=s.smtp_username,
-        password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-        starttls=s.smtp_starttls,
-        timeout_s=s.smtp_timeout_s,
-    )
+    return config
 
 
 async def _cancel(runtime: Runtime, message: dict, reason: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 from leadflood.core.providers import PermanentProviderError, TransientProviderError
+from leadflood.core.settings import Settings
 
 PROVIDER = "smtp"
 
@@ -25,6 +26,20 @@ class SmtpConfig:
     password: str | None = None
     starttls: bool = False
     timeout_s: float = 10.0
+
+
+def config_from(settings: Settings) -> SmtpConfig | None:
+    """The server Lead Flood sends through (LEADFLOOD_SMTP_*), or None when unset."""
+    if not settings.smtp_host:
+        return None
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        starttls=settings.smtp_starttls,
+        timeout_s=settings.smtp_timeout_s,
+    )
 
 
 def _send(config: SmtpConfig, message: EmailMessage) -> None:
