@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from leadflood.core.retry_after import parse_retry_after
 from leadflood.delivery.channels import sanitize
 from leadflood.delivery.payload import build_payload, headers, serialize
-from leadflood.delivery.policy import classify_status, next_delay, parse_retry_after
+from leadflood.delivery.policy import classify_status, next_delay
 from leadflood.delivery.safety import is_public
 
 

@@ -15,8 +15,9 @@ import aiohttp
 
 from leadflood.core.providers import ProviderError, TransientProviderError
 from leadflood.core.redact import redact
+from leadflood.core.retry_after import parse_retry_after
 from leadflood.core.settings import Settings
-from leadflood.delivery.policy import classify_status, parse_retry_after
+from leadflood.delivery.policy import classify_status
 from leadflood.delivery.safety import DestinationError, vet
 from leadflood.integrations.smtp.sender import config_from as smtp_config_from
 from leadflood.integrations.smtp.sender import send_email

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from email.utils import parsedate_to_datetime
 
 import httpx
 
 from leadflood.core.providers import TransientProviderError
+from leadflood.core.retry_after import parse_retry_after
 
 
 def client(
@@ -21,17 +21,7 @@ def client(
 
 
 def retry_after(response: httpx.Response) -> timedelta | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return timedelta(seconds=int(value.strip()))
-    try:
-        from datetime import UTC, datetime
-
-        return max(parsedate_to_datetime(value) - datetime.now(UTC), timedelta(0))
-    except (TypeError, ValueError):
-        return None
+    return parse_retry_after(response.headers.get("retry-after"))
 
 
 async def send(provider: str, http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
