@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import orjson
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadflood.core.errors import AppError, BadRequest, PayloadTooLarge, app_error_response
@@ -121,33 +122,25 @@ class RequestGuard:
                 _check_body(scope, body)
                 guarded = _replay(body, receive)
         except AppError as exc:
-            response = app_error_response(exc)
-            if exc.status in (408, 413):
-                # The rest of the body is unread: the connection cannot carry another request.
-                response.headers["connection"] = "close"
-            await response(scope, receive, send)
+            await error_response(exc)(scope, receive, send)
             return
         await self.app(scope, guarded, send)
 
     async def _read(self, scope: Scope, receive: Receive) -> bytes:
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            raise _too_large(self.max_bytes)
+            raise too_large(self.max_bytes)
+        receive = _deadline(receive, self.body_timeout_s)
         chunks: list[bytes] = []
         size = 0
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.body_timeout_s
         while True:
-            try:
-                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
-            except TimeoutError:
-                raise RequestTimeout("request_timeout", "request body too slow") from None
+            message = await receive()
             if message["type"] == "http.disconnect":
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                raise _too_large(self.max_bytes)
+                raise too_large(self.max_bytes)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -207,7 +200,16 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not JSON")
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
+def error_response(exc: AppError) -> Response:
+    """The error body; after a 408 or 413 the rest of the body is unread, so the
+    connection cannot carry another request: close it."""
+    response = app_error_response(exc)
+    if exc.status in (408, 413):
+        response.headers["connection"] = "close"
+    return response
+
+
+def too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         "payload_too_large", f"request body exceeds {limit} bytes", details={"limit_bytes": limit}
     )

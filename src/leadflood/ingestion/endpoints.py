@@ -9,7 +9,8 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from leadflood.core.errors import AppError, NotFound, PayloadTooLarge, app_error_response
+from leadflood.core.errors import AppError, NotFound
+from leadflood.core.request_guard import error_response, too_large
 from leadflood.core.security import presented_api_key
 from leadflood.ingestion.canonical import canonical_path
 from leadflood.ingestion.schemas import LeadAccepted, LeadState, accepted, state
@@ -28,21 +29,15 @@ _RESPONSES = {
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+        raise too_large(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        "payload_too_large", f"request body exceeds {limit} bytes", details={"limit_bytes": limit}
-    )
 
 
 def _client_ip(request: Request) -> str | None:
@@ -129,9 +124,7 @@ class LeadIngestionFastPath:
                 try:
                     response = await _post(Request(scope, receive))
                 except AppError as exc:
-                    response = app_error_response(exc)
-                    if exc.status in (408, 413):
-                        response.headers["connection"] = "close"  # the body is unread
+                    response = error_response(exc)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
