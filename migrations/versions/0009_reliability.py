@@ -39,6 +39,12 @@ CREATE INDEX deliveries_in_flight_idx ON deliveries (buyer_id, lease_expires_at)
 -- inside the function, so it sees every claim committed meanwhile (READ COMMITTED takes
 -- a new snapshot per statement). Exact without a counter row that every record would
 -- have to update (a hot row held through each commit's flush).
+CREATE FUNCTION leadflood_delivery_in_flight(p_buyer uuid)
+RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT count(*) FROM deliveries
+    WHERE buyer_id = p_buyer AND status = 'in_progress' AND lease_expires_at > now()
+$$;
+
 CREATE FUNCTION leadflood_delivery_slot_free(p_buyer uuid, p_limit integer)
 RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
@@ -46,9 +52,7 @@ BEGIN
         RETURN true;
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended(p_buyer::text, 14));
-    RETURN (SELECT count(*) FROM deliveries
-            WHERE buyer_id = p_buyer AND status = 'in_progress'
-              AND lease_expires_at > now()) < p_limit;
+    RETURN leadflood_delivery_in_flight(p_buyer) < p_limit;
 END $$;
 """
 
@@ -62,6 +66,7 @@ def downgrade() -> None:
     run_script(
         """
 DROP FUNCTION IF EXISTS leadflood_delivery_slot_free(uuid, integer);
+DROP FUNCTION IF EXISTS leadflood_delivery_in_flight(uuid);
 DROP INDEX IF EXISTS deliveries_in_flight_idx;
 DROP INDEX IF EXISTS deliveries_open_idx;
 DROP INDEX IF EXISTS leads_validated_idx;

@@ -76,16 +76,15 @@ JOIN markets m ON m.id = l.market_id
 JOIN verticals v ON v.id = l.vertical_id
 """
 
-# Why nothing was claimed (the rare path): the delivery's state, whether its attempt is
-# under a live lease, how long until it is due, and whether its buyer is at its limit.
+# Why nothing was claimed (the rare path): the delivery's state, how long its attempt's
+# live lease still runs (NULL: none), how long until it is due, and whether its buyer is
+# at its limit.
 _CLAIM_STATE = """
 SELECT d.status::text AS status,
-       d.status = 'in_progress' AND d.lease_expires_at > now() AS leased,
-       greatest(d.lease_expires_at - now(), interval '0') AS lease_left,
+       CASE WHEN d.status = 'in_progress' AND d.lease_expires_at > now()
+            THEN d.lease_expires_at - now() END AS lease_left,
        greatest(d.next_attempt_at - now(), interval '0') AS due_in,
-       $2 > 0 AND (SELECT count(*) FROM deliveries x
-                    WHERE x.buyer_id = d.buyer_id AND x.status = 'in_progress'
-                      AND x.lease_expires_at > now()) >= $2 AS throttled
+       $2 > 0 AND leadflood_delivery_in_flight(d.buyer_id) >= $2 AS throttled
 FROM deliveries d WHERE d.lead_id = $1
 """
 
@@ -93,7 +92,7 @@ FROM deliveries d WHERE d.lead_id = $1
 # records nothing) and completes the attempt row, in the same statement as the outcome.
 _GUARD = """
 claimed AS (
-    SELECT id, buyer_id FROM deliveries
+    SELECT id FROM deliveries
     WHERE id = $1 AND status = 'in_progress' AND attempt_count = $2
     FOR UPDATE
 ),
@@ -183,8 +182,7 @@ SELECT count(*) FROM claimed
 @dataclass(frozen=True, slots=True)
 class ClaimState:
     status: str
-    leased: bool
-    lease_left: timedelta | None
+    lease_left: timedelta | None  # set while another worker's attempt is in flight
     due_in: timedelta
     throttled: bool
 

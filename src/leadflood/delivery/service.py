@@ -78,14 +78,14 @@ class DeliveryService:
                 return DeliveryOutcome(lead_id, "already_delivered")
             if state.status == "failed":
                 return DeliveryOutcome(lead_id, "already_failed")
-            if state.status == "in_progress" and state.leased:
+            if state.lease_left is not None:
                 # Another worker is sending it and records what follows. Should it die
                 # mid-send, this job comes back when its lease ends and takes over.
                 await enqueue_raw(
                     conn,
                     DELIVER_LEAD,
                     {"lead_id": str(lead_id)},
-                    delay=(state.lease_left or timedelta(0)) + THROTTLE_DELAY,
+                    delay=state.lease_left + THROTTLE_DELAY,
                 )
                 return DeliveryOutcome(lead_id, "busy")
             if state.due_in > NOT_DUE_TOLERANCE:
