@@ -26,7 +26,6 @@ from leadflood.delivery.safety import DestinationError, vet
 from leadflood.ingestion.canonical import canonical_host, canonical_path, canonical_source_key
 from leadflood.routing.service import capacity_may_have_opened
 
-SECRET_FIELDS = WRITE_ONLY
 MAX_IMPORT_ROWS = 50_000
 
 
@@ -42,7 +41,7 @@ def public(resource: Resource, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _redacted(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("[set]" if k in SECRET_FIELDS and v else v) for k, v in values.items()}
+    return {k: ("[set]" if k in WRITE_ONLY and v else v) for k, v in values.items()}
 
 
 @asynccontextmanager

@@ -8,14 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from leadflood.admin.schemas import Timezone
+from leadflood.admin.schemas import Name, Timezone
 from leadflood.core.text import single_line
 
-Name = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(single_line),
-]
 # A header value (subject, display name): one line, so it can never split a header.
 HeaderText = Annotated[str, StringConstraints(max_length=500), AfterValidator(single_line)]
 
