@@ -44,8 +44,12 @@ async def routed_lead(
 
 
 async def row(runtime, sql: str, **params):
+    return (await rows(runtime, sql, **params) or [None])[0]
+
+
+async def rows(runtime, sql: str, **params):
     async with runtime.db.connect() as conn:
-        return (await conn.execute(text(sql), params)).mappings().first()
+        return (await conn.execute(text(sql), params)).mappings().all()
 
 
 async def make_due(runtime, lead) -> None:

@@ -16,7 +16,7 @@ from leadflood.core.settings import Environment
 from leadflood.delivery.service import DeliveryService
 from tests.buyer_server import BuyerServer, Reply
 from tests.conftest import make_settings
-from tests.delivery.test_delivery import routed_lead, row
+from tests.delivery.test_delivery import routed_lead, row, rows
 
 
 @pytest.fixture
@@ -125,19 +125,11 @@ async def test_an_attempt_cut_off_mid_send_stays_visible_and_is_taken_over(
         await conn.execute(text("UPDATE deliveries SET lease_expires_at = now() - interval '1s'"))
     outcome = await service.deliver(lead)
     assert outcome.result == "delivered" and outcome.attempt_no == 2
-    async with runtime.db.connect() as conn:
-        attempts = (
-            (
-                await conn.execute(
-                    text(
-                        "SELECT attempt_no, outcome::text AS outcome, error "
-                        "FROM delivery_attempts ORDER BY attempt_no"
-                    )
-                )
-            )
-            .mappings()
-            .all()
-        )
+    attempts = await rows(
+        runtime,
+        "SELECT attempt_no, outcome::text AS outcome, error "
+        "FROM delivery_attempts ORDER BY attempt_no",
+    )
     assert [a["outcome"] for a in attempts] == ["retryable_error", "success"]
     assert attempts[0]["error"].startswith("interrupted")
     # The dead worker coming back records nothing over the new owner's result.
@@ -313,16 +305,11 @@ async def test_a_worker_killed_mid_send_loses_nothing(runtime, database_url, buy
         second.send_signal(signal.SIGTERM)
         await asyncio.wait_for(second.wait(), 20)
     assert status["s"] == "delivered"
-    async with runtime.db.connect() as conn:
-        outcomes = (
-            await conn.execute(
-                text(
-                    "SELECT a.outcome::text, a.error FROM delivery_attempts a "
-                    "JOIN deliveries d ON d.id = a.delivery_id WHERE d.lead_id = :l "
-                    "ORDER BY a.attempt_no"
-                ),
-                {"l": lead},
-            )
-        ).all()
-    assert [o[0] for o in outcomes] == ["retryable_error", "success"]
-    assert outcomes[0][1].startswith("interrupted")
+    outcomes = await rows(
+        runtime,
+        "SELECT a.outcome::text AS outcome, a.error FROM delivery_attempts a "
+        "JOIN deliveries d ON d.id = a.delivery_id WHERE d.lead_id = :l ORDER BY a.attempt_no",
+        l=lead,
+    )
+    assert [o["outcome"] for o in outcomes] == ["retryable_error", "success"]
+    assert outcomes[0]["error"].startswith("interrupted")
