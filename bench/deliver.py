@@ -32,9 +32,10 @@ from bench.ingest import wait_ready  # noqa: E402
 from leadflood.core import migrate  # noqa: E402
 from leadflood.core.jobs import load_job_modules, run_worker  # noqa: E402
 from leadflood.core.runtime import build_runtime  # noqa: E402
-from leadflood.delivery import channels, service  # noqa: E402
+from leadflood.core.uow import unit_of_work  # noqa: E402
+from leadflood.delivery import channels, tasks  # noqa: E402
 from leadflood.routing import repository as routing_repo  # noqa: E402
-from leadflood.routing.service import RoutingService  # noqa: E402
+from leadflood.routing.tasks import Router  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 from tests.factories import make_buyer, make_lead, make_world  # noqa: E402
 from tests.live import free_port  # noqa: E402
@@ -48,7 +49,7 @@ async def main(url: str, buyer_url: str, concurrency: int) -> None:
 
     configure_logging("WARNING")
     runtime = build_runtime(make_settings(url, log_level="WARNING", db_pool_size=60), url)
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         await make_buyer(conn, world, webhook_url=buyer_url, webhook_secret="bench-secret")
         leads = [await make_lead(conn, world) for _ in range(N)]
@@ -64,7 +65,7 @@ async def main(url: str, buyer_url: str, concurrency: int) -> None:
             enqueue_ms.append((time.perf_counter() - t0) * 1000)
 
     routing_repo.commit_route = timed_commit
-    routing = RoutingService(runtime.db)
+    routing = Router(runtime.db)
     for lead in leads:
         await routing.route(lead)
     summarize("delivery enqueue (routing commit + job)", enqueue_ms)
@@ -72,7 +73,7 @@ async def main(url: str, buyer_url: str, concurrency: int) -> None:
     send_ms: dict[int, float] = {}
     overhead_ms: list[float] = []
     original_send = channels.WebhookChannel.send
-    original_deliver = service.DeliveryService.deliver
+    original_deliver = tasks.DeliveryRun.deliver
 
     async def timed_send(self, message):
         t0 = time.perf_counter()
@@ -89,7 +90,7 @@ async def main(url: str, buyer_url: str, concurrency: int) -> None:
         return outcome
 
     channels.WebhookChannel.send = timed_send
-    service.DeliveryService.deliver = timed_deliver
+    tasks.DeliveryRun.deliver = timed_deliver
     load_job_modules()  # one-time imports are start-up cost, not throughput
     started = time.perf_counter()
     cpu0 = time.process_time()
@@ -97,7 +98,7 @@ async def main(url: str, buyer_url: str, concurrency: int) -> None:
     wall = time.perf_counter() - started
     print(f"worker cpu {time.process_time() - cpu0:.2f}s wall {wall:.2f}s")
     summarize(f"worker overhead excl. buyer (x{concurrency})", overhead_ms, wall)
-    async with runtime.db.raw() as conn:
+    async with runtime.db.pool_connection() as conn:
         delivered = await conn.fetchval("SELECT count(*) FROM leads WHERE status = 'delivered'")
     print(f"delivered {delivered}/{N} in {wall:.2f} s = {delivered / wall:.0f} deliveries/s")
     await runtime.close()

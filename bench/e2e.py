@@ -30,6 +30,7 @@ from bench.ingest import wait_ready  # noqa: E402
 from bench.loadgen import Connection  # noqa: E402
 from leadflood.core import migrate  # noqa: E402
 from leadflood.core.db import Database  # noqa: E402
+from leadflood.core.uow import unit_of_work  # noqa: E402
 from tests.factories import make_buyer, make_world  # noqa: E402
 from tests.live import free_port  # noqa: E402
 from tests.pg import recreate_database, server_url  # noqa: E402
@@ -37,7 +38,7 @@ from tests.pg import recreate_database, server_url  # noqa: E402
 
 async def seed(url: str, buyer_url: str) -> str:
     db = Database(url)
-    async with db.transaction() as conn:
+    async with unit_of_work(db) as conn:
         world = await make_world(conn, rules={})
         await make_buyer(conn, world, webhook_url=buyer_url, webhook_secret="s")
     await db.dispose()
@@ -99,7 +100,7 @@ JOIN delivery_attempts a ON a.delivery_id = d.id AND a.attempt_no = 1
 async def print_stages(url: str) -> None:
     """Where the time goes: each stage's latency from the timestamps the pipeline records."""
     db = Database(url)
-    async with db.raw() as conn:
+    async with db.pool_connection() as conn:
         rows = await conn.fetch(_STAGES)
     await db.dispose()
     for stage in ("validate", "route", "deliver_wait", "send"):

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bench import loadgen  # noqa: E402
 from bench.common import summarize  # noqa: E402
 from leadflood.core import migrate  # noqa: E402
+from leadflood.core.uow import unit_of_work  # noqa: E402
 from tests.live import free_port  # noqa: E402
 from tests.pg import recreate_database, server_url  # noqa: E402
 
@@ -39,7 +40,7 @@ async def seed(url: str) -> str:
     from tests.factories import make_world
 
     db = Database(url)
-    async with db.transaction() as conn:
+    async with unit_of_work(db) as conn:
         world = await make_world(conn)
     await db.dispose()
     return str(world.source_id)

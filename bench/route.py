@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import summarize
 from leadflood.core import migrate
 from leadflood.core.db import Database
-from leadflood.routing.service import RoutingService
+from leadflood.routing.tasks import Router
 from tests.pg import recreate_database, server_url
 
 MARKETS, BUYERS_PER_MARKET, CODES_PER_MARKET, CODES_PER_BUYER = 10, 100, 50, 10
@@ -35,7 +35,7 @@ SEQUENTIAL, CONCURRENT, BATCH = 1000, 500, 50
 
 async def build(db: Database) -> list:
     rnd = random.Random(7)
-    async with db.raw() as c:
+    async with db.pool_connection() as c:
         vp = await c.fetchval("INSERT INTO validation_policies (name) VALUES ('v') RETURNING id")
         rp_priority = await c.fetchval(
             "INSERT INTO routing_policies (name, strategy) VALUES ('p', 'priority') RETURNING id"
@@ -138,10 +138,10 @@ async def build(db: Database) -> list:
 async def main(url: str) -> None:
     db = Database(url, pool_size=60)
     leads = await build(db)
-    service = RoutingService(db)
+    service = Router(db)
 
     floor: list[float] = []
-    async with db.raw() as c:
+    async with db.pool_connection() as c:
         for lead in leads[:SEQUENTIAL]:
             t0 = time.perf_counter()
             await c.fetchrow("SELECT id, status FROM leads WHERE id = $1", lead)

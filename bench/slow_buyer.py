@@ -32,6 +32,7 @@ from bench.ingest import wait_ready  # noqa: E402
 from bench.loadgen import open_loop  # noqa: E402
 from leadflood.core import migrate  # noqa: E402
 from leadflood.core.db import Database  # noqa: E402
+from leadflood.core.uow import unit_of_work  # noqa: E402
 from tests.factories import make_buyer, make_world  # noqa: E402
 from tests.live import free_port  # noqa: E402
 from tests.pg import recreate_database, server_url  # noqa: E402
@@ -41,7 +42,7 @@ BUYER_TIMEOUT_MS = 9_000
 
 async def seed(url: str, buyer_base: str) -> tuple[str, str]:
     db = Database(url)
-    async with db.transaction() as conn:
+    async with unit_of_work(db) as conn:
         slow_world = await make_world(conn, rules={})
         await make_buyer(
             conn,
@@ -79,7 +80,7 @@ async def post(port: int, source_id: str, rate: float, seconds: float) -> list[f
 
 async def waiting_on_slow_buyer(url: str) -> int:
     db = Database(url)
-    async with db.raw() as conn:
+    async with db.pool_connection() as conn:
         n = await conn.fetchval("SELECT count(*) FROM delivery_attempts WHERE finished_at IS NULL")
     await db.dispose()
     return int(n)

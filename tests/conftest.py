@@ -7,14 +7,15 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from leadflood.app import create_app
 from leadflood.core import migrate
 from leadflood.core.jobs import run_worker
 from leadflood.core.runtime import Runtime, build_runtime
 from leadflood.core.settings import Environment, Settings
+from leadflood.core.uow import unit_of_work
 from tests.pg import recreate_database, server_url
+from tests.sql import run
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +53,9 @@ WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
 
 async def truncate_all(rt: Runtime) -> None:
     """Empty every table (the migration bookkeeping excepted)."""
-    async with rt.db.transaction() as conn:
-        tables = (await conn.execute(text(_TABLES_SQL))).scalar()
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    async with unit_of_work(rt.db) as conn:
+        tables = (await run(conn, _TABLES_SQL)).scalar()
+        await run(conn, f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ async def auth_headers(
     from leadflood.auth.service import create_user
 
     email = email or f"{role}@example.com"
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         await create_user(conn, email=email, password=PASSWORD, role=role)
     response = await client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert response.status_code == 200, response.text

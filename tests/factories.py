@@ -6,9 +6,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from leadflood.catalog import service as catalog
+from leadflood.core.uow import Tx
 
 SECRET_KEY = "dev-insecure-change-me-0123456789abcdef"
 DEFAULT_RULES: dict[str, Any] = {
@@ -40,7 +39,7 @@ _RUN = uuid.uuid4().hex[:6]
 
 
 async def make_world(
-    conn: AsyncConnection,
+    conn: Tx,
     *,
     country: str = "US",
     timezone: str = "America/Phoenix",
@@ -94,7 +93,7 @@ async def make_world(
 
 
 async def make_buyer(
-    conn: AsyncConnection,
+    conn: Tx,
     world: World,
     *,
     name: str | None = None,
@@ -138,7 +137,7 @@ async def make_buyer(
 
 
 async def make_lead(
-    conn: AsyncConnection,
+    conn: Tx,
     world: World,
     *,
     status: str = "validated",
@@ -147,7 +146,6 @@ async def make_lead(
     **fields: Any,
 ) -> uuid.UUID:
     """Insert a lead directly in a given state (routing tests start after validation)."""
-    from sqlalchemy import text
 
     n = next(_counter)
     values = {
@@ -165,10 +163,11 @@ async def make_lead(
         "consent": True,
         **fields,
     }
-    columns = ", ".join(values)
-    params = ", ".join(f"CAST(:{k} AS lead_status)" if k == "status" else f":{k}" for k in values)
-    return (
-        await conn.execute(
-            text(f"INSERT INTO leads ({columns}) VALUES ({params}) RETURNING id"), values
-        )
-    ).scalar_one()
+    columns = list(values)
+    params = ", ".join(
+        f"${n}::lead_status" if k == "status" else f"${n}" for n, k in enumerate(columns, 1)
+    )
+    return await conn.fetchval(
+        f"INSERT INTO leads ({', '.join(columns)}) VALUES ({params}) RETURNING id",
+        *(values[k] for k in columns),
+    )

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from leadflood.core.logging import cache_loggers, configure_logging
 from leadflood.core.settings import Settings, get_settings
+from leadflood.core.uow import unit_of_work
 
 if TYPE_CHECKING:
     from leadflood.core.runtime import Runtime
@@ -180,9 +181,9 @@ def route(
     """Routing operations."""
     if not retry_unrouted:
         raise typer.BadParameter("nothing to do: pass --retry-unrouted")
-    from leadflood.routing.service import RoutingService
+    from leadflood.routing.tasks import Router
 
-    outcomes = _with_runtime(lambda runtime: RoutingService(runtime.db).retry_unrouted(limit))
+    outcomes = _with_runtime(lambda runtime: Router(runtime.db).retry_unrouted(limit))
     typer.echo(f"re-routed {sum(outcomes.values())} lead(s)")
     for outcome, count in sorted(outcomes.items()):
         typer.echo(f"  {outcome:<32} {count}")
@@ -199,7 +200,11 @@ def billing_invoice(
     """Invoice every postpaid buyer for the month; re-running adds nothing twice."""
     from leadflood.billing.service import invoice_period
 
-    results = _with_runtime(lambda runtime: invoice_period(runtime, period))
+    async def run(runtime: Runtime) -> Any:
+        async with unit_of_work(runtime.db) as tx:
+            return await invoice_period(tx, period)
+
+    results = _with_runtime(run)
     if not results:
         typer.echo(f"{period}: nothing to invoice")
     for r in results:
@@ -259,13 +264,12 @@ def users_create(
     ),
 ) -> None:
     """Create a user. The password is hashed with Argon2id and never printed."""
-    from leadflood.auth.service import audit, create_user
+    from leadflood.auth.service import create_user
 
     async def create(runtime: Runtime) -> dict:
-        async with runtime.db.transaction() as conn:
+        async with unit_of_work(runtime.db) as conn:
             user = await create_user(conn, email=email, password=password, role=role, name=name)
-            await audit(
-                conn,
+            await conn.audit(
                 None,
                 "create",
                 "user",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from sqlalchemy import text
 
+from leadflood.core.uow import single_statements
 from tests.buyer_server import BuyerServer, Reply
 from tests.conftest import drain_jobs
+from tests.sql import run
 
 A = "/v1/admin"
 
@@ -110,8 +111,8 @@ async def test_configure_through_the_api_then_deliver_a_lead(
     shown = (await client.get(f"{A}/sources/{source['id']}", headers=admin)).json()
     assert shown["has_api_key"] is True and "api_key" not in shown and "api_key_hash" not in shown
     assert buyer["webhook_secret_set"] is True and "webhook_secret" not in buyer
-    async with runtime.db.connect() as conn:
-        stored = (await conn.execute(text("SELECT webhook_secret FROM buyers"))).scalar()
+    async with single_statements(runtime.db) as conn:
+        stored = (await run(conn, "SELECT webhook_secret FROM buyers")).scalar()
     assert stored.startswith("v1:") and "whsec-super-secret" not in stored
 
     lead_id = await post_lead(client, source, api_key)
@@ -237,8 +238,8 @@ async def test_service_area_csv_import(client, runtime, admin, buyer_server) -> 
         2,
         3,
     ]
-    async with runtime.db.connect() as conn:
-        count = (await conn.execute(text("SELECT count(*) FROM buyer_service_areas"))).scalar()
+    async with single_statements(runtime.db) as conn:
+        count = (await run(conn, "SELECT count(*) FROM buyer_service_areas")).scalar()
     assert count == 4  # the configured one + 3 imported; the bad file added nothing
 
     replaced = await client.post(

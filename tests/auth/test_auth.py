@@ -7,19 +7,20 @@ import uuid
 from datetime import timedelta
 
 from fastapi.routing import APIRoute
-from sqlalchemy import text
 
 from leadflood.app import create_app
 from leadflood.auth.policy import POLICY, Permission, Role
 from leadflood.auth.service import create_user
 from leadflood.auth.tokens import issue_access_token
+from leadflood.core.uow import single_statements, unit_of_work
 from tests.conftest import PASSWORD, auth_headers
+from tests.sql import run
 
 LOGIN = "/v1/auth/login"
 
 
 async def make_user(runtime, email: str = "ops@example.com", role: str = "manager") -> dict:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         return await create_user(conn, email=email, password=PASSWORD, role=role)
 
 
@@ -45,9 +46,9 @@ async def test_login_issues_tokens_and_stores_only_an_argon2_hash(client, runtim
     }
     me = await client.get("/v1/auth/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200 and me.json()["role"] == "manager"
-    async with runtime.db.connect() as conn:
-        stored = (await conn.execute(text("SELECT password_hash FROM users"))).scalar()
-        token_hash = (await conn.execute(text("SELECT token_hash FROM refresh_tokens"))).scalar()
+    async with single_statements(runtime.db) as conn:
+        stored = (await run(conn, "SELECT password_hash FROM users")).scalar()
+        token_hash = (await run(conn, "SELECT token_hash FROM refresh_tokens")).scalar()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     assert token_hash != body["refresh_token"] and body["refresh_token"] not in token_hash
 
@@ -113,10 +114,8 @@ async def test_failed_logins_are_rate_limited_per_email(client, runtime) -> None
     assert blocked.status_code == 429
     assert blocked.json()["error"]["code"] == "too_many_login_attempts"
     assert 0 < int(blocked.headers["retry-after"]) <= 15 * 60
-    async with runtime.db.transaction() as conn:
-        await conn.execute(
-            text("UPDATE login_attempts SET created_at = created_at - interval '16 minutes'")
-        )
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "UPDATE login_attempts SET created_at = created_at - interval '16 minutes'")
     assert (await login(client)).status_code == 200
 
 
@@ -156,10 +155,10 @@ async def test_demoting_a_user_ends_their_sessions(client, runtime) -> None:
     assert (
         await client.get("/v1/auth/me", headers=bearer(pair["access_token"]))
     ).status_code == 401
-    async with runtime.db.connect() as conn:
+    async with single_statements(runtime.db) as conn:
         action = (
-            await conn.execute(
-                text("SELECT action FROM audit_log WHERE entity_type = 'user' ORDER BY id DESC")
+            await run(
+                conn, "SELECT action FROM audit_log WHERE entity_type = 'user' ORDER BY id DESC"
             )
         ).scalar()
     assert action == "update"

@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import text
 
 from leadflood.core.settings import DEV_SECRET_KEY, Environment, Settings
+from leadflood.core.uow import single_statements, unit_of_work
 from tests.conftest import auth_headers
 from tests.factories import make_buyer, make_world
+from tests.sql import run
 
 
 @pytest.mark.parametrize("key", [None, DEV_SECRET_KEY, "short-but-not-empty"])
@@ -72,7 +73,7 @@ HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 async def test_the_unsubscribe_page_escapes_the_address(client, runtime) -> None:
     from leadflood.sequences.unsubscribe import token as token_for
 
-    async with runtime.db.raw() as conn:
+    async with runtime.db.pool_connection() as conn:
         lead_id = await conn.fetchval(
             "INSERT INTO outreach.leads (email, normalized_email, first_name, source, source_ref) "
             "VALUES ($1, $1, $2, 'manual', 'xss') "
@@ -113,24 +114,23 @@ async def test_no_template_uses_inline_script(client) -> None:
 
 
 async def test_no_response_carries_a_key_hash_or_secret(client, runtime) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn, source_api_key=True)
         buyer = await make_buyer(conn, world, webhook_secret="whsec-visible-never")
     admin = await auth_headers(client, runtime, "admin")
     rotated = await client.post(f"/v1/admin/billing/buyers/{buyer}/rotate-key", headers=admin)
     assert rotated.status_code in (200, 201), rotated.text
-    async with runtime.db.connect() as conn:
+    async with single_statements(runtime.db) as conn:
         hashes = [
             h
             for (h,) in (
-                await conn.execute(
-                    text(
-                        "SELECT api_key_hash FROM sources WHERE api_key_hash IS NOT NULL "
-                        "UNION ALL SELECT api_key_hash FROM buyers WHERE api_key_hash IS NOT NULL "
-                        "UNION ALL SELECT webhook_secret FROM buyers "
-                        "WHERE webhook_secret IS NOT NULL "
-                        "UNION ALL SELECT password_hash FROM users"
-                    )
+                await run(
+                    conn,
+                    "SELECT api_key_hash FROM sources WHERE api_key_hash IS NOT NULL "
+                    "UNION ALL SELECT api_key_hash FROM buyers WHERE api_key_hash IS NOT NULL "
+                    "UNION ALL SELECT webhook_secret FROM buyers "
+                    "WHERE webhook_secret IS NOT NULL "
+                    "UNION ALL SELECT password_hash FROM users",
                 )
             ).all()
         ]
@@ -190,9 +190,9 @@ async def test_concurrent_demotions_leave_one_admin(client, runtime) -> None:
         client.patch(f"/v1/users/{ids[1]}", json={"active": False}, headers=first),
     )
     assert sorted(r.status_code for r in results) in ([200, 409], [200, 401])
-    async with runtime.db.connect() as conn:
+    async with single_statements(runtime.db) as conn:
         active = (
-            await conn.execute(text("SELECT count(*) FROM users WHERE role = 'admin' AND active"))
+            await run(conn, "SELECT count(*) FROM users WHERE role = 'admin' AND active")
         ).scalar()
     assert active == 1
 
@@ -236,7 +236,7 @@ async def test_config_posts_honour_idempotency_keys(client, runtime) -> None:
     listed = (await client.get("/v1/admin/buyers", headers=admin)).json()
     assert listed["total"] == 1
     # A source's API key is shown once and never stored with the replayable response.
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
     src = {"name": "S", "offer_id": str(world.offer_id), "source_key": "src-idem"}
     key_headers = {**admin, "idempotency-key": "create-source-1"}
@@ -244,16 +244,14 @@ async def test_config_posts_honour_idempotency_keys(client, runtime) -> None:
     replay = await client.post("/v1/admin/sources", json=src, headers=key_headers)
     assert made.json()["api_key"] and replay.json()["api_key"] is None
     assert made.json()["id"] == replay.json()["id"]
-    async with runtime.db.connect() as conn:
-        stored = (
-            await conn.execute(text("SELECT response_body::text FROM idempotency_keys"))
-        ).all()
+    async with single_statements(runtime.db) as conn:
+        stored = (await run(conn, "SELECT response_body::text FROM idempotency_keys")).all()
     assert all(made.json()["api_key"] not in row[0] for row in stored)
 
 
 async def test_billing_posts_honour_idempotency_keys(client, runtime) -> None:
     admin = await auth_headers(client, runtime, "admin")
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         buyer = await make_buyer(conn, world)
     for path, body in (
@@ -286,7 +284,7 @@ async def test_keyed_posts_beyond_the_pool_size_do_not_starve_it(database_url) -
     )
     await truncate_all(runtime)
     try:
-        async with runtime.db.transaction() as conn:
+        async with unit_of_work(runtime.db) as conn:
             world = await make_world(conn)
             leads = [await make_lead(conn, world) for _ in range(6)]
         transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)

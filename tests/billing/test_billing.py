@@ -6,12 +6,13 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
 
-from leadflood.routing.service import RoutingService
+from leadflood.core.uow import single_statements, unit_of_work
+from leadflood.routing.tasks import Router
 from tests.buyer_server import BuyerServer, Reply
 from tests.conftest import drain_jobs
 from tests.factories import make_buyer, make_lead, make_world
+from tests.sql import run
 
 B = "/v1/admin/billing"
 PERIOD = datetime.now(UTC).strftime("%Y-%m")
@@ -24,8 +25,8 @@ def buyer_server():
 
 
 async def scalar(runtime, sql: str, **params):
-    async with runtime.db.connect() as conn:
-        return (await conn.execute(text(sql), params)).scalar()
+    async with single_statements(runtime.db) as conn:
+        return (await run(conn, sql, params)).scalar()
 
 
 async def assert_ledger_consistent(runtime) -> None:
@@ -40,14 +41,14 @@ async def assert_ledger_consistent(runtime) -> None:
 
 
 async def world_with_buyer(runtime, url: str, **buyer_fields):
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         buyer = await make_buyer(conn, world, webhook_url=url, **buyer_fields)
     return world, buyer
 
 
 async def leads(runtime, world, n: int) -> list:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         return [await make_lead(conn, world) for _ in range(n)]
 
 
@@ -85,7 +86,7 @@ async def test_prepaid_delivery_debits_the_reserved_price(
     world, buyer = await world_with_buyer(runtime, buyer_server.url(), payment_method="prepaid")
     await client.post(f"{B}/buyers/{buyer}/top-ups", json={"amount_cents": 5000}, headers=admin)
     (lead,) = await leads(runtime, world, 1)
-    assert (await RoutingService(runtime.db).route(lead)).outcome == "routed"
+    assert (await Router(runtime.db).route(lead)).outcome == "routed"
     assert await scalar(runtime, "SELECT reserved_cents FROM buyers WHERE id = :b", b=buyer) == 2500
     await drain_jobs(runtime)
     account = (await client.get(f"{B}/buyers/{buyer}", headers=admin)).json()
@@ -106,7 +107,7 @@ async def test_concurrent_routings_never_spend_more_than_the_balance(
     # 8,000 above a 500 minimum pays for 3 leads at 2,500, not 4.
     await client.post(f"{B}/buyers/{buyer}/top-ups", json={"amount_cents": 8000}, headers=admin)
     batch = await leads(runtime, world, 10)
-    routing = RoutingService(runtime.db)
+    routing = Router(runtime.db)
     results = await asyncio.gather(*(routing.route(lead) for lead in batch))
     assert sorted(r.outcome for r in results).count("routed") == 3
     await drain_jobs(runtime, concurrency=8)
@@ -133,7 +134,7 @@ async def test_failed_delivery_releases_the_reservation(
     await client.post(f"{B}/buyers/{buyer}/top-ups", json={"amount_cents": 2500}, headers=admin)
     buyer_server.script("leads", Reply(status=400))
     (lead,) = await leads(runtime, world, 1)
-    await RoutingService(runtime.db).route(lead)
+    await Router(runtime.db).route(lead)
     await drain_jobs(runtime)
     assert (
         await scalar(runtime, "SELECT status::text FROM leads WHERE id = :l", l=lead)
@@ -153,7 +154,7 @@ async def test_failed_delivery_releases_the_reservation(
 async def deliver_postpaid(runtime, world, n: int) -> list:
     batch = await leads(runtime, world, n)
     for lead in batch:
-        await RoutingService(runtime.db).route(lead)
+        await Router(runtime.db).route(lead)
     await drain_jobs(runtime)
     return batch
 
@@ -249,10 +250,11 @@ async def test_returns_window_rate_cap_and_credit(client, runtime, admin, buyer_
         f"/v1/admin/leads/{batch[1]}/return", json={"reason": "bad email"}, headers=admin
     )
     assert capped.status_code == 409 and capped.json()["error"]["code"] == "return_rate_exceeded"
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text("UPDATE buyers SET max_return_rate = NULL"))
-        await conn.execute(
-            text("UPDATE leads SET delivered_at = now() - interval '8 days' WHERE id = :l"),
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "UPDATE buyers SET max_return_rate = NULL")
+        await run(
+            conn,
+            "UPDATE leads SET delivered_at = now() - interval '8 days' WHERE id = :l",
             {"l": batch[2]},
         )
     late = await client.post(

@@ -22,6 +22,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from leadflood.app import create_app
 from leadflood.core.runtime import build_runtime
 from leadflood.core.settings import Settings
+from leadflood.core.uow import unit_of_work
 from tests.conftest import PASSWORD, make_settings
 from tests.live import LiveServer
 
@@ -47,7 +48,7 @@ def admin_token(fuzz_server, database_url) -> str:
     async def make_admin() -> None:
         runtime = build_runtime(make_settings(database_url), database_url)
         try:
-            async with runtime.db.transaction() as conn:
+            async with unit_of_work(runtime.db) as conn:
                 await create_user(
                     conn, email="fuzz-admin@example.com", password=PASSWORD, role="admin"
                 )

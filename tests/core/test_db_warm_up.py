@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 from asyncpg.connection import LoggedQuery
-from sqlalchemy import text
 
 from leadflood.core.db import Database, libpq_url
+from leadflood.core.uow import single_statements
+from tests.sql import run
 
 _ENUM_STATEMENT = "SELECT NULL::lead_status, NULL::delivery_status, NULL::attempt_outcome"
 
@@ -38,7 +39,7 @@ async def test_pooled_connections_know_the_enum_types_before_first_use(
         def record(entry: LoggedQuery) -> None:
             seen.append(entry.query)
 
-        async with db.raw() as conn:
+        async with db.pool_connection() as conn:
             conn.add_query_logger(record)
             try:
                 await conn.fetch(_ENUM_STATEMENT)
@@ -53,11 +54,11 @@ async def test_pooled_connections_know_the_enum_types_before_first_use(
 async def test_orm_connections_are_primed_too(database_url: str) -> None:
     db = Database(database_url, pool_size=2)
     try:
-        async with db.connect() as conn:
+        async with single_statements(db) as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             seen: list[str] = []
             raw.add_query_logger(lambda record: seen.append(record.query))
-            await conn.execute(text(_ENUM_STATEMENT))
+            await run(conn, _ENUM_STATEMENT)
         assert seen
         assert _introspections(seen) == 0
     finally:

@@ -6,10 +6,11 @@ import asyncio
 from collections import Counter
 
 import pytest
-from sqlalchemy import text
 
-from leadflood.core.jobs import REGISTRY, JobContext, enqueue, job
+from leadflood.core.jobs import REGISTRY, JobContext, job
+from leadflood.core.uow import single_statements, unit_of_work
 from tests.conftest import drain_jobs
+from tests.sql import run
 
 RUNS: Counter[str] = Counter()
 
@@ -26,26 +27,26 @@ class _Rollback(Exception):
 async def test_rolled_back_job_never_runs_and_committed_job_runs_exactly_once(runtime) -> None:
     RUNS.clear()
     with pytest.raises(_Rollback):
-        async with runtime.db.transaction() as conn:
-            await conn.execute(text("SELECT 1"))
-            await enqueue(conn, "test_probe", {"tag": "rolled-back"})
+        async with unit_of_work(runtime.db) as conn:
+            await run(conn, "SELECT 1")
+            await conn.enqueue("test_probe", {"tag": "rolled-back"})
             raise _Rollback
-    async with runtime.db.transaction() as conn:
-        await enqueue(conn, "test_probe", {"tag": "committed"})
+    async with unit_of_work(runtime.db) as conn:
+        await conn.enqueue("test_probe", {"tag": "committed"})
 
     # Two workers compete for the same queue: the job must still run once.
     await asyncio.gather(drain_jobs(runtime), drain_jobs(runtime))
     assert Counter({"committed": 1}) == RUNS
-    async with runtime.db.connect() as conn:
-        queued = (await conn.execute(text("SELECT count(*) FROM pgqueuer"))).scalar()
+    async with single_statements(runtime.db) as conn:
+        queued = (await run(conn, "SELECT count(*) FROM pgqueuer")).scalar()
     assert queued == 0
 
 
 async def test_enqueue_as_first_statement_still_joins_the_transaction(runtime) -> None:
     RUNS.clear()
     with pytest.raises(_Rollback):
-        async with runtime.db.transaction() as conn:
-            await enqueue(conn, "test_probe", {"tag": "first-statement"})
+        async with unit_of_work(runtime.db) as conn:
+            await conn.enqueue("test_probe", {"tag": "first-statement"})
             raise _Rollback
     await drain_jobs(runtime)
     assert RUNS["first-statement"] == 0
@@ -57,17 +58,17 @@ def test_registry_knows_the_probe() -> None:
 
 async def test_fused_enqueue_writes_what_pgqueuer_enqueue_writes(runtime) -> None:
     """The ingestion statement's job CTE must stay equivalent to the library's enqueue."""
-    from leadflood.core.jobs import fused_enqueue_ctes
+    from leadflood.core.queue import fused_enqueue_ctes
 
     RUNS.clear()
-    async with runtime.db.transaction() as conn:
-        await enqueue(conn, "test_probe", {"lead_id": "via-api", "tag": "api"})
+    async with unit_of_work(runtime.db) as conn:
+        await conn.enqueue("test_probe", {"lead_id": "via-api", "tag": "api"})
     sql = (
         "WITH src AS (SELECT 'via-fused'::text AS lead_id),"
         + fused_enqueue_ctes("test_probe", "src", "lead_id")
         + " SELECT 1"
     )
-    async with runtime.db.raw() as raw:
+    async with runtime.db.pool_connection() as raw:
         await raw.execute(sql)
         jobs = await raw.fetch(
             "SELECT priority, status, entrypoint, dedupe_key, headers, attempts, "
@@ -82,7 +83,7 @@ async def test_fused_enqueue_writes_what_pgqueuer_enqueue_writes(runtime) -> Non
 
 
 def test_fused_enqueue_refuses_non_identifier_entrypoints() -> None:
-    from leadflood.core.jobs import fused_enqueue_ctes
+    from leadflood.core.queue import fused_enqueue_ctes
 
     with pytest.raises(ValueError):
         fused_enqueue_ctes("x'; DROP TABLE leads; --", "src", "lead_id")
@@ -108,9 +109,9 @@ async def test_worker_runs_at_most_concurrency_handlers_at_once(runtime) -> None
 
     RUNS.clear()
     IN_FLIGHT.update(now=0, max=0)
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         for i in range(30):
-            await enqueue(conn, "test_slow_probe", {"tag": f"slow-{i}"})
+            await conn.enqueue("test_slow_probe", {"tag": f"slow-{i}"})
     await run_worker(runtime, concurrency=3, drain=True)
     assert len(RUNS) == 30 and set(RUNS.values()) == {1}
     assert IN_FLIGHT["max"] == 3

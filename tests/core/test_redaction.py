@@ -13,8 +13,10 @@ from leadflood.core.logging import configure_logging
 from leadflood.core.providers import PermanentProviderError
 from leadflood.core.redact import MASK, redact, register
 from leadflood.core.settings import Settings
+from leadflood.core.uow import unit_of_work
 from leadflood.integrations.apollo.client import ApolloClient
 from tests.provider_fakes import APOLLO_SEARCH, FakeApollo, Scripted
+from tests.sql import run
 
 KEY = "apollo-live-key-9f8e7d6c5b4a"
 
@@ -69,16 +71,14 @@ async def test_a_provider_echoing_our_key_leaks_it_nowhere() -> None:
 async def test_a_failed_statement_logs_no_parameters(runtime) -> None:
     """A failed insert used to carry its parameters (a new user's password hash) into the
     exception text, and so into the unhandled-error log line and the CLI's output."""
-    from sqlalchemy import text
 
     secret_hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
     with pytest.raises(Exception) as caught:
-        async with runtime.db.transaction() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO users (email, name, role, password_hash) "
-                    "VALUES (:email, :name, 'agent', :hash)"
-                ),
+        async with unit_of_work(runtime.db) as conn:
+            await run(
+                conn,
+                "INSERT INTO users (email, name, role, password_hash) "
+                "VALUES (:email, :name, 'agent', :hash)",
                 {"email": "x@example.com", "name": "bad\x00name", "hash": secret_hash},
             )
     assert secret_hash not in str(caught.value)

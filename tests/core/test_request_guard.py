@@ -12,6 +12,7 @@ import pytest
 
 from leadflood.app import create_app
 from leadflood.core.request_guard import MAX_JSON_DEPTH
+from leadflood.core.uow import unit_of_work
 from tests.conftest import make_settings
 from tests.live import LiveServer
 
@@ -79,7 +80,7 @@ async def test_deeply_nested_json_is_a_400(client, admin, path, depth) -> None:
 async def test_nesting_within_the_limit_is_accepted_and_delivered_intact(client, runtime) -> None:
     from tests.factories import make_world
 
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
     custom = {"a": {"b": {"c": [1, [2, [3]]]}}}
     response = await client.post(
@@ -239,7 +240,7 @@ async def test_ingestion_bodies_have_the_same_deadline(slow_server) -> None:
 async def test_csv_imports_read_any_line_ending(client, admin, runtime, csv_text, inserted):
     from tests.factories import make_buyer, make_world
 
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         buyer = await make_buyer(conn, world, market_wide=False)
     response = await client.post(
@@ -254,7 +255,7 @@ async def test_csv_imports_read_any_line_ending(client, admin, runtime, csv_text
 async def test_an_unreadable_csv_line_is_a_400_naming_it(client, admin, runtime) -> None:
     from tests.factories import make_buyer, make_world
 
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         buyer = await make_buyer(conn, world, market_wide=False)
     response = await client.post(

@@ -9,14 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from sqlalchemy import text
 
 from leadflood.core.runtime import build_runtime
-from leadflood.delivery.service import DeliveryService
-from leadflood.routing.service import RoutingService
+from leadflood.core.uow import single_statements, unit_of_work
+from leadflood.delivery.tasks import DeliveryRun
+from leadflood.routing.tasks import Router
 from tests.buyer_server import BuyerServer, Reply
 from tests.conftest import drain_jobs, make_settings
 from tests.factories import make_buyer, make_lead, make_world
+from tests.sql import run
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def buyer_server():
 async def routed_lead(
     runtime, url: str | None, *, secret: str | None = "whsec-1", n: int = 1, **buyer_fields
 ):
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         await make_buyer(conn, world, webhook_url=url, webhook_secret=secret, **buyer_fields)
         leads = [
@@ -37,7 +38,7 @@ async def routed_lead(
             )
             for _ in range(n)
         ]
-    service = RoutingService(runtime.db)
+    service = Router(runtime.db)
     for lead in leads:
         assert (await service.route(lead)).outcome == "routed"
     return leads if n > 1 else leads[0]
@@ -48,24 +49,23 @@ async def row(runtime, sql: str, **params):
 
 
 async def rows(runtime, sql: str, **params):
-    async with runtime.db.connect() as conn:
-        return (await conn.execute(text(sql), params)).mappings().all()
+    async with single_statements(runtime.db) as conn:
+        return (await run(conn, sql, params)).mappings().all()
 
 
 async def make_due(runtime, lead) -> None:
     """Fast-forward: the scheduled retry is due now."""
-    async with runtime.db.transaction() as conn:
-        await conn.execute(
-            text(
-                "UPDATE deliveries SET next_attempt_at = now() - interval '1s' WHERE lead_id = :l"
-            ),
+    async with unit_of_work(runtime.db) as conn:
+        await run(
+            conn,
+            "UPDATE deliveries SET next_attempt_at = now() - interval '1s' WHERE lead_id = :l",
             {"l": lead},
         )
 
 
 async def test_success_sends_signed_deterministic_body_once(runtime, buyer_server) -> None:
     lead = await routed_lead(runtime, buyer_server.url())
-    outcome = await DeliveryService(runtime).deliver(lead)
+    outcome = await DeliveryRun(runtime).deliver(lead)
     assert outcome.result == "delivered"
     (got,) = buyer_server.received
     assert got.headers["idempotency-key"] == f"lead:{lead}"
@@ -86,7 +86,7 @@ async def test_success_sends_signed_deterministic_body_once(runtime, buyer_serve
     assert lead_row["status"] == "delivered" and lead_row["billing_status"] == "billable"
     assert lead_row["delivered_at"] is not None
     # Reprocessing after success sends nothing and reports the delivered state.
-    again = await DeliveryService(runtime).deliver(lead)
+    again = await DeliveryRun(runtime).deliver(lead)
     assert again.result == "already_delivered" and buyer_server.count() == 1
 
 
@@ -95,7 +95,7 @@ async def test_unreachable_buyer_schedules_a_retry(runtime) -> None:
 
     lead = await routed_lead(runtime, f"http://127.0.0.1:{free_port()}/nobody")
     before = datetime.now(UTC)
-    outcome = await DeliveryService(runtime).deliver(lead)
+    outcome = await DeliveryRun(runtime).deliver(lead)
     assert outcome.result == "retry_scheduled"
     assert outcome.attempt.outcome == "retryable_error"
     assert outcome.attempt.error.startswith("connection_error")
@@ -112,17 +112,17 @@ async def test_unreachable_buyer_schedules_a_retry(runtime) -> None:
     assert timedelta(seconds=28) < job["wait"] <= timedelta(seconds=30)
     assert (await row(runtime, "SELECT status::text FROM leads"))["status"] == "routed"
     # A duplicate job arriving before the retry is due sends nothing.
-    assert (await DeliveryService(runtime).deliver(lead)).result == "not_due"
+    assert (await DeliveryRun(runtime).deliver(lead)).result == "not_due"
 
 
 async def test_non_2xx_then_success(runtime, buyer_server) -> None:
     buyer_server.script("leads", Reply(503, body="busy"), Reply(200))
     lead = await routed_lead(runtime, buyer_server.url())
-    service = DeliveryService(runtime)
+    service = DeliveryRun(runtime)
     assert (await service.deliver(lead)).result == "retry_scheduled"
     await make_due(runtime, lead)
     assert (await service.deliver(lead)).result == "delivered"
-    async with runtime.db.raw() as conn:
+    async with runtime.db.pool_connection() as conn:
         rows = await conn.fetch(
             "SELECT attempt_no, http_status, outcome::text, "
             "response_excerpt, request_digest FROM delivery_attempts "
@@ -139,7 +139,7 @@ async def test_slow_buyer_hits_the_timeout(runtime, buyer_server) -> None:
     buyer_server.script("leads", Reply(200, delay_s=3))
     lead = await routed_lead(runtime, buyer_server.url(), delivery_timeout_ms=300)
     started = asyncio.get_running_loop().time()
-    outcome = await DeliveryService(runtime).deliver(lead)
+    outcome = await DeliveryRun(runtime).deliver(lead)
     elapsed = asyncio.get_running_loop().time() - started
     assert outcome.result == "retry_scheduled" and outcome.attempt.error.startswith("timeout")
     assert elapsed < 2
@@ -150,7 +150,7 @@ async def test_slow_buyer_hits_the_timeout(runtime, buyer_server) -> None:
 async def test_retry_exhaustion_marks_delivery_failed(runtime, buyer_server) -> None:
     buyer_server.default = Reply(500, body="down")
     lead = await routed_lead(runtime, buyer_server.url())
-    service = DeliveryService(runtime)
+    service = DeliveryRun(runtime)
     results = []
     for _ in range(5):
         results.append((await service.deliver(lead)).result)
@@ -167,7 +167,7 @@ async def test_retry_exhaustion_marks_delivery_failed(runtime, buyer_server) -> 
 async def test_permanent_4xx_fails_at_once(runtime, buyer_server) -> None:
     buyer_server.script("leads", Reply(422, body='{"error": "bad zip"}'))
     lead = await routed_lead(runtime, buyer_server.url())
-    outcome = await DeliveryService(runtime).deliver(lead)
+    outcome = await DeliveryRun(runtime).deliver(lead)
     assert outcome.result == "failed" and outcome.attempt.http_status == 422
 
 
@@ -176,7 +176,7 @@ async def test_429_retry_after(runtime, buyer_server, retry_after, expected) -> 
     buyer_server.script("leads", Reply(429, headers={"Retry-After": retry_after}))
     lead = await routed_lead(runtime, buyer_server.url())
     before = datetime.now(UTC)
-    assert (await DeliveryService(runtime).deliver(lead)).result == "retry_scheduled"
+    assert (await DeliveryRun(runtime).deliver(lead)).result == "retry_scheduled"
     delivery = await row(runtime, "SELECT next_attempt_at FROM deliveries")
     wait = (delivery["next_attempt_at"] - before).total_seconds()
     assert expected - 1 < wait < expected + 2
@@ -184,7 +184,7 @@ async def test_429_retry_after(runtime, buyer_server, retry_after, expected) -> 
 
 async def test_unconfigured_channel_fails_permanently(runtime) -> None:
     lead = await routed_lead(runtime, None)
-    outcome = await DeliveryService(runtime).deliver(lead)
+    outcome = await DeliveryRun(runtime).deliver(lead)
     assert outcome.result == "failed"
     assert outcome.attempt.error.startswith("delivery_channel_unconfigured")
 
@@ -195,7 +195,7 @@ async def test_private_targets_are_refused_outside_dev(runtime, database_url, bu
     )
     try:
         lead = await routed_lead(strict, buyer_server.url(), secret=None)
-        outcome = await DeliveryService(strict).deliver(lead)
+        outcome = await DeliveryRun(strict).deliver(lead)
         assert outcome.result == "failed"
         assert outcome.attempt.error.startswith("destination_not_allowed")
         assert buyer_server.count() == 0
@@ -206,7 +206,7 @@ async def test_private_targets_are_refused_outside_dev(runtime, database_url, bu
 async def test_two_workers_racing_send_each_delivery_exactly_once(runtime, buyer_server) -> None:
     leads = await routed_lead(runtime, buyer_server.url(), n=200, daily_cap=None)
     # A duplicate job for every delivery makes the race harder than production's.
-    async with runtime.db.raw() as conn:
+    async with runtime.db.pool_connection() as conn:
         await conn.execute(
             "INSERT INTO pgqueuer (priority, entrypoint, payload, status, headers) "
             "SELECT 0, 'deliver_lead', convert_to(json_build_object('lead_id', lead_id)::text, "
@@ -251,7 +251,7 @@ async def test_email_channel_over_real_smtp(runtime, database_url) -> None:
     )
     try:
         lead = await routed_lead(rt, None, delivery_channel="email", email="buyer@example.com")
-        outcome = await DeliveryService(rt).deliver(lead)
+        outcome = await DeliveryRun(rt).deliver(lead)
         assert outcome.result == "delivered", outcome
         (mail,) = received
         assert mail["To"] == "buyer@example.com"

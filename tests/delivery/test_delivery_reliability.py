@@ -8,15 +8,17 @@ from datetime import timedelta
 
 import pytest
 import structlog
-from sqlalchemy import text
 
-from leadflood.core.jobs import REGISTRY, JobSpec, enqueue_raw, run_worker
+from leadflood.core.jobs import REGISTRY, JobSpec, run_worker
+from leadflood.core.queue import enqueue as enqueue_raw
 from leadflood.core.runtime import build_runtime
 from leadflood.core.settings import Environment
-from leadflood.delivery.service import DeliveryService
+from leadflood.core.uow import unit_of_work
+from leadflood.delivery.tasks import DeliveryRun
 from tests.buyer_server import BuyerServer, Reply
 from tests.conftest import make_settings
 from tests.delivery.test_delivery import routed_lead, row, rows
+from tests.sql import run
 
 
 @pytest.fixture
@@ -50,9 +52,9 @@ async def test_retry_after_a_slow_attempt_runs_and_delivers(database_url, buyer_
     try:
         buyer_server.script("leads", Reply(500, delay_s=2.0, body="busy"), Reply(200))
         lead = await routed_lead(runtime, buyer_server.url())
-        async with runtime.db.transaction() as conn:
-            await conn.execute(text("DELETE FROM pgqueuer"))
-        outcome = await DeliveryService(runtime).deliver(lead)
+        async with unit_of_work(runtime.db) as conn:
+            await run(conn, "DELETE FROM pgqueuer")
+        outcome = await DeliveryRun(runtime).deliver(lead)
         assert outcome.result == "retry_scheduled"
         timing = await row(
             runtime,
@@ -82,7 +84,7 @@ async def test_a_slow_buyer_holds_no_lock_no_transaction_and_no_connection(
     buyer_server.script("leads", Reply(200, delay_s=2.0))
     lead = await routed_lead(runtime, buyer_server.url())
     pool_size = runtime.settings.db_pool_size
-    sending = asyncio.create_task(DeliveryService(runtime).deliver(lead))
+    sending = asyncio.create_task(DeliveryRun(runtime).deliver(lead))
     while buyer_server.count() == 0:
         await asyncio.sleep(0.02)
     # Mid-send: the attempt is already recorded as started, and nothing is held.
@@ -91,7 +93,7 @@ async def test_a_slow_buyer_holds_no_lock_no_transaction_and_no_connection(
     )
     assert started["attempt_no"] == 1 and started["finished_at"] is None
     assert started["outcome"] is None
-    async with runtime.db.raw() as conn:
+    async with runtime.db.pool_connection() as conn:
         async with conn.transaction():
             locked = await conn.fetchval(
                 "SELECT id FROM deliveries WHERE lead_id = $1 FOR UPDATE NOWAIT", lead
@@ -111,7 +113,7 @@ async def test_an_attempt_cut_off_mid_send_stays_visible_and_is_taken_over(
     runtime, buyer_server
 ) -> None:
     lead = await routed_lead(runtime, buyer_server.url())
-    service = DeliveryService(runtime)
+    service = DeliveryRun(runtime)
     # A worker claims and starts attempt 1, then dies before recording anything.
     claimed = await service._claim(lead)
     assert not hasattr(claimed, "result")
@@ -121,8 +123,8 @@ async def test_an_attempt_cut_off_mid_send_stays_visible_and_is_taken_over(
     assert open_attempt["finished_at"] is None
     # While its lease runs, nobody else sends.
     assert (await service.deliver(lead)).result == "busy"
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text("UPDATE deliveries SET lease_expires_at = now() - interval '1s'"))
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "UPDATE deliveries SET lease_expires_at = now() - interval '1s'")
     outcome = await service.deliver(lead)
     assert outcome.result == "delivered" and outcome.attempt_no == 2
     attempts = await rows(
@@ -138,7 +140,7 @@ async def test_an_attempt_cut_off_mid_send_stays_visible_and_is_taken_over(
     late = repo.AttemptRecord(
         dead_row["delivery_id"], dead_attempt, 1.0, 500, "", "retryable_error", "x", "digest"
     )
-    async with runtime.db.raw() as conn:
+    async with runtime.db.pool_connection() as conn:
         assert await repo.record_retry(conn, late, timedelta(seconds=30)) is False
     status = await row(runtime, "SELECT status::text AS s FROM deliveries")
     assert status["s"] == "succeeded"
@@ -157,7 +159,7 @@ async def test_dns_failure_is_retryable_in_production(database_url) -> None:
     await truncate_all(runtime)
     try:
         lead = await routed_lead(runtime, "https://buyer.does-not-exist.invalid/leads", secret=None)
-        outcome = await DeliveryService(runtime).deliver(lead)
+        outcome = await DeliveryRun(runtime).deliver(lead)
         assert outcome.result == "retry_scheduled", outcome
         assert outcome.attempt.error.startswith("dns_error")
     finally:
@@ -170,7 +172,7 @@ async def test_a_job_that_raises_is_logged_with_its_error(runtime) -> None:
 
     REGISTRY["test.explode"] = JobSpec("test.explode", explode, max_attempts=1)
     try:
-        async with runtime.db.raw() as conn:
+        async with runtime.db.pool_connection() as conn:
             await enqueue_raw(conn, "test.explode", {})
         with structlog.testing.capture_logs() as logs:
             await run_worker(runtime, concurrency=2, drain=True)
@@ -185,9 +187,9 @@ async def test_a_secret_stored_under_another_key_fails_the_delivery_not_the_job(
     runtime, buyer_server
 ) -> None:
     lead = await routed_lead(runtime, buyer_server.url())
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text("UPDATE buyers SET webhook_secret = 'v1:not-a-fernet-token'"))
-    outcome = await DeliveryService(runtime).deliver(lead)
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "UPDATE buyers SET webhook_secret = 'v1:not-a-fernet-token'")
+    outcome = await DeliveryRun(runtime).deliver(lead)
     assert outcome.result == "failed"
     assert outcome.attempt.error.startswith("webhook_secret_unreadable")
     assert buyer_server.count() == 0
@@ -198,9 +200,9 @@ async def test_an_offer_name_with_a_line_break_fails_an_email_delivery(runtime) 
     lead = await routed_lead(
         runtime, None, secret=None, delivery_channel="email", email="buyer@example.com"
     )
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text("UPDATE offers SET name = 'Solar\r\nBcc: victim@example.com'"))
-    outcome = await DeliveryService(runtime).deliver(lead)
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "UPDATE offers SET name = 'Solar\r\nBcc: victim@example.com'")
+    outcome = await DeliveryRun(runtime).deliver(lead)
     assert outcome.result == "failed"
     assert outcome.attempt.error.startswith("invalid_header")
 
@@ -218,7 +220,7 @@ async def test_a_slow_buyer_holds_at_most_its_share_of_worker_slots(
         buyer_server.default = Reply(200, delay_s=1.0)
         await routed_lead(runtime, buyer_server.url(), n=6, daily_cap=None)
         results = await asyncio.gather(
-            *(DeliveryService(runtime).deliver(lead) for lead in await _lead_ids(runtime))
+            *(DeliveryRun(runtime).deliver(lead) for lead in await _lead_ids(runtime))
         )
         outcomes = sorted(r.result for r in results)
         assert outcomes.count("delivered") == 2 and outcomes.count("throttled") == 4
@@ -235,7 +237,7 @@ async def test_a_slow_buyer_holds_at_most_its_share_of_worker_slots(
 
 
 async def _lead_ids(runtime):
-    async with runtime.db.raw() as conn:
+    async with runtime.db.pool_connection() as conn:
         return [r["lead_id"] for r in await conn.fetch("SELECT lead_id FROM deliveries")]
 
 
@@ -245,7 +247,7 @@ async def test_an_attempt_in_flight_shows_on_the_lead_api_and_page(
     from tests.web.test_pages import browser
 
     lead = await routed_lead(runtime, buyer_server.url())
-    await DeliveryService(runtime)._claim(lead)  # started, not finished
+    await DeliveryRun(runtime)._claim(lead)  # started, not finished
     response = await client.get(f"/v1/admin/leads/{lead}/delivery", headers=admin)
     assert response.status_code == 200, response.text
     assert "attempt" in response.text
@@ -292,8 +294,8 @@ async def test_a_worker_killed_mid_send_loses_nothing(runtime, database_url, buy
         first.send_signal(signal.SIGKILL)
         await first.wait()
     # The lease is the buyer's timeout plus a margin; shorten the wait, not the logic.
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text("UPDATE deliveries SET lease_expires_at = now()"))
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "UPDATE deliveries SET lease_expires_at = now()")
     second = await start_worker()
     try:
         for _ in range(300):

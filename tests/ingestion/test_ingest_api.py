@@ -6,10 +6,11 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from leadflood.catalog import service as catalog
+from leadflood.core.uow import single_statements, unit_of_work
 from tests.factories import make_world
+from tests.sql import run
 
 LEAD = {
     "first_name": "Ana",
@@ -22,13 +23,13 @@ LEAD = {
 
 
 async def count(runtime, sql: str, **params) -> int:
-    async with runtime.db.connect() as conn:
-        return (await conn.execute(text(sql), params)).scalar_one()
+    async with single_statements(runtime.db) as conn:
+        return (await run(conn, sql, params)).scalar_one()
 
 
 @pytest.fixture
 async def world(runtime):
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         return await make_world(conn)
 
 
@@ -69,8 +70,8 @@ async def test_normalized_fields_and_unknown_fields_are_stored(client, runtime, 
     }
     response = await client.post("/api/leads", json=body, headers={"user-agent": "form/1.0"})
     assert response.status_code == 201
-    async with runtime.db.connect() as conn:
-        row = (await conn.execute(text("SELECT * FROM leads"))).mappings().one()
+    async with single_statements(runtime.db) as conn:
+        row = (await run(conn, "SELECT * FROM leads")).mappings().one()
     assert row["email"] == "Ana.Lopez@Example.COM"
     assert row["normalized_email"] == "ana.lopez@example.com"
     assert row["phone"] == "(602) 253-1234"
@@ -101,7 +102,7 @@ async def test_source_key_canonicalization(client, world, variant) -> None:
 
 
 async def test_source_id_wins_over_source_key(client, runtime, world) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         other = await make_world(conn)
     body = {**LEAD, "source_id": str(world.source_id), "source_key": other.source_key}
     assert (await client.post("/api/leads", json=body)).json()["source_id"] == str(world.source_id)
@@ -126,8 +127,8 @@ async def test_classification_errors(client, runtime, world, body, code) -> None
 
 
 async def test_inactive_source_is_invalid(client, runtime, world) -> None:
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text("UPDATE sources SET active = false"))
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "UPDATE sources SET active = false")
     by_id = await client.post("/api/leads", json={**LEAD, "source_id": str(world.source_id)})
     by_key = await client.post("/api/leads", json={**LEAD, "source_key": world.source_key})
     assert by_id.json()["error"]["code"] == "invalid_source"
@@ -136,7 +137,7 @@ async def test_inactive_source_is_invalid(client, runtime, world) -> None:
 
 async def _mapped_sources(runtime, world, *mappings: tuple[str, str]) -> list[uuid.UUID]:
     ids = []
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         for i, (host, prefix) in enumerate(mappings):
             sid, _ = await catalog.create_source(
                 conn,
@@ -204,7 +205,7 @@ async def test_http_mapping_tie_is_ambiguous(client, runtime, world) -> None:
 
 
 async def test_source_api_key_is_required_when_configured(client, runtime) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn, source_api_key=True)
     key = world.extra["api_key"]
     body = {**LEAD, "source_id": str(world.source_id)}
@@ -341,13 +342,13 @@ async def test_get_lead_shape_and_not_found(client, world) -> None:
 
 
 async def test_classification_does_not_hardcode_markets(client, runtime) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         uk = await make_world(conn, country="GB", timezone="Europe/London")
     body = {**LEAD, "phone": "020 7946 0958", "source_id": str(uk.source_id)}
     response = await client.post("/api/leads", json=body)
     assert response.json()["market_id"] == str(uk.market_id)
-    async with runtime.db.connect() as conn:
-        phone = (await conn.execute(text("SELECT normalized_phone FROM leads"))).scalar()
+    async with single_statements(runtime.db) as conn:
+        phone = (await run(conn, "SELECT normalized_phone FROM leads")).scalar()
     assert phone == "+442079460958"
 
 

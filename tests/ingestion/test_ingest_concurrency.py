@@ -6,18 +6,19 @@ import asyncio
 
 import httpx
 import pytest
-from sqlalchemy import text
 
+from leadflood.core.uow import single_statements, unit_of_work
 from tests.conftest import make_settings
 from tests.factories import make_world
 from tests.live import LiveServer
+from tests.sql import run
 
 LEAD = {"first_name": "Bo", "phone": "(480) 555-0199", "postal_code": "85004", "consent": True}
 
 
 @pytest.mark.parametrize("explicit_key", [True, False])
 async def test_twenty_concurrent_identical_posts(runtime, database_url, explicit_key) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
     body = {**LEAD, "source_id": str(world.source_id)}
     if explicit_key:
@@ -40,12 +41,10 @@ async def test_twenty_concurrent_identical_posts(runtime, database_url, explicit
     assert statuses == [200] * 19 + [201], [r.text for r in responses if r.status_code >= 300]
     lead_ids = {r.json()["lead_id"] for r in responses}
     assert len(lead_ids) == 1
-    async with runtime.db.connect() as conn:
-        rows = (await conn.execute(text("SELECT count(*) FROM leads"))).scalar()
+    async with single_statements(runtime.db) as conn:
+        rows = (await run(conn, "SELECT count(*) FROM leads")).scalar()
         jobs = (
-            await conn.execute(
-                text("SELECT count(*) FROM pgqueuer WHERE entrypoint = 'validate_lead'")
-            )
+            await run(conn, "SELECT count(*) FROM pgqueuer WHERE entrypoint = 'validate_lead'")
         ).scalar()
     assert rows == 1
     assert jobs == 1

@@ -8,14 +8,15 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from leadflood.app import create_app
 from leadflood.core.db import libpq_url
 from leadflood.core.security import hash_api_key, new_api_key
+from leadflood.core.uow import unit_of_work
 from leadflood.ingestion import repository
 from leadflood.ingestion.source_cache import SourceCache
 from tests.factories import make_world
+from tests.sql import run
 
 LEAD = {"first_name": "Ana", "phone": "(602) 253-1234", "postal_code": "85001"}
 
@@ -98,7 +99,7 @@ async def test_a_change_announced_during_a_read_is_not_cached(database_url: str)
 async def test_a_committed_change_to_sources_offers_or_markets_clears_it(
     runtime, database_url: str
 ) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
     cache = SourceCache()
     async with listening(cache, database_url):
@@ -110,9 +111,10 @@ async def test_a_committed_change_to_sources_offers_or_markets_clears_it(
             load = CountingLoader("binding")
             await cache.get(table, load)
             before = cache.generation
-            async with runtime.db.transaction() as conn:
-                await conn.execute(
-                    text(f"UPDATE {table} SET {column} = {column} || '!' WHERE id = :id"),
+            async with unit_of_work(runtime.db) as conn:
+                await run(
+                    conn,
+                    f"UPDATE {table} SET {column} = {column} || '!' WHERE id = :id",
                     {"id": key},
                 )
             await _wait_for(lambda before=before: cache.generation > before)
@@ -127,7 +129,7 @@ async def test_a_lost_listener_stops_caching_until_it_reconnects(
     async with listening(cache, database_url):
         load = CountingLoader("binding")
         await cache.get("k", load)
-        async with runtime.db.raw() as conn:
+        async with runtime.db.pool_connection() as conn:
             await conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid() "
@@ -156,8 +158,8 @@ async def served_client(runtime) -> AsyncIterator[tuple[httpx.AsyncClient, Sourc
 
 async def _change(runtime, cache: SourceCache, sql: str, **params) -> None:
     before = cache.generation
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text(sql), params)
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, sql, params)
     await _wait_for(lambda: cache.generation > before)
 
 
@@ -165,7 +167,7 @@ async def test_rotated_key_and_deactivation_take_effect_through_the_cache(
     served_client, runtime
 ) -> None:
     client, cache = served_client
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn, source_api_key=True)
     old_key = world.extra["api_key"]
     body = {**LEAD, "source_id": str(world.source_id)}
@@ -202,7 +204,7 @@ async def test_rotated_key_and_deactivation_take_effect_through_the_cache(
 
 async def test_the_served_app_reads_a_source_once(served_client, runtime, monkeypatch) -> None:
     client, _cache = served_client
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
     reads: list[object] = []
     real = repository.source_by_id

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from leadflood.core.uow import single_statements, unit_of_work
+from tests.sql import run
 
 ICP = {
     "name": "Sales leaders",
@@ -14,18 +15,17 @@ ICP = {
 
 
 async def scalar(runtime, sql: str, **params):
-    async with runtime.db.connect() as conn:
-        return (await conn.execute(text(sql), params)).scalar()
+    async with single_statements(runtime.db) as conn:
+        return (await run(conn, sql, params)).scalar()
 
 
 async def make_jobs_due(runtime) -> None:
     """Fast-forward: every delayed job (a scheduled retry) is due now."""
-    async with runtime.db.transaction() as conn:
-        await conn.execute(
-            text(
-                "UPDATE pgqueuer SET execute_after = now() - interval '1 second' "
-                "WHERE status = 'queued'"
-            )
+    async with unit_of_work(runtime.db) as conn:
+        await run(
+            conn,
+            "UPDATE pgqueuer SET execute_after = now() - interval '1 second' "
+            "WHERE status = 'queued'",
         )
 
 

@@ -8,7 +8,8 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from leadflood.core.jobs import JobContext, enqueue, job
+from leadflood.core.jobs import JobContext, job
+from leadflood.core.uow import unit_of_work
 from leadflood.jobs.dead_letters import NotReplayable, list_dead_letters, replay
 from tests.conftest import drain_jobs
 from tests.outreach.helpers import new_icp
@@ -55,8 +56,8 @@ async def test_failed_search_is_replayed_after_the_key_is_fixed(
 
 async def test_failed_pipeline_job_is_requeued(runtime) -> None:
     FLAKY.update(broken=True, runs=0)
-    async with runtime.db.transaction() as conn:
-        await enqueue(conn, "test_flaky_pipeline_job", {"lead_id": "x"})
+    async with unit_of_work(runtime.db) as conn:
+        await conn.enqueue("test_flaky_pipeline_job", {"lead_id": "x"})
     await drain_jobs(runtime)
     (letter,) = [
         d for d in await list_dead_letters(runtime) if d["type"] == "test_flaky_pipeline_job"

@@ -4,12 +4,13 @@ rendered header would carry one is recorded as failed, never left queued."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
 
+from leadflood.core.uow import unit_of_work
 from leadflood.sequences.service import tick
 from tests.conftest import drain_jobs
 from tests.outreach.helpers import scalar
 from tests.outreach.test_sequences import lead, mailbox, sent_mail, sequence, smtp  # noqa: F401
+from tests.sql import run
 
 INJECTED = "Hello\r\nBcc: victim@example.com"
 
@@ -47,8 +48,8 @@ async def test_a_rendered_subject_with_a_line_break_fails_the_send(
     ana = await lead(client, manager, "ana@lead.example")
     await client.post(f"/v1/sequences/{seq}/enrollments", json={"lead_ids": [ana]}, headers=manager)
     # Lead data arrives from providers and imports too: the subject renders {{ company }}.
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text("UPDATE outreach.leads SET company = :c"), {"c": INJECTED})
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "UPDATE outreach.leads SET company = :c", {"c": INJECTED})
     await tick(runtime)
     await drain_jobs(runtime)
     assert await sent_mail(runtime) == []

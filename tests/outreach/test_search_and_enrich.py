@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from pydantic import SecretStr
-from sqlalchemy import text
 
+from leadflood.core.uow import unit_of_work
 from leadflood.prospecting.sources import sample_people
 from tests.conftest import auth_headers, drain_jobs
 from tests.outreach.helpers import ICP, make_jobs_due, new_icp, scalar
 from tests.provider_fakes import APOLLO_SEARCH, Scripted, hunter_error
+from tests.sql import run
 
 
 async def test_icp_crud_validates_and_audits(client, runtime, manager) -> None:
@@ -257,14 +258,13 @@ async def test_enrichment_finds_a_missing_email_and_retries_pending_verification
     client, runtime, manager, fakes
 ) -> None:
     _, hunter = fakes
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         lead = (
-            await conn.execute(
-                text(
-                    "INSERT INTO outreach.leads (first_name, last_name, company_domain, source, "
-                    "source_ref) VALUES ('Ana', 'Lopez', 'acme.example', 'apollo', 'p1') "
-                    "RETURNING id"
-                )
+            await run(
+                conn,
+                "INSERT INTO outreach.leads (first_name, last_name, company_domain, source, "
+                "source_ref) VALUES ('Ana', 'Lopez', 'acme.example', 'apollo', 'p1') "
+                "RETURNING id",
             )
         ).scalar()
     hunter.script("/v2/email-verifier", Scripted(202, {"data": {}}))

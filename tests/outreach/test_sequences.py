@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import text
 
+from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.integrations.smtp.sink import start_sink
 from leadflood.integrations.trengo.client import sign
 from leadflood.sequences.service import tick
@@ -23,6 +23,7 @@ from tests.conftest import drain_jobs
 from tests.live import free_port
 from tests.outreach.helpers import make_jobs_due, scalar
 from tests.provider_fakes import FakeTrengo, Scripted
+from tests.sql import run
 
 INBOUND_SECRET = "inbound-secret"
 
@@ -41,10 +42,8 @@ def smtp(runtime):
 
 
 async def sent_mail(runtime) -> list[email.message.EmailMessage]:
-    async with runtime.db.connect() as conn:
-        rows = (
-            await conn.execute(text("SELECT raw FROM outreach.sink_messages ORDER BY id"))
-        ).all()
+    async with single_statements(runtime.db) as conn:
+        rows = (await run(conn, "SELECT raw FROM outreach.sink_messages ORDER BY id")).all()
     return [email.message_from_string(r.raw, policy=email.policy.default) for r in rows]
 
 
@@ -123,14 +122,13 @@ def reply_to(
 
 
 async def enrollment(runtime, lead_id: str) -> dict:
-    async with runtime.db.connect() as conn:
+    async with single_statements(runtime.db) as conn:
         row = (
             (
-                await conn.execute(
-                    text(
-                        "SELECT status, stop_reason, next_position FROM outreach.enrollments "
-                        "WHERE lead_id = :l"
-                    ),
+                await run(
+                    conn,
+                    "SELECT status, stop_reason, next_position FROM outreach.enrollments "
+                    "WHERE lead_id = :l",
                     {"l": lead_id},
                 )
             )
@@ -170,12 +168,11 @@ async def test_sequence_runs_once_per_step_and_stops_on_reply(
     ana = await lead(client, manager, "ana@lead.example")
     ben = await lead(client, manager, "ben@lead.example", first_name="Ben")
     nocompany = await lead(client, manager, "cy@lead.example", company=None)
-    async with runtime.db.transaction() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO outreach.suppressions (address, reason) "
-                "VALUES ('dee@lead.example', 'manual')"
-            )
+    async with unit_of_work(runtime.db) as conn:
+        await run(
+            conn,
+            "INSERT INTO outreach.suppressions (address, reason) "
+            "VALUES ('dee@lead.example', 'manual')",
         )
     dee = await lead(client, manager, "dee@lead.example")
     result = (
@@ -231,9 +228,9 @@ async def test_sequence_runs_once_per_step_and_stops_on_reply(
     ] == []
 
     # Two days later only Ben gets step 2; then his enrollment completes.
-    async with runtime.db.transaction() as conn:
-        await conn.execute(
-            text("UPDATE outreach.enrollments SET next_step_at = now() WHERE status = 'active'")
+    async with unit_of_work(runtime.db) as conn:
+        await run(
+            conn, "UPDATE outreach.enrollments SET next_step_at = now() WHERE status = 'active'"
         )
     assert (await tick(runtime))["scheduled"] == 1
     await drain_jobs(runtime)
@@ -360,13 +357,12 @@ async def test_daily_limit_and_send_window_defer_without_spending_attempts(
     await tick(runtime)
     await drain_jobs(runtime)
     assert len(await sent_mail(runtime)) == 1
-    async with runtime.db.connect() as conn:
+    async with single_statements(runtime.db) as conn:
         jobs = (
-            await conn.execute(
-                text(
-                    "SELECT status, attempts, error FROM outreach.job_executions "
-                    "WHERE type = 'message.send' AND status = 'queued'"
-                )
+            await run(
+                conn,
+                "SELECT status, attempts, error FROM outreach.job_executions "
+                "WHERE type = 'message.send' AND status = 'queued'",
             )
         ).all()
     assert len(jobs) == 2 and all(j.attempts == 0 and "daily limit" in j.error for j in jobs)
@@ -401,8 +397,8 @@ async def test_missing_value_at_send_time_fails_visibly_never_blank(
     seq = await sequence(client, manager, box)
     ana = await lead(client, manager, "ana@lead.example")
     await client.post(f"/v1/sequences/{seq}/enrollments", json={"lead_ids": [ana]}, headers=manager)
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text("UPDATE outreach.leads SET company = NULL"))
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "UPDATE outreach.leads SET company = NULL")
     await tick(runtime)
     await drain_jobs(runtime)
     assert await sent_mail(runtime) == []
@@ -514,7 +510,7 @@ async def test_analytics_counts_and_trends(client, runtime, manager, smtp) -> No
     mails = {m["To"]: m for m in await sent_mail(runtime)}
     await inbound(client, reply_to(mails["ana@lead.example"]))
     await inbound(client, _dsn("bob@lead.example", mails["bob@lead.example"]["Message-ID"]))
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         await make_lead(conn, world)
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import text
 
 from leadflood.core.executions import create_execution
 from leadflood.core.jobs import load_job_modules
+from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.reconcile.service import reconcile
-from leadflood.routing.service import RoutingService
+from leadflood.routing.tasks import Router
 from tests.buyer_server import BuyerServer
 from tests.conftest import drain_jobs
 from tests.factories import make_buyer, make_lead, make_world
+from tests.sql import run
 
 load_job_modules()
 
@@ -26,8 +27,8 @@ def buyer_server():
 
 
 async def _scalar(runtime, sql: str, **params):
-    async with runtime.db.connect() as conn:
-        return (await conn.execute(text(sql), params)).scalar()
+    async with single_statements(runtime.db) as conn:
+        return (await run(conn, sql, params)).scalar()
 
 
 async def _jobs(runtime, entrypoint: str) -> int:
@@ -39,13 +40,13 @@ async def _jobs(runtime, entrypoint: str) -> int:
 
 
 async def _reconcile(runtime) -> dict[str, int]:
-    async with runtime.db.raw() as conn, conn.transaction():
+    async with runtime.db.pool_connection() as conn, conn.transaction():
         return await reconcile(conn)
 
 
 async def _delete_jobs(runtime) -> None:
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text("DELETE FROM pgqueuer"))
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "DELETE FROM pgqueuer")
 
 
 @pytest.mark.parametrize(
@@ -54,7 +55,7 @@ async def _delete_jobs(runtime) -> None:
 async def test_a_lead_without_its_stage_job_is_recovered_once(
     runtime, buyer_server, status, stage
 ) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         await make_buyer(conn, world, webhook_url=buyer_server.url(), webhook_secret=None)
         await make_lead(conn, world, status=status, email="a@example.com")
@@ -70,11 +71,11 @@ async def test_a_lead_without_its_stage_job_is_recovered_once(
 
 
 async def _routed(runtime, url: str) -> uuid.UUID:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         await make_buyer(conn, world, webhook_url=url, webhook_secret=None)
         lead = await make_lead(conn, world)
-    assert (await RoutingService(runtime.db).route(lead)).outcome == "routed"
+    assert (await Router(runtime.db).route(lead)).outcome == "routed"
     return lead
 
 
@@ -91,15 +92,15 @@ async def test_a_pending_delivery_without_its_job_is_recovered_once(runtime, buy
 async def test_a_delivery_cut_off_mid_send_is_recovered_after_its_lease(
     runtime, buyer_server
 ) -> None:
-    from leadflood.delivery.service import DeliveryService
+    from leadflood.delivery.tasks import DeliveryRun
 
     lead = await _routed(runtime, buyer_server.url())
     await _delete_jobs(runtime)
-    await DeliveryService(runtime)._claim(lead)  # claimed, then the worker "died"
+    await DeliveryRun(runtime)._claim(lead)  # claimed, then the worker "died"
     # While the lease runs, the delivery is somebody's: nothing to repair.
     assert await _reconcile(runtime) == {}
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text("UPDATE deliveries SET lease_expires_at = now()"))
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "UPDATE deliveries SET lease_expires_at = now()")
     assert await _reconcile(runtime) == {"deliver_lead": 1}
     assert await _reconcile(runtime) == {}
     await drain_jobs(runtime)
@@ -126,7 +127,7 @@ async def test_a_scheduled_retry_keeps_its_time_when_recovered(runtime) -> None:
 
 
 async def test_a_tracked_execution_without_its_job_is_recovered_once(runtime) -> None:
-    async with runtime.db.raw() as conn, conn.transaction():
+    async with runtime.db.pool_connection() as conn, conn.transaction():
         execution_id, _ = await create_execution(
             conn, "icp.search.run", {"icp_id": str(uuid.uuid4())}, max_attempts=3
         )
@@ -140,36 +141,37 @@ async def test_a_tracked_execution_without_its_job_is_recovered_once(runtime) ->
 
 
 async def test_dead_letters_are_left_to_the_operator(runtime) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         await make_lead(conn, world, status="received")
     await _reconcile(runtime)
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text("UPDATE pgqueuer SET status = 'failed'"))
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "UPDATE pgqueuer SET status = 'failed'")
     assert await _reconcile(runtime) == {}
 
 
 async def test_two_reconcilers_at_once_repair_once(runtime) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         await make_lead(conn, world, status="received")
-    async with runtime.db.raw() as first, first.transaction():
+    async with runtime.db.pool_connection() as first, first.transaction():
         assert await reconcile(first) == {"validate_lead": 1}
-        async with runtime.db.raw() as second, second.transaction():
+        async with runtime.db.pool_connection() as second, second.transaction():
             assert await reconcile(second) == {"skipped_concurrent_run": 1}
     assert await _jobs(runtime, "validate_lead") == 1
 
 
 async def _unrouted_lead(runtime, url: str, *, shelf_life: int = 15):
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
-        await conn.execute(
-            text("UPDATE offers SET shelf_life_minutes = :m WHERE id = :o"),
+        await run(
+            conn,
+            "UPDATE offers SET shelf_life_minutes = :m WHERE id = :o",
             {"m": shelf_life, "o": world.offer_id},
         )
         buyer = await make_buyer(conn, world, webhook_url=url, webhook_secret=None, status="paused")
         lead = await make_lead(conn, world)
-    assert (await RoutingService(runtime.db).route(lead)).outcome == "no_route"
+    assert (await Router(runtime.db).route(lead)).outcome == "no_route"
     return lead, buyer
 
 
@@ -204,8 +206,8 @@ async def test_the_periodic_sweep_routes_when_capacity_opens_without_an_api_call
     await truncate_all(runtime)
     try:
         await _unrouted_lead(runtime, buyer_server.url())
-        async with runtime.db.transaction() as conn:  # as psql would: no trigger, no job
-            await conn.execute(text("UPDATE buyers SET status = 'active'"))
+        async with unit_of_work(runtime.db) as conn:  # as psql would: no trigger, no job
+            await run(conn, "UPDATE buyers SET status = 'active'")
         stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(runtime, concurrency=2, stop=stop))
         try:
@@ -225,10 +227,10 @@ async def test_past_its_shelf_life_an_unrouted_lead_ends_unsold_and_is_counted(
     client, runtime, admin
 ) -> None:
     await _unrouted_lead(runtime, "http://127.0.0.1:9/x", shelf_life=0)
-    assert await RoutingService(runtime.db).retry_unrouted() == {"unsold": 1}
+    assert await Router(runtime.db).retry_unrouted() == {"unsold": 1}
     assert await _scalar(runtime, "SELECT status::text FROM leads") == "unsold"
     # Terminal: a later sweep leaves it alone.
-    assert await RoutingService(runtime.db).retry_unrouted() == {}
+    assert await Router(runtime.db).retry_unrouted() == {}
     funnel = (await client.get("/v1/admin/dashboard", headers=admin)).json()
     assert funnel["today"]["unsold"] == 1, funnel
     listed = await client.get("/v1/admin/leads?status=unsold", headers=admin)
@@ -239,14 +241,14 @@ async def test_past_its_shelf_life_an_unrouted_lead_ends_unsold_and_is_counted(
 
 async def test_inside_its_shelf_life_an_unrouted_lead_stays_and_is_retried(runtime) -> None:
     await _unrouted_lead(runtime, "http://127.0.0.1:9/x", shelf_life=15)
-    assert await RoutingService(runtime.db).retry_unrouted() == {"no_route": 1}
+    assert await Router(runtime.db).retry_unrouted() == {"no_route": 1}
     assert await _scalar(runtime, "SELECT status::text FROM leads") == "validated"
 
 
 @pytest.mark.parametrize(("position", "repair"), [(3, "completed"), (2, "resumed")])
 async def test_an_enrollment_waiting_on_nothing_is_repaired_once(runtime, position, repair) -> None:
     """Its last send's job ended without the completion check (or a step was lost)."""
-    async with runtime.db.raw() as conn:
+    async with runtime.db.pool_connection() as conn:
         lead = await conn.fetchval(
             "INSERT INTO outreach.leads (email, source, source_ref) "
             "VALUES ('e@example.com', 'manual', 'e') RETURNING id"
@@ -278,11 +280,11 @@ async def test_an_enrollment_waiting_on_nothing_is_repaired_once(runtime, positi
 
 async def test_an_operator_can_reroute_an_unsold_lead(client, runtime, admin, buyer_server) -> None:
     lead, buyer = await _unrouted_lead(runtime, buyer_server.url(), shelf_life=0)
-    await RoutingService(runtime.db).retry_unrouted()
+    await Router(runtime.db).retry_unrouted()
     response = await client.post(f"/v1/admin/leads/{lead}/reroute", headers=admin)
     assert response.json()["status"] == "unsold"  # still no buyer: it stays unsold
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text("UPDATE buyers SET status = 'active'"))
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "UPDATE buyers SET status = 'active'")
     response = await client.post(f"/v1/admin/leads/{lead}/reroute", headers=admin)
     assert response.status_code == 200 and response.json()["status"] == "routed", response.text
     assert buyer

@@ -5,16 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import text
-
-from leadflood.routing.service import RoutingService
+from leadflood.core.uow import single_statements, unit_of_work
+from leadflood.routing.tasks import Router
+from tests.sql import run
 
 # A Thursday; 2026-01-15 is in winter time everywhere in the US (EST = UTC-5).
 WINTER_NOON_UTC = datetime(2026, 1, 15, 19, 0, tzinfo=UTC)
 
 
 async def route(runtime, lead_id: uuid.UUID, at: datetime | None = None):
-    return await RoutingService(runtime.db).route(lead_id, now=at or WINTER_NOON_UTC)
+    return await Router(runtime.db).route(lead_id, now=at or WINTER_NOON_UTC)
 
 
 def reasons_by_buyer(result) -> dict[str, list[str]]:
@@ -22,10 +22,10 @@ def reasons_by_buyer(result) -> dict[str, list[str]]:
 
 
 async def scalar(runtime, sql: str, **params):
-    async with runtime.db.connect() as conn:
-        return (await conn.execute(text(sql), params)).scalar()
+    async with single_statements(runtime.db) as conn:
+        return (await run(conn, sql, params)).scalar()
 
 
 async def execute(runtime, sql: str, **params) -> None:
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text(sql), params)
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, sql, params)

@@ -7,7 +7,8 @@ import asyncio
 import orjson
 import pytest
 
-from leadflood.routing.service import RoutingService
+from leadflood.core.uow import unit_of_work
+from leadflood.routing.tasks import Router
 from tests.conftest import drain_jobs
 from tests.factories import make_buyer, make_lead, make_world
 from tests.routing.helpers import WINTER_NOON_UTC, route, scalar
@@ -15,19 +16,19 @@ from tests.routing.helpers import WINTER_NOON_UTC, route, scalar
 
 @pytest.fixture
 async def world(runtime):
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         return await make_world(conn)
 
 
 async def test_routed_commit_writes_everything_in_one_transaction(runtime, world) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         buyer = await make_buyer(
             conn, world, price_cents=4200, delivery_channel="email", email="buyer@example.com"
         )
         lead = await make_lead(conn, world)
     result = await route(runtime, lead)
     assert result.outcome == "routed" and result.statements == 3
-    async with runtime.db.raw() as conn:
+    async with runtime.db.pool_connection() as conn:
         row = await conn.fetchrow(
             "SELECT status::text, buyer_id, price_cents, routed_at FROM leads WHERE id = $1", lead
         )
@@ -52,13 +53,13 @@ async def test_routed_commit_writes_everything_in_one_transaction(runtime, world
 
 
 async def test_fifty_concurrent_routings_never_exceed_a_cap(runtime, world) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         capped = await make_buyer(
             conn, world, priority=1, daily_cap=7, offer_fields={"hourly_cap": 9}
         )
         overflow = await make_buyer(conn, world, priority=2)
         leads = [await make_lead(conn, world) for _ in range(50)]
-    service = RoutingService(runtime.db)
+    service = Router(runtime.db)
     results = await asyncio.gather(*(service.route(lead, now=WINTER_NOON_UTC) for lead in leads))
     winners = [r.buyer_id for r in results]
     assert winners.count(capped) == 7
@@ -79,11 +80,11 @@ async def test_fifty_concurrent_routings_never_exceed_a_cap(runtime, world) -> N
 
 
 async def test_ten_concurrent_routings_of_one_lead_have_one_winner(runtime, world) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         for priority in (1, 2, 3):
             await make_buyer(conn, world, priority=priority, daily_cap=100)
         lead = await make_lead(conn, world)
-    service = RoutingService(runtime.db)
+    service = Router(runtime.db)
     results = await asyncio.gather(*(service.route(lead, now=WINTER_NOON_UTC) for _ in range(10)))
     assert sorted(r.outcome for r in results) == ["noop"] * 9 + ["routed"]
     assert len({r.buyer_id for r in results}) == 1
@@ -100,7 +101,7 @@ async def test_ten_concurrent_routings_of_one_lead_have_one_winner(runtime, worl
 async def test_route_job_is_a_noop_for_routed_and_unknown_leads(runtime, world) -> None:
     import uuid
 
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         await make_buyer(conn, world)
         lead = await make_lead(conn, world)
     assert (await route(runtime, lead)).outcome == "routed"
@@ -111,7 +112,7 @@ async def test_route_job_is_a_noop_for_routed_and_unknown_leads(runtime, world) 
 
 
 async def test_pipeline_posts_validate_and_route_through_jobs(client, runtime) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         buyer = await make_buyer(conn, world)
     body = {
@@ -130,7 +131,7 @@ async def test_pipeline_posts_validate_and_route_through_jobs(client, runtime) -
 
 
 async def test_admin_routing_trace(client, runtime, world, admin) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         winner = await make_buyer(conn, world, priority=1)
         paused = await make_buyer(conn, world, status="paused")
         lead = await make_lead(conn, world)

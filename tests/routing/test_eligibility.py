@@ -6,24 +6,25 @@ from datetime import timedelta
 
 import pytest
 
-from leadflood.routing.service import RoutingService
+from leadflood.core.uow import unit_of_work
+from leadflood.routing.tasks import Router
 from tests.factories import make_buyer, make_lead, make_world
 from tests.routing.helpers import WINTER_NOON_UTC, execute, reasons_by_buyer, route, scalar
 
 
 @pytest.fixture
 async def world(runtime):
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         return await make_world(conn)
 
 
 async def _lead(runtime, world, **fields):
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         return await make_lead(conn, world, **fields)
 
 
 async def _buyer(runtime, world, **kwargs):
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         return await make_buyer(conn, world, **kwargs)
 
 
@@ -64,7 +65,7 @@ async def test_service_areas_market_postal_and_city(runtime, world) -> None:
     market_wide = await _buyer(runtime, world, priority=3)
     postal = await _buyer(runtime, world, priority=1, postal_codes=["85004"])
     city = await _buyer(runtime, world, priority=2, cities=["  TEMPE "])
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         other = await make_world(conn)
     # A market-wide row in another market does not cover this lead.
     await _buyer(runtime, other, priority=0)
@@ -111,7 +112,7 @@ async def test_caps_count_in_the_buyers_local_windows(runtime, world) -> None:
 
 
 async def test_buyer_cap_spans_offers_and_offer_cap_does_not(runtime) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         a = await make_world(conn)
         b = await make_world(conn, market_id=a.market_id)
         buyer = await make_buyer(conn, a, daily_cap=1)
@@ -150,7 +151,7 @@ async def test_no_route_stays_validated_and_retry_routes_later(runtime, world) -
     )
     assert await scalar(runtime, "SELECT count(*) FROM routing_decisions") == 1
     buyer = await _buyer(runtime, world)
-    outcomes = await RoutingService(runtime.db).retry_unrouted()
+    outcomes = await Router(runtime.db).retry_unrouted()
     assert outcomes == {"routed": 1}
     assert await scalar(runtime, "SELECT buyer_id FROM leads WHERE id = :i", i=lead) == buyer
     assert await scalar(runtime, "SELECT count(*) FROM routing_decisions") == 2
@@ -163,7 +164,7 @@ async def test_candidate_query_columns_follow_the_candidate_fields(runtime, worl
     from leadflood.routing.selection import Candidate
 
     await _buyer(runtime, world)
-    async with runtime.db.raw() as conn:
+    async with runtime.db.pool_connection() as conn:
         lead = {
             "offer_id": world.offer_id,
             "market_id": world.market_id,

@@ -8,30 +8,31 @@ from datetime import timedelta
 
 import pytest
 
+from leadflood.core.uow import unit_of_work
 from leadflood.routing.selection import Candidate, choose, weighted_point
 from tests.factories import make_buyer, make_lead, make_world
 from tests.routing.helpers import WINTER_NOON_UTC, execute, reasons_by_buyer, route, scalar
 
 
 async def _setup(runtime, **world_kwargs):
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         return await make_world(conn, **world_kwargs)
 
 
 async def _buyer(runtime, world, **kwargs):
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         return await make_buyer(conn, world, **kwargs)
 
 
 async def _lead(runtime, world, **fields):
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         return await make_lead(conn, world, **fields)
 
 
 async def _exclusive(runtime, world, buyer, scope_type, scope_value, **fields):
     from leadflood.catalog import service as catalog
 
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         return await catalog.add_exclusivity(
             conn,
             offer_id=world.offer_id,

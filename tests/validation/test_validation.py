@@ -3,45 +3,42 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
 
+from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.validation.rules import parse_rules
 from leadflood.validation.service import validate_lead
 from tests.conftest import drain_jobs
 from tests.factories import DEFAULT_RULES, make_lead, make_world
+from tests.sql import run
 
 
 async def _validate(runtime, lead_id):
-    async with runtime.db.raw() as conn:
+    async with runtime.db.pool_connection() as conn:
         return await validate_lead(conn, lead_id)
 
 
 async def _lead(runtime, lead_id):
-    async with runtime.db.connect() as conn:
+    async with single_statements(runtime.db) as conn:
         return (
-            (await conn.execute(text("SELECT * FROM leads WHERE id = :i"), {"i": lead_id}))
-            .mappings()
-            .one()
+            (await run(conn, "SELECT * FROM leads WHERE id = :i", {"i": lead_id})).mappings().one()
         )
 
 
 async def _jobs(runtime, name: str) -> int:
-    async with runtime.db.connect() as conn:
+    async with single_statements(runtime.db) as conn:
         return (
-            await conn.execute(
-                text("SELECT count(*) FROM pgqueuer WHERE entrypoint = :n"), {"n": name}
-            )
+            await run(conn, "SELECT count(*) FROM pgqueuer WHERE entrypoint = :n", {"n": name})
         ).scalar_one()
 
 
 @pytest.fixture
 async def world(runtime):
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         return await make_world(conn)
 
 
 async def _received(runtime, world, **fields):
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         return await make_lead(conn, world, status="received", **fields)
 
 
@@ -62,7 +59,7 @@ async def test_every_failing_reason_is_collected_sorted(runtime) -> None:
         "email": "required",
         "required_fields": ["first_name", "last_name", "phone", "postal_code"],
     }
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn, rules=rules)
         lead_id = await make_lead(
             conn,
@@ -104,7 +101,7 @@ async def test_every_failing_reason_is_collected_sorted(runtime) -> None:
     ],
 )
 async def test_email_rule_modes(runtime, rule, email, reasons) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn, rules={"email": rule})
         lead_id = await make_lead(conn, world, status="received", email=email)
     assert list((await _validate(runtime, lead_id)).reasons) == reasons
@@ -122,14 +119,14 @@ async def test_email_rule_modes(runtime, rule, email, reasons) -> None:
     ],
 )
 async def test_phone_rule_uses_market_country(runtime, rule, phone, country, reasons) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn, rules={"phone": rule}, country=country)
         lead_id = await make_lead(conn, world, status="received", phone=phone)
     assert list((await _validate(runtime, lead_id)).reasons) == reasons
 
 
 async def test_consent_rule(runtime) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn, rules={"require_consent": True})
         missing = await make_lead(conn, world, status="received", consent=None)
         given = await make_lead(conn, world, status="received", consent=True)
@@ -145,15 +142,16 @@ DUP_RULES = {
 
 
 async def _age(runtime, lead_id, hours: float) -> None:
-    async with runtime.db.transaction() as conn:
-        await conn.execute(
-            text("UPDATE leads SET created_at = now() - make_interval(secs => :s) WHERE id = :i"),
+    async with unit_of_work(runtime.db) as conn:
+        await run(
+            conn,
+            "UPDATE leads SET created_at = now() - make_interval(secs => :s) WHERE id = :i",
             {"s": hours * 3600, "i": lead_id},
         )
 
 
 async def test_duplicate_points_at_the_earliest_match_in_window(runtime) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn, rules=DUP_RULES)
         first = await make_lead(conn, world, status="validated", normalized_email="a@x.co")
         second = await make_lead(
@@ -176,7 +174,7 @@ async def test_duplicate_points_at_the_earliest_match_in_window(runtime) -> None
     result = await _validate(runtime, third)
     assert result.reasons == ("duplicate",) and result.duplicate_of == second
     fourth_ids = []
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         fourth_ids.append(
             await make_lead(conn, world, status="received", normalized_email="a@x.co")
         )
@@ -186,7 +184,7 @@ async def test_duplicate_points_at_the_earliest_match_in_window(runtime) -> None
 
 
 async def test_outside_window_and_rejected_leads_do_not_match(runtime) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn, rules=DUP_RULES)
         old = await make_lead(conn, world, status="validated", normalized_email="old@x.co")
         rejected = await make_lead(conn, world, status="rejected", normalized_email="rej@x.co")
@@ -199,7 +197,7 @@ async def test_outside_window_and_rejected_leads_do_not_match(runtime) -> None:
 
 
 async def test_a_lead_never_matches_itself_or_a_later_lead(runtime) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn, rules=DUP_RULES)
         earlier = await make_lead(conn, world, status="received", normalized_email="s@x.co")
         await make_lead(conn, world, status="validated", normalized_email="s@x.co")
@@ -218,7 +216,7 @@ async def test_a_lead_never_matches_itself_or_a_later_lead(runtime) -> None:
 )
 async def test_duplicate_scope(runtime, scope, same_vertical, dup) -> None:
     rules = {**DUP_RULES, "duplicate_scope": scope}
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         a = await make_world(conn, rules=rules)
         b = await make_world(
             conn, rules=rules, vertical_id=a.vertical_id if same_vertical else None
@@ -265,8 +263,8 @@ async def test_posted_lead_flows_through_the_validate_job(client, runtime, world
     bad = (
         await client.post("/api/leads", json={**body, "phone": "480 253 1234", "consent": False})
     ).json()["lead_id"]
-    async with runtime.db.transaction() as conn:
-        await conn.execute(text("DELETE FROM pgqueuer WHERE entrypoint = 'route_lead'"))
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "DELETE FROM pgqueuer WHERE entrypoint = 'route_lead'")
     await drain_jobs(runtime)
     assert (await client.get(f"/api/leads/{lead_id}")).json()["status"] in ("validated", "routed")
     rejected = (await client.get(f"/api/leads/{bad}")).json()

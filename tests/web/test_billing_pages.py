@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from leadflood.routing.service import RoutingService
+from leadflood.routing.tasks import Router
 from tests.billing.test_billing import PERIOD, leads, world_with_buyer
 from tests.buyer_server import BuyerServer
 from tests.conftest import drain_jobs
@@ -38,7 +38,7 @@ async def test_balance_invoice_and_returns_pages(web, runtime) -> None:
         )
         assert "amount looks like" in bad.text
         (lead,) = await leads(runtime, world, 1)
-        await RoutingService(runtime.db).route(lead)
+        await Router(runtime.db).route(lead)
         await drain_jobs(runtime)
         page = await web.get(f"/billing/buyers/{prepaid}")
         assert re.search(r'data-amount="balance">75.00<', page.text)
@@ -48,7 +48,7 @@ async def test_balance_invoice_and_returns_pages(web, runtime) -> None:
             runtime, buyer_server.url(), payment_method="ach", name="Postpaid Co", price_cents=1200
         )
         for lead_id in await leads(runtime, post_world, 2):
-            await RoutingService(runtime.db).route(lead_id)
+            await Router(runtime.db).route(lead_id)
         await drain_jobs(runtime)
         ran = await web.post("/billing/invoices/run", data={"period": PERIOD}, headers=HX)
         assert "1 invoice(s), 2 new line(s)" in ran.text

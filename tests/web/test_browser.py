@@ -23,6 +23,7 @@ import pytest
 from leadflood.auth.service import create_user
 from leadflood.catalog import service as catalog
 from leadflood.core.runtime import build_runtime
+from leadflood.core.uow import unit_of_work
 from tests.buyer_server import BuyerServer
 from tests.conftest import PASSWORD, make_settings, truncate_all
 from tests.live import LiveServer
@@ -61,7 +62,7 @@ async def _seed(database_url: str) -> None:
     runtime = build_runtime(make_settings(database_url), database_url)
     try:
         await truncate_all(runtime)
-        async with runtime.db.transaction() as conn:
+        async with unit_of_work(runtime.db) as conn:
             await create_user(conn, email="ops@example.com", password=PASSWORD, role="admin")
             await catalog.create_market(
                 conn, slug="phoenix", name="Phoenix", timezone="America/Phoenix"

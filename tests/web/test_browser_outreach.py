@@ -13,6 +13,7 @@ import pytest
 
 from leadflood.auth.service import create_user
 from leadflood.core.runtime import build_runtime
+from leadflood.core.uow import unit_of_work
 from leadflood.prospecting import service as prospecting
 from leadflood.prospecting.schemas import LeadIn
 from tests.conftest import PASSWORD, make_settings, truncate_all
@@ -26,7 +27,7 @@ async def _seed(database_url: str) -> None:
     runtime = build_runtime(make_settings(database_url), database_url)
     try:
         await truncate_all(runtime)
-        async with runtime.db.transaction() as conn:
+        async with unit_of_work(runtime.db) as conn:
             await create_user(conn, email="ops@example.com", password=PASSWORD, role="admin")
         for first, email, company in (
             ("Ana", "ana@lead.example", "Acme"),

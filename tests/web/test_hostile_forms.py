@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from leadflood.core.uow import unit_of_work
 from tests.factories import make_buyer, make_world
 from tests.web.test_pages import ORIGIN, web  # noqa: F401 - the signed-in browser fixture
 
@@ -97,7 +98,7 @@ def _paths(ids: dict[str, str]) -> list[str]:
 
 @pytest.mark.parametrize("value", ODD_VALUES)
 async def test_odd_form_values_never_answer_500(web, runtime, value) -> None:  # noqa: F811
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         buyer = await make_buyer(conn, world)
     form = {field: value for field in FIELDS}
@@ -108,7 +109,7 @@ async def test_odd_form_values_never_answer_500(web, runtime, value) -> None:  #
 
 
 async def test_invalid_utf8_in_a_form_never_answers_500(web, runtime) -> None:  # noqa: F811
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         buyer = await make_buyer(conn, world)
     body = b"&".join(f"{f}=%ff%fe%c3%28".encode() for f in FIELDS)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
+from leadflood.core.uow import unit_of_work
 from tests.factories import make_buyer, make_lead, make_world
+from tests.sql import run
 from tests.web.test_pages import web  # noqa: F401 - the signed-in browser fixture
 
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
@@ -12,10 +12,10 @@ RAW_MARKERS = ("<script>alert(1)</script>", "<img src=x onerror=alert(2)>")
 
 
 async def test_hostile_names_are_escaped_on_every_page(web, runtime) -> None:  # noqa: F811
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         for table in ("markets", "offers", "sources", "verticals"):
-            await conn.execute(text(f"UPDATE {table} SET name = :h"), {"h": HOSTILE})
+            await run(conn, f"UPDATE {table} SET name = :h", {"h": HOSTILE})
         buyer = await make_buyer(conn, world, name=HOSTILE)
         lead = await make_lead(
             conn,
@@ -26,7 +26,7 @@ async def test_hostile_names_are_escaped_on_every_page(web, runtime) -> None:  #
             city=HOSTILE,
             raw_payload='{"note": "' + HOSTILE.replace('"', '\\"') + '"}',
         )
-    async with runtime.db.raw() as conn:
+    async with runtime.db.pool_connection() as conn:
         outreach_lead = await conn.fetchval(
             "INSERT INTO outreach.leads (email, normalized_email, first_name, last_name, company, "
             "title, source, source_ref) VALUES ('h@example.com', 'h@example.com', $1, $1, $1, $1, "

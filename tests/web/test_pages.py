@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from leadflood.app import create_app
 from leadflood.auth.dependencies import ACCESS_COOKIE
 from leadflood.auth.service import create_user
+from leadflood.core.uow import unit_of_work
 from tests.conftest import PASSWORD, drain_jobs
 from tests.factories import make_buyer, make_world
 
@@ -19,7 +20,7 @@ ORIGIN = {"origin": "http://testserver"}
 
 async def browser(runtime, role: str = "admin") -> httpx.AsyncClient:
     """A client that signs in through the login form, as a browser would."""
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         await create_user(conn, email=f"{role}@example.com", password=PASSWORD, role=role)
     app = create_app(runtime)
     client = httpx.AsyncClient(
@@ -62,7 +63,7 @@ async def test_pages_need_a_session_and_login_shows_errors(client, runtime) -> N
 
 
 async def test_dashboard_shows_todays_funnel(web, runtime) -> None:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn, rules={"phone": "required"})
         await make_buyer(conn, world, webhook_url="http://127.0.0.1:9/never", payment_method="ach")
     for phone in ("602-253-0101", "602-253-0102", "bad"):

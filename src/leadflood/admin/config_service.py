@@ -9,19 +9,19 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflood.admin import repository as repo
 from leadflood.admin.resources import WRITE_ONLY, Resource
-from leadflood.auth.service import Principal, audit
 from leadflood.catalog import repository as catalog_repo
 from leadflood.catalog import service as catalog
-from leadflood.core.db import constraint_violation, raw_asyncpg
+from leadflood.core.db import constraint_violation
 from leadflood.core.errors import BadRequest, Conflict, NotFound
+from leadflood.core.principal import Principal
 from leadflood.core.security import encrypt_secret
 from leadflood.core.settings import Settings
+from leadflood.core.uow import Tx
 from leadflood.delivery.safety import DestinationError, vet
 from leadflood.ingestion.canonical import canonical_host, canonical_path, canonical_source_key
 from leadflood.routing.service import capacity_may_have_opened
@@ -49,7 +49,7 @@ async def _constraints(resource: Resource) -> AsyncIterator[None]:
     """Database constraint violations become stable API errors."""
     try:
         yield
-    except IntegrityError as exc:
+    except asyncpg.IntegrityConstraintViolationError as exc:
         kind, message, constraint = constraint_violation(exc)
         details = {"entity": resource.entity, "constraint": constraint}
         if kind == "unique":
@@ -73,7 +73,7 @@ def _canonical_source_fields(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-async def get(conn: AsyncConnection, resource: Resource, row_id: uuid.UUID) -> dict[str, Any]:
+async def get(conn: Tx, resource: Resource, row_id: uuid.UUID) -> dict[str, Any]:
     row = await catalog_repo.fetch_row(conn, resource.table, row_id)
     if row is None:
         raise NotFound(f"{resource.entity}_not_found", f"no {resource.entity} with this id")
@@ -81,7 +81,7 @@ async def get(conn: AsyncConnection, resource: Resource, row_id: uuid.UUID) -> d
 
 
 async def list_(
-    conn: AsyncConnection,
+    conn: Tx,
     resource: Resource,
     filters: dict[str, Any],
     *,
@@ -110,7 +110,7 @@ async def check_destination(resource: Resource, body: BaseModel, settings: Setti
 
 
 async def create(
-    conn: AsyncConnection,
+    conn: Tx,
     principal: Principal | None,
     resource: Resource,
     body: BaseModel,
@@ -119,7 +119,7 @@ async def create(
     """Returns (row, one-time extras such as a new source API key)."""
     values = {k: v for k, v in body.model_dump().items() if v is not None}
     extras: dict[str, Any] = {}
-    async with _constraints(resource), conn.begin_nested():
+    async with _constraints(resource), conn.savepoint():
         if resource.table == "sources":
             row_id, api_key = await catalog.create_source(conn, **values)
             if api_key:
@@ -128,13 +128,13 @@ async def create(
             row_id = await catalog.create_buyer(conn, secret_key=secret_key, **values)
         else:
             row_id = await catalog_repo.insert_row(conn, resource.table, values)
-    await audit(conn, principal, "create", resource.entity, row_id, _redacted(values))
+    await conn.audit(principal, "create", resource.entity, row_id, _redacted(values))
     await _capacity_changed(conn, resource)
     return await get(conn, resource, row_id), extras
 
 
 async def update(
-    conn: AsyncConnection,
+    conn: Tx,
     principal: Principal | None,
     resource: Resource,
     row_id: uuid.UUID,
@@ -154,10 +154,9 @@ async def update(
         values["webhook_secret"] = encrypt_secret(values["webhook_secret"], secret_key)
     changed = {k: v for k, v in values.items() if before.get(k) != v}
     if changed:
-        async with _constraints(resource), conn.begin_nested():
+        async with _constraints(resource), conn.savepoint():
             await catalog_repo.update_row(conn, resource.table, row_id, changed)
-        await audit(
-            conn,
+        await conn.audit(
             principal,
             "update",
             resource.entity,
@@ -177,30 +176,28 @@ _CAPACITY_TABLES = frozenset(
 )
 
 
-async def _capacity_changed(conn: AsyncConnection, resource: Resource) -> None:
+async def _capacity_changed(conn: Tx, resource: Resource) -> None:
     if resource.table in _CAPACITY_TABLES:
-        await capacity_may_have_opened(await raw_asyncpg(conn))
+        await capacity_may_have_opened(conn)
 
 
 async def delete(
-    conn: AsyncConnection, principal: Principal | None, resource: Resource, row_id: uuid.UUID
+    conn: Tx, principal: Principal | None, resource: Resource, row_id: uuid.UUID
 ) -> None:
     before = await get(conn, resource, row_id)
-    async with _constraints(resource), conn.begin_nested():
+    async with _constraints(resource), conn.savepoint():
         await repo.delete_row(conn, resource.table, row_id)
-    await audit(
-        conn, principal, "delete", resource.entity, row_id, _redacted(public(resource, before))
+    await conn.audit(
+        principal, "delete", resource.entity, row_id, _redacted(public(resource, before))
     )
 
 
-async def rotate_source_key(
-    conn: AsyncConnection, principal: Principal | None, source_id: uuid.UUID
-) -> str:
+async def rotate_source_key(conn: Tx, principal: Principal | None, source_id: uuid.UUID) -> str:
     from leadflood.admin.resources import RESOURCES
 
     await get(conn, RESOURCES["sources"], source_id)
     api_key = await catalog.rotate_source_api_key(conn, source_id)
-    await audit(conn, principal, "rotate_api_key", "source", source_id, {"api_key": "[rotated]"})
+    await conn.audit(principal, "rotate_api_key", "source", source_id, {"api_key": "[rotated]"})
     return api_key
 
 
@@ -268,7 +265,7 @@ def parse_service_area_csv(text: str) -> list[tuple[str | None, str | None]]:
 
 
 async def import_service_areas(
-    conn: AsyncConnection,
+    conn: Tx,
     principal: Principal | None,
     buyer_id: uuid.UUID,
     market_id: uuid.UUID,
@@ -297,8 +294,7 @@ async def import_service_areas(
         "skipped": len(rows) - len(new),
         "removed": removed,
     }
-    await audit(
-        conn,
+    await conn.audit(
         principal,
         "import_service_areas",
         "buyer",
@@ -309,7 +305,7 @@ async def import_service_areas(
 
 
 async def reference_options(
-    conn: AsyncConnection, references: dict[str, tuple[str, str]], names: list[str]
+    conn: Tx, references: dict[str, tuple[str, str]], names: list[str]
 ) -> dict[str, list[dict[str, Any]]]:
     """Choices for reference fields (id + a readable label), for forms and filters."""
     options = {}

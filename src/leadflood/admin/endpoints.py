@@ -19,11 +19,13 @@ from leadflood.admin.schemas import ServiceAreaImport
 from leadflood.auth import repository as auth_repo
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
-from leadflood.auth.service import Principal
+from leadflood.core.boundary import TX
 from leadflood.core.errors import BadRequest
 from leadflood.core.idempotency import idempotent
+from leadflood.core.principal import Principal
 from leadflood.core.request_guard import MAX_OFFSET
 from leadflood.core.runtime import runtime_of
+from leadflood.core.uow import Tx
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -62,51 +64,48 @@ def _register(resource: Resource) -> None:
         request: Request,
         limit: int = Query(100, ge=1, le=500),
         offset: int = Query(0, ge=0, le=MAX_OFFSET),
+        tx: Tx = TX,
         _: Principal = READ,
     ) -> dict:
-        async with runtime_of(request).db.connect() as conn:
-            rows, total = await config.list_(
-                conn, resource, _filters(resource, request), limit=limit, offset=offset
-            )
+        rows, total = await config.list_(
+            tx, resource, _filters(resource, request), limit=limit, offset=offset
+        )
         return {"items": [config.public(resource, r) for r in rows], "total": total}
 
     async def create_item(
-        request: Request, body: create_model = Body(...), principal: Principal = WRITE
+        request: Request,
+        body: create_model = Body(...),
+        tx: Tx = TX,
+        principal: Principal = WRITE,
     ) -> JSONResponse:
+        # Before the unit's first statement: resolving the host is a network call.
         await config.check_destination(resource, body, runtime_of(request).settings)
 
         async def work() -> dict:
-            async with runtime_of(request).db.transaction() as conn:
-                row, extras = await config.create(
-                    conn, principal, resource, body, _secret_key(request)
-                )
+            row, extras = await config.create(tx, principal, resource, body, _secret_key(request))
             return {**config.public(resource, row), **extras}
 
         # A retried create with the same Idempotency-Key makes one row, not two.
-        return await idempotent(request, principal.user_id, 201, work)
+        return await idempotent(request, tx, principal.user_id, 201, work)
 
-    async def get_item(item_id: uuid.UUID, request: Request, _: Principal = READ) -> dict:
-        async with runtime_of(request).db.connect() as conn:
-            return config.public(resource, await config.get(conn, resource, item_id))
+    async def get_item(item_id: uuid.UUID, tx: Tx = TX, _: Principal = READ) -> dict:
+        return config.public(resource, await config.get(tx, resource, item_id))
 
     async def update_item(
         item_id: uuid.UUID,
         request: Request,
         body: patch_model = Body(...),
+        tx: Tx = TX,
         principal: Principal = WRITE,
     ) -> dict:
         await config.check_destination(resource, body, runtime_of(request).settings)
-        async with runtime_of(request).db.transaction() as conn:
-            row = await config.update(
-                conn, principal, resource, item_id, body, _secret_key(request)
-            )
+        row = await config.update(tx, principal, resource, item_id, body, _secret_key(request))
         return config.public(resource, row)
 
     async def delete_item(
-        item_id: uuid.UUID, request: Request, principal: Principal = WRITE
+        item_id: uuid.UUID, tx: Tx = TX, principal: Principal = WRITE
     ) -> Response:
-        async with runtime_of(request).db.transaction() as conn:
-            await config.delete(conn, principal, resource, item_id)
+        await config.delete(tx, principal, resource, item_id)
         return Response(status_code=204)
 
     label = resource.entity.replace("_", " ")
@@ -134,14 +133,14 @@ def _register(resource: Resource) -> None:
 async def rotate_source_key(
     source_id: uuid.UUID,
     request: Request,
+    tx: Tx = TX,
     principal: Principal = Depends(requires(Permission.secrets_write)),
 ) -> JSONResponse:
     async def work() -> dict:
-        async with runtime_of(request).db.transaction() as conn:
-            api_key = await config.rotate_source_key(conn, principal, source_id)
+        api_key = await config.rotate_source_key(tx, principal, source_id)
         return {"source_id": source_id, "api_key": api_key}
 
-    return await idempotent(request, principal.user_id, 200, work)
+    return await idempotent(request, tx, principal.user_id, 200, work)
 
 
 @router.post(
@@ -149,15 +148,18 @@ async def rotate_source_key(
     summary="Bulk-import a buyer's postal codes (CSV: postal_code[,city]) in one market",
 )
 async def import_service_areas(
-    buyer_id: uuid.UUID, body: ServiceAreaImport, request: Request, principal: Principal = WRITE
+    buyer_id: uuid.UUID,
+    body: ServiceAreaImport,
+    request: Request,
+    tx: Tx = TX,
+    principal: Principal = WRITE,
 ) -> JSONResponse:
     async def work() -> dict:
-        async with runtime_of(request).db.transaction() as conn:
-            return await config.import_service_areas(
-                conn, principal, buyer_id, body.market_id, body.csv, replace=body.replace
-            )
+        return await config.import_service_areas(
+            tx, principal, buyer_id, body.market_id, body.csv, replace=body.replace
+        )
 
-    return await idempotent(request, principal.user_id, 200, work)
+    return await idempotent(request, tx, principal.user_id, 200, work)
 
 
 @router.get("/leads", summary="Search leads (filters, newest first, cursor pagination)")
@@ -172,10 +174,11 @@ async def search_leads(
     created_to: datetime | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    tx: Tx = TX,
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
     return await lead_service.search(
-        runtime_of(request),
+        tx,
         lead_service.LeadQuery(
             status, offer_id, source_id, buyer_id, q, created_from, created_to, cursor, limit
         ),
@@ -186,20 +189,22 @@ async def search_leads(
 async def lead_detail(
     lead_id: uuid.UUID,
     request: Request,
+    tx: Tx = TX,
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
-    return await lead_service.detail(runtime_of(request), lead_id)
+    return await lead_service.detail(tx, lead_id)
 
 
 @router.get("/leads/{lead_id}/routing", summary="Routing decision trace")
 async def routing_trace(
     lead_id: uuid.UUID,
     request: Request,
+    tx: Tx = TX,
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
     return {
         "lead_id": lead_id,
-        "decisions": await lead_service.routing(runtime_of(request), lead_id),
+        "decisions": await lead_service.routing(tx, lead_id),
     }
 
 
@@ -207,9 +212,10 @@ async def routing_trace(
 async def lead_delivery(
     lead_id: uuid.UUID,
     request: Request,
+    tx: Tx = TX,
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
-    return {"lead_id": lead_id, **await lead_service.delivery(runtime_of(request), lead_id)}
+    return {"lead_id": lead_id, **await lead_service.delivery(tx, lead_id)}
 
 
 @router.get("/deliveries", summary="Deliveries, newest first (filter by status, buyer)")
@@ -219,10 +225,11 @@ async def list_deliveries(
     buyer_id: uuid.UUID | None = None,
     limit: int = Query(100, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    tx: Tx = TX,
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
     items = await lead_service.deliveries(
-        runtime_of(request), status=status, buyer_id=buyer_id, limit=limit, offset=offset
+        tx, status=status, buyer_id=buyer_id, limit=limit, offset=offset
     )
     return {"items": items}
 
@@ -231,13 +238,15 @@ async def list_deliveries(
 async def redeliver(
     lead_id: uuid.UUID,
     request: Request,
+    tx: Tx = TX,
     principal: Principal = Depends(requires(Permission.leads_act)),
 ) -> JSONResponse:
     return await idempotent(
         request,
+        tx,
         principal.user_id,
         200,
-        lambda: lead_service.redeliver(runtime_of(request), principal, lead_id),
+        lambda: lead_service.redeliver(tx, principal, lead_id),
     )
 
 
@@ -245,13 +254,15 @@ async def redeliver(
 async def reroute(
     lead_id: uuid.UUID,
     request: Request,
+    tx: Tx = TX,
     principal: Principal = Depends(requires(Permission.leads_act)),
 ) -> JSONResponse:
     return await idempotent(
         request,
+        tx,
         principal.user_id,
         200,
-        lambda: lead_service.reroute(runtime_of(request), principal, lead_id),
+        lambda: lead_service.reroute(tx, principal, lead_id),
     )
 
 
@@ -259,9 +270,10 @@ async def reroute(
 async def dashboard(
     request: Request,
     days: int = Query(14, ge=1, le=90),
+    tx: Tx = TX,
     _: Principal = Depends(requires(Permission.leads_read)),
 ) -> dict:
-    return await lead_service.dashboard(runtime_of(request), days=days)
+    return await lead_service.dashboard(tx, days=days)
 
 
 @router.get("/audit", summary="Audit log, newest first")
@@ -270,12 +282,10 @@ async def audit_log(
     entity_type: str | None = None,
     entity_id: uuid.UUID | None = None,
     limit: int = Query(100, ge=1, le=500),
+    tx: Tx = TX,
     _: Principal = Depends(requires(Permission.audit_read)),
 ) -> dict:
-    async with runtime_of(request).db.connect() as conn:
-        rows = await auth_repo.list_audit(
-            conn, entity_type=entity_type, entity_id=entity_id, limit=limit
-        )
+    rows = await auth_repo.list_audit(tx, entity_type=entity_type, entity_id=entity_id, limit=limit)
     return {"items": rows}
 
 

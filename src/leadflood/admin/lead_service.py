@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leadflood.admin import repository as repo
-from leadflood.auth.service import Principal, audit
 from leadflood.core.errors import BadRequest, Conflict, NotFound
-from leadflood.core.runtime import Runtime
+from leadflood.core.principal import Principal
+from leadflood.core.uow import Tx
 from leadflood.delivery import repository as delivery_repo
-from leadflood.delivery.service import DeliveryService
+from leadflood.delivery.service import redeliver as reopen_delivery
 from leadflood.routing.service import RoutingService
 
 LEAD_STATUSES = (
@@ -53,25 +53,24 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise BadRequest("invalid_cursor", "cursor is not one this API returned") from None
 
 
-async def search(runtime: Runtime, query: LeadQuery) -> dict[str, Any]:
+async def search(tx: Tx, query: LeadQuery) -> dict[str, Any]:
     if query.status and query.status not in LEAD_STATUSES:
         raise BadRequest("invalid_status", f"status must be one of {', '.join(LEAD_STATUSES)}")
     if not 1 <= query.limit <= 200:
         raise BadRequest("invalid_limit", "limit must be between 1 and 200")
     after = decode_cursor(query.cursor) if query.cursor else None
-    async with runtime.db.connect() as conn:
-        rows = await repo.search_leads(
-            conn,
-            status=query.status,
-            offer_id=query.offer_id,
-            source_id=query.source_id,
-            buyer_id=query.buyer_id,
-            query=query.q,
-            created_from=query.created_from,
-            created_to=query.created_to,
-            after=after,
-            limit=query.limit + 1,
-        )
+    rows = await repo.search_leads(
+        tx,
+        status=query.status,
+        offer_id=query.offer_id,
+        source_id=query.source_id,
+        buyer_id=query.buyer_id,
+        query=query.q,
+        created_from=query.created_from,
+        created_to=query.created_to,
+        after=after,
+        limit=query.limit + 1,
+    )
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     last = rows[-1] if rows else None
@@ -81,14 +80,13 @@ async def search(runtime: Runtime, query: LeadQuery) -> dict[str, Any]:
     }
 
 
-async def detail(runtime: Runtime, lead_id: uuid.UUID) -> dict[str, Any]:
+async def detail(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:
     """Raw and normalized fields, validation outcome, every routing decision, delivery."""
-    async with runtime.db.connect() as conn:
-        lead = await repo.lead_detail(conn, lead_id)
+    lead = await repo.lead_detail(tx, lead_id)
     if lead is None:
         raise NotFound("lead_not_found", "no lead with this id")
-    decisions = await _name_buyers(runtime, await RoutingService(runtime.db).decisions(lead_id))
-    delivery, attempts = await _delivery(runtime, lead_id)
+    decisions = await _name_buyers(tx, await RoutingService(tx).decisions(lead_id))
+    delivery, attempts = await _delivery(tx, lead_id)
     return {
         "lead": {k: v for k, v in lead.items() if k not in ("raw_payload",)},
         "raw_payload": lead["raw_payload"],
@@ -107,25 +105,24 @@ async def detail(runtime: Runtime, lead_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-async def routing(runtime: Runtime, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+async def routing(tx: Tx, lead_id: uuid.UUID) -> list[dict[str, Any]]:
     """Every routing decision, each candidate with its buyer's name; NotFound if no lead."""
-    return await _name_buyers(runtime, await RoutingService(runtime.db).trace(lead_id))
+    return await _name_buyers(tx, await RoutingService(tx).trace(lead_id))
 
 
-async def delivery(runtime: Runtime, lead_id: uuid.UUID) -> dict[str, Any]:
-    found, attempts = await _delivery(runtime, lead_id)
+async def delivery(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:
+    found, attempts = await _delivery(tx, lead_id)
     if found is None:
-        await _status(runtime, lead_id)  # NotFound for an unknown lead
+        await _status(tx, lead_id)  # NotFound for an unknown lead
     return {"delivery": found, "attempts": attempts}
 
 
-async def _name_buyers(runtime: Runtime, decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _name_buyers(tx: Tx, decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each candidate of each decision gets its buyer's current name."""
     considered = {
         uuid.UUID(c["buyer_id"]) for d in decisions for c in d["candidates"] if c.get("buyer_id")
     }
-    async with runtime.db.connect() as conn:
-        names = await repo.buyer_names(conn, sorted(considered))
+    names = await repo.buyer_names(tx, sorted(considered))
     for decision in decisions:
         for candidate in decision["candidates"]:
             if candidate.get("buyer_id"):
@@ -133,10 +130,9 @@ async def _name_buyers(runtime: Runtime, decisions: list[dict[str, Any]]) -> lis
     return decisions
 
 
-async def _delivery(runtime: Runtime, lead_id: uuid.UUID) -> tuple[dict | None, list[dict]]:
-    async with runtime.db.raw() as raw:
-        found = await delivery_repo.delivery(raw, lead_id)
-        attempts = await delivery_repo.attempts(raw, lead_id) if found else []
+async def _delivery(tx: Tx, lead_id: uuid.UUID) -> tuple[dict | None, list[dict]]:
+    found = await delivery_repo.delivery(tx, lead_id)
+    attempts = await delivery_repo.attempts(tx, lead_id) if found else []
     return found, attempts
 
 
@@ -144,7 +140,7 @@ DELIVERY_STATUSES = ("pending", "in_progress", "succeeded", "failed")
 
 
 async def deliveries(
-    runtime: Runtime,
+    tx: Tx,
     *,
     status: str | None = None,
     buyer_id: uuid.UUID | None = None,
@@ -153,16 +149,15 @@ async def deliveries(
 ) -> list[dict[str, Any]]:
     if status and status not in DELIVERY_STATUSES:
         raise BadRequest("invalid_status", f"status must be one of {', '.join(DELIVERY_STATUSES)}")
-    async with runtime.db.connect() as conn:
-        return await repo.list_deliveries(
-            conn, status=status, buyer_id=buyer_id, limit=limit, offset=offset
-        )
+    return await repo.list_deliveries(
+        tx, status=status, buyer_id=buyer_id, limit=limit, offset=offset
+    )
 
 
-async def redeliver(runtime: Runtime, principal: Principal | None, lead_id: uuid.UUID) -> dict:
+async def redeliver(tx: Tx, principal: Principal | None, lead_id: uuid.UUID) -> dict:
     """Give a `delivery_failed` lead a new round of delivery attempts to the same buyer."""
-    reopened = await DeliveryService(runtime).redeliver(lead_id)
-    status = await _status(runtime, lead_id)
+    reopened = await reopen_delivery(tx, lead_id)
+    status = await _status(tx, lead_id)
     if not reopened and status == "delivery_failed":
         raise Conflict(
             "insufficient_balance",
@@ -175,45 +170,41 @@ async def redeliver(runtime: Runtime, principal: Principal | None, lead_id: uuid
             "only a lead whose delivery failed can be re-delivered",
             details={"status": status},
         )
-    async with runtime.db.transaction() as conn:
-        await audit(conn, principal, "redeliver", "lead", lead_id)
+    await tx.audit(principal, "redeliver", "lead", lead_id)
     return {"lead_id": lead_id, "result": "delivery_scheduled", "status": status}
 
 
-async def reroute(runtime: Runtime, principal: Principal | None, lead_id: uuid.UUID) -> dict:
+async def reroute(tx: Tx, principal: Principal | None, lead_id: uuid.UUID) -> dict:
     """Route a lead that found no buyer again, now (after caps, hours or buyers changed)."""
-    status = await _status(runtime, lead_id)
+    status = await _status(tx, lead_id)
     if status not in ("validated", "unsold"):
         raise Conflict(
             "not_reroutable",
             "only a lead that found no buyer (validated or unsold) can be re-routed",
             details={"status": status},
         )
-    routing = RoutingService(runtime.db)
+    routing = RoutingService(tx)
     if status == "unsold":
         result = await routing.reroute_unsold(lead_id)
     else:
         result = await routing.route(lead_id)
-    async with runtime.db.transaction() as conn:
-        await audit(conn, principal, "reroute", "lead", lead_id, {"outcome": result.outcome})
-    return {"lead_id": lead_id, "result": result.outcome, "status": await _status(runtime, lead_id)}
+    await tx.audit(principal, "reroute", "lead", lead_id, {"outcome": result.outcome})
+    return {"lead_id": lead_id, "result": result.outcome, "status": await _status(tx, lead_id)}
 
 
-async def _status(runtime: Runtime, lead_id: uuid.UUID) -> str:
-    async with runtime.db.connect() as conn:
-        lead = await repo.lead_detail(conn, lead_id)
+async def _status(tx: Tx, lead_id: uuid.UUID) -> str:
+    lead = await repo.lead_detail(tx, lead_id)
     if lead is None:
         raise NotFound("lead_not_found", "no lead with this id")
     return lead["status"]
 
 
-async def dashboard(runtime: Runtime, *, days: int = 14, tz: str = "UTC") -> dict[str, Any]:
+async def dashboard(tx: Tx, *, days: int = 14, tz: str = "UTC") -> dict[str, Any]:
     """Today's funnel (UTC day) and per-day counts for the chart."""
     now = datetime.now(UTC)
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    async with runtime.db.connect() as conn:
-        funnel = await repo.funnel(conn, today, today + timedelta(days=1))
-        daily = await repo.daily_counts(conn, today - timedelta(days=days - 1), tz)
+    funnel = await repo.funnel(tx, today, today + timedelta(days=1))
+    daily = await repo.daily_counts(tx, today - timedelta(days=days - 1), tz)
     by_day = {row["day"]: row for row in daily}
     series = []
     for offset in range(days - 1, -1, -1):

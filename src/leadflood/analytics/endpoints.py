@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from leadflood.analytics import service
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
-from leadflood.auth.service import Principal
+from leadflood.core.principal import Principal
 
 router = APIRouter(tags=["analytics"])
 

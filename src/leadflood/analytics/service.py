@@ -7,7 +7,7 @@ from typing import Any
 
 from leadflood.analytics import repository as repo
 from leadflood.core.errors import BadRequest
-from leadflood.core.runtime import Runtime
+from leadflood.core.uow import Tx
 
 MAX_DAYS = 366
 
@@ -30,14 +30,14 @@ def _bounds(since: date, until: date) -> tuple[datetime, datetime]:
     )
 
 
-async def summary(runtime: Runtime, since: date | None = None, until: date | None = None) -> dict:
+async def summary(tx: Tx, since: date | None = None, until: date | None = None) -> dict:
     first, last = period(since, until)
     start, end = _bounds(first, last)
-    async with runtime.db.raw() as conn:
-        counts = await repo.outreach_counts(conn, start, end)
-        distribution = {
-            d: await repo.distribution_by(conn, d, start, end) for d in ("source", "offer", "buyer")
-        }
+    conn = tx
+    counts = await repo.outreach_counts(conn, start, end)
+    distribution = {
+        d: await repo.distribution_by(conn, d, start, end) for d in ("source", "offer", "buyer")
+    }
     enrolled = counts["enrolled"]
     return {
         "from": first,
@@ -67,7 +67,7 @@ async def summary(runtime: Runtime, since: date | None = None, until: date | Non
 
 
 async def trends(
-    runtime: Runtime,
+    tx: Tx,
     metric: str,
     since: date | None = None,
     until: date | None = None,
@@ -76,8 +76,8 @@ async def trends(
     if metric not in repo.TREND_METRICS:
         raise BadRequest("unknown_metric", f"metric must be one of {', '.join(repo.TREND_METRICS)}")
     first, last = period(since, until)
-    async with runtime.db.raw() as conn:
-        counts = await repo.daily(conn, metric, first, last, tz)
+    conn = tx
+    counts = await repo.daily(conn, metric, first, last, tz)
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     return {
         "metric": metric,

@@ -8,17 +8,19 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 
 from leadflood.auth.policy import Permission, allows
-from leadflood.auth.service import AuthService, Principal
+from leadflood.auth.service import AuthService
 from leadflood.core.errors import Forbidden, Unauthorized
+from leadflood.core.principal import Principal
+from leadflood.core.runtime import runtime_of
+from leadflood.core.uow import Tx, single_statements
 
 ACCESS_COOKIE = "lf_access"
 REFRESH_COOKIE = "lf_refresh"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def auth_service(request: Request) -> AuthService:
-    runtime = request.app.state.runtime
-    return AuthService(runtime.db, runtime.settings)
+def auth_service(request: Request, tx: Tx) -> AuthService:
+    return AuthService(tx, request.app.state.runtime.settings)
 
 
 def client_ip(request: Request) -> str | None:
@@ -51,9 +53,12 @@ async def principal_from_request(request: Request) -> Principal:
             require_same_origin(request)
     if not token:
         raise Unauthorized("unauthenticated", "sign in first")
-    principal = await auth_service(request).authenticate(
-        token, ip=client_ip(request), request_id=getattr(request.state, "request_id", None)
-    )
+    # Its own one-statement unit, released before the endpoint runs: the request's unit
+    # takes a connection only when the endpoint's work starts (after any DNS check).
+    async with single_statements(runtime_of(request).db) as tx:
+        principal = await auth_service(request, tx).authenticate(
+            token, ip=client_ip(request), request_id=getattr(request.state, "request_id", None)
+        )
     request.state.principal = principal
     return principal
 

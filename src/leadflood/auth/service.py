@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflood.auth import repository as repo
 from leadflood.auth.passwords import (
@@ -26,9 +25,10 @@ from leadflood.auth.tokens import (
     issue_access_token,
     new_refresh_token,
 )
-from leadflood.core.db import Database
-from leadflood.core.errors import AppError, BadRequest, Conflict, RateLimited, Unauthorized
+from leadflood.core.errors import BadRequest, Conflict, NotFound, RateLimited, Unauthorized
+from leadflood.core.principal import Principal
 from leadflood.core.settings import Settings
+from leadflood.core.uow import Tx
 
 ACCESS_TTL = timedelta(minutes=15)
 REFRESH_TTL = timedelta(days=14)
@@ -36,17 +36,6 @@ REFRESH_TTL = timedelta(days=14)
 LOGIN_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_EMAIL = 5
 MAX_FAILURES_PER_IP = 20
-
-
-@dataclass(frozen=True)
-class Principal:
-    user_id: uuid.UUID
-    email: str
-    name: str
-    role: str
-    family_id: uuid.UUID
-    ip: str | None = None
-    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,45 +85,54 @@ def _check_new_user(email: str, password: str, role: str) -> str:
 
 
 async def create_user(
-    conn: AsyncConnection, *, email: str, password: str, role: str, name: str = ""
+    tx: Tx, *, email: str, password: str, role: str, name: str = ""
 ) -> dict[str, Any]:
     email = _check_new_user(email, password, role)
     try:
-        async with conn.begin_nested():
+        async with tx.savepoint():
             return await repo.insert_user(
-                conn, email=email, name=name, role=role, password_hash=hash_password(password)
+                tx, email=email, name=name, role=role, password_hash=hash_password(password)
             )
-    except IntegrityError:
+    except asyncpg.UniqueViolationError:
         raise Conflict("email_taken", "a user with this email exists") from None
 
 
-async def audit(
-    conn: AsyncConnection,
-    principal: Principal | None,
-    action: str,
-    entity_type: str,
-    entity_id: uuid.UUID | None,
-    changes: dict[str, Any] | None = None,
-) -> None:
-    """One audit row per privileged change, in the change's own transaction."""
-    await repo.insert_audit(
-        conn,
-        {
-            "user_id": principal.user_id if principal else None,
-            "actor": principal.email if principal else "system",
-            "action": action,
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "changes": changes or {},
-            "ip": principal.ip if principal else None,
-            "request_id": principal.request_id if principal else None,
-        },
+async def add_user(tx: Tx, principal: Principal | None, body: Any) -> dict[str, Any]:
+    user = await create_user(
+        tx, email=body.email, password=body.password, role=body.role, name=body.name
     )
+    await tx.audit(
+        principal, "create", "user", user["id"], {"email": user["email"], "role": user["role"]}
+    )
+    return user
+
+
+async def change_user(
+    tx: Tx, principal: Principal | None, user_id: uuid.UUID, values: dict[str, Any]
+) -> dict[str, Any]:
+    if "role" in values and values["role"] not in Role.__members__:
+        raise BadRequest("invalid_role", f"role must be one of {', '.join(Role)}")
+    admins = await repo.lock_active_admins(tx)
+    demoting = values.get("active") is False or values.get("role", "admin") != "admin"
+    if demoting and admins == [user_id]:
+        raise Conflict("last_admin", "the last active admin cannot be demoted or deactivated")
+    if values and not await repo.update_user(tx, user_id, values):
+        raise NotFound("user_not_found", "no user with this id")
+    if values.get("active") is False or "role" in values:
+        # A demoted or deactivated user's sessions end now, not at token expiry.
+        await repo.revoke_user_sessions(tx, user_id)
+    user = await repo.user_by_id(tx, user_id)
+    if user is None:
+        raise NotFound("user_not_found", "no user with this id")
+    await tx.audit(principal, "update", "user", user_id, values)
+    return user
 
 
 class AuthService:
-    def __init__(self, db: Database, settings: Settings) -> None:
-        self.db = db
+    """Sessions, on the caller's unit of work."""
+
+    def __init__(self, tx: Tx, settings: Settings) -> None:
+        self.tx = tx
         self.settings = settings
 
     @property
@@ -143,25 +141,21 @@ class AuthService:
 
     async def login(self, email: str, password: str, ip: str | None) -> TokenPair:
         email = normalize_login_email(email)
-        async with self.db.transaction() as conn:
-            await self._enforce_rate_limit(conn, email, ip)
-            user = await repo.user_for_login(conn, email)
-            stored = user["password_hash"] if user else None
-            ok = verify_password(password, stored) and bool(user and user["active"])
-            await repo.record_login_attempt(conn, email, ip, ok)
-            if not ok or user is None:
-                failure: AppError = Unauthorized(
-                    "invalid_credentials", "email or password is wrong"
-                )
-            else:
-                if needs_rehash(user["password_hash"]):
-                    await repo.set_password_hash(conn, user["id"], hash_password(password))
-                await repo.touch_login(conn, user["id"])
-                return await self._issue(conn, user, uuid.uuid4())
-        # Raised after the commit so the failed attempt counts toward the limit.
-        raise failure
+        conn = self.tx
+        await self._enforce_rate_limit(conn, email, ip)
+        user = await repo.user_for_login(conn, email)
+        stored = user["password_hash"] if user else None
+        ok = verify_password(password, stored) and bool(user and user["active"])
+        await repo.record_login_attempt(conn, email, ip, ok)
+        if not ok or user is None:
+            # keeps_work: the failed attempt is committed and counts toward the limit.
+            raise Unauthorized("invalid_credentials", "email or password is wrong", keeps_work=True)
+        if needs_rehash(user["password_hash"]):
+            await repo.set_password_hash(conn, user["id"], hash_password(password))
+        await repo.touch_login(conn, user["id"])
+        return await self._issue(conn, user, uuid.uuid4())
 
-    async def _enforce_rate_limit(self, conn: AsyncConnection, email: str, ip: str | None) -> None:
+    async def _enforce_rate_limit(self, conn: Tx, email: str, ip: str | None) -> None:
         now = datetime.now(UTC)
         seen = await repo.recent_failures(conn, email, ip, now - LOGIN_WINDOW)
         blocked_since = None
@@ -178,34 +172,32 @@ class AuthService:
             )
 
     async def refresh(self, token: str) -> TokenPair:
-        async with self.db.transaction() as conn:
-            row = await repo.lock_refresh_token(conn, hash_refresh_token(token))
-            failure: AppError | None = None
-            if row is None:
-                failure = Unauthorized("invalid_refresh_token", "refresh token not recognised")
-            elif row["revoked_at"] is not None:
-                failure = Unauthorized("refresh_token_revoked", "this session has ended")
-            elif row["used_at"] is not None:
-                # A rotated-away token came back: someone holds a copy. End the session.
-                await repo.revoke_family(conn, row["family_id"])
-                failure = Unauthorized(
-                    "refresh_token_reused", "refresh token reuse detected; session revoked"
-                )
-            elif row["expires_at"] <= datetime.now(UTC) or not row["active"]:
-                failure = Unauthorized("refresh_token_expired", "sign in again")
-            else:
-                await repo.mark_used(conn, row["id"])
-                user = await repo.user_by_id(conn, row["user_id"])
-                assert user is not None
-                return await self._issue(conn, user, row["family_id"])
-        assert failure is not None
-        raise failure
+        conn = self.tx
+        row = await repo.lock_refresh_token(conn, hash_refresh_token(token))
+        if row is None:
+            raise Unauthorized("invalid_refresh_token", "refresh token not recognised")
+        if row["revoked_at"] is not None:
+            raise Unauthorized("refresh_token_revoked", "this session has ended")
+        if row["used_at"] is not None:
+            # A rotated-away token came back: someone holds a copy. End the session
+            # (keeps_work: the revocation commits with the refusal).
+            await repo.revoke_family(conn, row["family_id"])
+            raise Unauthorized(
+                "refresh_token_reused",
+                "refresh token reuse detected; session revoked",
+                keeps_work=True,
+            )
+        if row["expires_at"] <= datetime.now(UTC) or not row["active"]:
+            raise Unauthorized("refresh_token_expired", "sign in again")
+        await repo.mark_used(conn, row["id"])
+        user = await repo.user_by_id(conn, row["user_id"])
+        assert user is not None
+        return await self._issue(conn, user, row["family_id"])
 
     async def logout(self, token: str) -> None:
-        async with self.db.transaction() as conn:
-            row = await repo.lock_refresh_token(conn, hash_refresh_token(token))
-            if row is not None:
-                await repo.revoke_family(conn, row["family_id"])
+        row = await repo.lock_refresh_token(self.tx, hash_refresh_token(token))
+        if row is not None:
+            await repo.revoke_family(self.tx, row["family_id"])
 
     async def authenticate(
         self, access_token: str, *, ip: str | None = None, request_id: str | None = None
@@ -213,8 +205,7 @@ class AuthService:
         claims = decode_access_token(self._key, access_token)
         if claims is None:
             raise Unauthorized("invalid_token", "access token is invalid or expired")
-        async with self.db.connect() as conn:
-            user = await repo.live_session_user(conn, claims.user_id, claims.family_id)
+        user = await repo.live_session_user(self.tx, claims.user_id, claims.family_id)
         if user is None:
             raise Unauthorized("session_ended", "this session has ended")
         return Principal(
@@ -227,9 +218,7 @@ class AuthService:
             request_id=request_id,
         )
 
-    async def _issue(
-        self, conn: AsyncConnection, user: dict[str, Any], family_id: uuid.UUID
-    ) -> TokenPair:
+    async def _issue(self, conn: Tx, user: dict[str, Any], family_id: uuid.UUID) -> TokenPair:
         refresh = new_refresh_token()
         refresh_expires = datetime.now(UTC) + REFRESH_TTL
         await repo.insert_refresh_token(

@@ -11,12 +11,13 @@ from starlette.responses import JSONResponse
 
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
-from leadflood.auth.service import Principal
 from leadflood.billing import service
+from leadflood.core.boundary import TX
 from leadflood.core.errors import Unauthorized
 from leadflood.core.idempotency import idempotent
-from leadflood.core.runtime import runtime_of
+from leadflood.core.principal import Principal
 from leadflood.core.security import presented_api_key
+from leadflood.core.uow import Tx
 
 router = APIRouter(tags=["billing"])
 BILLING = Depends(requires(Permission.billing))
@@ -55,21 +56,27 @@ class DecisionIn(Strict):
 
 
 @router.get("/v1/admin/billing/buyers", summary="Every buyer's balance, reservations, returns")
-async def buyers(request: Request, _: Principal = BILLING) -> dict:
-    return {"items": await service.overview(runtime_of(request))}
+async def buyers(request: Request, _: Principal = BILLING, tx: Tx = TX) -> dict:
+    return {"items": await service.overview(tx)}
 
 
 @router.get("/v1/admin/billing/buyers/{buyer_id}", summary="A buyer's balance and ledger")
-async def account(buyer_id: uuid.UUID, request: Request, _: Principal = BILLING) -> dict:
-    return await service.account(runtime_of(request), buyer_id)
+async def account(
+    buyer_id: uuid.UUID, request: Request, _: Principal = BILLING, tx: Tx = TX
+) -> dict:
+    return await service.account(tx, buyer_id)
 
 
 @router.post("/v1/admin/billing/buyers/{buyer_id}/top-ups", status_code=201, summary="Add funds")
 async def top_up(
-    buyer_id: uuid.UUID, body: TopUpIn, request: Request, principal: Principal = BILLING
+    buyer_id: uuid.UUID,
+    body: TopUpIn,
+    request: Request,
+    principal: Principal = BILLING,
+    tx: Tx = TX,
 ) -> dict:
     return await service.top_up(
-        runtime_of(request),
+        tx,
         principal,
         buyer_id,
         body.amount_cents,
@@ -84,10 +91,14 @@ async def top_up(
     summary="Correct a balance (signed cents, with a reason)",
 )
 async def adjust(
-    buyer_id: uuid.UUID, body: AdjustmentIn, request: Request, principal: Principal = BILLING
+    buyer_id: uuid.UUID,
+    body: AdjustmentIn,
+    request: Request,
+    principal: Principal = BILLING,
+    tx: Tx = TX,
 ) -> dict:
     return await service.adjust(
-        runtime_of(request),
+        tx,
         principal,
         buyer_id,
         body.delta_cents,
@@ -97,63 +108,79 @@ async def adjust(
 
 
 @router.post("/v1/admin/billing/buyers/{buyer_id}/rotate-key", summary="Buyer API key, once")
-async def rotate_key(buyer_id: uuid.UUID, request: Request, principal: Principal = BILLING):
+async def rotate_key(
+    buyer_id: uuid.UUID, request: Request, principal: Principal = BILLING, tx: Tx = TX
+) -> JSONResponse:
     async def work() -> dict:
-        key = await service.rotate_buyer_key(runtime_of(request), principal, buyer_id)
+        key = await service.rotate_buyer_key(tx, principal, buyer_id)
         return {"buyer_id": buyer_id, "api_key": key}
 
-    return await idempotent(request, principal.user_id, 200, work)
+    return await idempotent(request, tx, principal.user_id, 200, work)
 
 
 @router.get("/v1/admin/billing/invoices", summary="Invoices, newest period first")
-async def invoices(request: Request, buyer_id: uuid.UUID | None = None, _: Principal = BILLING):
-    return {"items": await service.invoices(runtime_of(request), buyer_id)}
+async def invoices(buyer_id: uuid.UUID | None = None, _: Principal = BILLING, tx: Tx = TX) -> dict:
+    return {"items": await service.invoices(tx, buyer_id)}
 
 
 @router.post("/v1/admin/billing/invoices", summary="Invoice postpaid buyers for a month")
 async def invoice_run(
-    body: InvoiceRunIn, request: Request, principal: Principal = BILLING
+    body: InvoiceRunIn, request: Request, principal: Principal = BILLING, tx: Tx = TX
 ) -> JSONResponse:
     async def work() -> dict:
-        invoices = await service.invoice_period(runtime_of(request), body.period)
+        invoices = await service.invoice_period(tx, body.period)
         return {"period": body.period, "invoices": invoices}
 
-    return await idempotent(request, principal.user_id, 200, work)
+    return await idempotent(request, tx, principal.user_id, 200, work)
 
 
 @router.get("/v1/admin/billing/invoices/{invoice_id}", summary="An invoice with its lines")
-async def invoice(invoice_id: uuid.UUID, request: Request, _: Principal = BILLING) -> dict:
-    return await service.invoice(runtime_of(request), invoice_id)
+async def invoice(
+    invoice_id: uuid.UUID, request: Request, _: Principal = BILLING, tx: Tx = TX
+) -> dict:
+    return await service.invoice(tx, invoice_id)
 
 
 @router.post("/v1/admin/billing/invoices/{invoice_id}/{action}", summary="issue, pay or void")
 async def invoice_action(
-    invoice_id: uuid.UUID, action: str, request: Request, principal: Principal = BILLING
+    invoice_id: uuid.UUID,
+    action: str,
+    request: Request,
+    principal: Principal = BILLING,
+    tx: Tx = TX,
 ) -> dict:
     status = {"issue": "issued", "pay": "paid", "void": "void"}.get(action, action)
     return await idempotent(
         request,
+        tx,
         principal.user_id,
         200,
-        lambda: service.set_invoice_status(runtime_of(request), principal, invoice_id, status),
+        lambda: service.set_invoice_status(tx, principal, invoice_id, status),
     )
 
 
 @router.get("/v1/admin/billing/returns", summary="The returns queue")
-async def returns(request: Request, status: str | None = None, _: Principal = BILLING) -> dict:
-    return {"items": await service.returns(runtime_of(request), status)}
+async def returns(
+    request: Request, status: str | None = None, _: Principal = BILLING, tx: Tx = TX
+) -> dict:
+    return {"items": await service.returns(tx, status)}
 
 
 @router.post("/v1/admin/leads/{lead_id}/return", status_code=201, summary="Return a lead")
 async def admin_return(
-    lead_id: uuid.UUID, body: ReturnIn, request: Request, principal: Principal = BILLING
+    lead_id: uuid.UUID,
+    body: ReturnIn,
+    request: Request,
+    principal: Principal = BILLING,
+    tx: Tx = TX,
 ) -> JSONResponse:
     return await idempotent(
         request,
+        tx,
         principal.user_id,
         201,
         lambda: service.request_return(
-            runtime_of(request),
+            tx,
             lead_id,
             body.reason,
             via="admin",
@@ -169,8 +196,9 @@ async def accept(
     request: Request,
     body: DecisionIn | None = None,
     principal: Principal = BILLING,
+    tx: Tx = TX,
 ) -> JSONResponse:
-    return await _decide(request, principal, return_id, True, body)
+    return await _decide(request, tx, principal, return_id, True, body)
 
 
 @router.post("/v1/admin/billing/returns/{return_id}/reject", summary="Reject a return")
@@ -179,12 +207,14 @@ async def reject(
     request: Request,
     body: DecisionIn | None = None,
     principal: Principal = BILLING,
+    tx: Tx = TX,
 ) -> JSONResponse:
-    return await _decide(request, principal, return_id, False, body)
+    return await _decide(request, tx, principal, return_id, False, body)
 
 
 async def _decide(
     request: Request,
+    tx: Tx,
     principal: Principal,
     return_id: uuid.UUID,
     accepted: bool,
@@ -193,21 +223,22 @@ async def _decide(
     note = (body or DecisionIn()).note
     return await idempotent(
         request,
+        tx,
         principal.user_id,
         200,
-        lambda: service.decide_return(runtime_of(request), principal, return_id, accepted, note),
+        lambda: service.decide_return(tx, principal, return_id, accepted, note),
     )
 
 
 @router.post("/api/returns", status_code=201, tags=["buyers"], summary="A buyer returns a lead")
-async def buyer_return(body: BuyerReturnIn, request: Request) -> dict:
+async def buyer_return(body: BuyerReturnIn, request: Request, tx: Tx = TX) -> dict:
     """Authenticated by the buyer's API key (`X-Api-Key` or `Authorization: Bearer`)."""
     key = presented_api_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
-    buyer_id = await service.buyer_for_key(runtime_of(request), key) if key else None
+    buyer_id = await service.buyer_for_key(tx, key) if key else None
     if buyer_id is None:
         raise Unauthorized("invalid_api_key", "a valid buyer API key is required")
     return await service.request_return(
-        runtime_of(request),
+        tx,
         body.lead_id,
         body.reason,
         via="buyer",

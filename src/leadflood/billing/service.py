@@ -6,12 +6,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from leadflood.auth.service import Principal, audit
 from leadflood.billing import repository as repo
-from leadflood.core.db import raw_asyncpg
 from leadflood.core.errors import BadRequest, Conflict, NotFound
-from leadflood.core.runtime import Runtime
+from leadflood.core.principal import Principal
 from leadflood.core.security import hash_api_key, new_api_key
+from leadflood.core.uow import Tx
 from leadflood.routing.service import capacity_may_have_opened
 
 
@@ -22,12 +21,12 @@ def _buyer_missing() -> NotFound:
 # ---- balances and the ledger --------------------------------------------------------------
 
 
-async def account(runtime: Runtime, buyer_id: uuid.UUID, limit: int = 200) -> dict[str, Any]:
-    async with runtime.db.raw() as conn:
-        buyer = await repo.buyer(conn, buyer_id)
-        if buyer is None:
-            raise _buyer_missing()
-        entries = await repo.statement(conn, buyer_id, limit)
+async def account(tx: Tx, buyer_id: uuid.UUID, limit: int = 200) -> dict[str, Any]:
+    conn = tx
+    buyer = await repo.buyer(conn, buyer_id)
+    if buyer is None:
+        raise _buyer_missing()
+    entries = await repo.statement(conn, buyer_id, limit)
     return {
         **buyer,
         "available_cents": buyer["balance_cents"] - buyer["reserved_cents"],
@@ -35,13 +34,13 @@ async def account(runtime: Runtime, buyer_id: uuid.UUID, limit: int = 200) -> di
     }
 
 
-async def overview(runtime: Runtime) -> list[dict[str, Any]]:
-    async with runtime.db.raw() as conn:
-        return await repo.buyers_overview(conn)
+async def overview(tx: Tx) -> list[dict[str, Any]]:
+    conn = tx
+    return await repo.buyers_overview(conn)
 
 
 async def top_up(
-    runtime: Runtime,
+    tx: Tx,
     principal: Principal | None,
     buyer_id: uuid.UUID,
     amount_cents: int,
@@ -51,7 +50,7 @@ async def top_up(
     if amount_cents <= 0:
         raise BadRequest("invalid_amount", "a top-up is a positive amount of cents")
     return await _post(
-        runtime,
+        tx,
         principal,
         "top_up",
         buyer_id,
@@ -63,7 +62,7 @@ async def top_up(
 
 
 async def adjust(
-    runtime: Runtime,
+    tx: Tx,
     principal: Principal | None,
     buyer_id: uuid.UUID,
     delta_cents: int,
@@ -73,7 +72,7 @@ async def adjust(
     if delta_cents == 0 or not reason.strip():
         raise BadRequest("invalid_adjustment", "a non-zero amount and a reason are required")
     return await _post(
-        runtime,
+        tx,
         principal,
         "adjustment",
         buyer_id,
@@ -85,7 +84,7 @@ async def adjust(
 
 
 async def _post(
-    runtime: Runtime,
+    tx: Tx,
     principal: Principal | None,
     kind: str,
     buyer_id: uuid.UUID,
@@ -94,32 +93,31 @@ async def _post(
     description: str,
     idempotency_key: str | None,
 ) -> dict[str, Any]:
-    async with runtime.db.transaction() as conn:
-        raw = await raw_asyncpg(conn)
-        if await repo.buyer(raw, buyer_id) is None:
-            raise _buyer_missing()
-        posted = await repo.post(
-            raw,
-            kind=kind,
-            buyer_id=buyer_id,
-            delta_cents=delta,
-            counter_account=counter,
-            description=description,
-            idempotency_key=f"{kind}:{buyer_id}:{idempotency_key}" if idempotency_key else None,
-            created_by=principal.user_id if principal else None,
+    conn = tx
+    raw = conn
+    if await repo.buyer(raw, buyer_id) is None:
+        raise _buyer_missing()
+    posted = await repo.post(
+        raw,
+        kind=kind,
+        buyer_id=buyer_id,
+        delta_cents=delta,
+        counter_account=counter,
+        description=description,
+        idempotency_key=f"{kind}:{buyer_id}:{idempotency_key}" if idempotency_key else None,
+        created_by=principal.user_id if principal else None,
+    )
+    if posted["transaction_id"] is not None:
+        await tx.audit(
+            principal,
+            kind,
+            "buyer",
+            buyer_id,
+            {"delta_cents": delta, "description": description},
         )
-        if posted["transaction_id"] is not None:
-            await audit(
-                conn,
-                principal,
-                kind,
-                "buyer",
-                buyer_id,
-                {"delta_cents": delta, "description": description},
-            )
-            if delta > 0:
-                await capacity_may_have_opened(raw)
-        buyer = await repo.buyer(raw, buyer_id)
+        if delta > 0:
+            await capacity_may_have_opened(raw)
+    buyer = await repo.buyer(raw, buyer_id)
     assert buyer is not None
     return {
         "transaction_id": posted["transaction_id"],
@@ -128,21 +126,19 @@ async def _post(
     }
 
 
-async def rotate_buyer_key(
-    runtime: Runtime, principal: Principal | None, buyer_id: uuid.UUID
-) -> str:
+async def rotate_buyer_key(tx: Tx, principal: Principal | None, buyer_id: uuid.UUID) -> str:
     """The key a buyer files returns with (`POST /api/returns`); shown once."""
     key = new_api_key("lfbuy")
-    async with runtime.db.transaction() as conn:
-        if not await repo.set_buyer_key(await raw_asyncpg(conn), buyer_id, hash_api_key(key)):
-            raise _buyer_missing()
-        await audit(conn, principal, "rotate_api_key", "buyer", buyer_id, {"api_key": "[rotated]"})
+    conn = tx
+    if not await repo.set_buyer_key(conn, buyer_id, hash_api_key(key)):
+        raise _buyer_missing()
+    await tx.audit(principal, "rotate_api_key", "buyer", buyer_id, {"api_key": "[rotated]"})
     return key
 
 
-async def buyer_for_key(runtime: Runtime, key: str) -> uuid.UUID | None:
-    async with runtime.db.raw() as conn:
-        return await repo.buyer_by_key_hash(conn, hash_api_key(key))
+async def buyer_for_key(tx: Tx, key: str) -> uuid.UUID | None:
+    conn = tx
+    return await repo.buyer_by_key_hash(conn, hash_api_key(key))
 
 
 # ---- invoices ---------------------------------------------------------------------------
@@ -157,33 +153,33 @@ def month_bounds(period: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-async def invoice_period(runtime: Runtime, period: str) -> list[dict[str, Any]]:
+async def invoice_period(tx: Tx, period: str) -> list[dict[str, Any]]:
     """Invoice every postpaid buyer for the month: one line per delivered, billable lead,
     never twice. Re-running adds only leads not yet invoiced (usually none: a no-op)."""
     start, end = month_bounds(period)
     results = []
-    async with runtime.db.raw() as conn:
-        buyers = await repo.postpaid_buyers(conn)
+    conn = tx
+    buyers = await repo.postpaid_buyers(conn)
     for buyer in buyers:
-        async with runtime.db.raw() as conn, conn.transaction():
-            invoice = await repo.open_invoice(conn, buyer, start, end)
-            if invoice["status"] != "draft":
-                results.append(
-                    {
-                        "invoice_id": invoice["id"],
-                        "buyer_id": buyer["id"],
-                        "added": 0,
-                        "status": invoice["status"],
-                    }
-                )
-                continue
-            added = await repo.add_lines(conn, invoice["id"], buyer["id"], start, end)
-            current = await repo.invoice(conn, invoice["id"])
-            assert current is not None
-            if not current["lines"]:
-                # Nothing to bill: the draft opened above never becomes visible.
-                await repo.drop_empty_draft(conn, invoice["id"])
-                continue
+        conn = tx
+        invoice = await repo.open_invoice(conn, buyer, start, end)
+        if invoice["status"] != "draft":
+            results.append(
+                {
+                    "invoice_id": invoice["id"],
+                    "buyer_id": buyer["id"],
+                    "added": 0,
+                    "status": invoice["status"],
+                }
+            )
+            continue
+        added = await repo.add_lines(conn, invoice["id"], buyer["id"], start, end)
+        current = await repo.invoice(conn, invoice["id"])
+        assert current is not None
+        if not current["lines"]:
+            # Nothing to bill: the draft opened above never becomes visible.
+            await repo.drop_empty_draft(conn, invoice["id"])
+            continue
         results.append(
             {
                 "invoice_id": invoice["id"],
@@ -197,43 +193,43 @@ async def invoice_period(runtime: Runtime, period: str) -> list[dict[str, Any]]:
     return results
 
 
-async def invoices(runtime: Runtime, buyer_id: uuid.UUID | None = None) -> list[dict]:
-    async with runtime.db.raw() as conn:
-        return await repo.invoices(conn, buyer_id)
+async def invoices(tx: Tx, buyer_id: uuid.UUID | None = None) -> list[dict]:
+    conn = tx
+    return await repo.invoices(conn, buyer_id)
 
 
-async def invoice(runtime: Runtime, invoice_id: uuid.UUID) -> dict[str, Any]:
-    async with runtime.db.raw() as conn:
-        found = await repo.invoice(conn, invoice_id)
+async def invoice(tx: Tx, invoice_id: uuid.UUID) -> dict[str, Any]:
+    conn = tx
+    found = await repo.invoice(conn, invoice_id)
     if found is None:
         raise NotFound("invoice_not_found", "no invoice with this id")
     return found
 
 
 async def set_invoice_status(
-    runtime: Runtime, principal: Principal | None, invoice_id: uuid.UUID, status: str
+    tx: Tx, principal: Principal | None, invoice_id: uuid.UUID, status: str
 ) -> dict[str, Any]:
     if status not in ("issued", "paid", "void"):
         raise BadRequest("invalid_status", "an invoice can be issued, paid or voided")
-    async with runtime.db.transaction() as conn:
-        raw = await raw_asyncpg(conn)
-        current = await repo.invoice(raw, invoice_id)
-        if current is None:
-            raise NotFound("invoice_not_found", "no invoice with this id")
-        if not await repo.set_invoice_status(raw, invoice_id, status):
-            raise Conflict(
-                "invalid_transition", f"a {current['status']} invoice cannot become {status}"
-            )
-        released = await repo.release_lines(raw, invoice_id) if status == "void" else 0
-        await audit(conn, principal, status, "invoice", invoice_id, {"released_leads": released})
-    return await invoice(runtime, invoice_id)
+    conn = tx
+    raw = conn
+    current = await repo.invoice(raw, invoice_id)
+    if current is None:
+        raise NotFound("invoice_not_found", "no invoice with this id")
+    if not await repo.set_invoice_status(raw, invoice_id, status):
+        raise Conflict(
+            "invalid_transition", f"a {current['status']} invoice cannot become {status}"
+        )
+    released = await repo.release_lines(raw, invoice_id) if status == "void" else 0
+    await tx.audit(principal, status, "invoice", invoice_id, {"released_leads": released})
+    return await invoice(tx, invoice_id)
 
 
 # ---- returns ----------------------------------------------------------------------------
 
 
 async def request_return(
-    runtime: Runtime,
+    tx: Tx,
     lead_id: uuid.UUID,
     reason: str,
     *,
@@ -246,45 +242,45 @@ async def request_return(
     return window, unless the buyer's return rate would pass its cap."""
     if not reason.strip():
         raise BadRequest("reason_required", "say why the lead is returned")
-    async with runtime.db.raw() as conn, conn.transaction():
-        lead = await repo.lead_for_return(conn, lead_id)
-        if lead is None or (buyer_id is not None and lead["buyer_id"] != buyer_id):
-            raise NotFound("lead_not_found", "no lead delivered to this buyer with this id")
-        if lead["status"] != "delivered":
-            raise Conflict("not_returnable", f"the lead is {lead['status']}, not delivered")
-        window = timedelta(days=lead["return_window_days"])
-        if lead["delivered_at"] + window < datetime.now(UTC):
-            raise Conflict(
-                "return_window_closed",
-                f"returns close {lead['return_window_days']} day(s) after delivery",
-            )
-        if lead["max_return_rate"] is not None:
-            returned, delivered = await repo.return_rate(conn, lead["buyer_id"])
-            rate = (returned + 1) / max(delivered, 1)
-            if rate > float(lead["max_return_rate"]):
-                raise Conflict(
-                    "return_rate_exceeded",
-                    f"this would return {rate:.0%} of the last 30 days' leads; "
-                    f"the cap is {float(lead['max_return_rate']):.0%}",
-                )
-        created = await repo.insert_return(
-            conn,
-            {
-                "lead_id": lead_id,
-                "buyer_id": lead["buyer_id"],
-                "reason": reason.strip()[:500],
-                "note": note[:2000],
-                "requested_via": via,
-                "requested_by": principal.user_id if principal else None,
-            },
+    conn = tx
+    lead = await repo.lead_for_return(conn, lead_id)
+    if lead is None or (buyer_id is not None and lead["buyer_id"] != buyer_id):
+        raise NotFound("lead_not_found", "no lead delivered to this buyer with this id")
+    if lead["status"] != "delivered":
+        raise Conflict("not_returnable", f"the lead is {lead['status']}, not delivered")
+    window = timedelta(days=lead["return_window_days"])
+    if lead["delivered_at"] + window < datetime.now(UTC):
+        raise Conflict(
+            "return_window_closed",
+            f"returns close {lead['return_window_days']} day(s) after delivery",
         )
-        if created is None:
-            raise Conflict("already_returned", "a return for this lead exists")
+    if lead["max_return_rate"] is not None:
+        returned, delivered = await repo.return_rate(conn, lead["buyer_id"])
+        rate = (returned + 1) / max(delivered, 1)
+        if rate > float(lead["max_return_rate"]):
+            raise Conflict(
+                "return_rate_exceeded",
+                f"this would return {rate:.0%} of the last 30 days' leads; "
+                f"the cap is {float(lead['max_return_rate']):.0%}",
+            )
+    created = await repo.insert_return(
+        conn,
+        {
+            "lead_id": lead_id,
+            "buyer_id": lead["buyer_id"],
+            "reason": reason.strip()[:500],
+            "note": note[:2000],
+            "requested_via": via,
+            "requested_by": principal.user_id if principal else None,
+        },
+    )
+    if created is None:
+        raise Conflict("already_returned", "a return for this lead exists")
     return created
 
 
 async def decide_return(
-    runtime: Runtime,
+    tx: Tx,
     principal: Principal | None,
     return_id: uuid.UUID,
     accept: bool,
@@ -293,54 +289,53 @@ async def decide_return(
     """Accepting credits the price (prepaid: back on the balance; postpaid: a credit if
     already invoiced, otherwise the lead just never gets invoiced) and marks the lead
     returned / credited. Deciding twice is refused."""
-    async with runtime.db.transaction() as conn:
-        raw = await raw_asyncpg(conn)
-        found = await repo.lock_return(raw, return_id)
-        if found is None:
-            raise NotFound("return_not_found", "no return with this id")
-        if found["status"] != "pending":
-            raise Conflict("already_decided", f"the return was {found['status']}")
-        credit = None
-        if accept:
-            lead = await repo.lead_for_return(raw, found["lead_id"])
-            assert lead is not None
-            price = lead["price_cents"] or 0
-            charged = lead["payment_method"] == "prepaid" or lead["billing_status"] == "invoiced"
-            if not await repo.mark_returned(raw, found["lead_id"]):
-                raise Conflict("not_returnable", f"the lead is {lead['status']}")
-            if charged and price > 0:
-                posted = await repo.post(
-                    raw,
-                    kind="return_credit",
-                    buyer_id=found["buyer_id"],
-                    delta_cents=price,
-                    counter_account="platform:revenue",
-                    description=f"return: {found['reason']}",
-                    lead_id=found["lead_id"],
-                    idempotency_key=f"credit:return:{return_id}",
-                    created_by=principal.user_id if principal else None,
-                )
-                credit = posted["transaction_id"]
-        await repo.decide_return(
-            raw,
-            return_id,
-            "accepted" if accept else "rejected",
-            note,
-            principal.user_id if principal else None,
-            credit,
-        )
-        await audit(
-            conn,
-            principal,
-            "accept_return" if accept else "reject_return",
-            "lead",
-            found["lead_id"],
-            {"return_id": str(return_id), "credit_transaction_id": str(credit) if credit else None},
-        )
-        decided = await repo.lock_return(raw, return_id)
+    conn = tx
+    raw = conn
+    found = await repo.lock_return(raw, return_id)
+    if found is None:
+        raise NotFound("return_not_found", "no return with this id")
+    if found["status"] != "pending":
+        raise Conflict("already_decided", f"the return was {found['status']}")
+    credit = None
+    if accept:
+        lead = await repo.lead_for_return(raw, found["lead_id"])
+        assert lead is not None
+        price = lead["price_cents"] or 0
+        charged = lead["payment_method"] == "prepaid" or lead["billing_status"] == "invoiced"
+        if not await repo.mark_returned(raw, found["lead_id"]):
+            raise Conflict("not_returnable", f"the lead is {lead['status']}")
+        if charged and price > 0:
+            posted = await repo.post(
+                raw,
+                kind="return_credit",
+                buyer_id=found["buyer_id"],
+                delta_cents=price,
+                counter_account="platform:revenue",
+                description=f"return: {found['reason']}",
+                lead_id=found["lead_id"],
+                idempotency_key=f"credit:return:{return_id}",
+                created_by=principal.user_id if principal else None,
+            )
+            credit = posted["transaction_id"]
+    await repo.decide_return(
+        raw,
+        return_id,
+        "accepted" if accept else "rejected",
+        note,
+        principal.user_id if principal else None,
+        credit,
+    )
+    await tx.audit(
+        principal,
+        "accept_return" if accept else "reject_return",
+        "lead",
+        found["lead_id"],
+        {"return_id": str(return_id), "credit_transaction_id": str(credit) if credit else None},
+    )
+    decided = await repo.lock_return(raw, return_id)
     return decided  # type: ignore[return-value]
 
 
-async def returns(runtime: Runtime, status: str | None = None) -> list[dict[str, Any]]:
-    async with runtime.db.raw() as conn:
-        return await repo.returns(conn, status)
+async def returns(tx: Tx, status: str | None = None) -> list[dict[str, Any]]:
+    conn = tx
+    return await repo.returns(conn, status)

@@ -6,8 +6,8 @@ import uuid
 from typing import Any
 
 import orjson
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadflood.core.uow import Conn
 
 JSON_COLUMNS = {"rules", "config", "schedule"}
 
@@ -19,33 +19,31 @@ def _params(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _placeholder(column: str) -> str:
-    return f"CAST(:{column} AS jsonb)" if column in JSON_COLUMNS else f":{column}"
+def _placeholder(column: str, n: int) -> str:
+    return f"${n}::jsonb" if column in JSON_COLUMNS else f"${n}"
 
 
-async def insert_row(conn: AsyncConnection, table: str, values: dict[str, Any]) -> uuid.UUID:
+async def insert_row(conn: Conn, table: str, values: dict[str, Any]) -> uuid.UUID:
+    # Table and column names come from the code's schemas, never from a request's keys.
     columns = list(values)
-    placeholders = ", ".join(_placeholder(c) for c in columns)
+    params = _params(values)
+    placeholders = ", ".join(_placeholder(c, n) for n, c in enumerate(columns, start=1))
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id"
-    return (await conn.execute(text(sql), _params(values))).scalar_one()
+    return await conn.fetchval(sql, *(params[c] for c in columns))
 
 
-async def update_row(
-    conn: AsyncConnection, table: str, row_id: uuid.UUID, values: dict[str, Any]
-) -> bool:
+async def update_row(conn: Conn, table: str, row_id: uuid.UUID, values: dict[str, Any]) -> bool:
     if not values:
         return True
+    columns = list(values)
     params = _params(values)
-    sets = ", ".join(f"{c} = {_placeholder(c)}" for c in values)
-    params["_id"] = row_id
-    result = await conn.execute(text(f"UPDATE {table} SET {sets} WHERE id = :_id"), params)
-    return result.rowcount == 1
-
-
-async def fetch_row(conn: AsyncConnection, table: str, row_id: uuid.UUID) -> dict | None:
-    row = (
-        (await conn.execute(text(f"SELECT * FROM {table} WHERE id = :id"), {"id": row_id}))
-        .mappings()
-        .first()
+    sets = ", ".join(f"{c} = {_placeholder(c, n)}" for n, c in enumerate(columns, start=2))
+    status = await conn.execute(
+        f"UPDATE {table} SET {sets} WHERE id = $1", row_id, *(params[c] for c in columns)
     )
+    return status == "UPDATE 1"
+
+
+async def fetch_row(conn: Conn, table: str, row_id: uuid.UUID) -> dict | None:
+    row = await conn.fetchrow(f"SELECT * FROM {table} WHERE id = $1", row_id)
     return dict(row) if row else None

@@ -5,15 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from leadflood.catalog import repository as repo
 from leadflood.core.security import encrypt_secret, hash_api_key, new_api_key
+from leadflood.core.uow import Conn
 from leadflood.ingestion.canonical import canonical_host, canonical_path, canonical_source_key
 
 
 async def create_market(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     slug: str,
     name: str,
@@ -34,20 +33,16 @@ async def create_market(
     )
 
 
-async def create_vertical(
-    conn: AsyncConnection, *, slug: str, name: str, active: bool = True
-) -> uuid.UUID:
+async def create_vertical(conn: Conn, *, slug: str, name: str, active: bool = True) -> uuid.UUID:
     return await repo.insert_row(conn, "verticals", {"slug": slug, "name": name, "active": active})
 
 
-async def create_validation_policy(
-    conn: AsyncConnection, *, name: str, rules: dict[str, Any]
-) -> uuid.UUID:
+async def create_validation_policy(conn: Conn, *, name: str, rules: dict[str, Any]) -> uuid.UUID:
     return await repo.insert_row(conn, "validation_policies", {"name": name, "rules": rules})
 
 
 async def create_routing_policy(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     name: str,
     strategy: str = "priority",
@@ -67,7 +62,7 @@ async def create_routing_policy(
 
 
 async def create_offer(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     slug: str,
     name: str,
@@ -93,7 +88,7 @@ async def create_offer(
 
 
 async def create_source(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     name: str,
     offer_id: uuid.UUID,
@@ -117,9 +112,7 @@ async def create_source(
     return await repo.insert_row(conn, "sources", values), api_key
 
 
-async def create_buyer(
-    conn: AsyncConnection, *, secret_key: str, name: str, **fields: Any
-) -> uuid.UUID:
+async def create_buyer(conn: Conn, *, secret_key: str, name: str, **fields: Any) -> uuid.UUID:
     secret = fields.pop("webhook_secret", None)
     values = {"name": name, **fields}
     if secret:
@@ -128,7 +121,7 @@ async def create_buyer(
 
 
 async def enroll_buyer(
-    conn: AsyncConnection, *, buyer_id: uuid.UUID, offer_id: uuid.UUID, **fields: Any
+    conn: Conn, *, buyer_id: uuid.UUID, offer_id: uuid.UUID, **fields: Any
 ) -> uuid.UUID:
     return await repo.insert_row(
         conn, "buyer_offers", {"buyer_id": buyer_id, "offer_id": offer_id, **fields}
@@ -136,7 +129,7 @@ async def enroll_buyer(
 
 
 async def add_service_area(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     buyer_id: uuid.UUID,
     market_id: uuid.UUID,
@@ -156,7 +149,7 @@ async def add_service_area(
 
 
 async def add_exclusivity(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     offer_id: uuid.UUID,
     buyer_id: uuid.UUID,
@@ -177,7 +170,7 @@ async def add_exclusivity(
     )
 
 
-async def rotate_source_api_key(conn: AsyncConnection, source_id: uuid.UUID) -> str:
+async def rotate_source_api_key(conn: Conn, source_id: uuid.UUID) -> str:
     """Issue a new API key for a source; the old one stops working. Shown once."""
     api_key = new_api_key("lfsrc")
     await repo.update_row(conn, "sources", source_id, {"api_key_hash": hash_api_key(api_key)})

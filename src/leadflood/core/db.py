@@ -1,16 +1,14 @@
-"""Async engine and the transaction boundary used by requests and jobs."""
+"""The connection pool (asyncpg) under the units of work of core/uow.py."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+import orjson
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -26,41 +24,17 @@ def libpq_url(url: str) -> str:
 
 
 class Database:
-    """Owns the connection pool; `transaction()` is the commit boundary."""
+    """Owns the connection pool; `core.uow` opens units of work on it."""
 
     def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10) -> None:
         self.url = libpq_url(url)
-        self._pool_size = pool_size
+        self._pool_size = pool_size + max_overflow
         self._raw_pool: asyncpg.Pool | None = None
         self._raw_pool_lock = asyncio.Lock()
-        self.engine: AsyncEngine = create_async_engine(
-            sqlalchemy_url(url),
-            pool_size=pool_size,
-            max_overflow=max_overflow,
-            pool_pre_ping=False,
-            # A failed statement's parameters (a new user's password hash, a lead's
-            # PII) must never reach an error message, a log line or the CLI's output.
-            hide_parameters=True,
-            connect_args={"server_settings": {"application_name": "leadflood"}},
-        )
-        event.listen(self.engine.sync_engine, "connect", _prime_engine_connection)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def connect(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def raw(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled asyncpg connection in autocommit, for hot paths (decision 0003).
-
-        Each statement is its own transaction; use `raw.transaction()` for more.
-        """
+    async def pool_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection in autocommit: for `core.uow` (the units of work) only."""
         pool = self._raw_pool or await self._open_raw_pool()
         async with pool.acquire() as conn:
             yield conn
@@ -76,13 +50,12 @@ class Database:
                     # Hot paths leave no session state (no LISTEN, SET or advisory
                     # locks), so skip asyncpg's per-release reset round trip.
                     reset=_no_reset,
-                    init=_prime_type_codecs,
+                    init=_init_connection,
                 )
         return self._raw_pool
 
     async def warm_up(self, connections: int) -> None:
-        """Open `connections` pooled hot-path connections (and a few ORM ones) before
-        taking traffic.
+        """Open `connections` pooled connections before taking traffic.
 
         A cold pool opens them under the first burst instead, each paying connection
         setup and type introspection (20-40 ms apiece on 2 cores): in bench/e2e.py that
@@ -91,48 +64,23 @@ class Database:
         pool = self._raw_pool or await self._open_raw_pool()
         held = await asyncio.gather(*(pool.acquire() for _ in range(connections)))
         await asyncio.gather(*(pool.release(conn) for conn in held))
-        async with contextlib.AsyncExitStack() as stack:
-            await asyncio.gather(
-                *(
-                    stack.enter_async_context(self.engine.connect())
-                    for _ in range(min(connections, _WARM_ENGINE_CONNECTIONS))
-                )
-            )
 
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            async with self.pool_connection() as conn:
+                await conn.fetchval("SELECT 1")
             return True
         except (OSError, asyncpg.PostgresError, Exception):
             return False
 
-    async def raw_connection(self) -> asyncpg.Connection:
-        """A dedicated asyncpg connection (the job queue listens on its own)."""
+    async def listen_connection(self) -> asyncpg.Connection:
+        """A dedicated connection outside the pool: the job queue LISTENs on its own."""
         return await asyncpg.connect(self.url)
 
     async def dispose(self) -> None:
         if self._raw_pool is not None:
             await self._raw_pool.close()
             self._raw_pool = None
-        await self.engine.dispose()
-
-
-async def raw_asyncpg(conn: AsyncConnection) -> asyncpg.Connection:
-    """The driver connection under `conn`, with its transaction begun.
-
-    SQLAlchemy begins the asyncpg transaction lazily on the first statement;
-    work done on the raw connection must never run outside it.
-    """
-    fairy = await conn.get_raw_connection()
-    raw: asyncpg.Connection = fairy.driver_connection  # type: ignore[assignment]
-    if conn.in_transaction() and not raw.is_in_transaction():
-        await conn.execute(text("SELECT 1"))
-    return raw
-
-
-# The ORM pool serves the UI and admin API, not the pipeline: a few warm ones suffice.
-_WARM_ENGINE_CONNECTIONS = 4
 
 
 async def _no_reset(conn: asyncpg.Connection) -> None:
@@ -145,6 +93,26 @@ WHERE t.typtype = 'e' AND n.nspname IN ('public', 'outreach')
 """
 
 
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """JSON in and out as Python values, enums introspected once."""
+    await register_json_codecs(conn)
+    await _prime_type_codecs(conn)
+
+
+async def register_json_codecs(conn: asyncpg.Connection) -> None:
+    """json/jsonb results decode to Python values; parameters take Python values, and a
+    `str` stays JSON text as asyncpg passes it by default (pgqueuer sends its headers so,
+    and hot paths send bytes they encoded once)."""
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name, schema="pg_catalog", encoder=_encode_json, decoder=orjson.loads, format="text"
+        )
+
+
+def _encode_json(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+
+
 async def _prime_type_codecs(conn: asyncpg.Connection) -> None:
     """Have asyncpg introspect every enum type once, when the connection opens.
 
@@ -154,10 +122,6 @@ async def _prime_type_codecs(conn: asyncpg.Connection) -> None:
     names = [row[0] for row in await conn.fetch(_ENUM_TYPES)]
     if names:
         await conn.fetch("SELECT " + ", ".join(f"NULL::{name}" for name in names))
-
-
-def _prime_engine_connection(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.run_async(_prime_type_codecs)
 
 
 def constraint_violation(exc: Exception) -> tuple[str, str, str | None]:

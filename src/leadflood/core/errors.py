@@ -11,6 +11,8 @@ from starlette.responses import Response
 class AppError(Exception):
     status: int = 400
     code: str = "bad_request"
+    # The unit of work commits what was done before this error (core/uow.py).
+    keeps_work: bool = False
 
     def __init__(
         self,
@@ -19,7 +21,9 @@ class AppError(Exception):
         *,
         status: int | None = None,
         details: dict[str, Any] | None = None,
+        keeps_work: bool = False,
     ) -> None:
+        self.keeps_work = keeps_work
         self.code = code or self.code
         self.message = message or self.code.replace("_", " ")
         self.status = status or self.status

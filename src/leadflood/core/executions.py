@@ -19,9 +19,10 @@ import asyncpg
 import orjson
 import structlog
 
-from leadflood.core.jobs import JobContext, enqueue_raw, job
+from leadflood.core.jobs import JobContext, job
 from leadflood.core.providers import PermanentProviderError, TransientProviderError
 from leadflood.core.runtime import Runtime
+from leadflood.core.uow import single_statements, unit_of_work
 
 log = structlog.get_logger("leadflood.executions")
 
@@ -136,7 +137,7 @@ async def create_execution(
             dedupe_key,
         )
         return existing, False
-    await enqueue_raw(conn, type_, {"execution_id": str(row_id)})
+    await conn.enqueue(type_, {"execution_id": str(row_id)})
     return row_id, True
 
 
@@ -167,7 +168,7 @@ RETURNING {_COLUMNS}
 
 async def run_execution(runtime: Runtime, execution_id: uuid.UUID) -> str:
     """One attempt. Returns the execution's status afterwards."""
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         row = await conn.fetchrow(_CLAIM, execution_id)
     if row is None:
         return "noop"  # finished already (or unknown)
@@ -202,7 +203,7 @@ async def run_execution(runtime: Runtime, execution_id: uuid.UUID) -> str:
                 await _schedule_retry(runtime, execution, f"unexpected: {exc!r}", delay)
                 return "queued"
             return await _fail(runtime, spec, execution, f"unexpected: {exc!r}")
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         await conn.execute(
             "UPDATE outreach.job_executions SET status = 'completed', result = $2::jsonb, "
             "error = NULL, finished_at = now() WHERE id = $1",
@@ -220,7 +221,7 @@ async def _schedule_retry(
     *,
     count_attempt: bool = True,
 ) -> None:
-    async with runtime.db.raw() as conn, conn.transaction():
+    async with unit_of_work(runtime.db) as conn:
         await conn.execute(
             "UPDATE outreach.job_executions SET status = 'queued', error = $2, "
             "next_attempt_at = now() + $3, attempts = attempts - $4 WHERE id = $1",
@@ -229,13 +230,11 @@ async def _schedule_retry(
             delay,
             0 if count_attempt else 1,
         )
-        await enqueue_raw(
-            conn, execution["type"], {"execution_id": str(execution["id"])}, delay=delay
-        )
+        await conn.enqueue(execution["type"], {"execution_id": str(execution["id"])}, delay=delay)
 
 
 async def _fail(runtime: Runtime, spec: TrackedJob, execution: dict[str, Any], error: str) -> str:
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         await conn.execute(
             "UPDATE outreach.job_executions SET status = 'failed', error = $2, "
             "finished_at = now() WHERE id = $1",
@@ -260,7 +259,7 @@ async def failed_executions(conn: asyncpg.Connection, limit: int = 100) -> list[
 async def replay_execution(runtime: Runtime, execution_id: uuid.UUID) -> dict[str, Any]:
     """A failed (dead-letter) execution gets a fresh round of attempts. Run it after the
     cause is fixed. Refuses anything that is not failed."""
-    async with runtime.db.raw() as conn, conn.transaction():
+    async with unit_of_work(runtime.db) as conn:
         row = await conn.fetchrow(
             f"UPDATE outreach.job_executions SET status = 'queued', attempts = 0, error = NULL, "
             "result = NULL, finished_at = NULL, next_attempt_at = NULL "
@@ -277,5 +276,5 @@ async def replay_execution(runtime: Runtime, execution_id: uuid.UUID) -> dict[st
         spec = TRACKED.get(execution["type"])
         if spec is not None and spec.on_replay is not None:
             await spec.on_replay(conn, execution)
-        await enqueue_raw(conn, execution["type"], {"execution_id": str(execution_id)})
+        await conn.enqueue(execution["type"], {"execution_id": str(execution_id)})
     return execution

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -42,12 +41,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _data_error(_: Request, exc: Exception) -> Response:
         return _invalid_value()
 
-    @app.exception_handler(DBAPIError)
-    async def _dbapi_error(_: Request, exc: DBAPIError) -> Response:
-        cause = getattr(exc.orig, "__cause__", None) or exc.orig
-        if isinstance(cause, asyncpg.exceptions.DataError | asyncpg.exceptions._base.DataError):
-            return _invalid_value()
-        raise exc
+    # A read's snapshot (repeatable read) met a concurrent write: safe to try again.
+    @app.exception_handler(asyncpg.exceptions.SerializationError)
+    async def _serialization(_: Request, exc: Exception) -> Response:
+        return error_response(
+            503,
+            "concurrent_update",
+            "the data changed while this request read it; retry",
+            {},
+            headers={"retry-after": "1"},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> Response:

@@ -1,19 +1,19 @@
-"""Background jobs on pgqueuer, enqueued inside the caller's transaction.
+"""Background jobs on pgqueuer, enqueued inside the caller's unit of work (core/queue).
 
-`enqueue()` writes the job row through the same asyncpg connection (and so the
-same transaction) as the domain change that produced it: a rollback discards
-the job, a commit makes it visible to workers exactly once.
+The runner is a boundary: a handler opens its units of work through its `JobContext`
+(one for a plain job; claim, call, record for one that calls a partner) and passes the
+`Tx` to the services.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 import orjson
 import structlog
 from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
@@ -22,10 +22,9 @@ from pgqueuer.core.executors import DatabaseRetryEntrypointExecutor, EntrypointE
 from pgqueuer.core.qm import QueueManager
 from pgqueuer.domain.models import Job
 from pgqueuer.domain.types import QueueExecutionMode
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflood.core.db import raw_asyncpg
 from leadflood.core.runtime import Runtime
+from leadflood.core.uow import Tx, single_statements, unit_of_work
 
 log = structlog.get_logger("leadflood.jobs")
 
@@ -36,6 +35,13 @@ class JobContext:
     job_id: int
     attempts: int
     payload: dict[str, Any]
+
+    def unit_of_work(self) -> AbstractAsyncContextManager[Tx]:
+        return unit_of_work(self.runtime.db)
+
+    def statements(self) -> AbstractAsyncContextManager[Tx]:
+        """Autocommit, for the pipeline stages' single fused statements (decision 0003)."""
+        return single_statements(self.runtime.db)
 
 
 JobHandler = Callable[[JobContext], Awaitable[Any]]
@@ -67,77 +73,6 @@ def job(name: str, *, max_attempts: int = 5, initial_delay: timedelta = timedelt
         return func
 
     return register
-
-
-async def enqueue(
-    conn: AsyncConnection,
-    name: str,
-    payload: dict[str, Any],
-    *,
-    delay: timedelta | None = None,
-    dedupe_key: str | None = None,
-) -> int:
-    return await enqueue_raw(
-        await raw_asyncpg(conn), name, payload, delay=delay, dedupe_key=dedupe_key
-    )
-
-
-async def enqueue_raw(
-    conn: asyncpg.Connection,
-    name: str,
-    payload: dict[str, Any],
-    *,
-    delay: timedelta | None = None,
-    dedupe_key: str | None = None,
-) -> int:
-    """`enqueue()` for code on a raw asyncpg connection (inside its transaction)."""
-    ids = await Queries(AsyncpgDriver(conn)).enqueue(
-        name, orjson.dumps(payload), 0, delay, dedupe_key
-    )
-    return int(ids[0])
-
-
-async def enqueue_once(conn: asyncpg.Connection, name: str, payload: dict[str, Any]) -> bool:
-    """Enqueue `name` unless one is already queued or running (its dedupe key is its
-    name); safe inside a transaction, where a raised duplicate would abort it."""
-    ids = await Queries(AsyncpgDriver(conn)).enqueue(
-        name, orjson.dumps(payload), 0, None, f"once:{name}", on_conflict="skip"
-    )
-    return ids[0] is not None
-
-
-async def failed_job_entrypoint(conn: asyncpg.Connection, job_id: int) -> str | None:
-    """The entrypoint of a job held as `failed` (a dead letter), or None."""
-    return await conn.fetchval(
-        "SELECT entrypoint FROM pgqueuer WHERE id = $1 AND status = 'failed'", job_id
-    )
-
-
-def fused_enqueue_ctes(
-    entrypoint: str, source_cte: str, id_column: str, execute_after: str = "now()"
-) -> str:
-    """CTEs that enqueue one `entrypoint` job per row of `source_cte`, carrying
-    {"lead_id": <id_column>}, written exactly as pgqueuer's own enqueue writes them
-    (job row + 'queued' log row; its insert trigger sends the NOTIFY).
-
-    For the hottest path only (ingestion, decision 0003): the domain row and its
-    job commit in one statement. tests/core/test_jobs.py pins the equivalence.
-    """
-    if not entrypoint.replace("_", "").isalnum():
-        raise ValueError("entrypoint must be an identifier")
-    return f"""
-    fused_job AS (
-        INSERT INTO pgqueuer (priority, entrypoint, payload, status, headers, execute_after)
-        SELECT 0, '{entrypoint}',
-               convert_to(json_build_object('lead_id', {id_column})::text, 'UTF8'), 'queued',
-               'null'::jsonb, {execute_after}
-        FROM {source_cte}
-        RETURNING id, entrypoint, priority
-    ),
-    fused_job_log AS (
-        INSERT INTO pgqueuer_log (job_id, status, entrypoint, priority)
-        SELECT id, 'queued', entrypoint, priority FROM fused_job
-    )"""
 
 
 def load_job_modules() -> None:
@@ -227,7 +162,7 @@ async def run_worker(
     `drain` ignores jobs scheduled more than a few seconds ahead (e.g. a delivery retry
     in 30 minutes): pgqueuer's own drain mode would wait for them.
     """
-    conn = await runtime.db.raw_connection()
+    conn = await runtime.db.listen_connection()
     try:
         # `concurrency` handlers run at once (the semaphore); pgqueuer may hold up to
         # 2x that many picked. Its own cap counts jobs whose completion is still in its
@@ -290,8 +225,8 @@ async def _periodic(runtime: Runtime) -> None:
                 continue
             due[name] = now + interval
             try:
-                async with runtime.db.raw() as conn:
-                    await enqueue_once(conn, name, {})
+                async with single_statements(runtime.db) as tx:
+                    await tx.enqueue_once(name, {})
             except Exception:
                 log.exception("periodic_enqueue_failed", job=name)
         await asyncio.sleep(max(0.05, min(due.values()) - loop.time()))
@@ -309,8 +244,8 @@ async def _stop_when_idle(runtime: Runtime, qm: QueueManager) -> None:
     idle_checks = 0
     while True:
         await asyncio.sleep(0.05)
-        async with runtime.db.raw() as conn:
-            busy = await conn.fetchval(_BUSY)
+        async with single_statements(runtime.db) as tx:
+            busy = await tx.fetchval(_BUSY)
         # Two idle readings in a row: a job that just finished may have enqueued the next.
         idle_checks = idle_checks + 1 if busy == 0 and not qm.job_context else 0
         if idle_checks >= 2:

@@ -10,7 +10,8 @@ from typing import Any
 
 import asyncpg
 
-from leadflood.core.jobs import DELIVER_LEAD, fused_enqueue_ctes
+from leadflood.core.jobs import DELIVER_LEAD
+from leadflood.core.queue import fused_enqueue_ctes
 
 _LEASE_MARGIN_S = 60  # on top of the buyer's own timeout, for recording the result
 

@@ -1,4 +1,8 @@
-"""Deliver one routed lead: one attempt per job, recorded, retried on schedule (§7)."""
+"""Deliver one routed lead: one attempt per job, recorded, retried on schedule (§7).
+
+`DeliveryService` runs one attempt as three steps on units of work that its boundary (the
+deliver_lead job, delivery/tasks.py) opens: claim, send with nothing held, record.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from datetime import timedelta
 
 import structlog
 
-from leadflood.core.jobs import DELIVER_LEAD, enqueue_raw
+from leadflood.core.jobs import DELIVER_LEAD
 from leadflood.core.runtime import Runtime
 from leadflood.core.security import decrypt_secret
+from leadflood.core.uow import Tx
 from leadflood.delivery import repository as repo
 from leadflood.delivery.channels import AttemptResult, DeliveryChannel, Outbound, build_channels
 from leadflood.delivery.payload import build_payload, digest, headers, serialize
@@ -40,17 +45,8 @@ class DeliveryService:
         self.channels = channels or build_channels(runtime.webhook_session, runtime.settings)
         self.delays = schedule_from(runtime.settings.delivery_retry_schedule_s)
 
-    async def deliver(self, lead_id: uuid.UUID) -> DeliveryOutcome:
-        """Claim → send with no transaction or connection held → record.
-
-        Claim and record are one autocommit statement each: a slow or hanging buyer
-        holds neither a row lock nor a pooled connection, and the next attempt's time is
-        counted from when the result is recorded (issue 14).
-        """
-        claimed = await self._claim(lead_id)
-        if isinstance(claimed, DeliveryOutcome):
-            return claimed
-        row, message = claimed
+    async def send(self, row: dict, message: Outbound) -> tuple[repo.AttemptRecord, AttemptResult]:
+        """The attempt itself, with no transaction or connection held."""
         clock = time.perf_counter()
         result = await self._send(row["channel"], message)
         attempt = repo.AttemptRecord(
@@ -63,52 +59,43 @@ class DeliveryService:
             error=result.error,
             request_digest=digest(message.body),
         )
-        return await self._record(row, attempt, result)
+        return attempt, result
 
-    async def _claim(self, lead_id: uuid.UUID) -> DeliveryOutcome | tuple[dict, Outbound]:
+    async def claim(self, conn: Tx, lead_id: uuid.UUID) -> DeliveryOutcome | tuple[dict, Outbound]:
+        """One autocommit statement takes the attempt (or says why not, re-queueing the
+        job when the work is still to do)."""
         limit = self.runtime.settings.delivery_max_in_flight_per_buyer
-        async with self.runtime.db.raw() as conn:
-            row = await repo.claim(conn, lead_id, limit, NOT_DUE_TOLERANCE)
-            if row is not None:
-                return row, self._message(row)
-            state = await repo.claim_state(conn, lead_id, limit)
-            if state is None:
-                return DeliveryOutcome(lead_id, "not_found")
-            if state.status == "succeeded":
-                return DeliveryOutcome(lead_id, "already_delivered")
-            if state.status == "failed":
-                return DeliveryOutcome(lead_id, "already_failed")
-            if state.lease_left is not None:
-                # Another worker is sending it and records what follows. Should it die
-                # mid-send, this job comes back when its lease ends and takes over.
-                await enqueue_raw(
-                    conn,
-                    DELIVER_LEAD,
-                    {"lead_id": str(lead_id)},
-                    delay=state.lease_left + THROTTLE_DELAY,
-                )
-                return DeliveryOutcome(lead_id, "busy")
-            if state.due_in > NOT_DUE_TOLERANCE:
-                # An early job: keep the work alive by re-queueing it for when it is due
-                # (a duplicate is harmless: the claim admits one attempt at a time).
-                await enqueue_raw(conn, DELIVER_LEAD, {"lead_id": str(lead_id)}, delay=state.due_in)
-                return DeliveryOutcome(lead_id, "not_due")
-            # Due but not claimed: the buyer has its share of worker slots (a slow buyer
-            # holds them for its whole timeout), or another claim held the row for an
-            # instant. Either way wait a turn in the queue, not in a worker slot; the
-            # state read above may already be newer than what the claim saw, so never
-            # drop the job on it (a duplicate is harmless, a lost job strands the lead).
-            await enqueue_raw(conn, DELIVER_LEAD, {"lead_id": str(lead_id)}, delay=THROTTLE_DELAY)
-            return DeliveryOutcome(lead_id, "throttled" if state.throttled else "busy")
-
-    async def redeliver(self, lead_id: uuid.UUID) -> bool:
-        """Re-open a failed delivery for a new round of attempts; False if not failed."""
-        async with self.runtime.db.raw() as conn, conn.transaction():
-            if not await repo.reopen_failed(conn, lead_id):
-                return False
-            await enqueue_raw(conn, DELIVER_LEAD, {"lead_id": str(lead_id)})
-        log.info("delivery_reopened", lead_id=str(lead_id))
-        return True
+        row = await repo.claim(conn, lead_id, limit, NOT_DUE_TOLERANCE)
+        if row is not None:
+            return row, self._message(row)
+        state = await repo.claim_state(conn, lead_id, limit)
+        if state is None:
+            return DeliveryOutcome(lead_id, "not_found")
+        if state.status == "succeeded":
+            return DeliveryOutcome(lead_id, "already_delivered")
+        if state.status == "failed":
+            return DeliveryOutcome(lead_id, "already_failed")
+        if state.lease_left is not None:
+            # Another worker is sending it and records what follows. Should it die
+            # mid-send, this job comes back when its lease ends and takes over.
+            await conn.enqueue(
+                DELIVER_LEAD,
+                {"lead_id": str(lead_id)},
+                delay=state.lease_left + THROTTLE_DELAY,
+            )
+            return DeliveryOutcome(lead_id, "busy")
+        if state.due_in > NOT_DUE_TOLERANCE:
+            # An early job: keep the work alive by re-queueing it for when it is due
+            # (a duplicate is harmless: the claim admits one attempt at a time).
+            await conn.enqueue(DELIVER_LEAD, {"lead_id": str(lead_id)}, delay=state.due_in)
+            return DeliveryOutcome(lead_id, "not_due")
+        # Due but not claimed: the buyer has its share of worker slots (a slow buyer
+        # holds them for its whole timeout), or another claim held the row for an
+        # instant. Either way wait a turn in the queue, not in a worker slot; the
+        # state read above may already be newer than what the claim saw, so never
+        # drop the job on it (a duplicate is harmless, a lost job strands the lead).
+        await conn.enqueue(DELIVER_LEAD, {"lead_id": str(lead_id)}, delay=THROTTLE_DELAY)
+        return DeliveryOutcome(lead_id, "throttled" if state.throttled else "busy")
 
     async def _send(self, channel: str, message: Outbound) -> AttemptResult:
         if message.problem:
@@ -151,27 +138,27 @@ class DeliveryService:
             problem=problem,
         )
 
-    async def _record(
-        self, row: dict, attempt: repo.AttemptRecord, result: AttemptResult
+    async def record(
+        self, conn: Tx, row: dict, attempt: repo.AttemptRecord, result: AttemptResult
     ) -> DeliveryOutcome:
+        """One autocommit statement, guarded by the claim (status and attempt number)."""
         lead_id: uuid.UUID = row["lead_id"]
         attempt_no = attempt.attempt_no
-        async with self.runtime.db.raw() as conn:
-            if result.outcome == "success":
-                recorded = await repo.record_success(conn, attempt)
-                outcome = "delivered"
+        if result.outcome == "success":
+            recorded = await repo.record_success(conn, attempt)
+            outcome = "delivered"
+        else:
+            delay = (
+                next_delay(attempt_no - row["round_start"], result.retry_after, self.delays)
+                if result.outcome == "retryable_error"
+                else None
+            )
+            if delay is not None:
+                recorded = await repo.record_retry(conn, attempt, delay)
+                outcome = "retry_scheduled"
             else:
-                delay = (
-                    next_delay(attempt_no - row["round_start"], result.retry_after, self.delays)
-                    if result.outcome == "retryable_error"
-                    else None
-                )
-                if delay is not None:
-                    recorded = await repo.record_retry(conn, attempt, delay)
-                    outcome = "retry_scheduled"
-                else:
-                    recorded = await repo.record_failure(conn, attempt)
-                    outcome = "failed"
+                recorded = await repo.record_failure(conn, attempt)
+                outcome = "failed"
         if not recorded:
             # The lease ran out and another worker took the delivery over; it owns it now.
             log.warning("delivery_attempt_superseded", lead_id=str(lead_id), attempt=attempt_no)
@@ -190,3 +177,12 @@ class DeliveryService:
 
 
 THROTTLE_DELAY = timedelta(seconds=1)
+
+
+async def redeliver(tx: Tx, lead_id: uuid.UUID) -> bool:
+    """Re-open a failed delivery for a new round of attempts; False if not failed."""
+    if not await repo.reopen_failed(tx, lead_id):
+        return False
+    await tx.enqueue(DELIVER_LEAD, {"lead_id": str(lead_id)})
+    log.info("delivery_reopened", lead_id=str(lead_id))
+    return True

@@ -11,6 +11,7 @@ import typer
 from leadflood.analytics import service as analytics
 from leadflood.core.executions import get_execution
 from leadflood.core.runtime import Runtime
+from leadflood.core.uow import single_statements
 from leadflood.enrichment.service import start_enrichment
 from leadflood.prospecting import service as prospecting
 from leadflood.prospecting.schemas import IcpIn, SearchIn
@@ -28,7 +29,7 @@ DEMO_ICP = IcpIn(
 async def _wait(runtime: Runtime, job_ids: list[Any], timeout_s: float = 30) -> list[dict]:
     deadline = time.monotonic() + timeout_s
     while True:
-        async with runtime.db.raw() as conn:
+        async with single_statements(runtime.db) as conn:
             jobs = [await get_execution(conn, job_id) for job_id in job_ids]
         if all(j and j["status"] in ("completed", "failed") for j in jobs) or (
             time.monotonic() > deadline

@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from leadflood.core.uow import Conn
 
-_SUMMARY = text("""
+_SUMMARY = """
 SELECT l.id, l.first_name, l.postal_code, l.status::text AS status, l.rejection_reasons,
        b.name AS buyer, d.status::text AS delivery, d.attempt_count,
        (SELECT rd.outcome FROM routing_decisions rd WHERE rd.lead_id = l.id
@@ -16,10 +15,10 @@ SELECT l.id, l.first_name, l.postal_code, l.status::text AS status, l.rejection_
 FROM leads l
 LEFT JOIN buyers b ON b.id = l.buyer_id
 LEFT JOIN deliveries d ON d.lead_id = l.id
-WHERE l.id = ANY(:ids)
-""")
+WHERE l.id = ANY($1::uuid[])
+"""
 
 
-async def lead_summaries(conn: AsyncConnection, ids: list[uuid.UUID]) -> dict[str, Any]:
-    rows = (await conn.execute(_SUMMARY, {"ids": ids})).mappings().all()
+async def lead_summaries(conn: Conn, ids: list[uuid.UUID]) -> dict[str, Any]:
+    rows = await conn.fetch(_SUMMARY, ids)
     return {str(r["id"]): dict(r) for r in rows}

@@ -18,6 +18,7 @@ from leadflood.app import create_app
 from leadflood.catalog.service import rotate_source_api_key
 from leadflood.core.runtime import build_runtime
 from leadflood.core.settings import Settings
+from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.demo.buyer_endpoint import start_demo_buyer
 from leadflood.demo.outreach import run_outreach_demo
 from leadflood.demo.repository import lead_summaries
@@ -123,7 +124,7 @@ def run_demo(settings: Settings, database_url: str, *, serve: bool = False) -> N
     async def prepare() -> str:
         seeding = build_runtime(settings, database_url)
         try:
-            async with seeding.db.transaction() as conn:
+            async with unit_of_work(seeding.db) as conn:
                 config = await seed_demo(
                     conn,
                     secret_key=settings.secret_key.get_secret_value(),
@@ -197,7 +198,7 @@ async def _wait_settled(settings: Settings, url: str, lead_ids: list[str]) -> di
     try:
         deadline = time.monotonic() + 30
         while True:
-            async with runtime.db.connect() as conn:
+            async with single_statements(runtime.db) as conn:
                 rows = await lead_summaries(conn, ids)
             done = all(
                 r["status"] in SETTLED or (r["status"] == "validated" and r["routing"])

@@ -5,10 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from leadflood.catalog import service as catalog
+from leadflood.core.uow import Tx
 
 DEMO_MARKET = "phoenix-az"
 
@@ -21,15 +19,13 @@ class DemoConfig:
 
 
 async def seed_demo(
-    conn: AsyncConnection, *, secret_key: str, buyer_webhook_base: str = "http://127.0.0.1:8099"
+    conn: Tx, *, secret_key: str, buyer_webhook_base: str = "http://127.0.0.1:8099"
 ) -> DemoConfig:
     """Create the demo configuration once; a second call changes nothing."""
-    existing = (
-        await conn.execute(text("SELECT id FROM markets WHERE slug = :s"), {"s": DEMO_MARKET})
-    ).scalar()
+    existing = await conn.fetchval("SELECT id FROM markets WHERE slug = $1", DEMO_MARKET)
     if existing:
-        rows = (await conn.execute(text("SELECT source_key, id FROM sources"))).all()
-        return DemoConfig(created=False, ids={f"source:{k}": i for k, i in rows})
+        rows = await conn.fetch("SELECT source_key, id FROM sources")
+        return DemoConfig(created=False, ids={f"source:{r['source_key']}": r["id"] for r in rows})
 
     ids: dict[str, uuid.UUID] = {}
     ids["market"] = await catalog.create_market(
@@ -136,16 +132,14 @@ DEMO_ADMIN_EMAIL = "admin@example.com"
 DEMO_ADMIN_PASSWORD = "leadflood-demo"  # noqa: S105 - the documented demo login
 
 
-async def ensure_demo_admin(conn: AsyncConnection) -> bool:
+async def ensure_demo_admin(conn: Tx) -> bool:
     """A known demo login when the database has no users yet (demo only; never in prod)."""
-    from leadflood.auth.service import audit, create_user
+    from leadflood.auth.service import create_user
 
-    if (await conn.execute(text("SELECT 1 FROM users LIMIT 1"))).scalar():
+    if await conn.fetchval("SELECT 1 FROM users LIMIT 1"):
         return False
     user = await create_user(
         conn, email=DEMO_ADMIN_EMAIL, password=DEMO_ADMIN_PASSWORD, role="admin", name="Demo admin"
     )
-    await audit(
-        conn, None, "create", "user", user["id"], {"email": DEMO_ADMIN_EMAIL, "via": "demo"}
-    )
+    await conn.audit(None, "create", "user", user["id"], {"email": DEMO_ADMIN_EMAIL, "via": "demo"})
     return True

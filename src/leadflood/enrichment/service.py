@@ -9,12 +9,13 @@ from typing import Any
 
 import asyncpg
 
-from leadflood.auth.service import Principal
 from leadflood.core import circuit
 from leadflood.core.errors import AppError, NotFound
 from leadflood.core.executions import RetryPolicy, TerminalJobError, create_execution
+from leadflood.core.principal import Principal
 from leadflood.core.providers import PermanentProviderError, TransientProviderError
 from leadflood.core.runtime import Runtime
+from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.enrichment import repository as repo
 from leadflood.enrichment.enrichers import check_available, enricher_for
 from leadflood.ingestion.normalize import normalize_email
@@ -51,7 +52,7 @@ async def start_enrichment(
 ) -> dict[str, Any]:
     provider = provider or runtime.settings.enrichment_provider
     check_available(provider, runtime.settings)
-    async with runtime.db.raw() as conn, conn.transaction():
+    async with unit_of_work(runtime.db) as conn:
         if await repo.lock_lead(conn, lead_id) is None:
             raise NotFound("lead_not_found", "no lead with this id")
         run_id = await repo.insert_run(conn, lead_id, provider, overwrite)
@@ -73,7 +74,7 @@ async def start_enrichment(
 async def run_enrichment(runtime: Runtime, execution: dict[str, Any]) -> dict[str, Any]:
     run_id = uuid.UUID(execution["payload"]["enrichment_run_id"])
     lead_id = execution["lead_id"]
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         run = await repo.get_run(conn, run_id)
         lead = await repo.lock_lead(conn, lead_id)
         if run is None or lead is None:
@@ -94,14 +95,14 @@ async def run_enrichment(runtime: Runtime, execution: dict[str, Any]) -> dict[st
     except PermanentProviderError as exc:
         if exc.code != "opted_out":
             raise
-        async with runtime.db.raw() as conn, conn.transaction():
+        async with unit_of_work(runtime.db) as conn:
             await repo.mark_opted_out(conn, lead_id)
             await repo.finish_run(conn, run_id, "opted_out", {})
         return {"lead_id": str(lead_id), "outcome": "opted_out", "changed": []}
     finally:
         await enricher.close()
 
-    async with runtime.db.raw() as conn, conn.transaction():
+    async with unit_of_work(runtime.db) as conn:
         current = await repo.lock_lead(conn, lead_id)
         assert current is not None
         changes: dict[str, dict[str, Any]] = {}
@@ -128,7 +129,7 @@ async def run_enrichment(runtime: Runtime, execution: dict[str, Any]) -> dict[st
 
 
 async def enrichment_failed(runtime: Runtime, execution: dict[str, Any], error: str) -> None:
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         await repo.fail_run(
             conn, uuid.UUID(execution["payload"]["enrichment_run_id"]), execution["lead_id"], error
         )

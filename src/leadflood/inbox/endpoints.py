@@ -12,11 +12,13 @@ from starlette.responses import HTMLResponse, JSONResponse
 
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
-from leadflood.auth.service import Principal
+from leadflood.core.boundary import TX
 from leadflood.core.errors import NotFound, PayloadTooLarge, Unauthorized
 from leadflood.core.idempotency import idempotent
+from leadflood.core.principal import Principal
 from leadflood.core.providers import provider_not_configured
 from leadflood.core.runtime import runtime_of
+from leadflood.core.uow import Tx
 from leadflood.inbox import service
 from leadflood.integrations.trengo.client import verify as verify_trengo
 from leadflood.sequences.schemas import ReplyIn
@@ -34,8 +36,9 @@ async def conversations(
     unread: bool = False,
     limit: int = Query(100, ge=1, le=500),
     _: Principal = Depends(requires(Permission.outreach_read)),
+    tx: Tx = TX,
 ) -> dict:
-    items = await service.conversations(runtime_of(request), unread_only=unread, limit=limit)
+    items = await service.conversations(tx, unread_only=unread, limit=limit)
     return {"items": items}
 
 
@@ -44,8 +47,9 @@ async def conversation(
     conversation_id: uuid.UUID,
     request: Request,
     _: Principal = Depends(requires(Permission.outreach_read)),
+    tx: Tx = TX,
 ) -> dict:
-    return await service.conversation(runtime_of(request), conversation_id)
+    return await service.conversation(tx, conversation_id)
 
 
 @router.post(
@@ -58,20 +62,20 @@ async def reply(
     body: ReplyIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.outreach_write)),
+    tx: Tx = TX,
 ) -> JSONResponse:
-    runtime = runtime_of(request)
     return await idempotent(
         request,
+        tx,
         principal.user_id,
         202,
-        lambda: service.reply(runtime, principal, conversation_id, body.body, body.subject),
+        lambda: service.reply(tx, principal, conversation_id, body.body, body.subject),
     )
 
 
 @router.post("/v1/webhooks/{provider}", summary="Inbound messages (email, trengo); signed")
-async def webhook(provider: str, request: Request) -> dict:
-    runtime = runtime_of(request)
-    settings = runtime.settings
+async def webhook(provider: str, request: Request, tx: Tx = TX) -> dict:
+    settings = runtime_of(request).settings
     raw = await request.body()
     if len(raw) > MAX_INBOUND_BYTES:
         raise PayloadTooLarge("payload_too_large", "inbound message over 10 MiB")
@@ -84,7 +88,7 @@ async def webhook(provider: str, request: Request) -> dict:
         given = request.headers.get("x-leadflood-signature", "").removeprefix("sha256=")
         if not hmac.compare_digest(expected, given):
             raise Unauthorized("invalid_signature", "X-Leadflood-Signature does not match")
-        return await service.receive_email(runtime, raw)
+        return await service.receive_email(tx, raw)
     if provider == "trengo":
         if settings.trengo_webhook_secret is None:
             raise provider_not_configured("trengo webhooks", "LEADFLOOD_TRENGO_WEBHOOK_SECRET")
@@ -92,7 +96,7 @@ async def webhook(provider: str, request: Request) -> dict:
         if not verify_trengo(secret, raw, request.headers.get("trengo-signature")):
             raise Unauthorized("invalid_signature", "Trengo-Signature does not match")
         form = dict(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
-        return await service.receive_trengo(runtime, form)
+        return await service.receive_trengo(tx, form)
     raise NotFound("unknown_provider", "webhooks exist for email and trengo")
 
 
@@ -111,9 +115,9 @@ async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
 
 
 @router.post("/u/{token}", include_in_schema=False)
-async def unsubscribe(token: str, request: Request) -> HTMLResponse:
+async def unsubscribe(token: str, request: Request, tx: Tx = TX) -> HTMLResponse:
     """The page's button and mail clients' one-click (List-Unsubscribe-Post) both land here."""
-    result = await service.unsubscribe(runtime_of(request), _lead(request, token))
+    result = await service.unsubscribe(tx, _lead(request, token))
     # Autoescaped template: the address is the recipient's own input (stored XSS before).
     return render(
         request, "unsubscribe.html", title="You are unsubscribed", email=result["email"], done=True

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from leadflood.core.errors import AppError, NotFound
 from leadflood.core.request_guard import error_response, too_large
 from leadflood.core.security import presented_api_key
+from leadflood.core.uow import single_statements
 from leadflood.ingestion.canonical import canonical_path
 from leadflood.ingestion.schemas import LeadAccepted, LeadState, accepted, state
 from leadflood.ingestion.service import IngestRequest, get_lead_for_source, ingest_lead
@@ -65,7 +66,7 @@ async def _post(request: Request) -> Response:
         ip=_client_ip(request),
         user_agent=headers.get("user-agent"),
     )
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         result = await ingest_lead(conn, request.app.state.source_cache, ingest)
     return _json(201 if result.created else 200, accepted(result.lead))
 
@@ -96,7 +97,7 @@ async def get_lead(lead_id: str, request: Request) -> Response:
         raise NotFound("lead_not_found", "no lead with this id") from None
     headers = request.headers
     key = presented_api_key(headers.get("authorization"), headers.get("x-api-key"))
-    async with request.app.state.runtime.db.raw() as conn:
+    async with single_statements(request.app.state.runtime.db) as conn:
         lead = await get_lead_for_source(conn, parsed, key)
     return _json(200, state(lead))
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from leadflood.core.jobs import VALIDATE_LEAD, fused_enqueue_ctes
+from leadflood.core.jobs import VALIDATE_LEAD
+from leadflood.core.queue import fused_enqueue_ctes
 
 
 @dataclass(frozen=True)

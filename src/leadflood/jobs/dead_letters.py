@@ -16,8 +16,10 @@ from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
 from pgqueuer.adapters.persistence.queries import Queries
 
 from leadflood.core.executions import failed_executions, replay_execution
-from leadflood.core.jobs import failed_job_entrypoint, load_job_modules
+from leadflood.core.jobs import load_job_modules
+from leadflood.core.queue import failed_job_entrypoint
 from leadflood.core.runtime import Runtime
+from leadflood.core.uow import single_statements
 
 
 class NotReplayable(Exception):
@@ -25,9 +27,9 @@ class NotReplayable(Exception):
 
 
 async def list_dead_letters(runtime: Runtime, limit: int = 100) -> list[dict[str, Any]]:
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         executions = await failed_executions(conn, limit)
-        queued = await Queries(AsyncpgDriver(conn)).list_failed_jobs(limit)
+        queued = await Queries(AsyncpgDriver(await conn.connection())).list_failed_jobs(limit)
     letters = [
         {
             "id": str(e["id"]),
@@ -67,9 +69,9 @@ async def replay(runtime: Runtime, job_id: str) -> str:
         return f"{execution['type']} {execution_id} queued for a new round of attempts"
     if not job_id.isdigit():
         raise NotReplayable("a job id is a UUID (outreach job) or a number (pipeline job)")
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         failed = await failed_job_entrypoint(conn, int(job_id))
         if failed is None:
             raise NotReplayable(f"no failed pipeline job {job_id}")
-        await Queries(AsyncpgDriver(conn)).requeue_jobs([int(job_id)])  # type: ignore[list-item]
+        await Queries(AsyncpgDriver(await conn.connection())).requeue_jobs([int(job_id)])  # type: ignore[list-item]
     return f"{failed} job {job_id} queued again"

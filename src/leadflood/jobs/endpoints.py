@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Request
 
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
-from leadflood.auth.service import Principal
 from leadflood.core.errors import NotFound
 from leadflood.core.executions import get_execution
+from leadflood.core.principal import Principal
+from leadflood.core.uow import single_statements
 
 router = APIRouter(tags=["jobs"])
 
@@ -21,7 +22,7 @@ async def job_status(
     request: Request,
     _: Principal = Depends(requires(Permission.outreach_read)),
 ) -> dict:
-    async with request.app.state.runtime.db.raw() as conn:
+    async with single_statements(request.app.state.runtime.db) as conn:
         execution = await get_execution(conn, job_id)
     if execution is None:
         raise NotFound("job_not_found", "no job with this id")

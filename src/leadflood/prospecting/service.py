@@ -11,13 +11,13 @@ from typing import Any
 import asyncpg
 import orjson
 
-from leadflood.auth.service import Principal, audit
 from leadflood.core import circuit
-from leadflood.core.db import raw_asyncpg
 from leadflood.core.errors import AppError, BadRequest, Conflict, NotFound
 from leadflood.core.executions import RetryPolicy, TerminalJobError, create_execution
+from leadflood.core.principal import Principal
 from leadflood.core.providers import PermanentProviderError, TransientProviderError
 from leadflood.core.runtime import Runtime
+from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.ingestion.normalize import normalize_email
 from leadflood.prospecting import repository as repo
 from leadflood.prospecting.schemas import IcpIn, LeadIn, SearchIn
@@ -44,12 +44,12 @@ def _not_found(what: str) -> NotFound:
 
 
 async def list_icps(runtime: Runtime) -> list[dict[str, Any]]:
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         return await repo.list_icps(conn)
 
 
 async def get_icp(runtime: Runtime, icp_id: uuid.UUID) -> dict[str, Any]:
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         icp = await repo.get_icp(conn, icp_id)
     if icp is None:
         raise _not_found("icp")
@@ -57,30 +57,30 @@ async def get_icp(runtime: Runtime, icp_id: uuid.UUID) -> dict[str, Any]:
 
 
 async def create_icp(runtime: Runtime, principal: Principal | None, body: IcpIn) -> dict:
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         icp = await repo.insert_icp(
-            await raw_asyncpg(conn), body.model_dump(), principal.user_id if principal else None
+            conn, body.model_dump(), principal.user_id if principal else None
         )
-        await audit(conn, principal, "create", "icp", icp["id"], body.model_dump())
+        await conn.audit(principal, "create", "icp", icp["id"], body.model_dump())
     return icp
 
 
 async def replace_icp(
     runtime: Runtime, principal: Principal | None, icp_id: uuid.UUID, body: IcpIn
 ) -> dict:
-    async with runtime.db.transaction() as conn:
-        icp = await repo.replace_icp(await raw_asyncpg(conn), icp_id, body.model_dump())
+    async with unit_of_work(runtime.db) as conn:
+        icp = await repo.replace_icp(conn, icp_id, body.model_dump())
         if icp is None:
             raise _not_found("icp")
-        await audit(conn, principal, "update", "icp", icp_id, body.model_dump())
+        await conn.audit(principal, "update", "icp", icp_id, body.model_dump())
     return icp
 
 
 async def delete_icp(runtime: Runtime, principal: Principal | None, icp_id: uuid.UUID) -> None:
-    async with runtime.db.transaction() as conn:
-        if not await repo.delete_icp(await raw_asyncpg(conn), icp_id):
+    async with unit_of_work(runtime.db) as conn:
+        if not await repo.delete_icp(conn, icp_id):
             raise _not_found("icp")
-        await audit(conn, principal, "delete", "icp", icp_id)
+        await conn.audit(principal, "delete", "icp", icp_id)
 
 
 # ---- searches -----------------------------------------------------------------------------
@@ -100,8 +100,8 @@ async def start_search(
 ) -> dict[str, Any]:
     provider = body.provider or runtime.settings.prospect_provider
     check_available(provider, runtime.settings)  # 503 provider_not_configured before anything
-    async with runtime.db.transaction() as conn:
-        raw = await raw_asyncpg(conn)
+    async with unit_of_work(runtime.db) as conn:
+        raw = conn
         icp = await repo.get_icp(raw, icp_id)
         if icp is None:
             raise _not_found("icp")
@@ -145,7 +145,7 @@ async def start_search(
 
 
 async def get_run(runtime: Runtime, icp_id: uuid.UUID, run_id: uuid.UUID) -> dict[str, Any]:
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         run = await repo.get_run(conn, run_id)
     if run is None or run["icp_id"] != icp_id:
         raise _not_found("search_run")
@@ -153,7 +153,7 @@ async def get_run(runtime: Runtime, icp_id: uuid.UUID, run_id: uuid.UUID) -> dic
 
 
 async def list_runs(runtime: Runtime, icp_id: uuid.UUID) -> list[dict[str, Any]]:
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         return await repo.list_runs(conn, icp_id)
 
 
@@ -209,7 +209,7 @@ async def run_search(runtime: Runtime, execution: dict[str, Any]) -> dict[str, A
     finishes the run without duplicating anything or double counting.
     """
     run_id = execution["search_run_id"]
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         run = await repo.get_run(conn, run_id)
         if run is None:
             raise TerminalJobError("search_run_not_found", "the run was deleted with its ICP")
@@ -234,7 +234,7 @@ async def run_search(runtime: Runtime, execution: dict[str, Any]) -> dict[str, A
                 raise
             breaker.record_success()
             fetched, total = page, result.total
-            async with runtime.db.raw() as conn, conn.transaction():
+            async with unit_of_work(runtime.db) as conn:
                 for prospect in result.prospects:
                     if await repo.result_exists(conn, run_id, prospect.provider_ref):
                         continue
@@ -255,7 +255,7 @@ async def run_search(runtime: Runtime, execution: dict[str, Any]) -> dict[str, A
             page += 1
     finally:
         await source.close()
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         done = await repo.finish_run(conn, run_id, pages=fetched, total=total)
     return {
         "run_id": str(run_id),
@@ -268,7 +268,7 @@ async def run_search(runtime: Runtime, execution: dict[str, Any]) -> dict[str, A
 
 async def search_failed(runtime: Runtime, execution: dict[str, Any], error: str) -> None:
     if execution.get("search_run_id"):
-        async with runtime.db.raw() as conn:
+        async with single_statements(runtime.db) as conn:
             await repo.fail_run(conn, execution["search_run_id"], error)
 
 
@@ -313,7 +313,7 @@ async def list_leads(
     if unknown:
         raise BadRequest("unknown_filter", f"cannot filter leads by {sorted(unknown)}")
     after = _uncursor(cursor, sort) if cursor else None
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         rows = await repo.search_leads(
             conn, filters=filters, q=q, sort=sort, after=after, limit=limit + 1
         )
@@ -328,7 +328,7 @@ async def list_leads(
 async def create_lead(runtime: Runtime, principal: Principal | None, body: LeadIn) -> dict:
     values = {k: v for k, v in body.model_dump().items() if v is not None}
     email = normalize_email(values["email"])
-    async with runtime.db.raw() as conn, conn.transaction():
+    async with unit_of_work(runtime.db) as conn:
         if values.get("icp_id") and not await repo.icp_exists(conn, values["icp_id"]):
             raise BadRequest("unknown_icp", "icp_id does not name an ICP")
         lead_id = await repo.insert_lead(
@@ -353,7 +353,7 @@ async def create_lead(runtime: Runtime, principal: Principal | None, body: LeadI
 
 
 async def lead_detail(runtime: Runtime, lead_id: uuid.UUID) -> dict[str, Any]:
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         lead = await repo.get_lead(conn, lead_id)
         if lead is None:
             raise _not_found("lead")

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-import asyncpg
 import structlog
 
-from leadflood.core.jobs import enqueue_raw
+from leadflood.core.uow import Tx
 from leadflood.reconcile import repository as repo
 
 log = structlog.get_logger("leadflood.reconcile")
@@ -21,19 +20,17 @@ log = structlog.get_logger("leadflood.reconcile")
 BATCH = 1000
 
 
-async def reconcile(conn: asyncpg.Connection, *, limit: int = BATCH) -> dict[str, int]:
+async def reconcile(conn: Tx, *, limit: int = BATCH) -> dict[str, int]:
     """Run inside one transaction: the repairs and their jobs commit together."""
     if not await repo.take_lock(conn):
         return {"skipped_concurrent_run": 1}
     counts: Counter[str] = Counter()
     for item in await repo.stranded_leads(conn, limit):
-        await enqueue_raw(conn, item.stage, {"lead_id": str(item.lead_id)}, delay=item.delay)
+        await conn.enqueue(item.stage, {"lead_id": str(item.lead_id)}, delay=item.delay)
         counts[item.stage] += 1
         log.warning("reconcile_repair", stage=item.stage, lead_id=str(item.lead_id))
     for item in await repo.stranded_executions(conn, limit):
-        await enqueue_raw(
-            conn, item.type, {"execution_id": str(item.execution_id)}, delay=item.delay
-        )
+        await conn.enqueue(item.type, {"execution_id": str(item.execution_id)}, delay=item.delay)
         counts[item.type] += 1
         log.warning("reconcile_repair", stage=item.type, execution_id=str(item.execution_id))
     for item in await repo.repair_enrollments(conn, limit):

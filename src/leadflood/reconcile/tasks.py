@@ -8,5 +8,5 @@ from leadflood.reconcile.service import reconcile
 
 @job(RECONCILE, max_attempts=1)
 async def reconcile_job(ctx: JobContext) -> dict[str, int]:
-    async with ctx.runtime.db.raw() as conn, conn.transaction():
-        return await reconcile(conn)
+    async with ctx.unit_of_work() as tx:
+        return await reconcile(tx)

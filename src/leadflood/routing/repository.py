@@ -11,7 +11,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from leadflood.core.jobs import DELIVER_LEAD, fused_enqueue_ctes
+from leadflood.core.jobs import DELIVER_LEAD
+from leadflood.core.queue import fused_enqueue_ctes
 
 _LOCK_LEAD = """
 SELECT l.id, l.status::text AS status, l.offer_id, l.market_id, l.buyer_id,

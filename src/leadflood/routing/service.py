@@ -9,12 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import orjson
 import structlog
 
-from leadflood.core.db import Database
 from leadflood.core.errors import NotFound
-from leadflood.core.jobs import RETRY_UNROUTED, enqueue_once
+from leadflood.core.jobs import RETRY_UNROUTED
+from leadflood.core.uow import Tx
 from leadflood.routing import repository as repo
 from leadflood.routing.schedule import compile_schedule
 from leadflood.routing.selection import Candidate, DecisionClock, choose, evaluate
@@ -36,26 +35,24 @@ class RouteResult:
 
 
 class RoutingService:
-    """Callable directly (CLI, admin, tests) and from the route_lead job."""
+    """Callable directly (CLI, admin, tests) and from the route_lead job, on the caller's
+    unit of work: the job's is autocommit, so each decision commits as its one statement."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
 
     async def route(self, lead_id: uuid.UUID, *, now: datetime | None = None) -> RouteResult:
         at = now or datetime.now(UTC)
         statements = 0
         for round_no in range(1, MAX_SELECTION_ROUNDS + 1):
-            async with self.db.raw() as conn:
-                result = await self._decide(conn, lead_id, at)
+            result = await self._decide(self.tx, lead_id, at)
             statements += result.statements
             if result.outcome != "cap_race":
                 result.statements, result.rounds = statements, round_no
                 return result
         raise RuntimeError(f"routing of {lead_id} did not settle")
 
-    async def _decide(
-        self, conn: asyncpg.Connection, lead_id: uuid.UUID, at: datetime
-    ) -> RouteResult:
+    async def _decide(self, conn: Tx, lead_id: uuid.UUID, at: datetime) -> RouteResult:
         started = time.perf_counter()
         lead = await repo.load_lead(conn, lead_id, at)
         if lead is None:
@@ -148,40 +145,30 @@ class RoutingService:
         )
 
     async def decisions(self, lead_id: uuid.UUID) -> list[dict[str, Any]]:
-        async with self.db.raw() as conn:
-            rows = await repo.decisions(conn, lead_id)
-        for row in rows:
-            if isinstance(row["candidates"], str):
-                row["candidates"] = orjson.loads(row["candidates"])
-        return rows
+        return await repo.decisions(self.tx, lead_id)
 
     async def trace(self, lead_id: uuid.UUID) -> list[dict[str, Any]]:
         """Decisions of an existing lead (possibly none yet); NotFound otherwise."""
         rows = await self.decisions(lead_id)
-        if not rows:
-            async with self.db.raw() as conn:
-                if not await repo.lead_exists(conn, lead_id):
-                    raise NotFound("lead_not_found", "no lead with this id")
+        if not rows and not await repo.lead_exists(self.tx, lead_id):
+            raise NotFound("lead_not_found", "no lead with this id")
         return rows
 
     async def reroute_unsold(self, lead_id: uuid.UUID) -> RouteResult:
         """One more routing of an unsold lead (an operator's call); still no buyer → it
         stays unsold, with this attempt's decision on record."""
-        async with self.db.raw() as conn:
-            await repo.reopen_unsold(conn, lead_id)
+        await repo.reopen_unsold(self.tx, lead_id)
         result = await self.route(lead_id)
         if result.outcome != "routed":
-            async with self.db.raw() as conn:
-                await repo.mark_unsold(conn, lead_id)
+            await repo.mark_unsold(self.tx, lead_id)
         return result
 
     async def retry_unrouted(
         self, limit: int = 1000, *, tried_only: bool = False
     ) -> dict[str, int]:
         """Mark leads past their offer's shelf life unsold, then route the rest again."""
-        async with self.db.raw() as conn:
-            unsold = await repo.expire_unsold(conn)
-            lead_ids = await repo.unrouted_leads(conn, limit, tried_only=tried_only)
+        unsold = await repo.expire_unsold(self.tx)
+        lead_ids = await repo.unrouted_leads(self.tx, limit, tried_only=tried_only)
         outcomes: dict[str, int] = {"unsold": len(unsold)} if unsold else {}
         for lead_id in unsold:
             log.info("lead_unsold", lead_id=str(lead_id))
@@ -191,11 +178,11 @@ class RoutingService:
         return outcomes
 
 
-async def capacity_may_have_opened(conn: asyncpg.Connection) -> None:
+async def capacity_may_have_opened(tx: Tx) -> None:
     """Routing capacity may have opened (a buyer resumed or reconfigured, funds added):
     retry unrouted leads now rather than at the next periodic sweep. In the caller's
     transaction; one queued sweep covers any number of such changes."""
-    await enqueue_once(conn, RETRY_UNROUTED, {})
+    await tx.enqueue_once(RETRY_UNROUTED, {})
 
 
 def _candidate(row: asyncpg.Record) -> Candidate:

@@ -10,10 +10,10 @@ from starlette.responses import JSONResponse
 
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
-from leadflood.auth.service import Principal, audit
-from leadflood.core.db import raw_asyncpg
 from leadflood.core.idempotency import idempotent
+from leadflood.core.principal import Principal
 from leadflood.core.runtime import runtime_of
+from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.sequences import repository as repo
 from leadflood.sequences import service
 from leadflood.sequences.schemas import EnrollIn, MailboxIn, SequenceIn
@@ -116,14 +116,14 @@ class SuppressionIn(BaseModel):
 
 @router.get("/v1/suppressions", summary="Addresses never emailed (unsubscribed, bounced, manual)")
 async def suppressions(request: Request, _: Principal = READ) -> dict:
-    async with runtime_of(request).db.raw() as conn:
+    async with single_statements(runtime_of(request).db) as conn:
         return {"items": await repo.list_suppressions(conn)}
 
 
 @router.post("/v1/suppressions", status_code=201, summary="Suppress an address by hand")
 async def suppress(body: SuppressionIn, request: Request, principal: Principal = DEFINE) -> dict:
     address = body.address.strip().lower()
-    async with runtime_of(request).db.transaction() as conn:
-        await repo.suppress(await raw_asyncpg(conn), address, "manual", body.detail)
-        await audit(conn, principal, "suppress", "address", None, {"address": address})
+    async with unit_of_work(runtime_of(request).db) as conn:
+        await repo.suppress(conn, address, "manual", body.detail)
+        await conn.audit(principal, "suppress", "address", None, {"address": address})
     return {"address": address, "reason": "manual"}

@@ -12,8 +12,6 @@ from typing import Any
 import asyncpg
 import structlog
 
-from leadflood.auth.service import Principal, audit
-from leadflood.core.db import raw_asyncpg
 from leadflood.core.errors import BadRequest, Conflict, NotFound
 from leadflood.core.executions import (
     Deferred,
@@ -21,8 +19,10 @@ from leadflood.core.executions import (
     TerminalJobError,
     create_execution,
 )
+from leadflood.core.principal import Principal
 from leadflood.core.providers import PermanentProviderError
 from leadflood.core.runtime import Runtime
+from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.inbox import repository as inbox_repo
 from leadflood.integrations.smtp.sender import SmtpConfig, send_email
 from leadflood.integrations.smtp.sender import config_from as smtp_config_from
@@ -69,17 +69,17 @@ def _not_found(what: str) -> NotFound:
 async def create_mailbox(runtime: Runtime, principal: Principal | None, body: MailboxIn) -> dict:
     if body.window_end <= body.window_start:
         raise BadRequest("invalid_window", "window_end must be after window_start")
-    async with runtime.db.transaction() as conn:
+    async with unit_of_work(runtime.db) as conn:
         try:
-            mailbox = await repo.insert_mailbox(await raw_asyncpg(conn), body.model_dump())
+            mailbox = await repo.insert_mailbox(conn, body.model_dump())
         except asyncpg.UniqueViolationError:
             raise Conflict("mailbox_exists", "a mailbox sends from this address") from None
-        await audit(conn, principal, "create", "mailbox", mailbox["id"], body.model_dump())
+        await conn.audit(principal, "create", "mailbox", mailbox["id"], body.model_dump())
     return mailbox
 
 
 async def list_mailboxes(runtime: Runtime) -> list[dict]:
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         return await repo.list_mailboxes(conn)
 
 
@@ -101,15 +101,15 @@ def _check_steps(body: SequenceIn) -> list[dict[str, Any]]:
 
 async def create_sequence(runtime: Runtime, principal: Principal | None, body: SequenceIn) -> dict:
     steps = _check_steps(body)
-    async with runtime.db.transaction() as conn:
-        raw = await raw_asyncpg(conn)
+    async with unit_of_work(runtime.db) as conn:
+        raw = conn
         if body.mailbox_id and await repo.get_mailbox(raw, body.mailbox_id) is None:
             raise BadRequest("unknown_mailbox", "mailbox_id does not name a mailbox")
         sequence = await repo.insert_sequence(
             raw, body.name, body.mailbox_id, principal.user_id if principal else None
         )
         await repo.replace_steps(raw, sequence["id"], steps)
-        await audit(conn, principal, "create", "sequence", sequence["id"], {"name": body.name})
+        await conn.audit(principal, "create", "sequence", sequence["id"], {"name": body.name})
         return await repo.get_sequence(raw, sequence["id"])  # type: ignore[return-value]
 
 
@@ -117,17 +117,17 @@ async def update_sequence(
     runtime: Runtime, principal: Principal | None, sequence_id: uuid.UUID, body: SequenceIn
 ) -> dict:
     steps = _check_steps(body)
-    async with runtime.db.transaction() as conn:
-        raw = await raw_asyncpg(conn)
+    async with unit_of_work(runtime.db) as conn:
+        raw = conn
         if not await repo.update_sequence(raw, sequence_id, body.name, body.mailbox_id):
             raise _not_found("sequence")
         await repo.replace_steps(raw, sequence_id, steps)
-        await audit(conn, principal, "update", "sequence", sequence_id, {"steps": len(steps)})
+        await conn.audit(principal, "update", "sequence", sequence_id, {"steps": len(steps)})
         return await repo.get_sequence(raw, sequence_id)  # type: ignore[return-value]
 
 
 async def get_sequence(runtime: Runtime, sequence_id: uuid.UUID) -> dict:
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         sequence = await repo.get_sequence(conn, sequence_id)
         if sequence is None:
             raise _not_found("sequence")
@@ -136,15 +136,15 @@ async def get_sequence(runtime: Runtime, sequence_id: uuid.UUID) -> dict:
 
 
 async def list_sequences(runtime: Runtime) -> list[dict]:
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         return await repo.list_sequences(conn)
 
 
 async def set_status(
     runtime: Runtime, principal: Principal | None, sequence_id: uuid.UUID, status: str
 ) -> dict:
-    async with runtime.db.transaction() as conn:
-        raw = await raw_asyncpg(conn)
+    async with unit_of_work(runtime.db) as conn:
+        raw = conn
         sequence = await repo.get_sequence(raw, sequence_id)
         if sequence is None:
             raise _not_found("sequence")
@@ -152,15 +152,15 @@ async def set_status(
         if status == "active" and sends_email and sequence["mailbox_id"] is None:
             raise BadRequest("mailbox_required", "choose the mailbox email steps send from")
         await repo.set_status(raw, sequence_id, status)
-        await audit(conn, principal, status, "sequence", sequence_id)
+        await conn.audit(principal, status, "sequence", sequence_id)
         return await repo.get_sequence(raw, sequence_id)  # type: ignore[return-value]
 
 
 async def delete_sequence(runtime: Runtime, principal: Principal | None, sequence_id: uuid.UUID):
-    async with runtime.db.transaction() as conn:
-        if not await repo.delete_sequence(await raw_asyncpg(conn), sequence_id):
+    async with unit_of_work(runtime.db) as conn:
+        if not await repo.delete_sequence(conn, sequence_id):
             raise _not_found("sequence")
-        await audit(conn, principal, "delete", "sequence", sequence_id)
+        await conn.audit(principal, "delete", "sequence", sequence_id)
 
 
 # ---- enrollment -------------------------------------------------------------------------
@@ -176,7 +176,7 @@ async def enroll(
     """Enrolls each lead once. Leads that cannot receive the sequence are refused with a
     reason: suppressed, do not contact, no address for a channel, or a template variable
     the lead has no value for (caught now, not at send time)."""
-    async with runtime.db.raw() as conn, conn.transaction():
+    async with unit_of_work(runtime.db) as conn:
         sequence = await repo.get_sequence(conn, sequence_id)
         if sequence is None:
             raise _not_found("sequence")
@@ -235,7 +235,7 @@ async def tick(runtime: Runtime, *, now: datetime | None = None) -> dict[str, in
     at = now or datetime.now(UTC)
     scheduled = skipped = 0
     while True:
-        async with runtime.db.raw() as conn, conn.transaction():
+        async with unit_of_work(runtime.db) as conn:
             due = await repo.due_steps(conn, at, TICK_BATCH)
             for step in due:
                 conversation = await inbox_repo.conversation_for(
@@ -281,7 +281,7 @@ def _smtp_config(runtime: Runtime) -> SmtpConfig:
 
 
 async def _cancel(runtime: Runtime, message: dict, reason: str) -> dict[str, Any]:
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         await inbox_repo.update_message(conn, message["id"], {"status": "failed", "error": reason})
     return {"message_id": str(message["id"]), "outcome": "cancelled", "reason": reason}
 
@@ -289,7 +289,7 @@ async def _cancel(runtime: Runtime, message: dict, reason: str) -> dict[str, Any
 async def send_message(runtime: Runtime, execution: dict[str, Any]) -> dict[str, Any]:
     """One attempt of message.send (sequence steps and manual replies)."""
     message_id = uuid.UUID(execution["payload"]["message_id"])
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         message = await inbox_repo.get_message(conn, message_id)
         if message is None:
             raise TerminalJobError("message_not_found", "the message was deleted")
@@ -333,7 +333,7 @@ async def send_message(runtime: Runtime, execution: dict[str, Any]) -> dict[str,
             body = templates.render(step["body_template"], context)
         except templates.MissingVariables as exc:
             # Never a blank: the message fails visibly and the enrollment stops.
-            async with runtime.db.raw() as conn, conn.transaction():
+            async with unit_of_work(runtime.db) as conn:
                 await inbox_repo.update_message(
                     conn, message_id, {"status": "failed", "error": f"template: {exc}"}
                 )
@@ -349,7 +349,7 @@ async def send_message(runtime: Runtime, execution: dict[str, Any]) -> dict[str,
         result = await _send_email(runtime, message, lead, mailbox, subject, body, started)
     else:
         result = await _send_trengo(runtime, message, lead, body, started)
-    async with runtime.db.raw() as conn, conn.transaction():
+    async with unit_of_work(runtime.db) as conn:
         await inbox_repo.update_message(
             conn,
             message_id,
@@ -395,7 +395,7 @@ async def _send_email(
         # for good instead of retrying.
         raise PermanentProviderError("smtp", "invalid_header", str(exc)) from None
     day = local_day(started, mailbox["timezone"])
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         if not await repo.take_send_unit(conn, mailbox["id"], day, mailbox["daily_limit"]):
             raise Deferred(
                 wait_for_tomorrow(started, mailbox["timezone"], mailbox["window_start"]),
@@ -404,7 +404,7 @@ async def _send_email(
     try:
         await send_email(_smtp_config(runtime), email)
     except Exception as exc:
-        async with runtime.db.raw() as conn:
+        async with single_statements(runtime.db) as conn:
             await repo.give_back_unit(conn, mailbox["id"], day)  # nothing went out
         await _record_failure(runtime, message, exc, started)
         raise
@@ -475,7 +475,7 @@ async def _record_failure(
 ) -> None:
     """The attempt row; a permanent failure also fails the message (the job will not retry)."""
     permanent = isinstance(exc, PermanentProviderError)
-    async with runtime.db.raw() as conn, conn.transaction():
+    async with unit_of_work(runtime.db) as conn:
         await inbox_repo.record_attempt(
             conn,
             message["id"],
@@ -490,7 +490,7 @@ async def _record_failure(
 
 
 async def send_failed(runtime: Runtime, execution: dict[str, Any], error: str) -> None:
-    async with runtime.db.raw() as conn:
+    async with single_statements(runtime.db) as conn:
         await inbox_repo.update_message(
             conn,
             uuid.UUID(execution["payload"]["message_id"]),

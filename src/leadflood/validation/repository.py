@@ -8,7 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from leadflood.core.jobs import ROUTE_LEAD, fused_enqueue_ctes
+from leadflood.core.jobs import ROUTE_LEAD
+from leadflood.core.queue import fused_enqueue_ctes
 
 _LOAD = """
 SELECT l.id, l.status::text AS status, l.offer_id, l.vertical_id, l.created_at,

@@ -15,8 +15,8 @@ log = structlog.get_logger("leadflood.validation")
 @job(VALIDATE_LEAD)
 async def validate_lead_job(ctx: JobContext) -> None:
     lead_id = uuid.UUID(ctx.payload["lead_id"])
-    async with ctx.runtime.db.raw() as conn:
-        result = await validate_lead(conn, lead_id)
+    async with ctx.statements() as tx:
+        result = await validate_lead(tx, lead_id)
     log.info(
         "lead_validated",
         lead_id=str(lead_id),

@@ -12,10 +12,11 @@ from pydantic import ValidationError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from leadflood.auth.policy import Permission
-from leadflood.auth.service import Principal
 from leadflood.core.errors import AppError, NotFound
 from leadflood.core.executions import get_execution
+from leadflood.core.principal import Principal
 from leadflood.core.runtime import runtime_of
+from leadflood.core.uow import single_statements
 from leadflood.enrichment.enrichers import EnrichmentProvider
 from leadflood.enrichment.service import start_enrichment
 from leadflood.prospecting import service
@@ -134,7 +135,7 @@ async def run_panel(
     icp_id: uuid.UUID, run_id: uuid.UUID, request: Request, principal: Principal = READ
 ) -> HTMLResponse:
     run = await service.get_run(runtime_of(request), icp_id, run_id)
-    async with runtime_of(request).db.raw() as conn:
+    async with single_statements(runtime_of(request).db) as conn:
         job = await get_execution(conn, run["job_id"]) if run["job_id"] else None
     return render(
         request, "outreach/_run_panel.html", principal, run=run, job=job, terminal=TERMINAL
@@ -214,7 +215,7 @@ async def lead_enrich(lead_id: uuid.UUID, request: Request, principal: Principal
 
 @router.get("/jobs/{job_id}")
 async def job_panel(job_id: uuid.UUID, request: Request, principal: Principal = READ):
-    async with runtime_of(request).db.raw() as conn:
+    async with single_statements(runtime_of(request).db) as conn:
         job = await get_execution(conn, job_id)
     if job is None:
         return render(request, "_flash.html", principal, message="no such job", ok=False)

@@ -23,9 +23,10 @@ from leadflood.auth.dependencies import (
     require_same_origin,
 )
 from leadflood.auth.policy import Permission, allows
-from leadflood.auth.service import Principal
 from leadflood.core.errors import AppError, NotFound
+from leadflood.core.principal import Principal
 from leadflood.core.runtime import runtime_of
+from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.web import forms
 from leadflood.web.session import (
     clear_session_cookies,
@@ -153,7 +154,7 @@ async def leads(request: Request, principal: Principal = READ_LEADS) -> HTMLResp
         page = await lead_service.search(runtime_of(request), query)
     except AppError as exc:
         page, error = {"items": [], "next_cursor": None}, exc.message
-    async with runtime_of(request).db.connect() as conn:
+    async with single_statements(runtime_of(request).db) as conn:
         options = await config.reference_options(conn, forms.REFERENCES, ["offer_id", "buyer_id"])
     filters = {k: v for k, v in params.items() if k != "cursor" and v}
     template = "_leads_table.html" if request.headers.get("hx-request") else "leads.html"
@@ -209,7 +210,7 @@ async def _reference_options(
     request: Request, fields: list[forms.FormField], extra: tuple[str, ...] = ()
 ) -> dict:
     names = [f.name for f in fields if f.kind == "reference"] + list(extra)
-    async with runtime_of(request).db.connect() as conn:
+    async with single_statements(runtime_of(request).db) as conn:
         return await config.reference_options(conn, forms.REFERENCES, names)
 
 
@@ -249,7 +250,7 @@ async def config_index(request: Request, principal: Principal = READ_CONFIG) -> 
 async def config_list(name: str, request: Request, principal: Principal = READ_CONFIG):
     resource = _resource(name)
     filters = {k: v for k, v in request.query_params.items() if k in resource.filters and v}
-    async with runtime_of(request).db.connect() as conn:
+    async with single_statements(runtime_of(request).db) as conn:
         typed = {k: (_uuid_or_none(v) if k.endswith("_id") else v) for k, v in filters.items()}
         rows, total = await config.list_(conn, resource, typed, limit=500)
     columns = [f.name for f in forms.form_fields(resource.create, editing=False)]
@@ -288,7 +289,7 @@ async def config_create(name: str, request: Request, principal: Principal = WRIT
     if body is not None:
         try:
             await config.check_destination(resource, body, runtime_of(request).settings)
-            async with runtime_of(request).db.transaction() as conn:
+            async with unit_of_work(runtime_of(request).db) as conn:
                 row, extras = await config.create(
                     conn, principal, resource, body, _secret_key(request)
                 )
@@ -317,7 +318,7 @@ async def config_edit(
     name: str, item_id: uuid.UUID, request: Request, principal: Principal = READ_CONFIG
 ):
     resource = _resource(name)
-    async with runtime_of(request).db.connect() as conn:
+    async with single_statements(runtime_of(request).db) as conn:
         try:
             row = config.public(resource, await config.get(conn, resource, item_id))
         except NotFound:
@@ -338,13 +339,13 @@ async def config_update(
     if body is not None:
         try:
             await config.check_destination(resource, body, runtime_of(request).settings)
-            async with runtime_of(request).db.transaction() as conn:
+            async with unit_of_work(runtime_of(request).db) as conn:
                 await config.update(conn, principal, resource, item_id, body, _secret_key(request))
         except AppError as exc:
             errors = {"__all__": f"{exc.message} ({exc.code})"}
         else:
             return RedirectResponse(f"/config/{name}/{item_id}?saved=1", status_code=303)
-    async with runtime_of(request).db.connect() as conn:
+    async with single_statements(runtime_of(request).db) as conn:
         row = config.public(resource, await config.get(conn, resource, item_id))
     return await _form_page(request, principal, resource, fields, row, errors, status=400)
 
@@ -355,7 +356,7 @@ async def config_delete(
 ):
     resource = _resource(name)
     try:
-        async with runtime_of(request).db.transaction() as conn:
+        async with unit_of_work(runtime_of(request).db) as conn:
             await config.delete(conn, principal, resource, item_id)
     except AppError as exc:
         return render(request, "_flash.html", principal, message=exc.message, ok=False)
@@ -368,7 +369,7 @@ async def source_rotate(
     request: Request,
     principal: Principal = Depends(page_requires(Permission.secrets_write)),
 ):
-    async with runtime_of(request).db.transaction() as conn:
+    async with unit_of_work(runtime_of(request).db) as conn:
         api_key = await config.rotate_source_key(conn, principal, item_id)
         row = await config.get(conn, RESOURCES["sources"], item_id)
     return render(
@@ -386,7 +387,7 @@ async def import_areas(item_id: uuid.UUID, request: Request, principal: Principa
     form = await request.form()
     try:
         market_id = uuid.UUID(str(form.get("market_id", "")))
-        async with runtime_of(request).db.transaction() as conn:
+        async with unit_of_work(runtime_of(request).db) as conn:
             result = await config.import_service_areas(
                 conn,
                 principal,
