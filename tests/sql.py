@@ -10,9 +10,36 @@ from typing import Any
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
+class Row:
+    """A record read by name (`row.raw`), key (`row["raw"]`), position or unpacking."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: Any) -> None:
+        self._record = record
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._record[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._record[key]
+
+    def __iter__(self):
+        return iter(self._record.values())
+
+    def __len__(self) -> int:
+        return len(self._record)
+
+    def keys(self):
+        return self._record.keys()
+
+
 class Result:
     def __init__(self, rows: list[Any], status: str = "") -> None:
-        self._rows = rows
+        self._rows = [r if isinstance(r, dict) else Row(r) for r in rows]
         self.rowcount = int(status.split()[-1]) if status and status.split()[-1].isdigit() else -1
 
     def scalar(self) -> Any:
@@ -23,7 +50,7 @@ class Result:
         return self._rows[0][0]
 
     def mappings(self) -> Result:
-        return Result([dict(r) for r in self._rows])
+        return Result([dict(r._record) if isinstance(r, Row) else r for r in self._rows])
 
     def one(self) -> Any:
         assert len(self._rows) == 1, f"expected one row, got {len(self._rows)}"

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from leadflood.core.logging import cache_loggers, configure_logging
 from leadflood.core.settings import Settings, get_settings
-from leadflood.core.uow import unit_of_work
+from leadflood.core.uow import Tx, unit_of_work
 
 if TYPE_CHECKING:
     from leadflood.core.runtime import Runtime
@@ -44,6 +44,16 @@ def _run_service_loop(main: Coroutine[Any, Any, None]) -> None:
         asyncio.run(main)
     else:
         uvloop.run(main)
+
+
+def _in_unit_of_work(work: Callable[[Tx], Awaitable[T]]) -> T:
+    """One command's work in one unit of work (the CLI is a boundary)."""
+
+    async def run(runtime: Runtime) -> T:
+        async with unit_of_work(runtime.db) as tx:
+            return await work(tx)
+
+    return _with_runtime(run)
 
 
 def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
@@ -200,11 +210,7 @@ def billing_invoice(
     """Invoice every postpaid buyer for the month; re-running adds nothing twice."""
     from leadflood.billing.service import invoice_period
 
-    async def run(runtime: Runtime) -> Any:
-        async with unit_of_work(runtime.db) as tx:
-            return await invoice_period(tx, period)
-
-    results = _with_runtime(run)
+    results = _in_unit_of_work(lambda tx: invoice_period(tx, period))
     if not results:
         typer.echo(f"{period}: nothing to invoice")
     for r in results:
@@ -223,7 +229,7 @@ def jobs_list(limit: int = typer.Option(50, help="At most this many.")) -> None:
     """Jobs that failed for good (dead letters), newest first."""
     from leadflood.jobs.dead_letters import list_dead_letters
 
-    letters = _with_runtime(lambda runtime: list_dead_letters(runtime, limit))
+    letters = _in_unit_of_work(lambda tx: list_dead_letters(tx, limit))
     if not letters:
         typer.echo("no failed jobs")
     for letter in letters:
@@ -239,7 +245,7 @@ def jobs_replay(job_id: str = typer.Argument(..., help="Id from `leadflood jobs 
     from leadflood.jobs.dead_letters import NotReplayable, replay
 
     try:
-        typer.echo(_with_runtime(lambda runtime: replay(runtime, job_id)))
+        typer.echo(_in_unit_of_work(lambda tx: replay(tx, job_id)))
     except NotReplayable as exc:
         typer.echo(f"error: not_replayable: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -266,19 +272,14 @@ def users_create(
     """Create a user. The password is hashed with Argon2id and never printed."""
     from leadflood.auth.service import create_user
 
-    async def create(runtime: Runtime) -> dict:
-        async with unit_of_work(runtime.db) as conn:
-            user = await create_user(conn, email=email, password=password, role=role, name=name)
-            await conn.audit(
-                None,
-                "create",
-                "user",
-                user["id"],
-                {"email": user["email"], "role": role, "via": "cli"},
-            )
-            return user
+    async def create(tx: Tx) -> dict:
+        user = await create_user(tx, email=email, password=password, role=role, name=name)
+        await tx.audit(
+            None, "create", "user", user["id"], {"email": user["email"], "role": role, "via": "cli"}
+        )
+        return user
 
-    user = _with_runtime(create)
+    user = _in_unit_of_work(create)
     typer.echo(f"created {user['role']} {user['email']} ({user['id']})")
 
 

@@ -7,7 +7,6 @@ from asyncpg.connection import LoggedQuery
 
 from leadflood.core.db import Database, libpq_url
 from leadflood.core.uow import single_statements
-from tests.sql import run
 
 _ENUM_STATEMENT = "SELECT NULL::lead_status, NULL::delivery_status, NULL::attempt_outcome"
 
@@ -51,16 +50,17 @@ async def test_pooled_connections_know_the_enum_types_before_first_use(
         await db.dispose()
 
 
-async def test_orm_connections_are_primed_too(database_url: str) -> None:
+async def test_pooled_connections_speak_json_as_python_values(database_url: str) -> None:
+    """One codec, registered when a pooled connection opens: jsonb reads as Python values
+    (no JSON-decoding fallbacks in repositories); a parameter may be a Python value or,
+    as pgqueuer sends its headers, JSON text."""
     db = Database(database_url, pool_size=2)
     try:
-        async with single_statements(db) as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            seen: list[str] = []
-            raw.add_query_logger(lambda record: seen.append(record.query))
-            await run(conn, _ENUM_STATEMENT)
-        assert seen
-        assert _introspections(seen) == 0
+        async with single_statements(db) as tx:
+            assert await tx.fetchval("""SELECT '{"a": [1, 2]}'::jsonb""") == {"a": [1, 2]}
+            assert await tx.fetchval("SELECT $1::jsonb", {"b": None}) == {"b": None}
+            assert await tx.fetchval("SELECT $1::jsonb", '{"c": "text"}') == {"c": "text"}
+            assert await tx.fetchval("SELECT $1::json", [1, "x"]) == [1, "x"]
     finally:
         await db.dispose()
 

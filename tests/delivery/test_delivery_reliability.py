@@ -11,6 +11,7 @@ import structlog
 
 from leadflood.core.jobs import REGISTRY, JobSpec, run_worker
 from leadflood.core.queue import enqueue as enqueue_raw
+from leadflood.core.retry import NO_RETRY
 from leadflood.core.runtime import build_runtime
 from leadflood.core.settings import Environment
 from leadflood.core.uow import unit_of_work
@@ -170,7 +171,7 @@ async def test_a_job_that_raises_is_logged_with_its_error(runtime) -> None:
     async def explode(ctx) -> None:
         raise RuntimeError("boom in the handler")
 
-    REGISTRY["test.explode"] = JobSpec("test.explode", explode, max_attempts=1)
+    REGISTRY["test.explode"] = JobSpec("test.explode", explode, NO_RETRY)
     try:
         async with runtime.db.pool_connection() as conn:
             await enqueue_raw(conn, "test.explode", {})

@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from leadflood.core.retry import RetryPolicy
 from leadflood.core.retry_after import parse_retry_after
 from leadflood.delivery.channels import sanitize
 from leadflood.delivery.payload import build_payload, headers, serialize
-from leadflood.delivery.policy import classify_status, next_delay
+from leadflood.delivery.policy import classify_status
 from leadflood.delivery.safety import is_public
 
 
@@ -37,8 +38,13 @@ def test_status_classification(status, outcome) -> None:
     assert classify_status(status) == outcome
 
 
+# The default delivery schedule (Settings.delivery_retry_schedule_s).
+SCHEDULE = RetryPolicy.from_seconds([30, 120, 600, 1800])
+
+
 def test_retry_schedule_and_exhaustion() -> None:
-    assert [next_delay(n) for n in range(1, 6)] == [
+    assert SCHEDULE.max_attempts == 5
+    assert [SCHEDULE.delay_after(n) for n in range(1, 6)] == [
         timedelta(seconds=30),
         timedelta(minutes=2),
         timedelta(minutes=10),
@@ -48,10 +54,10 @@ def test_retry_schedule_and_exhaustion() -> None:
 
 
 def test_retry_after_waits_the_larger_capped_at_an_hour() -> None:
-    assert next_delay(1, timedelta(seconds=10)) == timedelta(seconds=30)
-    assert next_delay(1, timedelta(seconds=90)) == timedelta(seconds=90)
-    assert next_delay(2, timedelta(hours=5)) == timedelta(hours=1)
-    assert next_delay(5, timedelta(seconds=1)) is None
+    assert SCHEDULE.delay_after(1, timedelta(seconds=10)) == timedelta(seconds=30)
+    assert SCHEDULE.delay_after(1, timedelta(seconds=90)) == timedelta(seconds=90)
+    assert SCHEDULE.delay_after(2, timedelta(hours=5)) == timedelta(hours=1)
+    assert SCHEDULE.delay_after(5, timedelta(seconds=1)) is None
 
 
 def test_retry_after_parsing() -> None:
@@ -90,7 +96,7 @@ def _row(**overrides):
         "currency": "USD",
         "received_at": datetime(2026, 11, 22, 12, 0, tzinfo=UTC),
         "routed_at": datetime(2026, 11, 22, 12, 0, 1, tzinfo=UTC),
-        "raw_payload": '{"first_name": "Ana", "utm_source": "fb", "z": 1, "a": {"b": 2}}',
+        "raw_payload": {"first_name": "Ana", "utm_source": "fb", "z": 1, "a": {"b": 2}},
     }
     row.update(overrides)
     return row
@@ -98,9 +104,7 @@ def _row(**overrides):
 
 def test_payload_is_deterministic_sorted_and_compact() -> None:
     first = serialize(build_payload(_row()))
-    second = serialize(
-        build_payload(_row(raw_payload='{"a": {"b": 2}, "z": 1, "utm_source": "fb"}'))
-    )
+    second = serialize(build_payload(_row(raw_payload={"a": {"b": 2}, "z": 1, "utm_source": "fb"})))
     assert first == second
     assert b" " not in first.replace(b"I agree", b"")
     doc = orjson.loads(first)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from leadflood.core.jobs import JobContext, job
+from leadflood.core.retry import NO_RETRY
 from leadflood.core.uow import unit_of_work
 from leadflood.jobs.dead_letters import NotReplayable, list_dead_letters, replay
 from tests.conftest import drain_jobs
@@ -17,11 +16,16 @@ from tests.outreach.helpers import new_icp
 FLAKY = {"broken": True, "runs": 0}
 
 
-@job("test_flaky_pipeline_job", max_attempts=1, initial_delay=timedelta(0))
+@job("test_flaky_pipeline_job", retry=NO_RETRY)
 async def flaky(ctx: JobContext) -> None:
     FLAKY["runs"] += 1
     if FLAKY["broken"]:
         raise RuntimeError("downstream is down")
+
+
+async def _in_unit(runtime, work, *args):
+    async with unit_of_work(runtime.db) as tx:
+        return await work(tx, *args)
 
 
 async def test_failed_search_is_replayed_after_the_key_is_fixed(
@@ -33,11 +37,11 @@ async def test_failed_search_is_replayed_after_the_key_is_fixed(
         await client.post(f"/v1/icps/{icp_id}/search", json={"provider": "apollo"}, headers=manager)
     ).json()
     await drain_jobs(runtime)
-    letters = await list_dead_letters(runtime)
+    letters = await _in_unit(runtime, list_dead_letters)
     assert [(d["id"], d["type"]) for d in letters] == [(str(started["jobId"]), "icp.search.run")]
 
     runtime.settings.apollo_api_key = SecretStr("apollo-test-key")
-    message = await replay(runtime, str(started["jobId"]))
+    message = await _in_unit(runtime, replay, str(started["jobId"]))
     assert "new round" in message
     run = (
         await client.get(f"/v1/icps/{icp_id}/search-runs/{started['runId']}", headers=manager)
@@ -51,7 +55,7 @@ async def test_failed_search_is_replayed_after_the_key_is_fixed(
     ).json()
     assert run["status"] == "completed" and run["leads_created"] == 5
     with pytest.raises(NotReplayable):
-        await replay(runtime, str(started["jobId"]))  # completed: nothing to replay
+        await _in_unit(runtime, replay, str(started["jobId"]))  # completed: nothing to replay
 
 
 async def test_failed_pipeline_job_is_requeued(runtime) -> None:
@@ -60,19 +64,23 @@ async def test_failed_pipeline_job_is_requeued(runtime) -> None:
         await conn.enqueue("test_flaky_pipeline_job", {"lead_id": "x"})
     await drain_jobs(runtime)
     (letter,) = [
-        d for d in await list_dead_letters(runtime) if d["type"] == "test_flaky_pipeline_job"
+        d
+        for d in await _in_unit(runtime, list_dead_letters)
+        if d["type"] == "test_flaky_pipeline_job"
     ]
     tries = FLAKY["runs"]
     assert tries >= 1
     FLAKY["broken"] = False
-    assert "queued again" in await replay(runtime, letter["id"])
+    assert "queued again" in await _in_unit(runtime, replay, letter["id"])
     await drain_jobs(runtime)
     assert FLAKY["runs"] == tries + 1
     assert not [
-        d for d in await list_dead_letters(runtime) if d["type"] == "test_flaky_pipeline_job"
+        d
+        for d in await _in_unit(runtime, list_dead_letters)
+        if d["type"] == "test_flaky_pipeline_job"
     ]
     with pytest.raises(NotReplayable):
-        await replay(runtime, "not-an-id")
+        await _in_unit(runtime, replay, "not-an-id")
 
 
 def test_cli_lists_and_refuses_unknown_jobs(database_url, runtime, monkeypatch) -> None:

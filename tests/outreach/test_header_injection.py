@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from leadflood.core.uow import unit_of_work
-from leadflood.sequences.service import tick
+from leadflood.sequences.tasks import tick
 from tests.conftest import drain_jobs
 from tests.outreach.helpers import scalar
 from tests.outreach.test_sequences import lead, mailbox, sent_mail, sequence, smtp  # noqa: F401

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.integrations.smtp.sink import start_sink
 from leadflood.integrations.trengo.client import sign
-from leadflood.sequences.service import tick
+from leadflood.sequences.tasks import tick
 from tests.conftest import drain_jobs
 from tests.live import free_port
 from tests.outreach.helpers import make_jobs_due, scalar

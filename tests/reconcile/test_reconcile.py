@@ -40,8 +40,8 @@ async def _jobs(runtime, entrypoint: str) -> int:
 
 
 async def _reconcile(runtime) -> dict[str, int]:
-    async with runtime.db.pool_connection() as conn, conn.transaction():
-        return await reconcile(conn)
+    async with unit_of_work(runtime.db) as tx:
+        return await reconcile(tx)
 
 
 async def _delete_jobs(runtime) -> None:
@@ -127,7 +127,7 @@ async def test_a_scheduled_retry_keeps_its_time_when_recovered(runtime) -> None:
 
 
 async def test_a_tracked_execution_without_its_job_is_recovered_once(runtime) -> None:
-    async with runtime.db.pool_connection() as conn, conn.transaction():
+    async with unit_of_work(runtime.db) as conn:
         execution_id, _ = await create_execution(
             conn, "icp.search.run", {"icp_id": str(uuid.uuid4())}, max_attempts=3
         )
@@ -154,9 +154,9 @@ async def test_two_reconcilers_at_once_repair_once(runtime) -> None:
     async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
         await make_lead(conn, world, status="received")
-    async with runtime.db.pool_connection() as first, first.transaction():
+    async with unit_of_work(runtime.db) as first:
         assert await reconcile(first) == {"validate_lead": 1}
-        async with runtime.db.pool_connection() as second, second.transaction():
+        async with unit_of_work(runtime.db) as second:
             assert await reconcile(second) == {"skipped_concurrent_run": 1}
     assert await _jobs(runtime, "validate_lead") == 1
 

@@ -47,7 +47,7 @@ async def test_routed_commit_writes_everything_in_one_transaction(runtime, world
     assert delivery["status"] == "pending" and delivery["channel"] == "email"
     assert delivery["idempotency_key"] == f"lead:{lead}"
     assert decision["outcome"] == "routed" and decision["buyer_id"] == buyer
-    assert orjson.loads(decision["candidates"])[0]["selected"] is True
+    assert decision["candidates"][0]["selected"] is True
     assert orjson.loads(job["payload"]) == {"lead_id": str(lead)}
     assert routed_at == WINTER_NOON_UTC
 

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from leadflood.analytics import service
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
+from leadflood.core.boundary import TX
 from leadflood.core.principal import Principal
+from leadflood.core.uow import Tx
 
 router = APIRouter(tags=["analytics"])
 
@@ -19,9 +21,10 @@ async def summary(
     request: Request,
     from_: date | None = Query(None, alias="from"),
     to: date | None = None,
+    tx: Tx = TX,
     _: Principal = Depends(requires(Permission.outreach_read)),
 ) -> dict:
-    return await service.summary(request.app.state.runtime, from_, to)
+    return await service.summary(tx, from_, to)
 
 
 @router.get("/v1/analytics/trends", summary="Daily series of one metric")
@@ -30,6 +33,7 @@ async def trends(
     metric: str,
     from_: date | None = Query(None, alias="from"),
     to: date | None = None,
+    tx: Tx = TX,
     _: Principal = Depends(requires(Permission.outreach_read)),
 ) -> dict:
-    return await service.trends(request.app.state.runtime, metric, from_, to)
+    return await service.trends(tx, metric, from_, to)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-import asyncpg
+from leadflood.core.uow import Conn
 
 _OUTREACH = """
 SELECT
@@ -68,21 +68,19 @@ TREND_METRICS = {
 }
 
 
-async def outreach_counts(conn: asyncpg.Connection, since: datetime, until: datetime) -> dict:
+async def outreach_counts(conn: Conn, since: datetime, until: datetime) -> dict:
     return dict(await conn.fetchrow(_OUTREACH, since, until))
 
 
 async def distribution_by(
-    conn: asyncpg.Connection, dimension: str, since: datetime, until: datetime
+    conn: Conn, dimension: str, since: datetime, until: datetime
 ) -> list[dict[str, Any]]:
     key, label, join = _BREAKDOWNS[dimension]
     rows = await conn.fetch(_DISTRIBUTION.format(key=key, label=label, join=join), since, until)
     return [dict(r) for r in rows]
 
 
-async def daily(
-    conn: asyncpg.Connection, metric: str, since: date, until: date, tz: str
-) -> dict[date, int]:
+async def daily(conn: Conn, metric: str, since: date, until: date, tz: str) -> dict[date, int]:
     table, column, condition = TREND_METRICS[metric]
     rows = await conn.fetch(
         f"SELECT ({column} AT TIME ZONE $3)::date AS day, count(*) AS n FROM {table} "

@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from leadflood.core.uow import Conn
+
 # One balanced transaction: the buyer account moves by $5 (signed), the counter account by
 # the opposite; the balance projection moves in the same statement. A repeated
 # idempotency key posts nothing.
@@ -36,7 +38,7 @@ SELECT (SELECT id FROM txn) AS transaction_id, (SELECT balance_cents FROM balanc
 
 
 async def post(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     kind: str,
     buyer_id: uuid.UUID,
@@ -60,7 +62,7 @@ async def post(
     )
 
 
-async def buyer(conn: asyncpg.Connection, buyer_id: uuid.UUID) -> dict[str, Any] | None:
+async def buyer(conn: Conn, buyer_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         "SELECT id, name, payment_method::text AS payment_method, currency, balance_cents, "
         "       reserved_cents, min_balance_cents, max_return_rate::float8 AS max_return_rate, "
@@ -74,18 +76,18 @@ async def buyer(conn: asyncpg.Connection, buyer_id: uuid.UUID) -> dict[str, Any]
     return dict(row) if row else None
 
 
-async def buyer_by_key_hash(conn: asyncpg.Connection, key_hash: str) -> uuid.UUID | None:
+async def buyer_by_key_hash(conn: Conn, key_hash: str) -> uuid.UUID | None:
     return await conn.fetchval("SELECT id FROM buyers WHERE api_key_hash = $1", key_hash)
 
 
-async def set_buyer_key(conn: asyncpg.Connection, buyer_id: uuid.UUID, key_hash: str) -> bool:
+async def set_buyer_key(conn: Conn, buyer_id: uuid.UUID, key_hash: str) -> bool:
     result = await conn.execute(
         "UPDATE buyers SET api_key_hash = $2 WHERE id = $1", buyer_id, key_hash
     )
     return result == "UPDATE 1"
 
 
-async def statement(conn: asyncpg.Connection, buyer_id: uuid.UUID, limit: int) -> list[dict]:
+async def statement(conn: Conn, buyer_id: uuid.UUID, limit: int) -> list[dict]:
     rows = await conn.fetch(
         "SELECT t.id, t.kind, t.lead_id, t.amount_cents, t.currency, t.description, "
         "       t.created_at, e.amount_cents AS delta_cents, "
@@ -100,7 +102,7 @@ async def statement(conn: asyncpg.Connection, buyer_id: uuid.UUID, limit: int) -
     return [dict(r) for r in rows]
 
 
-async def buyers_overview(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+async def buyers_overview(conn: Conn) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT b.id, b.name, b.payment_method::text AS payment_method, b.currency, "
         "       b.balance_cents, b.reserved_cents, b.min_balance_cents, "
@@ -114,7 +116,7 @@ async def buyers_overview(conn: asyncpg.Connection) -> list[dict[str, Any]]:
 # ---- invoices -----------------------------------------------------------------------------
 
 
-async def postpaid_buyers(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+async def postpaid_buyers(conn: Conn) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT id, currency, payment_method::text AS payment_method FROM buyers "
         "WHERE payment_method <> 'prepaid' ORDER BY name, id"
@@ -122,9 +124,7 @@ async def postpaid_buyers(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def open_invoice(
-    conn: asyncpg.Connection, buyer: dict, start: datetime, end: datetime
-) -> dict[str, Any]:
+async def open_invoice(conn: Conn, buyer: dict, start: datetime, end: datetime) -> dict[str, Any]:
     """The buyer's live invoice for the period, created as a draft if missing; locked."""
     await conn.execute(
         "INSERT INTO invoices (buyer_id, period_start, period_end, status, currency, "
@@ -147,7 +147,7 @@ async def open_invoice(
 
 
 async def add_lines(
-    conn: asyncpg.Connection,
+    conn: Conn,
     invoice_id: uuid.UUID,
     buyer_id: uuid.UUID,
     start: datetime,
@@ -182,7 +182,7 @@ async def add_lines(
     return len(ids)
 
 
-async def drop_empty_draft(conn: asyncpg.Connection, invoice_id: uuid.UUID) -> None:
+async def drop_empty_draft(conn: Conn, invoice_id: uuid.UUID) -> None:
     await conn.execute(
         "DELETE FROM invoices WHERE id = $1 AND status = 'draft' "
         "AND NOT EXISTS (SELECT 1 FROM invoice_line_items WHERE invoice_id = $1)",
@@ -190,7 +190,7 @@ async def drop_empty_draft(conn: asyncpg.Connection, invoice_id: uuid.UUID) -> N
     )
 
 
-async def invoices(conn: asyncpg.Connection, buyer_id: uuid.UUID | None = None) -> list[dict]:
+async def invoices(conn: Conn, buyer_id: uuid.UUID | None = None) -> list[dict]:
     rows = await conn.fetch(
         "SELECT i.id, i.buyer_id, b.name AS buyer_name, i.period_start, i.period_end, "
         "       i.status::text AS status, i.currency, i.total_cents, i.issued_at, i.due_at, "
@@ -204,7 +204,7 @@ async def invoices(conn: asyncpg.Connection, buyer_id: uuid.UUID | None = None) 
     return [dict(r) for r in rows]
 
 
-async def invoice(conn: asyncpg.Connection, invoice_id: uuid.UUID) -> dict[str, Any] | None:
+async def invoice(conn: Conn, invoice_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         "SELECT i.*, i.status::text AS status, i.payment_method::text AS payment_method, "
         "       b.name AS buyer_name, b.email AS buyer_email "
@@ -230,7 +230,7 @@ _TRANSITIONS = {
 }
 
 
-async def set_invoice_status(conn: asyncpg.Connection, invoice_id: uuid.UUID, status: str) -> bool:
+async def set_invoice_status(conn: Conn, invoice_id: uuid.UUID, status: str) -> bool:
     allowed, stamps = _TRANSITIONS[status]  # status comes from this table's keys only
     result = await conn.execute(
         f"UPDATE invoices SET status = $3::invoice_status, {stamps} "
@@ -242,7 +242,7 @@ async def set_invoice_status(conn: asyncpg.Connection, invoice_id: uuid.UUID, st
     return result == "UPDATE 1"
 
 
-async def release_lines(conn: asyncpg.Connection, invoice_id: uuid.UUID) -> int:
+async def release_lines(conn: Conn, invoice_id: uuid.UUID) -> int:
     """A voided invoice gives its leads back to be invoiced again."""
     leads = await conn.fetch(
         "DELETE FROM invoice_line_items WHERE invoice_id = $1 RETURNING lead_id", invoice_id
@@ -259,7 +259,7 @@ async def release_lines(conn: asyncpg.Connection, invoice_id: uuid.UUID) -> int:
 # ---- returns ------------------------------------------------------------------------------
 
 
-async def lead_for_return(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict | None:
+async def lead_for_return(conn: Conn, lead_id: uuid.UUID) -> dict | None:
     row = await conn.fetchrow(
         "SELECT l.id, l.status::text AS status, l.buyer_id, l.delivered_at, l.price_cents, "
         "       l.billing_status::text AS billing_status, o.return_window_days, "
@@ -271,7 +271,7 @@ async def lead_for_return(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict 
     return dict(row) if row else None
 
 
-async def return_rate(conn: asyncpg.Connection, buyer_id: uuid.UUID) -> tuple[int, int]:
+async def return_rate(conn: Conn, buyer_id: uuid.UUID) -> tuple[int, int]:
     """(returns pending or accepted, leads delivered) over the last 30 days."""
     row = await conn.fetchrow(
         "SELECT (SELECT count(*) FROM lead_returns WHERE buyer_id = $1 "
@@ -284,7 +284,7 @@ async def return_rate(conn: asyncpg.Connection, buyer_id: uuid.UUID) -> tuple[in
     return row["returns"], row["delivered"]
 
 
-async def insert_return(conn: asyncpg.Connection, values: dict[str, Any]) -> dict | None:
+async def insert_return(conn: Conn, values: dict[str, Any]) -> dict | None:
     columns = list(values)
     row = await conn.fetchrow(
         f"INSERT INTO lead_returns ({', '.join(columns)}) "
@@ -295,13 +295,13 @@ async def insert_return(conn: asyncpg.Connection, values: dict[str, Any]) -> dic
     return dict(row) if row else None
 
 
-async def lock_return(conn: asyncpg.Connection, return_id: uuid.UUID) -> dict | None:
+async def lock_return(conn: Conn, return_id: uuid.UUID) -> dict | None:
     row = await conn.fetchrow("SELECT * FROM lead_returns WHERE id = $1 FOR UPDATE", return_id)
     return dict(row) if row else None
 
 
 async def decide_return(
-    conn: asyncpg.Connection,
+    conn: Conn,
     return_id: uuid.UUID,
     status: str,
     note: str | None,
@@ -319,7 +319,7 @@ async def decide_return(
     )
 
 
-async def mark_returned(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
+async def mark_returned(conn: Conn, lead_id: uuid.UUID) -> bool:
     result = await conn.execute(
         "UPDATE leads SET status = 'returned', billing_status = 'credited' "
         "WHERE id = $1 AND status = 'delivered'",
@@ -328,7 +328,7 @@ async def mark_returned(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
     return result == "UPDATE 1"
 
 
-async def returns(conn: asyncpg.Connection, status: str | None, limit: int = 200) -> list[dict]:
+async def returns(conn: Conn, status: str | None, limit: int = 200) -> list[dict]:
     rows = await conn.fetch(
         "SELECT r.*, b.name AS buyer_name, l.price_cents, l.delivered_at, o.name AS offer_name "
         "FROM lead_returns r JOIN buyers b ON b.id = r.buyer_id JOIN leads l ON l.id = r.lead_id "

@@ -1,10 +1,14 @@
-"""Tracked jobs: a `job_executions` row per background job, with its own retry schedule.
+"""Tracked jobs (`@job(..., tracked=True)`): a `job_executions` row per job, with retries.
 
 The row is what `GET /v1/jobs/{id}` shows (queued / running / completed / failed,
 attempts, result, error) and what links a job to its lead, ICP or search run. Each
-attempt is one pgqueuer job carrying only the execution id; a retry is a new delayed
-job enqueued in the same transaction that records the failed attempt. A failed
-execution stays as the dead letter (issue 8 adds replay).
+attempt is one pgqueuer job carrying only the execution id; a retry is a new delayed job
+enqueued in the same unit of work that records the failed attempt. A failed execution
+stays as the dead letter until an operator replays it.
+
+This module is part of the job runner (a boundary): it opens the units of work around
+an attempt — claim, the handler (which opens its own for claim → call → record), then
+the outcome with its retry job or its failure hook.
 """
 
 from __future__ import annotations
@@ -15,31 +19,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
-import orjson
 import structlog
 
-from leadflood.core.jobs import JobContext, job
+from leadflood.core.jobs import JobContext
 from leadflood.core.providers import PermanentProviderError, TransientProviderError
-from leadflood.core.runtime import Runtime
-from leadflood.core.uow import single_statements, unit_of_work
+from leadflood.core.retry import RetryPolicy
+from leadflood.core.uow import Conn, Tx
 
 log = structlog.get_logger("leadflood.executions")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int
-    delays: tuple[timedelta, ...]  # before attempt 2, 3, …; the last one repeats
-
-    def delay_after(self, attempt: int, retry_after: timedelta | None = None) -> timedelta | None:
-        """Delay before the next attempt, or None when `attempt` was the last."""
-        if attempt >= self.max_attempts:
-            return None
-        delay = self.delays[min(attempt - 1, len(self.delays) - 1)]
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, timedelta(hours=1)))
-        return delay
 
 
 class TerminalJobError(Exception):
@@ -60,16 +47,17 @@ class Deferred(Exception):
         super().__init__(reason)
 
 
-Work = Callable[[Runtime, dict[str, Any]], Awaitable[dict[str, Any]]]
-OnFailure = Callable[[Runtime, dict[str, Any], str], Awaitable[None]]
-OnReplay = Callable[[asyncpg.Connection, dict[str, Any]], Awaitable[None]]
+Handler = Callable[[JobContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+# Both run inside the unit of work that changes the execution's status.
+OnFailure = Callable[[Tx, dict[str, Any], str], Awaitable[None]]
+OnReplay = Callable[[Tx, dict[str, Any]], Awaitable[None]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrackedJob:
     type: str
     policy: RetryPolicy
-    work: Work
+    handler: Handler
     on_failure: OnFailure | None = None
     # Puts the domain object back where a fresh attempt expects it (dead-letter replay).
     on_replay: OnReplay | None = None
@@ -83,27 +71,24 @@ _COLUMNS = (
 )
 
 
-def tracked_job(
+def register(
     type_: str,
     policy: RetryPolicy,
-    *,
-    on_failure: OnFailure | None = None,
-    on_replay: OnReplay | None = None,
-):
-    def register(work: Work) -> Work:
-        TRACKED[type_] = TrackedJob(type_, policy, work, on_failure, on_replay)
+    handler: Handler,
+    on_failure: OnFailure | None,
+    on_replay: OnReplay | None,
+) -> Callable[[JobContext], Awaitable[None]]:
+    """Called by `core.jobs.job(tracked=True)`; returns the pgqueuer-level handler."""
+    TRACKED[type_] = TrackedJob(type_, policy, handler, on_failure, on_replay)
 
-        @job(type_, max_attempts=1)
-        async def run(ctx: JobContext) -> None:
-            await run_execution(ctx.runtime, uuid.UUID(ctx.payload["execution_id"]))
+    async def run(ctx: JobContext) -> None:
+        await run_execution(ctx, uuid.UUID(ctx.payload["execution_id"]))
 
-        return work
-
-    return register
+    return run
 
 
 async def create_execution(
-    conn: asyncpg.Connection,
+    tx: Tx,
     type_: str,
     payload: dict[str, Any],
     *,
@@ -114,8 +99,8 @@ async def create_execution(
     search_run_id: uuid.UUID | None = None,
 ) -> tuple[uuid.UUID, bool]:
     """(execution id, created). With a dedupe_key already queued or running, the
-    existing execution is returned and nothing is enqueued. Call inside a transaction."""
-    row_id = await conn.fetchval(
+    existing execution is returned and nothing is enqueued."""
+    row_id = await tx.fetchval(
         "INSERT INTO outreach.job_executions (type, max_attempts, payload, dedupe_key, lead_id, "
         "                                     icp_id, search_run_id) "
         "VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7) "
@@ -124,36 +109,28 @@ async def create_execution(
         "RETURNING id",
         type_,
         max_attempts,
-        orjson.dumps(payload).decode(),
+        payload,
         dedupe_key,
         lead_id,
         icp_id,
         search_run_id,
     )
     if row_id is None:
-        existing = await conn.fetchval(
+        existing = await tx.fetchval(
             "SELECT id FROM outreach.job_executions "
             "WHERE dedupe_key = $1 AND status IN ('queued', 'running')",
             dedupe_key,
         )
         return existing, False
-    await conn.enqueue(type_, {"execution_id": str(row_id)})
+    await tx.enqueue(type_, {"execution_id": str(row_id)})
     return row_id, True
 
 
-async def get_execution(conn: asyncpg.Connection, execution_id: uuid.UUID) -> dict | None:
+async def get_execution(conn: Conn, execution_id: uuid.UUID) -> dict | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM outreach.job_executions WHERE id = $1", execution_id
     )
-    return _decoded(row) if row else None
-
-
-def _decoded(row: asyncpg.Record) -> dict[str, Any]:
-    out = dict(row)
-    for key in ("payload", "result"):
-        if isinstance(out.get(key), str):
-            out[key] = orjson.loads(out[key])
-    return out
+    return dict(row) if row else None
 
 
 # `running` too: pgqueuer hands a job out again only when its holder stopped heartbeating.
@@ -165,64 +142,62 @@ WHERE id = $1 AND status IN ('queued', 'running')
 RETURNING {_COLUMNS}
 """
 
+_COMPLETED = """
+UPDATE outreach.job_executions SET status = 'completed', result = $2::jsonb, error = NULL,
+       finished_at = now()
+WHERE id = $1
+"""
 
-async def run_execution(runtime: Runtime, execution_id: uuid.UUID) -> str:
+
+async def run_execution(ctx: JobContext, execution_id: uuid.UUID) -> str:
     """One attempt. Returns the execution's status afterwards."""
-    async with single_statements(runtime.db) as conn:
-        row = await conn.fetchrow(_CLAIM, execution_id)
+    async with ctx.statements() as tx:
+        row = await tx.fetchrow(_CLAIM, execution_id)
     if row is None:
         return "noop"  # finished already (or unknown)
-    execution = _decoded(row)
+    execution = dict(row)
     spec = TRACKED[execution["type"]]
     attempt = execution["attempts"]
     with structlog.contextvars.bound_contextvars(execution_id=str(execution_id)):
         try:
-            result = await spec.work(runtime, execution)
+            result = await spec.handler(ctx, execution)
         except Deferred as deferral:
-            await _schedule_retry(
-                runtime, execution, deferral.reason, deferral.delay, count_attempt=False
-            )
+            await _retry(ctx, execution, deferral.reason, deferral.delay, count_attempt=False)
             log.info(
                 "execution_deferred", reason=deferral.reason, delay_s=deferral.delay.total_seconds()
             )
             return "queued"
         except (TransientProviderError, OSError, TimeoutError) as exc:
-            retry_after = getattr(exc, "retry_after", None)
-            delay = spec.policy.delay_after(attempt, retry_after)
+            delay = spec.policy.delay_after(attempt, getattr(exc, "retry_after", None))
             if delay is not None:
-                await _schedule_retry(runtime, execution, str(exc), delay)
+                await _retry(ctx, execution, str(exc), delay)
                 log.info("execution_retry", attempt=attempt, delay_s=delay.total_seconds())
                 return "queued"
-            return await _fail(runtime, spec, execution, str(exc))
+            return await _fail(ctx, spec, execution, str(exc))
         except (PermanentProviderError, TerminalJobError) as exc:
-            return await _fail(runtime, spec, execution, str(exc))
+            return await _fail(ctx, spec, execution, str(exc))
         except Exception as exc:
             log.exception("execution_crashed", attempt=attempt)
             delay = spec.policy.delay_after(attempt)
             if delay is not None:
-                await _schedule_retry(runtime, execution, f"unexpected: {exc!r}", delay)
+                await _retry(ctx, execution, f"unexpected: {exc!r}", delay)
                 return "queued"
-            return await _fail(runtime, spec, execution, f"unexpected: {exc!r}")
-    async with single_statements(runtime.db) as conn:
-        await conn.execute(
-            "UPDATE outreach.job_executions SET status = 'completed', result = $2::jsonb, "
-            "error = NULL, finished_at = now() WHERE id = $1",
-            execution_id,
-            orjson.dumps(result, default=str).decode(),
-        )
+            return await _fail(ctx, spec, execution, f"unexpected: {exc!r}")
+    async with ctx.statements() as tx:
+        await tx.execute(_COMPLETED, execution_id, result)
     return "completed"
 
 
-async def _schedule_retry(
-    runtime: Runtime,
+async def _retry(
+    ctx: JobContext,
     execution: dict[str, Any],
     error: str,
     delay: timedelta,
     *,
     count_attempt: bool = True,
 ) -> None:
-    async with unit_of_work(runtime.db) as conn:
-        await conn.execute(
+    async with ctx.unit_of_work() as tx:
+        await tx.execute(
             "UPDATE outreach.job_executions SET status = 'queued', error = $2, "
             "next_attempt_at = now() + $3, attempts = attempts - $4 WHERE id = $1",
             execution["id"],
@@ -230,51 +205,50 @@ async def _schedule_retry(
             delay,
             0 if count_attempt else 1,
         )
-        await conn.enqueue(execution["type"], {"execution_id": str(execution["id"])}, delay=delay)
+        await tx.enqueue(execution["type"], {"execution_id": str(execution["id"])}, delay=delay)
 
 
-async def _fail(runtime: Runtime, spec: TrackedJob, execution: dict[str, Any], error: str) -> str:
-    async with single_statements(runtime.db) as conn:
-        await conn.execute(
+async def _fail(ctx: JobContext, spec: TrackedJob, execution: dict[str, Any], error: str) -> str:
+    async with ctx.unit_of_work() as tx:
+        await tx.execute(
             "UPDATE outreach.job_executions SET status = 'failed', error = $2, "
             "finished_at = now() WHERE id = $1",
             execution["id"],
             error[:2000],
         )
-    if spec.on_failure is not None:
-        await spec.on_failure(runtime, execution, error)
+        if spec.on_failure is not None:
+            await spec.on_failure(tx, execution, error)
     log.warning("execution_failed", type=execution["type"], error=error[:300])
     return "failed"
 
 
-async def failed_executions(conn: asyncpg.Connection, limit: int = 100) -> list[dict[str, Any]]:
+async def failed_executions(conn: Conn, limit: int = 100) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM outreach.job_executions WHERE status = 'failed' "
         "ORDER BY finished_at DESC NULLS LAST LIMIT $1",
         limit,
     )
-    return [_decoded(r) for r in rows]
+    return [dict(r) for r in rows]
 
 
-async def replay_execution(runtime: Runtime, execution_id: uuid.UUID) -> dict[str, Any]:
+async def replay_execution(tx: Tx, execution_id: uuid.UUID) -> dict[str, Any]:
     """A failed (dead-letter) execution gets a fresh round of attempts. Run it after the
     cause is fixed. Refuses anything that is not failed."""
-    async with unit_of_work(runtime.db) as conn:
-        row = await conn.fetchrow(
-            f"UPDATE outreach.job_executions SET status = 'queued', attempts = 0, error = NULL, "
-            "result = NULL, finished_at = NULL, next_attempt_at = NULL "
-            f"WHERE id = $1 AND status = 'failed' RETURNING {_COLUMNS}",
-            execution_id,
+    row = await tx.fetchrow(
+        f"UPDATE outreach.job_executions SET status = 'queued', attempts = 0, error = NULL, "
+        "result = NULL, finished_at = NULL, next_attempt_at = NULL "
+        f"WHERE id = $1 AND status = 'failed' RETURNING {_COLUMNS}",
+        execution_id,
+    )
+    if row is None:
+        current = await get_execution(tx, execution_id)
+        raise TerminalJobError(
+            "not_replayable",
+            "no such job" if current is None else f"job is {current['status']}, not failed",
         )
-        if row is None:
-            current = await get_execution(conn, execution_id)
-            raise TerminalJobError(
-                "not_replayable",
-                "no such job" if current is None else f"job is {current['status']}, not failed",
-            )
-        execution = _decoded(row)
-        spec = TRACKED.get(execution["type"])
-        if spec is not None and spec.on_replay is not None:
-            await spec.on_replay(conn, execution)
-        await conn.enqueue(execution["type"], {"execution_id": str(execution_id)})
+    execution = dict(row)
+    spec = TRACKED.get(execution["type"])
+    if spec is not None and spec.on_replay is not None:
+        await spec.on_replay(tx, execution)
+    await tx.enqueue(execution["type"], {"execution_id": str(execution_id)})
     return execution

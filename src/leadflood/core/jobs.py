@@ -23,6 +23,7 @@ from pgqueuer.core.qm import QueueManager
 from pgqueuer.domain.models import Job
 from pgqueuer.domain.types import QueueExecutionMode
 
+from leadflood.core.retry import NO_RETRY, STAGE_RETRY, RetryPolicy
 from leadflood.core.runtime import Runtime
 from leadflood.core.uow import Tx, single_statements, unit_of_work
 
@@ -51,9 +52,8 @@ JobHandler = Callable[[JobContext], Awaitable[Any]]
 class JobSpec:
     name: str
     handler: JobHandler
-    # Unexpected exceptions (not domain outcomes) are retried with backoff.
-    max_attempts: int = 5
-    initial_delay: timedelta = timedelta(seconds=5)
+    # Unexpected exceptions (not domain outcomes) are retried on this schedule.
+    retry: RetryPolicy = STAGE_RETRY
 
 
 REGISTRY: dict[str, JobSpec] = {}
@@ -67,9 +67,33 @@ RETRY_UNROUTED = "routing.retry_unrouted"
 RECONCILE = "system.reconcile"
 
 
-def job(name: str, *, max_attempts: int = 5, initial_delay: timedelta = timedelta(seconds=5)):
-    def register(func: JobHandler) -> JobHandler:
-        REGISTRY[name] = JobSpec(name, func, max_attempts, initial_delay)
+def job(
+    name: str,
+    *,
+    retry: RetryPolicy = STAGE_RETRY,
+    tracked: bool = False,
+    on_failure: Callable[..., Awaitable[None]] | None = None,
+    on_replay: Callable[..., Awaitable[None]] | None = None,
+) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    """Register a job handler — the one way to declare a job.
+
+    Plain (`tracked=False`): `handler(ctx)`; pgqueuer retries an exception on `retry`.
+    Tracked: `handler(ctx, execution)` with a `job_executions` row that the API shows
+    (status, attempts, result, error) and links to its lead, ICP or search run; provider
+    errors are retried on `retry` (Retry-After honoured), `Deferred` waits without spending
+    an attempt, and a final failure calls `on_failure(tx, execution, error)` in the unit
+    that marks it failed (core/executions.py).
+    """
+
+    def register(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        if tracked:
+            from leadflood.core import executions
+
+            REGISTRY[name] = JobSpec(
+                name, executions.register(name, retry, func, on_failure, on_replay), NO_RETRY
+            )
+        else:
+            REGISTRY[name] = JobSpec(name, func, retry)
         return func
 
     return register
@@ -120,7 +144,7 @@ def _entrypoint(
                 log.exception(
                     "job_failed",
                     error=f"{type(exc).__name__}: {exc}"[:500],
-                    max_attempts=spec.max_attempts,
+                    max_attempts=spec.retry.max_attempts,
                 )
                 raise
 
@@ -143,8 +167,8 @@ def build_queue_manager(
                     # Terminal failures stay in the table as `failed` (dead letter).
                     on_failure="hold",
                 ),
-                max_attempts=spec.max_attempts,
-                initial_delay=spec.initial_delay,
+                max_attempts=spec.retry.max_attempts,
+                initial_delay=spec.retry.first_delay,
             ),
         )
     return qm

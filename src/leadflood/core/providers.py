@@ -42,6 +42,49 @@ class PermanentProviderError(ProviderError):
     """Retrying cannot help: bad key, invalid request, credits exhausted, opted out."""
 
 
+# The one classifier of an HTTP status, for buyers (delivery) and providers alike.
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+def classify_status(status: int) -> str:
+    """success | retryable_error | permanent_error."""
+    if 200 <= status < 300:
+        return "success"
+    if status in RETRYABLE_STATUSES or status >= 500:
+        return "retryable_error"
+    return "permanent_error"
+
+
+def raise_for_status(
+    provider: str,
+    status: int,
+    message: str,
+    *,
+    retry_after: timedelta | None = None,
+    special: dict[int, tuple[type[ProviderError], str]] | None = None,
+) -> None:
+    """Nothing for a 2xx; else the error a domain decides retry-or-give-up on. A provider's
+    own meanings come first (`special`: Hunter's 403 is its rate limit, its 429 the spent
+    monthly credits), then the shared rule."""
+    if 200 <= status < 300:
+        return
+    if special and status in special:
+        kind, code = special[status]
+        if kind is TransientProviderError:
+            raise TransientProviderError(
+                provider, code, message, status=status, retry_after=retry_after
+            )
+        raise kind(provider, code, message, status=status)
+    if classify_status(status) == "retryable_error":
+        code = "rate_limited" if status == 429 else "provider_unavailable"
+        raise TransientProviderError(
+            provider, code, message, status=status, retry_after=retry_after
+        )
+    if status in (401, 403):
+        raise PermanentProviderError(provider, "provider_auth_failed", message, status=status)
+    raise PermanentProviderError(provider, "provider_rejected_request", message, status=status)
+
+
 def provider_not_configured(provider: str, setting: str) -> ServiceUnavailable:
     return ServiceUnavailable(
         "provider_not_configured",

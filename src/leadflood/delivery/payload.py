@@ -19,8 +19,6 @@ def _ts(value: datetime | None) -> str | None:
 
 def build_payload(row: dict[str, Any]) -> dict[str, Any]:
     raw = row["raw_payload"]
-    if isinstance(raw, str):
-        raw = orjson.loads(raw)
     custom = custom_fields(raw or {})
     lead_id = str(row["lead_id"])
     return {

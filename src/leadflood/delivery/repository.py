@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
-
 from leadflood.core.jobs import DELIVER_LEAD
 from leadflood.core.queue import fused_enqueue_ctes
+from leadflood.core.uow import Conn
 
 _LEASE_MARGIN_S = 60  # on top of the buyer's own timeout, for recording the result
 
@@ -215,31 +214,29 @@ class AttemptRecord:
 
 
 async def claim(
-    conn: asyncpg.Connection, lead_id: uuid.UUID, per_buyer_limit: int, tolerance: timedelta
+    conn: Conn, lead_id: uuid.UUID, per_buyer_limit: int, tolerance: timedelta
 ) -> dict[str, Any] | None:
     """The claimed attempt with everything the send needs, or None (see claim_state)."""
     row = await conn.fetchrow(_CLAIM, lead_id, per_buyer_limit, tolerance)
     return dict(row) if row else None
 
 
-async def claim_state(
-    conn: asyncpg.Connection, lead_id: uuid.UUID, per_buyer_limit: int
-) -> ClaimState | None:
+async def claim_state(conn: Conn, lead_id: uuid.UUID, per_buyer_limit: int) -> ClaimState | None:
     row = await conn.fetchrow(_CLAIM_STATE, lead_id, per_buyer_limit)
     return ClaimState(*row) if row else None
 
 
-async def record_success(conn: asyncpg.Connection, attempt: AttemptRecord) -> bool:
+async def record_success(conn: Conn, attempt: AttemptRecord) -> bool:
     """False when the claim was taken over (nothing written)."""
     return bool(await conn.fetchval(_SUCCEEDED, *attempt.args()))
 
 
-async def record_retry(conn: asyncpg.Connection, attempt: AttemptRecord, delay: timedelta) -> bool:
+async def record_retry(conn: Conn, attempt: AttemptRecord, delay: timedelta) -> bool:
     """The retry and its delayed job, in one statement."""
     return bool(await conn.fetchval(_RETRY, *attempt.args(), delay))
 
 
-async def record_failure(conn: asyncpg.Connection, attempt: AttemptRecord) -> bool:
+async def record_failure(conn: Conn, attempt: AttemptRecord) -> bool:
     return bool(await conn.fetchval(_FAILED, *attempt.args()))
 
 
@@ -275,11 +272,11 @@ RETURNING id
 """
 
 
-async def reopen_failed(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
+async def reopen_failed(conn: Conn, lead_id: uuid.UUID) -> bool:
     return await conn.fetchval(_REOPEN, lead_id) is not None
 
 
-async def attempts(conn: asyncpg.Connection, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+async def attempts(conn: Conn, lead_id: uuid.UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT a.attempt_no, a.started_at, a.finished_at, a.duration_ms, a.request_digest, "
         "a.http_status, a.response_excerpt, a.outcome::text AS outcome, a.error "
@@ -290,7 +287,7 @@ async def attempts(conn: asyncpg.Connection, lead_id: uuid.UUID) -> list[dict[st
     return [dict(r) for r in rows]
 
 
-async def delivery(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str, Any] | None:
+async def delivery(conn: Conn, lead_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         "SELECT id, lead_id, buyer_id, channel::text AS channel, status::text AS status, "
         "attempt_count, next_attempt_at, idempotency_key, last_error, delivered_at, created_at "

@@ -14,13 +14,14 @@ from datetime import timedelta
 import structlog
 
 from leadflood.core.jobs import DELIVER_LEAD
+from leadflood.core.retry import RetryPolicy
 from leadflood.core.runtime import Runtime
 from leadflood.core.security import decrypt_secret
 from leadflood.core.uow import Tx
 from leadflood.delivery import repository as repo
 from leadflood.delivery.channels import AttemptResult, DeliveryChannel, Outbound, build_channels
 from leadflood.delivery.payload import build_payload, digest, headers, serialize
-from leadflood.delivery.policy import NOT_DUE_TOLERANCE, next_delay, schedule_from
+from leadflood.delivery.policy import NOT_DUE_TOLERANCE
 
 log = structlog.get_logger("leadflood.delivery")
 
@@ -43,7 +44,7 @@ class DeliveryService:
     ) -> None:
         self.runtime = runtime
         self.channels = channels or build_channels(runtime.webhook_session, runtime.settings)
-        self.delays = schedule_from(runtime.settings.delivery_retry_schedule_s)
+        self.retry = RetryPolicy.from_seconds(runtime.settings.delivery_retry_schedule_s)
 
     async def send(self, row: dict, message: Outbound) -> tuple[repo.AttemptRecord, AttemptResult]:
         """The attempt itself, with no transaction or connection held."""
@@ -149,7 +150,7 @@ class DeliveryService:
             outcome = "delivered"
         else:
             delay = (
-                next_delay(attempt_no - row["round_start"], result.retry_after, self.delays)
+                self.retry.delay_after(attempt_no - row["round_start"], result.retry_after)
                 if result.outcome == "retryable_error"
                 else None
             )
@@ -167,7 +168,7 @@ class DeliveryService:
             "delivery_attempt",
             lead_id=str(lead_id),
             attempt=attempt_no,
-            max_attempts=len(self.delays) + 1,
+            max_attempts=self.retry.max_attempts,
             outcome=result.outcome,
             result=outcome,
             http_status=result.http_status,

@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import typer
 
 from leadflood.analytics import service as analytics
 from leadflood.core.executions import get_execution
 from leadflood.core.runtime import Runtime
-from leadflood.core.uow import single_statements
+from leadflood.core.uow import Tx, unit_of_work
 from leadflood.enrichment.service import start_enrichment
+from leadflood.messaging import service as messaging
+from leadflood.messaging.schemas import MailboxIn
 from leadflood.prospecting import service as prospecting
 from leadflood.prospecting.schemas import IcpIn, SearchIn
 from leadflood.sequences import service as sequences
-from leadflood.sequences.schemas import MailboxIn, SequenceIn, StepIn
+from leadflood.sequences import tasks as sequence_tasks
+from leadflood.sequences.schemas import SequenceIn, StepIn
+
+T = TypeVar("T")
+
+
+async def _do(runtime: Runtime, work: Callable[[Tx], Awaitable[T]]) -> T:
+    """One demo step on its own unit of work (the demo is a boundary, like the CLI)."""
+    async with unit_of_work(runtime.db) as tx:
+        return await work(tx)
+
 
 DEMO_ICP = IcpIn(
     name="Revenue leaders at mid-size companies",
@@ -29,8 +42,8 @@ DEMO_ICP = IcpIn(
 async def _wait(runtime: Runtime, job_ids: list[Any], timeout_s: float = 30) -> list[dict]:
     deadline = time.monotonic() + timeout_s
     while True:
-        async with single_statements(runtime.db) as conn:
-            jobs = [await get_execution(conn, job_id) for job_id in job_ids]
+        async with unit_of_work(runtime.db) as tx:
+            jobs = [await get_execution(tx, job_id) for job_id in job_ids]
         if all(j and j["status"] in ("completed", "failed") for j in jobs) or (
             time.monotonic() > deadline
         ):
@@ -40,32 +53,45 @@ async def _wait(runtime: Runtime, job_ids: list[Any], timeout_s: float = 30) -> 
 
 async def run_outreach_demo(runtime: Runtime) -> None:
     """Needs a running worker (the demo server's) and the sample providers enabled."""
-    icps = await prospecting.list_icps(runtime)
+    icps = await _do(runtime, lambda tx: prospecting.list_icps(tx))
     icp = next((i for i in icps if i["name"] == DEMO_ICP.name), None)
     if icp is None:
-        icp = await prospecting.create_icp(runtime, None, DEMO_ICP)
-    started = await prospecting.start_search(
-        runtime, None, icp["id"], SearchIn(provider="sample", pages=2, per_page=25)
+        icp = await _do(runtime, lambda tx: prospecting.create_icp(tx, None, DEMO_ICP))
+    started = await _do(
+        runtime,
+        lambda tx: prospecting.start_search(
+            tx, runtime.settings, None, icp["id"], SearchIn(provider="sample", pages=2, per_page=25)
+        ),
     )
     await _wait(runtime, [started["jobId"]])
-    run = await prospecting.get_run(runtime, icp["id"], started["runId"])
+    run = await _do(runtime, lambda tx: prospecting.get_run(tx, icp["id"], started["runId"]))
     typer.echo(
         f"\noutreach: ICP '{icp['name']}' — sample search {run['status']}: "
         f"{run['results_count']} prospects, {run['leads_created']} new lead(s), "
         f"{run['leads_updated']} updated"
         + (" (today's run already existed)" if started["deduplicated"] else "")
     )
-    page = await prospecting.list_leads(
-        runtime, filters={"icp_id": icp["id"], "status": "new"}, limit=5
+    page = await _do(
+        runtime,
+        lambda tx: prospecting.list_leads(
+            tx, filters={"icp_id": icp["id"], "status": "new"}, limit=5
+        ),
     )
     jobs = [
-        (await start_enrichment(runtime, None, lead["id"], provider="sample"))["jobId"]
+        (
+            await _do(
+                runtime,
+                lambda tx, lead=lead: start_enrichment(
+                    tx, runtime.settings, None, lead["id"], provider="sample"
+                ),
+            )
+        )["jobId"]
         for lead in page["items"]
     ]
     done = await _wait(runtime, jobs)
     reachable = []
     for job in done:
-        lead = await prospecting.lead_detail(runtime, job["lead_id"])
+        lead = await _do(runtime, lambda tx, job=job: prospecting.lead_detail(tx, job["lead_id"]))
         if lead["email"] and lead["email_status"] in ("valid", "accept_all"):
             reachable.append(lead["id"])
         name = f"{lead['first_name'] or ''} {lead['last_name'] or ''}".strip()
@@ -103,21 +129,23 @@ DEMO_SEQUENCE = SequenceIn(
 
 async def run_sequence_demo(runtime: Runtime, lead_ids: list[Any]) -> None:
     """A mailbox and a two-step sequence; enrolled leads get step 1 in the SMTP sink."""
-    mailboxes = await sequences.list_mailboxes(runtime)
+    mailboxes = await _do(runtime, lambda tx: messaging.list_mailboxes(tx))
     mailbox = next((m for m in mailboxes if m["from_email"] == DEMO_MAILBOX.from_email), None)
     if mailbox is None:
-        mailbox = await sequences.create_mailbox(runtime, None, DEMO_MAILBOX)
+        mailbox = await _do(runtime, lambda tx: messaging.create_mailbox(tx, None, DEMO_MAILBOX))
     existing = [
-        s for s in await sequences.list_sequences(runtime) if s["name"] == DEMO_SEQUENCE.name
+        s
+        for s in await _do(runtime, lambda tx: sequences.list_sequences(tx))
+        if s["name"] == DEMO_SEQUENCE.name
     ]
     if existing:
         sequence = existing[0]
     else:
         body = DEMO_SEQUENCE.model_copy(update={"mailbox_id": mailbox["id"]})
-        sequence = await sequences.create_sequence(runtime, None, body)
-        await sequences.set_status(runtime, None, sequence["id"], "active")
-    result = await sequences.enroll(runtime, None, sequence["id"], lead_ids)
-    await sequences.tick(runtime)
+        sequence = await _do(runtime, lambda tx: sequences.create_sequence(tx, None, body))
+        await _do(runtime, lambda tx: sequences.set_status(tx, None, sequence["id"], "active"))
+    result = await _do(runtime, lambda tx: sequences.enroll(tx, None, sequence["id"], lead_ids))
+    await sequence_tasks.tick(runtime)
     sent = await _wait_sent(runtime, sequence["id"])
     typer.echo(
         f"  sequence '{DEMO_SEQUENCE.name}': {len(result['enrolled'])} lead(s) enrolled, "
@@ -128,8 +156,8 @@ async def run_sequence_demo(runtime: Runtime, lead_ids: list[Any]) -> None:
 async def _wait_sent(runtime: Runtime, sequence_id: Any, timeout_s: float = 30) -> int:
     deadline = time.monotonic() + timeout_s
     while True:
-        summary = await analytics.summary(runtime)
-        current = await sequences.get_sequence(runtime, sequence_id)
+        summary = await _do(runtime, lambda tx: analytics.summary(tx))
+        current = await _do(runtime, lambda tx: sequences.get_sequence(tx, sequence_id))
         expected = len(current["enrollments"])
         if summary["messages"]["sent"] >= expected or time.monotonic() > deadline:
             return summary["messages"]["sent"]

@@ -10,8 +10,11 @@ from starlette.responses import JSONResponse
 
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
-from leadflood.auth.service import Principal
+from leadflood.core.boundary import TX
 from leadflood.core.idempotency import idempotent
+from leadflood.core.principal import Principal
+from leadflood.core.runtime import runtime_of
+from leadflood.core.uow import Tx
 from leadflood.enrichment.service import start_enrichment
 
 router = APIRouter(tags=["outreach"])
@@ -33,15 +36,17 @@ async def enrich(
     lead_id: uuid.UUID,
     request: Request,
     body: EnrichIn | None = None,
+    tx: Tx = TX,
     principal: Principal = Depends(requires(Permission.outreach_write)),
 ) -> JSONResponse:
-    runtime = request.app.state.runtime
+    settings = runtime_of(request).settings
     body = body or EnrichIn()
     return await idempotent(
         request,
+        tx,
         principal.user_id,
         202,
         lambda: start_enrichment(
-            runtime, principal, lead_id, overwrite=body.overwrite, provider=body.provider
+            tx, settings, principal, lead_id, overwrite=body.overwrite, provider=body.provider
         ),
     )

@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import asyncpg
 import orjson
 
+from leadflood.core.uow import Conn
 
-async def insert_run(
-    conn: asyncpg.Connection, lead_id: uuid.UUID, provider: str, overwrite: bool
-) -> uuid.UUID:
+
+async def insert_run(conn: Conn, lead_id: uuid.UUID, provider: str, overwrite: bool) -> uuid.UUID:
     return await conn.fetchval(
         "INSERT INTO outreach.enrichment_runs (lead_id, provider, overwrite) "
         "VALUES ($1, $2, $3) RETURNING id",
@@ -21,17 +20,17 @@ async def insert_run(
     )
 
 
-async def set_run_job(conn: asyncpg.Connection, run_id: uuid.UUID, job_id: uuid.UUID) -> None:
+async def set_run_job(conn: Conn, run_id: uuid.UUID, job_id: uuid.UUID) -> None:
     await conn.execute(
         "UPDATE outreach.enrichment_runs SET job_id = $2 WHERE id = $1", run_id, job_id
     )
 
 
-async def delete_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> None:
+async def delete_run(conn: Conn, run_id: uuid.UUID) -> None:
     await conn.execute("DELETE FROM outreach.enrichment_runs WHERE id = $1", run_id)
 
 
-async def get_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_run(conn: Conn, run_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         "SELECT id, lead_id, provider, overwrite, status, outcome, changes, error, job_id "
         "FROM outreach.enrichment_runs WHERE id = $1",
@@ -40,7 +39,7 @@ async def get_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> dict[str, Any]
     return dict(row) if row else None
 
 
-async def mark_running(conn: asyncpg.Connection, run_id: uuid.UUID, lead_id: uuid.UUID) -> None:
+async def mark_running(conn: Conn, run_id: uuid.UUID, lead_id: uuid.UUID) -> None:
     await conn.execute(
         "UPDATE outreach.enrichment_runs SET status = 'running' WHERE id = $1", run_id
     )
@@ -49,22 +48,19 @@ async def mark_running(conn: asyncpg.Connection, run_id: uuid.UUID, lead_id: uui
     )
 
 
-async def lock_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str, Any] | None:
+async def lock_lead(conn: Conn, lead_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM outreach.leads WHERE id = $1 FOR UPDATE", lead_id)
     if row is None:
         return None
-    out = dict(row)
-    if isinstance(out.get("enrichment_data"), str):
-        out["enrichment_data"] = orjson.loads(out["enrichment_data"])
-    return out
+    return dict(row)
 
 
-async def email_owner(conn: asyncpg.Connection, email: str) -> uuid.UUID | None:
+async def email_owner(conn: Conn, email: str) -> uuid.UUID | None:
     return await conn.fetchval("SELECT id FROM outreach.leads WHERE normalized_email = $1", email)
 
 
 async def apply(
-    conn: asyncpg.Connection,
+    conn: Conn,
     lead_id: uuid.UUID,
     values: dict[str, Any],
     enrichment_data: dict[str, Any],
@@ -83,7 +79,7 @@ async def apply(
     )
 
 
-async def mark_opted_out(conn: asyncpg.Connection, lead_id: uuid.UUID) -> None:
+async def mark_opted_out(conn: Conn, lead_id: uuid.UUID) -> None:
     # The person asked not to be processed: keep nothing the provider had on them.
     await conn.execute(
         "UPDATE outreach.leads SET do_not_contact = true, status = 'enriched', "
@@ -92,9 +88,7 @@ async def mark_opted_out(conn: asyncpg.Connection, lead_id: uuid.UUID) -> None:
     )
 
 
-async def finish_run(
-    conn: asyncpg.Connection, run_id: uuid.UUID, outcome: str, changes: dict[str, Any]
-) -> None:
+async def finish_run(conn: Conn, run_id: uuid.UUID, outcome: str, changes: dict[str, Any]) -> None:
     await conn.execute(
         "UPDATE outreach.enrichment_runs SET status = 'completed', outcome = $2, "
         "changes = $3::jsonb, finished_at = now(), error = NULL WHERE id = $1",
@@ -104,9 +98,7 @@ async def finish_run(
     )
 
 
-async def fail_run(
-    conn: asyncpg.Connection, run_id: uuid.UUID, lead_id: uuid.UUID, error: str
-) -> None:
+async def fail_run(conn: Conn, run_id: uuid.UUID, lead_id: uuid.UUID, error: str) -> None:
     await conn.execute(
         "UPDATE outreach.enrichment_runs SET status = 'failed', error = $2, finished_at = now() "
         "WHERE id = $1",
@@ -120,7 +112,7 @@ async def fail_run(
     )
 
 
-async def reopen_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> None:
+async def reopen_run(conn: Conn, run_id: uuid.UUID) -> None:
     await conn.execute(
         "UPDATE outreach.enrichment_runs SET status = 'queued', error = NULL, finished_at = NULL "
         "WHERE id = $1 AND status = 'failed'",

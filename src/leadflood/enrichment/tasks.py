@@ -1,16 +1,33 @@
-"""lead.enrich: a tracked job with the enrichment retry policy."""
+"""lead.enrich: a tracked job with the enrichment retry policy.
+
+The job is the boundary of one attempt: begin (one unit), ask the provider with nothing
+held, then apply what it found in another unit.
+"""
 
 from __future__ import annotations
 
-from leadflood.core.executions import tracked_job
-from leadflood.enrichment.service import (
-    ENRICH_JOB,
-    ENRICH_RETRY,
-    enrichment_failed,
-    reopen_enrichment,
-    run_enrichment,
-)
+import uuid
+from typing import Any
 
-tracked_job(ENRICH_JOB, ENRICH_RETRY, on_failure=enrichment_failed, on_replay=reopen_enrichment)(
-    run_enrichment
+from leadflood.core.jobs import JobContext, job
+from leadflood.enrichment import service
+from leadflood.enrichment.service import ENRICH_JOB, ENRICH_RETRY
+
+
+@job(
+    ENRICH_JOB,
+    retry=ENRICH_RETRY,
+    tracked=True,
+    on_failure=service.enrichment_failed,
+    on_replay=service.reopen_enrichment,
 )
+async def run_enrichment(ctx: JobContext, execution: dict[str, Any]) -> dict[str, Any]:
+    run_id = uuid.UUID(execution["payload"]["enrichment_run_id"])
+    lead_id = execution["lead_id"]
+    async with ctx.statements() as tx:
+        run, lead = await service.begin_run(tx, run_id, lead_id)
+    result = await service.fetch(run, lead, ctx.runtime.settings)
+    async with ctx.unit_of_work() as tx:
+        if result is None:
+            return await service.record_opt_out(tx, run_id, lead_id)
+        return await service.apply_result(tx, run, lead_id, result)

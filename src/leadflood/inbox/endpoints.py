@@ -21,7 +21,7 @@ from leadflood.core.runtime import runtime_of
 from leadflood.core.uow import Tx
 from leadflood.inbox import service
 from leadflood.integrations.trengo.client import verify as verify_trengo
-from leadflood.sequences.schemas import ReplyIn
+from leadflood.messaging.schemas import ReplyIn
 from leadflood.sequences.unsubscribe import lead_from_token
 from leadflood.web.pages import render
 

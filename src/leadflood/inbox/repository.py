@@ -3,105 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
-import asyncpg
-
-MESSAGE_COLUMNS = (
-    "id, conversation_id, lead_id, enrollment_id, step_id, mailbox_id, direction, channel, kind, "
-    "status, from_address, to_address, subject, body, message_id_header, in_reply_to, "
-    "provider_message_id, error, job_id, sent_at, received_at, created_by, created_at, updated_at"
-)
+from leadflood.core.uow import Conn
 
 
-async def conversation_for(
-    conn: asyncpg.Connection, lead_id: uuid.UUID, channel: str, subject: str = ""
-) -> uuid.UUID:
-    return await conn.fetchval(
-        "INSERT INTO outreach.conversations (lead_id, channel, subject) VALUES ($1, $2, $3) "
-        "ON CONFLICT (lead_id, channel) DO UPDATE SET subject = CASE "
-        "  WHEN outreach.conversations.subject = '' THEN EXCLUDED.subject "
-        "  ELSE outreach.conversations.subject END "
-        "RETURNING id",
-        lead_id,
-        channel,
-        subject,
-    )
-
-
-async def insert_message(conn: asyncpg.Connection, values: dict[str, Any]) -> uuid.UUID | None:
-    """None when the row would repeat a step already sent (or a known Message-ID)."""
-    columns = list(values)
-    return await conn.fetchval(
-        f"INSERT INTO outreach.messages ({', '.join(columns)}) "
-        f"VALUES ({', '.join(f'${i}' for i in range(1, len(columns) + 1))}) "
-        "ON CONFLICT DO NOTHING RETURNING id",
-        *values.values(),
-    )
-
-
-async def set_message_job(conn: asyncpg.Connection, message_id: uuid.UUID, job_id: uuid.UUID):
-    await conn.execute("UPDATE outreach.messages SET job_id = $2 WHERE id = $1", message_id, job_id)
-
-
-async def get_message(conn: asyncpg.Connection, message_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        f"SELECT {MESSAGE_COLUMNS} FROM outreach.messages WHERE id = $1", message_id
-    )
-    return dict(row) if row else None
-
-
-async def update_message(
-    conn: asyncpg.Connection, message_id: uuid.UUID, values: dict[str, Any]
-) -> None:
-    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(values, start=2))
-    await conn.execute(
-        f"UPDATE outreach.messages SET {sets} WHERE id = $1", message_id, *values.values()
-    )
-
-
-async def touch_conversation(
-    conn: asyncpg.Connection, conversation_id: uuid.UUID, at: datetime, *, unread: bool
-) -> None:
-    await conn.execute(
-        "UPDATE outreach.conversations SET last_message_at = greatest(last_message_at, $2), "
-        "unread_count = unread_count + $3 WHERE id = $1",
-        conversation_id,
-        at,
-        1 if unread else 0,
-    )
-
-
-async def record_attempt(
-    conn: asyncpg.Connection,
-    message_id: uuid.UUID,
-    outcome: str,
-    started_at: datetime,
-    error: str | None = None,
-    response: str | None = None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO outreach.message_delivery_attempts (message_id, attempt_no, outcome, error, "
-        "                                                response, started_at) "
-        "SELECT $1, coalesce(max(attempt_no), 0) + 1, $2, $3, $4, $5 "
-        "FROM outreach.message_delivery_attempts WHERE message_id = $1",
-        message_id,
-        outcome,
-        error,
-        response,
-        started_at,
-    )
-
-
-async def message_by_header(conn: asyncpg.Connection, header: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        f"SELECT {MESSAGE_COLUMNS} FROM outreach.messages WHERE message_id_header = $1", header
-    )
-    return dict(row) if row else None
-
-
-async def lead_by_address(conn: asyncpg.Connection, address: str) -> dict[str, Any] | None:
+async def lead_by_address(conn: Conn, address: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         "SELECT id, email, phone, first_name, last_name FROM outreach.leads "
         "WHERE normalized_email = lower($1)",
@@ -110,7 +17,7 @@ async def lead_by_address(conn: asyncpg.Connection, address: str) -> dict[str, A
     return dict(row) if row else None
 
 
-async def lead_by_phone(conn: asyncpg.Connection, digits: str) -> dict[str, Any] | None:
+async def lead_by_phone(conn: Conn, digits: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         "SELECT id, email, phone FROM outreach.leads "
         "WHERE regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g') = $1 LIMIT 1",
@@ -119,7 +26,7 @@ async def lead_by_phone(conn: asyncpg.Connection, digits: str) -> dict[str, Any]
     return dict(row) if row else None
 
 
-async def claim_event(conn: asyncpg.Connection, provider: str, event_id: str) -> bool:
+async def claim_event(conn: Conn, provider: str, event_id: str) -> bool:
     """False when this provider event was processed before (webhook redelivery)."""
     return (
         await conn.fetchval(
@@ -132,86 +39,14 @@ async def claim_event(conn: asyncpg.Connection, provider: str, event_id: str) ->
     )
 
 
-async def list_conversations(
-    conn: asyncpg.Connection, *, unread_only: bool, limit: int
-) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "SELECT c.id, c.lead_id, c.channel, c.subject, c.unread_count, c.last_message_at, "
-        "       l.first_name, l.last_name, l.email, l.company, "
-        "       (SELECT left(m.body, 140) FROM outreach.messages m WHERE m.conversation_id = c.id "
-        "        ORDER BY m.created_at DESC LIMIT 1) AS preview "
-        "FROM outreach.conversations c JOIN outreach.leads l ON l.id = c.lead_id "
-        "WHERE ($1 = false OR c.unread_count > 0) "
-        "ORDER BY c.last_message_at DESC NULLS LAST, c.id LIMIT $2",
-        unread_only,
-        limit,
-    )
-    return [dict(r) for r in rows]
-
-
-async def get_conversation(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> dict | None:
-    row = await conn.fetchrow(
-        "SELECT c.*, l.first_name, l.last_name, l.email, l.phone, l.company "
-        "FROM outreach.conversations c JOIN outreach.leads l ON l.id = c.lead_id WHERE c.id = $1",
-        conversation_id,
-    )
-    return dict(row) if row else None
-
-
-async def thread(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        f"SELECT {MESSAGE_COLUMNS} FROM outreach.messages WHERE conversation_id = $1 "
-        "ORDER BY coalesce(sent_at, received_at, created_at), created_at",
-        conversation_id,
-    )
-    return [dict(r) for r in rows]
-
-
-async def mark_read(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> None:
-    await conn.execute(
-        "UPDATE outreach.conversations SET unread_count = 0 WHERE id = $1", conversation_id
-    )
-
-
-async def last_inbound_header(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> dict | None:
-    row = await conn.fetchrow(
-        "SELECT message_id_header, subject FROM outreach.messages WHERE conversation_id = $1 "
-        "AND direction = 'inbound' AND message_id_header IS NOT NULL "
-        "ORDER BY created_at DESC LIMIT 1",
-        conversation_id,
-    )
-    return dict(row) if row else None
-
-
-async def reply_mailbox(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> uuid.UUID | None:
-    """The mailbox the thread was last written from, else the oldest active one."""
-    return await conn.fetchval(
-        "SELECT coalesce((SELECT mailbox_id FROM outreach.messages WHERE conversation_id = $1 "
-        "                  AND mailbox_id IS NOT NULL ORDER BY created_at DESC LIMIT 1), "
-        "                (SELECT id FROM outreach.mailboxes WHERE active "
-        "                 ORDER BY created_at LIMIT 1))",
-        conversation_id,
-    )
-
-
-async def lead_address(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict | None:
+async def lead_address(conn: Conn, lead_id: uuid.UUID) -> dict | None:
     row = await conn.fetchrow(
         "SELECT id, normalized_email FROM outreach.leads WHERE id = $1", lead_id
     )
     return dict(row) if row else None
 
 
-async def last_outbound_header(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> dict | None:
-    row = await conn.fetchrow(
-        "SELECT message_id_header, subject FROM outreach.messages "
-        "WHERE conversation_id = $1 AND message_id_header IS NOT NULL "
-        "ORDER BY created_at DESC LIMIT 1",
-        conversation_id,
-    )
-    return dict(row) if row else None
-
-
-async def sink_messages(conn: asyncpg.Connection, limit: int = 100) -> list[dict[str, Any]]:
+async def sink_messages(conn: Conn, limit: int = 100) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT id, mail_from, rcpt_to, subject, message_id_header, received_at "
         "FROM outreach.sink_messages ORDER BY id DESC LIMIT $1",
@@ -220,6 +55,6 @@ async def sink_messages(conn: asyncpg.Connection, limit: int = 100) -> list[dict
     return [dict(r) for r in rows]
 
 
-async def sink_message(conn: asyncpg.Connection, sink_id: int) -> dict[str, Any] | None:
+async def sink_message(conn: Conn, sink_id: int) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM outreach.sink_messages WHERE id = $1", sink_id)
     return dict(row) if row else None

@@ -10,13 +10,14 @@ from typing import Any
 
 import structlog
 
-from leadflood.auth.service import Principal
 from leadflood.core.errors import BadRequest, NotFound
+from leadflood.core.principal import Principal
 from leadflood.core.uow import Tx
 from leadflood.inbox import repository as repo
 from leadflood.inbox.classify import InboundEmail, parse
-from leadflood.sequences import repository as sequences_repo
-from leadflood.sequences.service import queue_send
+from leadflood.messaging import repository as messaging_repo
+from leadflood.messaging import service as messaging
+from leadflood.sequences import service as sequences
 
 log = structlog.get_logger("leadflood.inbox")
 
@@ -25,33 +26,32 @@ async def receive_email(tx: Tx, raw: bytes) -> dict[str, Any]:
     inbound = parse(raw)
     event_id = inbound.message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
     now = datetime.now(UTC)
-    conn = tx
-    if not await repo.claim_event(conn, "email", event_id):
+    if not await repo.claim_event(tx, "email", event_id):
         return {"outcome": "duplicate", "kind": inbound.kind}
-    original = await _original(conn, inbound)
+    original = await _original(tx, inbound)
     lead = None
     if original is not None:
         lead = {"id": original["lead_id"]}
     elif inbound.kind != "bounce":
-        lead = await repo.lead_by_address(conn, inbound.from_address)
+        lead = await repo.lead_by_address(tx, inbound.from_address)
     elif inbound.bounced:
-        lead = await repo.lead_by_address(conn, inbound.bounced[0])
+        lead = await repo.lead_by_address(tx, inbound.bounced[0])
     if inbound.kind == "bounce":
         for address in inbound.bounced:
-            await sequences_repo.suppress(conn, address, "bounced", inbound.subject)
+            await messaging_repo.suppress(tx, address, "bounced", inbound.subject)
         if original is not None:
-            await repo.update_message(
-                conn, original["id"], {"status": "bounced", "error": "hard bounce"}
+            await messaging_repo.update_message(
+                tx, original["id"], {"status": "bounced", "error": "hard bounce"}
             )
     if lead is None:
         return {"outcome": "ignored", "kind": inbound.kind, "reason": "unknown sender"}
     conversation = (
         original["conversation_id"]
         if original
-        else await repo.conversation_for(conn, lead["id"], "email", inbound.subject)
+        else await messaging_repo.conversation_for(tx, lead["id"], "email", inbound.subject)
     )
-    await repo.insert_message(
-        conn,
+    await messaging_repo.insert_message(
+        tx,
         {
             "conversation_id": conversation,
             "lead_id": lead["id"],
@@ -69,22 +69,22 @@ async def receive_email(tx: Tx, raw: bytes) -> dict[str, Any]:
         },
     )
     # Only a person's reply is unread news; auto-replies and bounces are recorded.
-    await repo.touch_conversation(conn, conversation, now, unread=inbound.kind == "reply")
+    await messaging_repo.touch_conversation(tx, conversation, now, unread=inbound.kind == "reply")
     stopped = 0
     if inbound.kind == "reply":
-        stopped = await sequences_repo.stop_enrollments(conn, lead["id"], "replied")
+        stopped = await sequences.stop_for_lead(tx, lead["id"], "replied")
     elif inbound.kind == "bounce":
-        stopped = await sequences_repo.stop_enrollments(conn, lead["id"], "bounced")
+        stopped = await sequences.stop_for_lead(tx, lead["id"], "bounced")
     log.info("inbound_email", kind=inbound.kind, stopped=stopped)
     return {"outcome": "recorded", "kind": inbound.kind, "lead_id": lead["id"], "stopped": stopped}
 
 
-async def _original(conn, inbound: InboundEmail) -> dict | None:
+async def _original(tx: Tx, inbound: InboundEmail) -> dict | None:
     for header in [
         *([inbound.original_message_id] if inbound.original_message_id else []),
         *inbound.in_reply_to,
     ]:
-        found = await repo.message_by_header(conn, header)
+        found = await messaging_repo.message_by_header(tx, header)
         if found is not None and found["direction"] == "outbound":
             return found
     return None
@@ -99,15 +99,14 @@ async def receive_trengo(tx: Tx, form: dict[str, str]) -> dict[str, Any]:
     channel = "sms" if (form.get("channel_type") or "").lower() == "sms" else "whatsapp"
     digits = "".join(ch for ch in contact if ch.isdigit())
     now = datetime.now(UTC)
-    conn = tx
-    if not await repo.claim_event(conn, "trengo", event_id):
+    if not await repo.claim_event(tx, "trengo", event_id):
         return {"outcome": "duplicate"}
-    lead = await repo.lead_by_phone(conn, digits)
+    lead = await repo.lead_by_phone(tx, digits)
     if lead is None:
         return {"outcome": "ignored", "reason": "unknown contact"}
-    conversation = await repo.conversation_for(conn, lead["id"], channel)
-    await repo.insert_message(
-        conn,
+    conversation = await messaging_repo.conversation_for(tx, lead["id"], channel)
+    await messaging_repo.insert_message(
+        tx,
         {
             "conversation_id": conversation,
             "lead_id": lead["id"],
@@ -121,24 +120,22 @@ async def receive_trengo(tx: Tx, form: dict[str, str]) -> dict[str, Any]:
             "received_at": now,
         },
     )
-    await repo.touch_conversation(conn, conversation, now, unread=True)
-    stopped = await sequences_repo.stop_enrollments(conn, lead["id"], "replied")
+    await messaging_repo.touch_conversation(tx, conversation, now, unread=True)
+    stopped = await sequences.stop_for_lead(tx, lead["id"], "replied")
     return {"outcome": "recorded", "lead_id": lead["id"], "stopped": stopped}
 
 
 async def conversations(tx: Tx, *, unread_only: bool = False, limit: int = 100) -> list:
-    conn = tx
-    return await repo.list_conversations(conn, unread_only=unread_only, limit=limit)
+    return await messaging_repo.list_conversations(tx, unread_only=unread_only, limit=limit)
 
 
 async def conversation(tx: Tx, conversation_id: uuid.UUID, *, mark_read: bool = True):
-    conn = tx
-    found = await repo.get_conversation(conn, conversation_id)
+    found = await messaging_repo.get_conversation(tx, conversation_id)
     if found is None:
         raise NotFound("conversation_not_found", "no conversation with this id")
-    messages = await repo.thread(conn, conversation_id)
+    messages = await messaging_repo.thread(tx, conversation_id)
     if mark_read:
-        await repo.mark_read(conn, conversation_id)
+        await messaging_repo.mark_read(tx, conversation_id)
     return {**found, "messages": messages}
 
 
@@ -150,18 +147,17 @@ async def reply(
     subject: str | None = None,
 ) -> dict[str, Any]:
     """A manual reply, sent by the message.send job; its status shows in the thread."""
-    conn = tx
-    found = await repo.get_conversation(conn, conversation_id)
+    found = await messaging_repo.get_conversation(tx, conversation_id)
     if found is None:
         raise NotFound("conversation_not_found", "no conversation with this id")
-    last = await repo.last_outbound_header(conn, conversation_id)
-    inbound = await repo.last_inbound_header(conn, conversation_id)
-    mailbox_id = await repo.reply_mailbox(conn, conversation_id)
+    last = await messaging_repo.last_outbound_header(tx, conversation_id)
+    inbound = await messaging_repo.last_inbound_header(tx, conversation_id)
+    mailbox_id = await messaging_repo.reply_mailbox(tx, conversation_id)
     base_subject = subject or (inbound or last or {}).get("subject") or found["subject"] or ""
     if found["channel"] == "email" and base_subject and not base_subject.lower().startswith("re:"):
         base_subject = f"Re: {base_subject}"
-    message_id = await repo.insert_message(
-        conn,
+    message_id = await messaging_repo.insert_message(
+        tx,
         {
             "conversation_id": conversation_id,
             "lead_id": found["lead_id"],
@@ -177,30 +173,27 @@ async def reply(
         },
     )
     assert message_id is not None
-    job_id = await queue_send(conn, message_id, found["lead_id"])
-    await repo.mark_read(conn, conversation_id)
+    job_id = await messaging.queue_send(tx, message_id, found["lead_id"])
+    await messaging_repo.mark_read(tx, conversation_id)
     return {"messageId": message_id, "jobId": job_id, "status": "queued"}
 
 
 async def unsubscribe(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:
-    conn = tx
-    lead = await repo.lead_address(conn, lead_id)
+    lead = await repo.lead_address(tx, lead_id)
     if lead is None:
         raise NotFound("lead_not_found", "this link is no longer valid")
     if lead["normalized_email"]:
-        await sequences_repo.suppress(conn, lead["normalized_email"], "unsubscribed", "link")
-    stopped = await sequences_repo.stop_enrollments(conn, lead_id, "unsubscribed")
+        await messaging_repo.suppress(tx, lead["normalized_email"], "unsubscribed", "link")
+    stopped = await sequences.stop_for_lead(tx, lead_id, "unsubscribed")
     return {"email": lead["normalized_email"], "stopped": stopped}
 
 
 async def caught_mail(tx: Tx, limit: int = 100) -> list[dict[str, Any]]:
-    conn = tx
-    return await repo.sink_messages(conn, limit)
+    return await repo.sink_messages(tx, limit)
 
 
 async def caught_message(tx: Tx, sink_id: int) -> dict[str, Any]:
-    conn = tx
-    found = await repo.sink_message(conn, sink_id)
+    found = await repo.sink_message(tx, sink_id)
     if found is None:
         raise NotFound("mail_not_found", "the sink holds no such message")
     return found

@@ -10,6 +10,7 @@ import asyncpg
 
 from leadflood.core.jobs import VALIDATE_LEAD
 from leadflood.core.queue import fused_enqueue_ctes
+from leadflood.core.uow import Conn
 
 
 @dataclass(frozen=True)
@@ -41,17 +42,17 @@ def _binding(row: asyncpg.Record) -> SourceBinding:
     return SourceBinding(**dict(row))
 
 
-async def source_by_id(conn: asyncpg.Connection, source_id: uuid.UUID) -> SourceBinding | None:
+async def source_by_id(conn: Conn, source_id: uuid.UUID) -> SourceBinding | None:
     row = await conn.fetchrow(_BY_ID, source_id)
     return _binding(row) if row else None
 
 
-async def source_by_key(conn: asyncpg.Connection, key: str) -> SourceBinding | None:
+async def source_by_key(conn: Conn, key: str) -> SourceBinding | None:
     row = await conn.fetchrow(_BY_KEY, key)
     return _binding(row) if row else None
 
 
-async def sources_by_host(conn: asyncpg.Connection, host: str) -> list[SourceBinding]:
+async def sources_by_host(conn: Conn, host: str) -> list[SourceBinding]:
     return [_binding(r) for r in await conn.fetch(_BY_HOST, host)]
 
 
@@ -99,25 +100,21 @@ _LEAD_BY_ID = f"SELECT {_RETURNING} FROM leads WHERE id = $1"
 _SOURCE_KEY_HASH = "SELECT api_key_hash FROM sources WHERE id = $1"
 
 
-async def insert_lead_and_enqueue(
-    conn: asyncpg.Connection, values: dict[str, Any]
-) -> dict[str, Any] | None:
+async def insert_lead_and_enqueue(conn: Conn, values: dict[str, Any]) -> dict[str, Any] | None:
     """Insert unless (source_id, idempotency_key) exists; None when it already did."""
     row = await conn.fetchrow(_INSERT_AND_ENQUEUE, *(values[c] for c in LEAD_COLUMNS))
     return dict(row) if row else None
 
 
-async def lead_by_idempotency(
-    conn: asyncpg.Connection, source_id: uuid.UUID, key: str
-) -> dict[str, Any] | None:
+async def lead_by_idempotency(conn: Conn, source_id: uuid.UUID, key: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(_BY_IDEMPOTENCY, source_id, key)
     return dict(row) if row else None
 
 
-async def lead_by_id(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str, Any] | None:
+async def lead_by_id(conn: Conn, lead_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(_LEAD_BY_ID, lead_id)
     return dict(row) if row else None
 
 
-async def source_key_hash(conn: asyncpg.Connection, source_id: uuid.UUID) -> str | None:
+async def source_key_hash(conn: Conn, source_id: uuid.UUID) -> str | None:
     return await conn.fetchval(_SOURCE_KEY_HASH, source_id)

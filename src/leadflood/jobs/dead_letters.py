@@ -18,18 +18,16 @@ from pgqueuer.adapters.persistence.queries import Queries
 from leadflood.core.executions import failed_executions, replay_execution
 from leadflood.core.jobs import load_job_modules
 from leadflood.core.queue import failed_job_entrypoint
-from leadflood.core.runtime import Runtime
-from leadflood.core.uow import single_statements
+from leadflood.core.uow import Tx
 
 
 class NotReplayable(Exception):
     pass
 
 
-async def list_dead_letters(runtime: Runtime, limit: int = 100) -> list[dict[str, Any]]:
-    async with single_statements(runtime.db) as conn:
-        executions = await failed_executions(conn, limit)
-        queued = await Queries(AsyncpgDriver(await conn.connection())).list_failed_jobs(limit)
+async def list_dead_letters(tx: Tx, limit: int = 100) -> list[dict[str, Any]]:
+    executions = await failed_executions(tx, limit)
+    queued = await Queries(AsyncpgDriver(await tx.connection())).list_failed_jobs(limit)
     letters = [
         {
             "id": str(e["id"]),
@@ -54,7 +52,7 @@ async def list_dead_letters(runtime: Runtime, limit: int = 100) -> list[dict[str
     return letters
 
 
-async def replay(runtime: Runtime, job_id: str) -> str:
+async def replay(tx: Tx, job_id: str) -> str:
     """Returns what was replayed; raises NotReplayable for unknown or unfailed jobs."""
     load_job_modules()  # the tracked job types register their replay hooks on import
     try:
@@ -63,15 +61,14 @@ async def replay(runtime: Runtime, job_id: str) -> str:
         execution_id = None
     if execution_id is not None:
         try:
-            execution = await replay_execution(runtime, execution_id)
+            execution = await replay_execution(tx, execution_id)
         except Exception as exc:  # TerminalJobError: not failed / unknown
             raise NotReplayable(str(exc)) from None
         return f"{execution['type']} {execution_id} queued for a new round of attempts"
     if not job_id.isdigit():
         raise NotReplayable("a job id is a UUID (outreach job) or a number (pipeline job)")
-    async with single_statements(runtime.db) as conn:
-        failed = await failed_job_entrypoint(conn, int(job_id))
-        if failed is None:
-            raise NotReplayable(f"no failed pipeline job {job_id}")
-        await Queries(AsyncpgDriver(await conn.connection())).requeue_jobs([int(job_id)])  # type: ignore[list-item]
+    failed = await failed_job_entrypoint(await tx.connection(), int(job_id))
+    if failed is None:
+        raise NotReplayable(f"no failed pipeline job {job_id}")
+    await Queries(AsyncpgDriver(await tx.connection())).requeue_jobs([int(job_id)])  # type: ignore[list-item]
     return f"{failed} job {job_id} queued again"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
+from leadflood.core.boundary import TX
 from leadflood.core.errors import NotFound
 from leadflood.core.executions import get_execution
 from leadflood.core.principal import Principal
-from leadflood.core.uow import single_statements
+from leadflood.core.uow import Tx
 
 router = APIRouter(tags=["jobs"])
 
@@ -19,11 +20,10 @@ router = APIRouter(tags=["jobs"])
 @router.get("/v1/jobs/{job_id}", summary="Job status: queued, running, completed or failed")
 async def job_status(
     job_id: uuid.UUID,
-    request: Request,
+    tx: Tx = TX,
     _: Principal = Depends(requires(Permission.outreach_read)),
 ) -> dict:
-    async with single_statements(request.app.state.runtime.db) as conn:
-        execution = await get_execution(conn, job_id)
+    execution = await get_execution(tx, job_id)
     if execution is None:
         raise NotFound("job_not_found", "no job with this id")
     return {

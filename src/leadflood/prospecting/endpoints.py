@@ -9,9 +9,11 @@ from starlette.responses import JSONResponse
 
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
-from leadflood.auth.service import Principal
+from leadflood.core.boundary import TX
 from leadflood.core.idempotency import idempotent
+from leadflood.core.principal import Principal
 from leadflood.core.runtime import runtime_of
+from leadflood.core.uow import Tx
 from leadflood.prospecting import service
 from leadflood.prospecting.schemas import IcpIn, LeadIn, SearchIn
 
@@ -23,36 +25,40 @@ DEFINE = Depends(requires(Permission.icps_write))
 
 
 @router.get("/v1/icps", summary="List ICPs with their lead counts")
-async def list_icps(request: Request, _: Principal = READ) -> dict:
-    return {"items": await service.list_icps(runtime_of(request))}
+async def list_icps(request: Request, _: Principal = READ, tx: Tx = TX) -> dict:
+    return {"items": await service.list_icps(tx)}
 
 
 @router.post("/v1/icps", status_code=201, summary="Create an ICP")
-async def create_icp(body: IcpIn, request: Request, principal: Principal = DEFINE) -> JSONResponse:
-    runtime = runtime_of(request)
+async def create_icp(
+    body: IcpIn, request: Request, principal: Principal = DEFINE, tx: Tx = TX
+) -> JSONResponse:
     return await idempotent(
         request,
+        tx,
         principal.user_id,
         201,
-        lambda: service.create_icp(runtime, principal, body),
+        lambda: service.create_icp(tx, principal, body),
     )
 
 
 @router.get("/v1/icps/{icp_id}", summary="Get an ICP")
-async def get_icp(icp_id: uuid.UUID, request: Request, _: Principal = READ) -> dict:
-    return await service.get_icp(runtime_of(request), icp_id)
+async def get_icp(icp_id: uuid.UUID, request: Request, _: Principal = READ, tx: Tx = TX) -> dict:
+    return await service.get_icp(tx, icp_id)
 
 
 @router.put("/v1/icps/{icp_id}", summary="Replace an ICP's definition")
 async def replace_icp(
-    icp_id: uuid.UUID, body: IcpIn, request: Request, principal: Principal = DEFINE
+    icp_id: uuid.UUID, body: IcpIn, request: Request, principal: Principal = DEFINE, tx: Tx = TX
 ) -> dict:
-    return await service.replace_icp(runtime_of(request), principal, icp_id, body)
+    return await service.replace_icp(tx, principal, icp_id, body)
 
 
 @router.delete("/v1/icps/{icp_id}", summary="Delete an ICP (its leads stay, unlinked)")
-async def delete_icp(icp_id: uuid.UUID, request: Request, principal: Principal = DEFINE) -> dict:
-    await service.delete_icp(runtime_of(request), principal, icp_id)
+async def delete_icp(
+    icp_id: uuid.UUID, request: Request, principal: Principal = DEFINE, tx: Tx = TX
+) -> dict:
+    await service.delete_icp(tx, principal, icp_id)
     return {"success": True}
 
 
@@ -62,27 +68,33 @@ async def delete_icp(icp_id: uuid.UUID, request: Request, principal: Principal =
     summary="Start a prospect search; the same setup on the same day returns the same run",
 )
 async def search(
-    icp_id: uuid.UUID, request: Request, body: SearchIn | None = None, principal: Principal = WORK
+    icp_id: uuid.UUID,
+    request: Request,
+    body: SearchIn | None = None,
+    principal: Principal = WORK,
+    tx: Tx = TX,
 ) -> JSONResponse:
-    runtime = runtime_of(request)
     return await idempotent(
         request,
+        tx,
         principal.user_id,
         202,
-        lambda: service.start_search(runtime, principal, icp_id, body or SearchIn()),
+        lambda: service.start_search(
+            tx, runtime_of(request).settings, principal, icp_id, body or SearchIn()
+        ),
     )
 
 
 @router.get("/v1/icps/{icp_id}/search-runs", summary="Recent search runs of an ICP")
-async def list_runs(icp_id: uuid.UUID, request: Request, _: Principal = READ) -> dict:
-    return {"items": await service.list_runs(runtime_of(request), icp_id)}
+async def list_runs(icp_id: uuid.UUID, request: Request, _: Principal = READ, tx: Tx = TX) -> dict:
+    return {"items": await service.list_runs(tx, icp_id)}
 
 
 @router.get("/v1/icps/{icp_id}/search-runs/{run_id}", summary="Search run status and counts")
 async def get_run(
-    icp_id: uuid.UUID, run_id: uuid.UUID, request: Request, _: Principal = READ
+    icp_id: uuid.UUID, run_id: uuid.UUID, request: Request, _: Principal = READ, tx: Tx = TX
 ) -> dict:
-    return await service.get_run(runtime_of(request), icp_id, run_id)
+    return await service.get_run(tx, icp_id, run_id)
 
 
 @router.get("/v1/leads", summary="Outreach leads: filters, sort, cursor pagination")
@@ -97,6 +109,7 @@ async def list_leads(
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=200),
     _: Principal = READ,
+    tx: Tx = TX,
 ) -> dict:
     filters = {
         k: v
@@ -108,22 +121,24 @@ async def list_leads(
         }.items()
         if v is not None
     }
-    return await service.list_leads(
-        runtime_of(request), filters=filters, q=q, sort=sort, cursor=cursor, limit=limit
-    )
+    return await service.list_leads(tx, filters=filters, q=q, sort=sort, cursor=cursor, limit=limit)
 
 
 @router.post("/v1/leads", status_code=201, summary="Create an outreach lead by hand")
-async def create_lead(body: LeadIn, request: Request, principal: Principal = WORK) -> JSONResponse:
-    runtime = runtime_of(request)
+async def create_lead(
+    body: LeadIn, request: Request, principal: Principal = WORK, tx: Tx = TX
+) -> JSONResponse:
     return await idempotent(
         request,
+        tx,
         principal.user_id,
         201,
-        lambda: service.create_lead(runtime, principal, body),
+        lambda: service.create_lead(tx, principal, body),
     )
 
 
 @router.get("/v1/leads/{lead_id}", summary="An outreach lead with its enrichment history")
-async def lead_detail(lead_id: uuid.UUID, request: Request, _: Principal = READ) -> dict:
-    return await service.lead_detail(runtime_of(request), lead_id)
+async def lead_detail(
+    lead_id: uuid.UUID, request: Request, _: Principal = READ, tx: Tx = TX
+) -> dict:
+    return await service.lead_detail(tx, lead_id)

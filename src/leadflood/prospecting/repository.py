@@ -8,6 +8,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from leadflood.core.uow import Conn
+
 ICP_COLUMNS = (
     "id, name, description, titles, seniorities, locations, industries, company_sizes, "
     "keywords, domains, created_by, created_at, updated_at"
@@ -28,18 +30,14 @@ RUN_COLUMNS = (
 def _row(record: asyncpg.Record | None) -> dict[str, Any] | None:
     if record is None:
         return None
-    out = dict(record)
-    for key in ("params", "enrichment_data"):
-        if isinstance(out.get(key), str):
-            out[key] = orjson.loads(out[key])
-    return out
+    return dict(record)
 
 
 # ---- ICPs -------------------------------------------------------------------------------
 
 
 async def insert_icp(
-    conn: asyncpg.Connection, values: dict[str, Any], created_by: uuid.UUID | None
+    conn: Conn, values: dict[str, Any], created_by: uuid.UUID | None
 ) -> dict[str, Any]:
     columns = [*values, "created_by"]
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
@@ -53,7 +51,7 @@ async def insert_icp(
 
 
 async def replace_icp(
-    conn: asyncpg.Connection, icp_id: uuid.UUID, values: dict[str, Any]
+    conn: Conn, icp_id: uuid.UUID, values: dict[str, Any]
 ) -> dict[str, Any] | None:
     sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(values, start=2))
     row = await conn.fetchrow(
@@ -64,12 +62,12 @@ async def replace_icp(
     return dict(row) if row else None
 
 
-async def get_icp(conn: asyncpg.Connection, icp_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_icp(conn: Conn, icp_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(f"SELECT {ICP_COLUMNS} FROM outreach.icps WHERE id = $1", icp_id)
     return dict(row) if row else None
 
 
-async def list_icps(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+async def list_icps(conn: Conn) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT {ICP_COLUMNS}, "
         "  (SELECT count(*) FROM outreach.leads l WHERE l.icp_id = i.id) AS lead_count "
@@ -78,7 +76,7 @@ async def list_icps(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def delete_icp(conn: asyncpg.Connection, icp_id: uuid.UUID) -> bool:
+async def delete_icp(conn: Conn, icp_id: uuid.UUID) -> bool:
     return await conn.execute("DELETE FROM outreach.icps WHERE id = $1", icp_id) == "DELETE 1"
 
 
@@ -86,7 +84,7 @@ async def delete_icp(conn: asyncpg.Connection, icp_id: uuid.UUID) -> bool:
 
 
 async def insert_run(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     icp_id: uuid.UUID,
     provider: str,
@@ -106,7 +104,7 @@ async def insert_run(
     )
 
 
-async def run_by_dedupe_key(conn: asyncpg.Connection, dedupe_key: str) -> dict[str, Any] | None:
+async def run_by_dedupe_key(conn: Conn, dedupe_key: str) -> dict[str, Any] | None:
     return _row(
         await conn.fetchrow(
             f"SELECT {RUN_COLUMNS} FROM outreach.search_runs WHERE dedupe_key = $1 FOR UPDATE",
@@ -115,7 +113,7 @@ async def run_by_dedupe_key(conn: asyncpg.Connection, dedupe_key: str) -> dict[s
     )
 
 
-async def retire_failed_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> None:
+async def retire_failed_run(conn: Conn, run_id: uuid.UUID) -> None:
     """A failed run must not block today's retry: free its dedupe key."""
     await conn.execute(
         "UPDATE outreach.search_runs SET dedupe_key = dedupe_key || ':failed:' || id::text "
@@ -124,17 +122,17 @@ async def retire_failed_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> None
     )
 
 
-async def set_run_job(conn: asyncpg.Connection, run_id: uuid.UUID, job_id: uuid.UUID) -> None:
+async def set_run_job(conn: Conn, run_id: uuid.UUID, job_id: uuid.UUID) -> None:
     await conn.execute("UPDATE outreach.search_runs SET job_id = $2 WHERE id = $1", run_id, job_id)
 
 
-async def get_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_run(conn: Conn, run_id: uuid.UUID) -> dict[str, Any] | None:
     return _row(
         await conn.fetchrow(f"SELECT {RUN_COLUMNS} FROM outreach.search_runs WHERE id = $1", run_id)
     )
 
 
-async def list_runs(conn: asyncpg.Connection, icp_id: uuid.UUID, limit: int = 20) -> list[dict]:
+async def list_runs(conn: Conn, icp_id: uuid.UUID, limit: int = 20) -> list[dict]:
     rows = await conn.fetch(
         f"SELECT {RUN_COLUMNS} FROM outreach.search_runs WHERE icp_id = $1 "
         "ORDER BY created_at DESC LIMIT $2",
@@ -144,7 +142,7 @@ async def list_runs(conn: asyncpg.Connection, icp_id: uuid.UUID, limit: int = 20
     return [_row(r) for r in rows]  # type: ignore[misc]
 
 
-async def mark_run_running(conn: asyncpg.Connection, run_id: uuid.UUID) -> None:
+async def mark_run_running(conn: Conn, run_id: uuid.UUID) -> None:
     await conn.execute(
         "UPDATE outreach.search_runs SET status = 'running', error = NULL, "
         "started_at = coalesce(started_at, now()) "
@@ -154,7 +152,7 @@ async def mark_run_running(conn: asyncpg.Connection, run_id: uuid.UUID) -> None:
 
 
 async def finish_run(
-    conn: asyncpg.Connection, run_id: uuid.UUID, *, pages: int, total: int | None
+    conn: Conn, run_id: uuid.UUID, *, pages: int, total: int | None
 ) -> dict[str, Any]:
     """Counters come from the stored results, so a retried run never double counts."""
     returning = ", ".join("r." + c for c in RUN_COLUMNS.split(", "))
@@ -175,7 +173,7 @@ async def finish_run(
     return _row(row)  # type: ignore[return-value]
 
 
-async def fail_run(conn: asyncpg.Connection, run_id: uuid.UUID, error: str) -> None:
+async def fail_run(conn: Conn, run_id: uuid.UUID, error: str) -> None:
     await conn.execute(
         "UPDATE outreach.search_runs SET status = 'failed', error = $2, finished_at = now() "
         "WHERE id = $1",
@@ -184,7 +182,7 @@ async def fail_run(conn: asyncpg.Connection, run_id: uuid.UUID, error: str) -> N
     )
 
 
-async def reopen_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> None:
+async def reopen_run(conn: Conn, run_id: uuid.UUID) -> None:
     await conn.execute(
         "UPDATE outreach.search_runs SET status = 'queued', error = NULL, finished_at = NULL "
         "WHERE id = $1 AND status = 'failed'",
@@ -193,7 +191,7 @@ async def reopen_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> None:
 
 
 async def insert_result(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     run_id: uuid.UUID,
     provider_ref: str,
@@ -217,7 +215,7 @@ async def insert_result(
     return status == "INSERT 0 1"
 
 
-async def result_exists(conn: asyncpg.Connection, run_id: uuid.UUID, provider_ref: str) -> bool:
+async def result_exists(conn: Conn, run_id: uuid.UUID, provider_ref: str) -> bool:
     return bool(
         await conn.fetchval(
             "SELECT 1 FROM outreach.search_results WHERE run_id = $1 AND provider_ref = $2",
@@ -230,9 +228,7 @@ async def result_exists(conn: asyncpg.Connection, run_id: uuid.UUID, provider_re
 # ---- leads --------------------------------------------------------------------------------
 
 
-async def lock_lead_by_source(
-    conn: asyncpg.Connection, source: str, source_ref: str
-) -> dict[str, Any] | None:
+async def lock_lead_by_source(conn: Conn, source: str, source_ref: str) -> dict[str, Any] | None:
     return _row(
         await conn.fetchrow(
             f"SELECT {LEAD_COLUMNS} FROM outreach.leads WHERE source = $1 AND source_ref = $2 "
@@ -243,7 +239,7 @@ async def lock_lead_by_source(
     )
 
 
-async def lock_lead_by_email(conn: asyncpg.Connection, email: str) -> dict[str, Any] | None:
+async def lock_lead_by_email(conn: Conn, email: str) -> dict[str, Any] | None:
     return _row(
         await conn.fetchrow(
             f"SELECT {LEAD_COLUMNS} FROM outreach.leads WHERE normalized_email = $1 FOR UPDATE",
@@ -252,13 +248,13 @@ async def lock_lead_by_email(conn: asyncpg.Connection, email: str) -> dict[str, 
     )
 
 
-async def email_taken(conn: asyncpg.Connection, email: str) -> bool:
+async def email_taken(conn: Conn, email: str) -> bool:
     return bool(
         await conn.fetchval("SELECT 1 FROM outreach.leads WHERE normalized_email = $1", email)
     )
 
 
-async def insert_lead(conn: asyncpg.Connection, values: dict[str, Any]) -> uuid.UUID | None:
+async def insert_lead(conn: Conn, values: dict[str, Any]) -> uuid.UUID | None:
     """None when a unique key (email, or source + source_ref) is already taken."""
     columns = list(values)
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
@@ -269,7 +265,7 @@ async def insert_lead(conn: asyncpg.Connection, values: dict[str, Any]) -> uuid.
     )
 
 
-async def update_lead(conn: asyncpg.Connection, lead_id: uuid.UUID, values: dict[str, Any]) -> None:
+async def update_lead(conn: Conn, lead_id: uuid.UUID, values: dict[str, Any]) -> None:
     if not values:
         return
     sets = ", ".join(
@@ -280,7 +276,7 @@ async def update_lead(conn: asyncpg.Connection, lead_id: uuid.UUID, values: dict
     await conn.execute(f"UPDATE outreach.leads SET {sets} WHERE id = $1", lead_id, *params)
 
 
-async def get_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_lead(conn: Conn, lead_id: uuid.UUID) -> dict[str, Any] | None:
     return _row(
         await conn.fetchrow(f"SELECT {LEAD_COLUMNS} FROM outreach.leads WHERE id = $1", lead_id)
     )
@@ -297,7 +293,7 @@ SORTS = {
 
 
 async def search_leads(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     filters: dict[str, Any],
     q: str | None,
@@ -334,7 +330,7 @@ async def search_leads(
     return [_row(r) for r in rows]  # type: ignore[misc]
 
 
-async def lead_history(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str, list[dict]]:
+async def lead_history(conn: Conn, lead_id: uuid.UUID) -> dict[str, list[dict]]:
     runs = await conn.fetch(
         "SELECT id, provider, overwrite, status, outcome, changes, error, job_id, created_at, "
         "finished_at FROM outreach.enrichment_runs WHERE lead_id = $1 ORDER BY created_at DESC",
@@ -352,11 +348,8 @@ async def lead_history(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str
         lead_id,
     )
 
-    def decode(record: asyncpg.Record) -> dict[str, Any]:
-        out = dict(record)
-        if isinstance(out.get("changes"), str):
-            out["changes"] = orjson.loads(out["changes"])
-        return out
+    def decode(record: Any) -> dict[str, Any]:
+        return dict(record)
 
     return {
         "enrichment_runs": [decode(r) for r in runs],
@@ -365,5 +358,5 @@ async def lead_history(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str
     }
 
 
-async def icp_exists(conn: asyncpg.Connection, icp_id: uuid.UUID) -> bool:
+async def icp_exists(conn: Conn, icp_id: uuid.UUID) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM outreach.icps WHERE id = $1", icp_id))

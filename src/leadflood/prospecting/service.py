@@ -8,16 +8,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import orjson
 
 from leadflood.core import circuit
 from leadflood.core.errors import AppError, BadRequest, Conflict, NotFound
-from leadflood.core.executions import RetryPolicy, TerminalJobError, create_execution
+from leadflood.core.executions import TerminalJobError, create_execution
 from leadflood.core.principal import Principal
 from leadflood.core.providers import PermanentProviderError, TransientProviderError
-from leadflood.core.runtime import Runtime
-from leadflood.core.uow import single_statements, unit_of_work
+from leadflood.core.retry import RetryPolicy
+from leadflood.core.settings import Settings
+from leadflood.core.uow import Tx
 from leadflood.ingestion.normalize import normalize_email
 from leadflood.prospecting import repository as repo
 from leadflood.prospecting.schemas import IcpIn, LeadIn, SearchIn
@@ -43,44 +43,35 @@ def _not_found(what: str) -> NotFound:
 # ---- ICPs ---------------------------------------------------------------------------------
 
 
-async def list_icps(runtime: Runtime) -> list[dict[str, Any]]:
-    async with single_statements(runtime.db) as conn:
-        return await repo.list_icps(conn)
+async def list_icps(tx: Tx) -> list[dict[str, Any]]:
+    return await repo.list_icps(tx)
 
 
-async def get_icp(runtime: Runtime, icp_id: uuid.UUID) -> dict[str, Any]:
-    async with single_statements(runtime.db) as conn:
-        icp = await repo.get_icp(conn, icp_id)
+async def get_icp(tx: Tx, icp_id: uuid.UUID) -> dict[str, Any]:
+    icp = await repo.get_icp(tx, icp_id)
     if icp is None:
         raise _not_found("icp")
     return icp
 
 
-async def create_icp(runtime: Runtime, principal: Principal | None, body: IcpIn) -> dict:
-    async with unit_of_work(runtime.db) as conn:
-        icp = await repo.insert_icp(
-            conn, body.model_dump(), principal.user_id if principal else None
-        )
-        await conn.audit(principal, "create", "icp", icp["id"], body.model_dump())
+async def create_icp(tx: Tx, principal: Principal | None, body: IcpIn) -> dict:
+    icp = await repo.insert_icp(tx, body.model_dump(), principal.user_id if principal else None)
+    await tx.audit(principal, "create", "icp", icp["id"], body.model_dump())
     return icp
 
 
-async def replace_icp(
-    runtime: Runtime, principal: Principal | None, icp_id: uuid.UUID, body: IcpIn
-) -> dict:
-    async with unit_of_work(runtime.db) as conn:
-        icp = await repo.replace_icp(conn, icp_id, body.model_dump())
-        if icp is None:
-            raise _not_found("icp")
-        await conn.audit(principal, "update", "icp", icp_id, body.model_dump())
+async def replace_icp(tx: Tx, principal: Principal | None, icp_id: uuid.UUID, body: IcpIn) -> dict:
+    icp = await repo.replace_icp(tx, icp_id, body.model_dump())
+    if icp is None:
+        raise _not_found("icp")
+    await tx.audit(principal, "update", "icp", icp_id, body.model_dump())
     return icp
 
 
-async def delete_icp(runtime: Runtime, principal: Principal | None, icp_id: uuid.UUID) -> None:
-    async with unit_of_work(runtime.db) as conn:
-        if not await repo.delete_icp(conn, icp_id):
-            raise _not_found("icp")
-        await conn.audit(principal, "delete", "icp", icp_id)
+async def delete_icp(tx: Tx, principal: Principal | None, icp_id: uuid.UUID) -> None:
+    if not await repo.delete_icp(tx, icp_id):
+        raise _not_found("icp")
+    await tx.audit(principal, "delete", "icp", icp_id)
 
 
 # ---- searches -----------------------------------------------------------------------------
@@ -96,65 +87,61 @@ def search_dedupe_key(icp_id: uuid.UUID, provider: str, params: dict, at: dateti
 
 
 async def start_search(
-    runtime: Runtime, principal: Principal | None, icp_id: uuid.UUID, body: SearchIn
+    tx: Tx, settings: Settings, principal: Principal | None, icp_id: uuid.UUID, body: SearchIn
 ) -> dict[str, Any]:
-    provider = body.provider or runtime.settings.prospect_provider
-    check_available(provider, runtime.settings)  # 503 provider_not_configured before anything
-    async with unit_of_work(runtime.db) as conn:
-        raw = conn
-        icp = await repo.get_icp(raw, icp_id)
-        if icp is None:
-            raise _not_found("icp")
-        filters = SearchFilters.from_icp(icp)
-        params = {"filters": filters.as_dict(), "pages": body.pages, "per_page": body.per_page}
-        key = search_dedupe_key(icp_id, provider, params, datetime.now(UTC))
-        created_by = principal.user_id if principal else None
+    provider = body.provider or settings.prospect_provider
+    check_available(provider, settings)  # 503 provider_not_configured before anything
+    icp = await repo.get_icp(tx, icp_id)
+    if icp is None:
+        raise _not_found("icp")
+    filters = SearchFilters.from_icp(icp)
+    params = {"filters": filters.as_dict(), "pages": body.pages, "per_page": body.per_page}
+    key = search_dedupe_key(icp_id, provider, params, datetime.now(UTC))
+    created_by = principal.user_id if principal else None
+    run_id = await repo.insert_run(
+        tx,
+        icp_id=icp_id,
+        provider=provider,
+        params=params,
+        dedupe_key=key,
+        created_by=created_by,
+    )
+    if run_id is None:
+        existing = await repo.run_by_dedupe_key(tx, key)
+        assert existing is not None
+        if existing["status"] != "failed":
+            return {"runId": existing["id"], "jobId": existing["job_id"], "deduplicated": True}
+        await repo.retire_failed_run(tx, existing["id"])
         run_id = await repo.insert_run(
-            raw,
+            tx,
             icp_id=icp_id,
             provider=provider,
             params=params,
             dedupe_key=key,
             created_by=created_by,
         )
-        if run_id is None:
-            existing = await repo.run_by_dedupe_key(raw, key)
-            assert existing is not None
-            if existing["status"] != "failed":
-                return {"runId": existing["id"], "jobId": existing["job_id"], "deduplicated": True}
-            await repo.retire_failed_run(raw, existing["id"])
-            run_id = await repo.insert_run(
-                raw,
-                icp_id=icp_id,
-                provider=provider,
-                params=params,
-                dedupe_key=key,
-                created_by=created_by,
-            )
-            assert run_id is not None
-        job_id, _ = await create_execution(
-            raw,
-            SEARCH_JOB,
-            {"search_run_id": str(run_id)},
-            max_attempts=SEARCH_RETRY.max_attempts,
-            icp_id=icp_id,
-            search_run_id=run_id,
-        )
-        await repo.set_run_job(raw, run_id, job_id)
+        assert run_id is not None
+    job_id, _ = await create_execution(
+        tx,
+        SEARCH_JOB,
+        {"search_run_id": str(run_id)},
+        max_attempts=SEARCH_RETRY.max_attempts,
+        icp_id=icp_id,
+        search_run_id=run_id,
+    )
+    await repo.set_run_job(tx, run_id, job_id)
     return {"runId": run_id, "jobId": job_id, "deduplicated": False}
 
 
-async def get_run(runtime: Runtime, icp_id: uuid.UUID, run_id: uuid.UUID) -> dict[str, Any]:
-    async with single_statements(runtime.db) as conn:
-        run = await repo.get_run(conn, run_id)
+async def get_run(tx: Tx, icp_id: uuid.UUID, run_id: uuid.UUID) -> dict[str, Any]:
+    run = await repo.get_run(tx, run_id)
     if run is None or run["icp_id"] != icp_id:
         raise _not_found("search_run")
     return run
 
 
-async def list_runs(runtime: Runtime, icp_id: uuid.UUID) -> list[dict[str, Any]]:
-    async with single_statements(runtime.db) as conn:
-        return await repo.list_runs(conn, icp_id)
+async def list_runs(tx: Tx, icp_id: uuid.UUID) -> list[dict[str, Any]]:
+    return await repo.list_runs(tx, icp_id)
 
 
 def _clean(fields: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +157,7 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 async def upsert_prospect(
-    conn: asyncpg.Connection, prospect: Prospect, provider: str, icp_id: uuid.UUID | None
+    tx: Tx, prospect: Prospect, provider: str, icp_id: uuid.UUID | None
 ) -> tuple[uuid.UUID, str]:
     """The lead this prospect is: matched by provider record, then by normalized email.
     An existing lead only gains the fields it lacked. Returns (lead id, created/updated/
@@ -178,16 +165,16 @@ async def upsert_prospect(
     fields = _clean(prospect.fields)
     email = normalize_email(fields.get("email"))
     for _ in range(3):  # an insert that loses a race re-reads the winner's row
-        row = await repo.lock_lead_by_source(conn, provider, prospect.provider_ref)
+        row = await repo.lock_lead_by_source(tx, provider, prospect.provider_ref)
         if row is None and email:
-            row = await repo.lock_lead_by_email(conn, email)
+            row = await repo.lock_lead_by_email(tx, email)
         if row is not None:
             changes = {k: v for k, v in fields.items() if v and not row.get(k) and k != "email"}
-            if email and not row["normalized_email"] and not await repo.email_taken(conn, email):
+            if email and not row["normalized_email"] and not await repo.email_taken(tx, email):
                 changes.update(email=fields["email"], normalized_email=email)
             if icp_id and not row["icp_id"]:
                 changes["icp_id"] = icp_id
-            await repo.update_lead(conn, row["id"], changes)
+            await repo.update_lead(tx, row["id"], changes)
             return row["id"], "updated" if changes else "unchanged"
         values = {
             **{k: v for k, v in fields.items() if v is not None},
@@ -196,85 +183,83 @@ async def upsert_prospect(
             "source_ref": prospect.provider_ref,
             "icp_id": icp_id,
         }
-        lead_id = await repo.insert_lead(conn, values)
+        lead_id = await repo.insert_lead(tx, values)
         if lead_id is not None:
             return lead_id, "created"
     raise RuntimeError(f"could not upsert prospect {prospect.provider_ref}")
 
 
-async def run_search(runtime: Runtime, execution: dict[str, Any]) -> dict[str, Any]:
-    """One attempt of icp.search.run: fetch the pages, upsert leads, record every result.
+async def begin_run(tx: Tx, run_id: uuid.UUID) -> dict[str, Any]:
+    run = await repo.get_run(tx, run_id)
+    if run is None:
+        raise TerminalJobError("search_run_not_found", "the run was deleted with its ICP")
+    await repo.mark_run_running(tx, run_id)
+    return run
 
-    Pages already stored by an earlier attempt are skipped result by result, so a retry
-    finishes the run without duplicating anything or double counting.
-    """
-    run_id = execution["search_run_id"]
-    async with single_statements(runtime.db) as conn:
-        run = await repo.get_run(conn, run_id)
-        if run is None:
-            raise TerminalJobError("search_run_not_found", "the run was deleted with its ICP")
-        await repo.mark_run_running(conn, run_id)
-    params = run["params"]
-    filters = SearchFilters(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in params["filters"].items()}
-    )
+
+def run_filters(run: dict[str, Any]) -> SearchFilters:
+    filters = run["params"]["filters"]
+    return SearchFilters(**{k: tuple(v) if isinstance(v, list) else v for k, v in filters.items()})
+
+
+def open_source(provider: str, settings: Settings) -> Any:
     try:
-        source = source_for(run["provider"], runtime.settings)
+        return source_for(provider, settings)
     except AppError as exc:
-        raise PermanentProviderError(run["provider"], exc.code, exc.message) from None
-    breaker = circuit.breaker(run["provider"])
-    page, total, fetched = 1, None, 0
+        raise PermanentProviderError(provider, exc.code, exc.message) from None
+
+
+async def fetch_page(source: Any, provider: str, filters: SearchFilters, page: int, per_page: int):
+    """One page from the provider, through its circuit breaker (no unit of work held)."""
+    breaker = circuit.breaker(provider)
+    breaker.before_call()
     try:
-        while page <= params["pages"]:
-            breaker.before_call()
-            try:
-                result = await source.search(filters, page, params["per_page"])
-            except TransientProviderError:
-                breaker.record_failure()
-                raise
-            breaker.record_success()
-            fetched, total = page, result.total
-            async with unit_of_work(runtime.db) as conn:
-                for prospect in result.prospects:
-                    if await repo.result_exists(conn, run_id, prospect.provider_ref):
-                        continue
-                    lead_id, outcome = await upsert_prospect(
-                        conn, prospect, run["provider"], run["icp_id"]
-                    )
-                    await repo.insert_result(
-                        conn,
-                        run_id=run_id,
-                        provider_ref=prospect.provider_ref,
-                        payload=prospect.raw,
-                        mapped=prospect.fields,
-                        lead_id=lead_id,
-                        outcome=outcome,
-                    )
-            if not result.has_more:
-                break
-            page += 1
-    finally:
-        await source.close()
-    async with single_statements(runtime.db) as conn:
-        done = await repo.finish_run(conn, run_id, pages=fetched, total=total)
+        result = await source.search(filters, page, per_page)
+    except TransientProviderError:
+        breaker.record_failure()
+        raise
+    breaker.record_success()
+    return result
+
+
+async def store_page(tx: Tx, run: dict[str, Any], prospects: list[Prospect]) -> None:
+    """Upsert the page's leads and record each result. Results stored by an earlier
+    attempt are skipped, so a retry finishes the run without duplicating or double
+    counting anything."""
+    for prospect in prospects:
+        if await repo.result_exists(tx, run["id"], prospect.provider_ref):
+            continue
+        lead_id, outcome = await upsert_prospect(tx, prospect, run["provider"], run["icp_id"])
+        await repo.insert_result(
+            tx,
+            run_id=run["id"],
+            provider_ref=prospect.provider_ref,
+            payload=prospect.raw,
+            mapped=prospect.fields,
+            lead_id=lead_id,
+            outcome=outcome,
+        )
+
+
+async def finish_run(tx: Tx, run_id: uuid.UUID, *, pages: int, total: int | None) -> dict:
+    done = await repo.finish_run(tx, run_id, pages=pages, total=total)
     return {
         "run_id": str(run_id),
         "results": done["results_count"],
         "leads_created": done["leads_created"],
         "leads_updated": done["leads_updated"],
-        "pages": fetched,
+        "pages": pages,
     }
 
 
-async def search_failed(runtime: Runtime, execution: dict[str, Any], error: str) -> None:
+async def search_failed(tx: Tx, execution: dict[str, Any], error: str) -> None:
     if execution.get("search_run_id"):
-        async with single_statements(runtime.db) as conn:
-            await repo.fail_run(conn, execution["search_run_id"], error)
+        await repo.fail_run(tx, execution["search_run_id"], error)
 
 
-async def reopen_search(conn: asyncpg.Connection, execution: dict[str, Any]) -> None:
+async def reopen_search(tx: Tx, execution: dict[str, Any]) -> None:
     if execution.get("search_run_id"):
-        await repo.reopen_run(conn, execution["search_run_id"])
+        await repo.reopen_run(tx, execution["search_run_id"])
 
 
 # ---- leads --------------------------------------------------------------------------------
@@ -299,7 +284,7 @@ def _uncursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
 
 
 async def list_leads(
-    runtime: Runtime,
+    tx: Tx,
     *,
     filters: dict[str, Any],
     q: str | None = None,
@@ -313,10 +298,9 @@ async def list_leads(
     if unknown:
         raise BadRequest("unknown_filter", f"cannot filter leads by {sorted(unknown)}")
     after = _uncursor(cursor, sort) if cursor else None
-    async with single_statements(runtime.db) as conn:
-        rows = await repo.search_leads(
-            conn, filters=filters, q=q, sort=sort, after=after, limit=limit + 1
-        )
+    rows = await repo.search_leads(
+        tx, filters=filters, q=q, sort=sort, after=after, limit=limit + 1
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = _cursor(rows[-1]) if more and rows else None
@@ -325,37 +309,35 @@ async def list_leads(
     return {"items": rows, "nextCursor": next_cursor}
 
 
-async def create_lead(runtime: Runtime, principal: Principal | None, body: LeadIn) -> dict:
+async def create_lead(tx: Tx, principal: Principal | None, body: LeadIn) -> dict:
     values = {k: v for k, v in body.model_dump().items() if v is not None}
     email = normalize_email(values["email"])
-    async with unit_of_work(runtime.db) as conn:
-        if values.get("icp_id") and not await repo.icp_exists(conn, values["icp_id"]):
-            raise BadRequest("unknown_icp", "icp_id does not name an ICP")
-        lead_id = await repo.insert_lead(
-            conn,
-            {
-                **values,
-                "normalized_email": email,
-                "source": "manual",
-                "created_by": principal.user_id if principal else None,
-            },
+    if values.get("icp_id") and not await repo.icp_exists(tx, values["icp_id"]):
+        raise BadRequest("unknown_icp", "icp_id does not name an ICP")
+    lead_id = await repo.insert_lead(
+        tx,
+        {
+            **values,
+            "normalized_email": email,
+            "source": "manual",
+            "created_by": principal.user_id if principal else None,
+        },
+    )
+    if lead_id is None:
+        existing = await repo.lock_lead_by_email(tx, email or "")
+        raise Conflict(
+            "lead_exists",
+            "a lead with this email exists",
+            details={"lead_id": str(existing["id"]) if existing else None},
         )
-        if lead_id is None:
-            existing = await repo.lock_lead_by_email(conn, email or "")
-            raise Conflict(
-                "lead_exists",
-                "a lead with this email exists",
-                details={"lead_id": str(existing["id"]) if existing else None},
-            )
-        lead = await repo.get_lead(conn, lead_id)
+    lead = await repo.get_lead(tx, lead_id)
     assert lead is not None
     return lead
 
 
-async def lead_detail(runtime: Runtime, lead_id: uuid.UUID) -> dict[str, Any]:
-    async with single_statements(runtime.db) as conn:
-        lead = await repo.get_lead(conn, lead_id)
-        if lead is None:
-            raise _not_found("lead")
-        history = await repo.lead_history(conn, lead_id)
+async def lead_detail(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:
+    lead = await repo.get_lead(tx, lead_id)
+    if lead is None:
+        raise _not_found("lead")
+    history = await repo.lead_history(tx, lead_id)
     return {**lead, **history}

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-import asyncpg
+from leadflood.core.uow import Conn
 
 # One reconciler at a time across every worker; the others skip their turn.
 _LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('leadflood.reconcile'))"
@@ -109,17 +109,17 @@ class EnrollmentRepair:
     repair: str
 
 
-async def take_lock(conn: asyncpg.Connection) -> bool:
+async def take_lock(conn: Conn) -> bool:
     return bool(await conn.fetchval(_LOCK))
 
 
-async def stranded_leads(conn: asyncpg.Connection, limit: int) -> list[StrandedLead]:
+async def stranded_leads(conn: Conn, limit: int) -> list[StrandedLead]:
     return [StrandedLead(*r) for r in await conn.fetch(_STRANDED_LEADS, limit)]
 
 
-async def stranded_executions(conn: asyncpg.Connection, limit: int) -> list[StrandedExecution]:
+async def stranded_executions(conn: Conn, limit: int) -> list[StrandedExecution]:
     return [StrandedExecution(*r) for r in await conn.fetch(_STRANDED_EXECUTIONS, limit)]
 
 
-async def repair_enrollments(conn: asyncpg.Connection, limit: int) -> list[EnrollmentRepair]:
+async def repair_enrollments(conn: Conn, limit: int) -> list[EnrollmentRepair]:
     return [EnrollmentRepair(*r) for r in await conn.fetch(_STRANDED_ENROLLMENTS, limit)]

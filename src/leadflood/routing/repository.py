@@ -13,6 +13,7 @@ import orjson
 
 from leadflood.core.jobs import DELIVER_LEAD
 from leadflood.core.queue import fused_enqueue_ctes
+from leadflood.core.uow import Conn
 
 _LOCK_LEAD = """
 SELECT l.id, l.status::text AS status, l.offer_id, l.market_id, l.buyer_id,
@@ -41,7 +42,8 @@ WHERE l.id = $1
 """
 
 _CANDIDATES = """
-SELECT b.id AS buyer_id, b.name, bo.active AS enrolled, b.status, b.timezone, b.schedule,
+SELECT b.id AS buyer_id, b.name, bo.active AS enrolled, b.status, b.timezone,
+       b.schedule::text AS schedule,  -- text: compile_schedule caches by it
        EXISTS (
            SELECT 1 FROM buyer_service_areas sa
            WHERE sa.buyer_id = b.id AND sa.market_id = $2
@@ -162,21 +164,19 @@ RETURNING l.id
 """
 
 
-async def load_lead(
-    conn: asyncpg.Connection, lead_id: uuid.UUID, at: datetime
-) -> dict[str, Any] | None:
+async def load_lead(conn: Conn, lead_id: uuid.UUID, at: datetime) -> dict[str, Any] | None:
     row = await conn.fetchrow(_LOCK_LEAD, lead_id, at)
     return dict(row) if row else None
 
 
-async def candidates(conn: asyncpg.Connection, lead: dict[str, Any]) -> list[asyncpg.Record]:
+async def candidates(conn: Conn, lead: dict[str, Any]) -> list[asyncpg.Record]:
     return await conn.fetch(
         _CANDIDATES, lead["offer_id"], lead["market_id"], lead["postal_code"], lead["city"]
     )
 
 
 async def commit_route(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     lead_id: uuid.UUID,
     buyer_id: uuid.UUID,
@@ -217,7 +217,7 @@ async def commit_route(
 
 
 async def record_no_route(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     lead_id: uuid.UUID,
     outcome: str,
@@ -231,17 +231,15 @@ async def record_no_route(
     )
 
 
-async def decisions(conn: asyncpg.Connection, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+async def decisions(conn: Conn, lead_id: uuid.UUID) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch(_DECISIONS, lead_id)]
 
 
-async def unrouted_leads(
-    conn: asyncpg.Connection, limit: int, *, tried_only: bool = False
-) -> list[uuid.UUID]:
+async def unrouted_leads(conn: Conn, limit: int, *, tried_only: bool = False) -> list[uuid.UUID]:
     return [r["id"] for r in await conn.fetch(_UNROUTED, limit, tried_only)]
 
 
-async def reopen_unsold(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
+async def reopen_unsold(conn: Conn, lead_id: uuid.UUID) -> bool:
     """An operator's re-route of an unsold lead: it may be routed once more."""
     return (
         await conn.fetchval(
@@ -253,7 +251,7 @@ async def reopen_unsold(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
     )
 
 
-async def mark_unsold(conn: asyncpg.Connection, lead_id: uuid.UUID) -> None:
+async def mark_unsold(conn: Conn, lead_id: uuid.UUID) -> None:
     await conn.execute(
         "UPDATE leads SET status = 'unsold', unsold_at = now(), billing_status = 'non_billable' "
         "WHERE id = $1 AND status = 'validated'",
@@ -261,14 +259,14 @@ async def mark_unsold(conn: asyncpg.Connection, lead_id: uuid.UUID) -> None:
     )
 
 
-async def expire_unsold(conn: asyncpg.Connection) -> list[uuid.UUID]:
+async def expire_unsold(conn: Conn) -> list[uuid.UUID]:
     return [r["id"] for r in await conn.fetch(_EXPIRE_UNSOLD)]
 
 
-async def lead_exists(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
+async def lead_exists(conn: Conn, lead_id: uuid.UUID) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM leads WHERE id = $1", lead_id))
 
 
-async def lead_state(conn: asyncpg.Connection, lead_id: uuid.UUID) -> tuple[str, uuid.UUID | None]:
+async def lead_state(conn: Conn, lead_id: uuid.UUID) -> tuple[str, uuid.UUID | None]:
     row = await conn.fetchrow("SELECT status::text, buyer_id FROM leads WHERE id = $1", lead_id)
     return row["status"], row["buyer_id"]

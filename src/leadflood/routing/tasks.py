@@ -9,6 +9,7 @@ import structlog
 
 from leadflood.core.db import Database
 from leadflood.core.jobs import RETRY_UNROUTED, ROUTE_LEAD, JobContext, job
+from leadflood.core.retry import NO_RETRY
 from leadflood.core.uow import single_statements
 from leadflood.routing.service import RouteResult, RoutingService
 
@@ -44,7 +45,7 @@ async def route_lead_job(ctx: JobContext) -> None:
     )
 
 
-@job(RETRY_UNROUTED, max_attempts=1)
+@job(RETRY_UNROUTED, retry=NO_RETRY)
 async def retry_unrouted_job(ctx: JobContext) -> None:
     """Periodic, and enqueued when capacity opens (a buyer resumed, funds topped up)."""
     async with ctx.statements() as tx:

@@ -3,64 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-import asyncpg
-
-MAILBOX_COLUMNS = (
-    "id, name, from_email, from_name, timezone, daily_limit, window_start, window_end, active, "
-    "created_at, updated_at"
-)
-
-
-async def insert_mailbox(conn: asyncpg.Connection, values: dict[str, Any]) -> dict[str, Any]:
-    columns = list(values)
-    row = await conn.fetchrow(
-        f"INSERT INTO outreach.mailboxes ({', '.join(columns)}) "
-        f"VALUES ({', '.join(f'${i}' for i in range(1, len(columns) + 1))}) "
-        f"RETURNING {MAILBOX_COLUMNS}",
-        *values.values(),
-    )
-    return dict(row)
-
-
-async def list_mailboxes(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    rows = await conn.fetch(f"SELECT {MAILBOX_COLUMNS} FROM outreach.mailboxes ORDER BY name")
-    return [dict(r) for r in rows]
-
-
-async def get_mailbox(conn: asyncpg.Connection, mailbox_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        f"SELECT {MAILBOX_COLUMNS} FROM outreach.mailboxes WHERE id = $1", mailbox_id
-    )
-    return dict(row) if row else None
-
-
-async def take_send_unit(
-    conn: asyncpg.Connection, mailbox_id: uuid.UUID, day: date, limit: int
-) -> bool:
-    """One unit of the mailbox's daily limit, atomically; False when the day is full."""
-    taken = await conn.fetchval(
-        "INSERT INTO outreach.mailbox_daily_counts (mailbox_id, day, sent) "
-        "SELECT $1, $2, 1 WHERE $3 > 0 "
-        "ON CONFLICT (mailbox_id, day) DO UPDATE SET sent = mailbox_daily_counts.sent + 1 "
-        "WHERE mailbox_daily_counts.sent < $3 RETURNING sent",
-        mailbox_id,
-        day,
-        limit,
-    )
-    return taken is not None
-
-
-async def give_back_unit(conn: asyncpg.Connection, mailbox_id: uuid.UUID, day: date) -> None:
-    await conn.execute(
-        "UPDATE outreach.mailbox_daily_counts SET sent = sent - 1 "
-        "WHERE mailbox_id = $1 AND day = $2 AND sent > 0",
-        mailbox_id,
-        day,
-    )
-
+from leadflood.core.uow import Conn
 
 # ---- sequences --------------------------------------------------------------------------
 
@@ -69,7 +15,7 @@ STEP_COLUMNS = "id, sequence_id, position, channel, delay_minutes, subject_templ
 
 
 async def insert_sequence(
-    conn: asyncpg.Connection, name: str, mailbox_id: uuid.UUID | None, created_by: uuid.UUID | None
+    conn: Conn, name: str, mailbox_id: uuid.UUID | None, created_by: uuid.UUID | None
 ) -> dict[str, Any]:
     row = await conn.fetchrow(
         f"INSERT INTO outreach.sequences (name, mailbox_id, created_by) VALUES ($1, $2, $3) "
@@ -82,7 +28,7 @@ async def insert_sequence(
 
 
 async def update_sequence(
-    conn: asyncpg.Connection, sequence_id: uuid.UUID, name: str, mailbox_id: uuid.UUID | None
+    conn: Conn, sequence_id: uuid.UUID, name: str, mailbox_id: uuid.UUID | None
 ) -> bool:
     status = await conn.execute(
         "UPDATE outreach.sequences SET name = $2, mailbox_id = $3 WHERE id = $1",
@@ -93,9 +39,7 @@ async def update_sequence(
     return status == "UPDATE 1"
 
 
-async def replace_steps(
-    conn: asyncpg.Connection, sequence_id: uuid.UUID, steps: list[dict[str, Any]]
-) -> None:
+async def replace_steps(conn: Conn, sequence_id: uuid.UUID, steps: list[dict[str, Any]]) -> None:
     """Steps are matched by position, so messages keep pointing at the step they sent."""
     for position, step in enumerate(steps, start=1):
         await conn.execute(
@@ -120,14 +64,14 @@ async def replace_steps(
     )
 
 
-async def get_step(conn: asyncpg.Connection, step_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_step(conn: Conn, step_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"SELECT {STEP_COLUMNS} FROM outreach.sequence_steps WHERE id = $1", step_id
     )
     return dict(row) if row else None
 
 
-async def get_sequence(conn: asyncpg.Connection, sequence_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_sequence(conn: Conn, sequence_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"SELECT {SEQUENCE_COLUMNS} FROM outreach.sequences WHERE id = $1", sequence_id
     )
@@ -148,7 +92,7 @@ async def get_sequence(conn: asyncpg.Connection, sequence_id: uuid.UUID) -> dict
     return {**dict(row), "steps": [dict(s) for s in steps], "counts": dict(counts)}
 
 
-async def list_sequences(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+async def list_sequences(conn: Conn) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT {', '.join('s.' + c for c in SEQUENCE_COLUMNS.split(', '))}, "
         "  (SELECT count(*) FROM outreach.sequence_steps st WHERE st.sequence_id = s.id) AS steps, "
@@ -160,14 +104,14 @@ async def list_sequences(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def set_status(conn: asyncpg.Connection, sequence_id: uuid.UUID, status: str) -> bool:
+async def set_status(conn: Conn, sequence_id: uuid.UUID, status: str) -> bool:
     result = await conn.execute(
         "UPDATE outreach.sequences SET status = $2 WHERE id = $1", sequence_id, status
     )
     return result == "UPDATE 1"
 
 
-async def delete_sequence(conn: asyncpg.Connection, sequence_id: uuid.UUID) -> bool:
+async def delete_sequence(conn: Conn, sequence_id: uuid.UUID) -> bool:
     return (
         await conn.execute("DELETE FROM outreach.sequences WHERE id = $1", sequence_id)
         == "DELETE 1"
@@ -177,9 +121,7 @@ async def delete_sequence(conn: asyncpg.Connection, sequence_id: uuid.UUID) -> b
 # ---- enrollments ------------------------------------------------------------------------
 
 
-async def leads_for_enrollment(
-    conn: asyncpg.Connection, lead_ids: list[uuid.UUID]
-) -> list[dict[str, Any]]:
+async def leads_for_enrollment(conn: Conn, lead_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT l.*, (s.address IS NOT NULL) AS suppressed "
         "FROM outreach.leads l LEFT JOIN outreach.suppressions s ON s.address = l.normalized_email "
@@ -190,7 +132,7 @@ async def leads_for_enrollment(
 
 
 async def insert_enrollment(
-    conn: asyncpg.Connection,
+    conn: Conn,
     sequence_id: uuid.UUID,
     lead_id: uuid.UUID,
     first_step_at: datetime,
@@ -206,7 +148,7 @@ async def insert_enrollment(
     )
 
 
-async def list_enrollments(conn: asyncpg.Connection, sequence_id: uuid.UUID) -> list[dict]:
+async def list_enrollments(conn: Conn, sequence_id: uuid.UUID) -> list[dict]:
     rows = await conn.fetch(
         "SELECT e.id, e.lead_id, e.status, e.next_position, e.next_step_at, e.stop_reason, "
         "       e.created_at, e.finished_at, l.first_name, l.last_name, l.email, l.company "
@@ -234,13 +176,11 @@ FOR UPDATE OF e SKIP LOCKED
 """
 
 
-async def due_steps(conn: asyncpg.Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+async def due_steps(conn: Conn, now: datetime, limit: int) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch(_DUE, now, limit)]
 
 
-async def advance(
-    conn: asyncpg.Connection, enrollment_id: uuid.UUID, next_step_at: datetime | None
-) -> None:
+async def advance(conn: Conn, enrollment_id: uuid.UUID, next_step_at: datetime | None) -> None:
     await conn.execute(
         "UPDATE outreach.enrollments SET next_position = next_position + 1, next_step_at = $2 "
         "WHERE id = $1",
@@ -249,7 +189,7 @@ async def advance(
     )
 
 
-async def get_enrollment(conn: asyncpg.Connection, enrollment_id: uuid.UUID) -> dict | None:
+async def get_enrollment(conn: Conn, enrollment_id: uuid.UUID) -> dict | None:
     row = await conn.fetchrow(
         "SELECT e.*, (SELECT max(position) FROM outreach.sequence_steps st "
         "             WHERE st.sequence_id = e.sequence_id) AS last_position "
@@ -259,7 +199,7 @@ async def get_enrollment(conn: asyncpg.Connection, enrollment_id: uuid.UUID) -> 
     return dict(row) if row else None
 
 
-async def complete_if_done(conn: asyncpg.Connection, enrollment_id: uuid.UUID) -> None:
+async def complete_if_done(conn: Conn, enrollment_id: uuid.UUID) -> None:
     await conn.execute(
         "UPDATE outreach.enrollments e SET status = 'completed', finished_at = now() "
         "WHERE e.id = $1 AND e.status = 'active' AND e.next_step_at IS NULL "
@@ -269,7 +209,7 @@ async def complete_if_done(conn: asyncpg.Connection, enrollment_id: uuid.UUID) -
     )
 
 
-async def stop_enrollments(conn: asyncpg.Connection, lead_id: uuid.UUID, reason: str) -> int:
+async def stop_enrollments(conn: Conn, lead_id: uuid.UUID, reason: str) -> int:
     """Every active enrollment of the lead stops (a reply, bounce or unsubscribe)."""
     result = await conn.execute(
         "UPDATE outreach.enrollments SET status = 'stopped', stop_reason = $2, "
@@ -281,30 +221,3 @@ async def stop_enrollments(conn: asyncpg.Connection, lead_id: uuid.UUID, reason:
 
 
 # ---- suppressions -----------------------------------------------------------------------
-
-
-async def suppress(conn: asyncpg.Connection, address: str, reason: str, detail: str = "") -> None:
-    await conn.execute(
-        "INSERT INTO outreach.suppressions (address, reason, detail) VALUES (lower($1), $2, $3) "
-        "ON CONFLICT (address) DO NOTHING",
-        address,
-        reason,
-        detail[:500],
-    )
-
-
-async def is_suppressed(conn: asyncpg.Connection, address: str) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT 1 FROM outreach.suppressions WHERE address = lower($1)", address
-        )
-    )
-
-
-async def list_suppressions(conn: asyncpg.Connection, limit: int = 500) -> list[dict]:
-    rows = await conn.fetch(
-        "SELECT address, reason, detail, created_at FROM outreach.suppressions "
-        "ORDER BY created_at DESC LIMIT $1",
-        limit,
-    )
-    return [dict(r) for r in rows]

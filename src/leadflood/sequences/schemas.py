@@ -1,40 +1,14 @@
-"""Request bodies of sequences, mailboxes and enrollments (unknown fields refused)."""
+"""Request bodies of sequences and enrollments (unknown fields refused)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import time
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from leadflood.admin.schemas import Name, Timezone
-from leadflood.core.text import single_line
-
-# A header value (subject, display name): one line, so it can never split a header.
-HeaderText = Annotated[str, StringConstraints(max_length=500), AfterValidator(single_line)]
-
-
-def _email(value: str) -> str:
-    value = single_line(value.strip().lower())
-    if "@" not in value or " " in value:
-        raise ValueError("not an email address")
-    return value
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MailboxIn(Strict):
-    name: Name
-    from_email: Annotated[str, AfterValidator(_email)]
-    from_name: Annotated[str, StringConstraints(max_length=200), AfterValidator(single_line)] = ""
-    timezone: Timezone = "UTC"
-    daily_limit: int = Field(200, ge=0, le=100_000)
-    window_start: time = time(8, 0)
-    window_end: time = time(18, 0)
-    active: bool = True
+from leadflood.admin.schemas import Name
+from leadflood.messaging.schemas import HeaderText, Strict
 
 
 class StepIn(Strict):
@@ -52,8 +26,3 @@ class SequenceIn(Strict):
 
 class EnrollIn(Strict):
     lead_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=1000)]
-
-
-class ReplyIn(Strict):
-    body: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
-    subject: HeaderText | None = None

@@ -6,10 +6,9 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
-
 from leadflood.core.jobs import ROUTE_LEAD
 from leadflood.core.queue import fused_enqueue_ctes
+from leadflood.core.uow import Conn
 
 _LOAD = """
 SELECT l.id, l.status::text AS status, l.offer_id, l.vertical_id, l.created_at,
@@ -68,13 +67,13 @@ WHERE id = $1 AND status = 'received'
 _STATUS = "SELECT status::text FROM leads WHERE id = $1"
 
 
-async def load(conn: asyncpg.Connection, lead_id: uuid.UUID) -> dict[str, Any] | None:
+async def load(conn: Conn, lead_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(_LOAD, lead_id)
     return dict(row) if row else None
 
 
 async def earliest_duplicate(
-    conn: asyncpg.Connection,
+    conn: Conn,
     lead: dict[str, Any],
     *,
     scope: str,
@@ -88,13 +87,13 @@ async def earliest_duplicate(
     return await conn.fetchval(sql, *args)
 
 
-async def mark_validated(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
+async def mark_validated(conn: Conn, lead_id: uuid.UUID) -> bool:
     """Guarded received → validated, with its route_lead job in the same statement."""
     return bool(await conn.fetchval(_VALIDATE, lead_id))
 
 
 async def mark_rejected(
-    conn: asyncpg.Connection,
+    conn: Conn,
     lead_id: uuid.UUID,
     reasons: list[str],
     duplicate_of: uuid.UUID | None,
@@ -102,5 +101,5 @@ async def mark_rejected(
     return (await conn.execute(_REJECT, lead_id, reasons, duplicate_of)) == "UPDATE 1"
 
 
-async def current_status(conn: asyncpg.Connection, lead_id: uuid.UUID) -> str | None:
+async def current_status(conn: Conn, lead_id: uuid.UUID) -> str | None:
     return await conn.fetchval(_STATUS, lead_id)

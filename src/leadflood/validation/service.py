@@ -6,7 +6,6 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
-import orjson
 
 from leadflood.validation import repository as repo
 from leadflood.validation.checks import field_reasons
@@ -30,8 +29,7 @@ async def validate_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> Validat
         # Already past this stage: a no-op that reports the current state.
         return ValidationResult(lead_id, lead["status"])
 
-    raw_rules = lead["rules"]
-    rules = parse_rules(orjson.loads(raw_rules) if isinstance(raw_rules, str) else raw_rules)
+    rules = parse_rules(lead["rules"])
     reasons = field_reasons(lead, rules, lead["country"])
     duplicate_of = None
     if rules.checks_duplicates:

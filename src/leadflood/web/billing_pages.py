@@ -10,9 +10,10 @@ from starlette.responses import HTMLResponse, Response
 from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal
 from leadflood.billing import service as billing
+from leadflood.core.boundary import TX
 from leadflood.core.errors import AppError, NotFound
-from leadflood.core.runtime import runtime_of
-from leadflood.web.pages import render
+from leadflood.core.uow import Tx
+from leadflood.web.pages import attempt, render
 from leadflood.web.session import page_requires
 
 router = APIRouter(include_in_schema=False, prefix="/billing")
@@ -31,19 +32,21 @@ def _cents(value: str) -> int:
 
 
 @router.get("")
-async def overview(request: Request, principal: Principal = BILLING) -> HTMLResponse:
+async def overview(request: Request, principal: Principal = BILLING, tx: Tx = TX) -> HTMLResponse:
     return render(
         request,
         "billing/overview.html",
         principal,
-        buyers=await billing.overview(runtime_of(request)),
+        buyers=await billing.overview(tx),
     )
 
 
 @router.get("/buyers/{buyer_id}")
-async def account(buyer_id: uuid.UUID, request: Request, principal: Principal = BILLING):
+async def account(
+    buyer_id: uuid.UUID, request: Request, principal: Principal = BILLING, tx: Tx = TX
+):
     try:
-        data = await billing.account(runtime_of(request), buyer_id)
+        data = await billing.account(tx, buyer_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="buyer")
     return render(request, "billing/account.html", principal, account=data)
@@ -51,16 +54,16 @@ async def account(buyer_id: uuid.UUID, request: Request, principal: Principal = 
 
 @router.post("/buyers/{buyer_id}/{action}")
 async def move_money(
-    buyer_id: uuid.UUID, action: str, request: Request, principal: Principal = BILLING
+    buyer_id: uuid.UUID, action: str, request: Request, principal: Principal = BILLING, tx: Tx = TX
 ):
     form = await request.form()
     try:
         amount = _cents(str(form.get("amount", "")))
         note = str(form.get("note", "")).strip()
         if action == "top-up":
-            await billing.top_up(runtime_of(request), principal, buyer_id, amount, note)
+            await attempt(tx, billing.top_up(tx, principal, buyer_id, amount, note))
         elif action == "adjust":
-            await billing.adjust(runtime_of(request), principal, buyer_id, amount, note)
+            await attempt(tx, billing.adjust(tx, principal, buyer_id, amount, note))
         else:
             raise NotFound("unknown_action", "top-up or adjust")
     except ValueError:
@@ -73,20 +76,22 @@ async def move_money(
 
 
 @router.get("/invoices")
-async def invoices(request: Request, principal: Principal = BILLING) -> HTMLResponse:
+async def invoices(request: Request, principal: Principal = BILLING, tx: Tx = TX) -> HTMLResponse:
     return render(
         request,
         "billing/invoices.html",
         principal,
-        invoices=await billing.invoices(runtime_of(request)),
+        invoices=await billing.invoices(tx),
     )
 
 
 @router.post("/invoices/run")
-async def invoice_run(request: Request, principal: Principal = BILLING) -> HTMLResponse:
+async def invoice_run(
+    request: Request, principal: Principal = BILLING, tx: Tx = TX
+) -> HTMLResponse:
     period = str((await request.form()).get("period", "")).strip()
     try:
-        results = await billing.invoice_period(runtime_of(request), period)
+        results = await billing.invoice_period(tx, period)
     except AppError as exc:
         return render(request, "_flash.html", principal, message=exc.message, ok=False)
     added = sum(r.get("added", 0) for r in results)
@@ -95,9 +100,11 @@ async def invoice_run(request: Request, principal: Principal = BILLING) -> HTMLR
 
 
 @router.get("/invoices/{invoice_id}")
-async def invoice(invoice_id: uuid.UUID, request: Request, principal: Principal = BILLING):
+async def invoice(
+    invoice_id: uuid.UUID, request: Request, principal: Principal = BILLING, tx: Tx = TX
+):
     try:
-        data = await billing.invoice(runtime_of(request), invoice_id)
+        data = await billing.invoice(tx, invoice_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="invoice")
     return render(request, "billing/invoice.html", principal, invoice=data)
@@ -105,35 +112,43 @@ async def invoice(invoice_id: uuid.UUID, request: Request, principal: Principal 
 
 @router.post("/invoices/{invoice_id}/{action}")
 async def invoice_action(
-    invoice_id: uuid.UUID, action: str, request: Request, principal: Principal = BILLING
+    invoice_id: uuid.UUID,
+    action: str,
+    request: Request,
+    principal: Principal = BILLING,
+    tx: Tx = TX,
 ):
     status = {"issue": "issued", "pay": "paid", "void": "void"}.get(action)
     try:
         if status is None:
             raise NotFound("unknown_action", "issue, pay or void")
-        await billing.set_invoice_status(runtime_of(request), principal, invoice_id, status)
+        await attempt(tx, billing.set_invoice_status(tx, principal, invoice_id, status))
     except AppError as exc:
         return render(request, "_flash.html", principal, message=exc.message, ok=False)
     return Response(status_code=204, headers={"HX-Redirect": f"/billing/invoices/{invoice_id}"})
 
 
 @router.get("/returns")
-async def returns(request: Request, principal: Principal = BILLING) -> HTMLResponse:
+async def returns(request: Request, principal: Principal = BILLING, tx: Tx = TX) -> HTMLResponse:
     status = request.query_params.get("status") or "pending"
-    items = await billing.returns(runtime_of(request), None if status == "all" else status)
+    items = await billing.returns(tx, None if status == "all" else status)
     return render(request, "billing/returns.html", principal, returns=items, shown=status)
 
 
 @router.post("/returns/{return_id}/{decision}")
 async def decide(
-    return_id: uuid.UUID, decision: str, request: Request, principal: Principal = BILLING
+    return_id: uuid.UUID,
+    decision: str,
+    request: Request,
+    principal: Principal = BILLING,
+    tx: Tx = TX,
 ):
     note = str((await request.form()).get("note", "")).strip() or None
     try:
         if decision not in ("accept", "reject"):
             raise NotFound("unknown_action", "accept or reject")
-        await billing.decide_return(
-            runtime_of(request), principal, return_id, decision == "accept", note
+        await attempt(
+            tx, billing.decide_return(tx, principal, return_id, decision == "accept", note)
         )
     except AppError as exc:
         return render(request, "_flash.html", principal, message=exc.message, ok=False)
@@ -141,12 +156,12 @@ async def decide(
 
 
 @router.post("/leads/{lead_id}/return")
-async def return_lead(lead_id: uuid.UUID, request: Request, principal: Principal = BILLING):
+async def return_lead(
+    lead_id: uuid.UUID, request: Request, principal: Principal = BILLING, tx: Tx = TX
+):
     reason = str((await request.form()).get("reason", "")).strip()
     try:
-        await billing.request_return(
-            runtime_of(request), lead_id, reason, via="admin", principal=principal
-        )
+        await billing.request_return(tx, lead_id, reason, via="admin", principal=principal)
     except AppError as exc:
         return render(
             request, "_flash.html", principal, message=f"{exc.message} ({exc.code})", ok=False

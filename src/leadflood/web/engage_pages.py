@@ -13,14 +13,19 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from leadflood.analytics import service as analytics
 from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal
+from leadflood.core.boundary import TX
 from leadflood.core.errors import AppError, NotFound
 from leadflood.core.runtime import runtime_of
+from leadflood.core.uow import Tx
 from leadflood.inbox import service as inbox
+from leadflood.messaging import service as messaging
+from leadflood.messaging.schemas import MailboxIn
 from leadflood.prospecting import service as prospecting
 from leadflood.sequences import service as sequences
-from leadflood.sequences.schemas import MailboxIn, SequenceIn
+from leadflood.sequences import tasks as sequence_tasks
+from leadflood.sequences.schemas import SequenceIn
 from leadflood.web import forms
-from leadflood.web.pages import render
+from leadflood.web.pages import attempt, render
 from leadflood.web.session import page_requires
 
 router = APIRouter(include_in_schema=False, prefix="/outreach")
@@ -35,25 +40,25 @@ STEP_SLOTS = 4
 
 
 @router.get("/mailboxes")
-async def mailboxes(request: Request, principal: Principal = READ) -> HTMLResponse:
-    items = await sequences.list_mailboxes(runtime_of(request))
+async def mailboxes(request: Request, principal: Principal = READ, tx: Tx = TX) -> HTMLResponse:
+    items = await messaging.list_mailboxes(tx)
     return render(
         request, "outreach/mailboxes.html", principal, mailboxes=items, values={}, errors={}
     )
 
 
 @router.post("/mailboxes")
-async def mailbox_create(request: Request, principal: Principal = DEFINE) -> Response:
+async def mailbox_create(request: Request, principal: Principal = DEFINE, tx: Tx = TX) -> Response:
     values = {k: str(v) for k, v in (await request.form()).items() if str(v).strip()}
     try:
-        await sequences.create_mailbox(runtime_of(request), principal, MailboxIn(**values))
+        await attempt(tx, messaging.create_mailbox(tx, principal, MailboxIn(**values)))
     except (ValidationError, AppError) as exc:
         errors = (
             forms.validation_errors(exc, whole_path=True)
             if isinstance(exc, ValidationError)
             else {"__all__": exc.message}
         )
-        items = await sequences.list_mailboxes(runtime_of(request))
+        items = await messaging.list_mailboxes(tx)
         return render(
             request,
             "outreach/mailboxes.html",
@@ -70,8 +75,8 @@ async def mailbox_create(request: Request, principal: Principal = DEFINE) -> Res
 
 
 @router.get("/sequences")
-async def sequence_list(request: Request, principal: Principal = READ) -> HTMLResponse:
-    items = await sequences.list_sequences(runtime_of(request))
+async def sequence_list(request: Request, principal: Principal = READ, tx: Tx = TX) -> HTMLResponse:
+    items = await sequences.list_sequences(tx)
     return render(request, "outreach/sequences.html", principal, sequences=items)
 
 
@@ -93,7 +98,12 @@ def _steps_from_form(form: dict[str, str]) -> list[dict[str, Any]]:
 
 
 async def _sequence_form(
-    request: Request, principal: Principal, values: dict, errors: dict, status: int = 200
+    request: Request,
+    tx: Tx,
+    principal: Principal,
+    values: dict,
+    errors: dict,
+    status: int = 200,
 ) -> HTMLResponse:
     return render(
         request,
@@ -103,17 +113,19 @@ async def _sequence_form(
         values=values,
         errors=errors,
         slots=range(1, STEP_SLOTS + 1),
-        mailboxes=await sequences.list_mailboxes(runtime_of(request)),
+        mailboxes=await messaging.list_mailboxes(tx),
     )
 
 
 @router.get("/sequences/new")
-async def sequence_new(request: Request, principal: Principal = DEFINE) -> HTMLResponse:
-    return await _sequence_form(request, principal, {}, {})
+async def sequence_new(
+    request: Request, principal: Principal = DEFINE, tx: Tx = TX
+) -> HTMLResponse:
+    return await _sequence_form(request, tx, principal, {}, {})
 
 
 @router.post("/sequences/new")
-async def sequence_create(request: Request, principal: Principal = DEFINE) -> Response:
+async def sequence_create(request: Request, principal: Principal = DEFINE, tx: Tx = TX) -> Response:
     form = {k: str(v) for k, v in (await request.form()).items()}
     try:
         body = SequenceIn(
@@ -121,27 +133,29 @@ async def sequence_create(request: Request, principal: Principal = DEFINE) -> Re
             mailbox_id=form.get("mailbox_id") or None,
             steps=_steps_from_form(form),
         )
-        created = await sequences.create_sequence(runtime_of(request), principal, body)
+        created = await attempt(tx, sequences.create_sequence(tx, principal, body))
     except ValidationError as exc:
         return await _sequence_form(
-            request, principal, form, forms.validation_errors(exc, whole_path=True), status=400
+            request, tx, principal, form, forms.validation_errors(exc, whole_path=True), status=400
         )
     except AppError as exc:
         field = str(exc.details.get("field", "__all__"))
         return await _sequence_form(
-            request, principal, form, {field: exc.message, "__all__": exc.message}, status=400
+            request, tx, principal, form, {field: exc.message, "__all__": exc.message}, status=400
         )
     return RedirectResponse(f"/outreach/sequences/{created['id']}", status_code=303)
 
 
 @router.get("/sequences/{sequence_id}")
-async def sequence_page(sequence_id: uuid.UUID, request: Request, principal: Principal = READ):
+async def sequence_page(
+    sequence_id: uuid.UUID, request: Request, principal: Principal = READ, tx: Tx = TX
+):
     try:
-        sequence = await sequences.get_sequence(runtime_of(request), sequence_id)
+        sequence = await sequences.get_sequence(tx, sequence_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="sequence")
     enrolled = {e["lead_id"] for e in sequence["enrollments"]}
-    candidates = await prospecting.list_leads(runtime_of(request), filters={}, limit=200)
+    candidates = await prospecting.list_leads(tx, filters={}, limit=200)
     return render(
         request,
         "outreach/sequence.html",
@@ -152,19 +166,23 @@ async def sequence_page(sequence_id: uuid.UUID, request: Request, principal: Pri
 
 
 @router.post("/sequences/{sequence_id}/status")
-async def sequence_status(sequence_id: uuid.UUID, request: Request, principal: Principal = DEFINE):
+async def sequence_status(
+    sequence_id: uuid.UUID, request: Request, principal: Principal = DEFINE, tx: Tx = TX
+):
     status = str((await request.form()).get("status", ""))
     try:
         if status not in ("active", "paused"):
             raise NotFound("unknown_status", "status is active or paused")
-        await sequences.set_status(runtime_of(request), principal, sequence_id, status)
+        await attempt(tx, sequences.set_status(tx, principal, sequence_id, status))
     except AppError as exc:
         return render(request, "_flash.html", principal, message=exc.message, ok=False)
     return Response(status_code=204, headers={"HX-Redirect": f"/outreach/sequences/{sequence_id}"})
 
 
 @router.post("/sequences/{sequence_id}/enroll")
-async def sequence_enroll(sequence_id: uuid.UUID, request: Request, principal: Principal = WORK):
+async def sequence_enroll(
+    sequence_id: uuid.UUID, request: Request, principal: Principal = WORK, tx: Tx = TX
+):
     form = await request.form()
     ids = []
     for value in form.getlist("lead_id"):
@@ -176,7 +194,7 @@ async def sequence_enroll(sequence_id: uuid.UUID, request: Request, principal: P
         return render(
             request, "_flash.html", principal, message="choose at least one lead", ok=False
         )
-    result = await sequences.enroll(runtime_of(request), principal, sequence_id, ids)
+    result = await attempt(tx, sequences.enroll(tx, principal, sequence_id, ids))
     refused = "; ".join(f"{r['reason']}" for r in result["refused"])
     message = f"Enrolled {len(result['enrolled'])} lead(s)" + (
         f"; refused: {refused}" if refused else ""
@@ -186,7 +204,7 @@ async def sequence_enroll(sequence_id: uuid.UUID, request: Request, principal: P
 
 @router.post("/tick")
 async def run_tick(request: Request, principal: Principal = DEFINE) -> HTMLResponse:
-    result = await sequences.tick(runtime_of(request))
+    result = await sequence_tasks.tick(runtime_of(request))
     message = f"Tick: {result['scheduled']} step(s) scheduled for sending"
     return render(request, "_flash.html", principal, message=message, ok=True)
 
@@ -195,27 +213,31 @@ async def run_tick(request: Request, principal: Principal = DEFINE) -> HTMLRespo
 
 
 @router.get("/inbox")
-async def inbox_page(request: Request, principal: Principal = READ) -> HTMLResponse:
+async def inbox_page(request: Request, principal: Principal = READ, tx: Tx = TX) -> HTMLResponse:
     unread = request.query_params.get("unread") == "1"
-    items = await inbox.conversations(runtime_of(request), unread_only=unread)
+    items = await inbox.conversations(tx, unread_only=unread)
     return render(request, "outreach/inbox.html", principal, conversations=items, unread=unread)
 
 
 @router.get("/inbox/{conversation_id}")
-async def thread_page(conversation_id: uuid.UUID, request: Request, principal: Principal = READ):
+async def thread_page(
+    conversation_id: uuid.UUID, request: Request, principal: Principal = READ, tx: Tx = TX
+):
     try:
-        conversation = await inbox.conversation(runtime_of(request), conversation_id)
+        conversation = await inbox.conversation(tx, conversation_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="conversation")
     return render(request, "outreach/thread.html", principal, conversation=conversation)
 
 
 @router.post("/inbox/{conversation_id}/reply")
-async def thread_reply(conversation_id: uuid.UUID, request: Request, principal: Principal = WORK):
+async def thread_reply(
+    conversation_id: uuid.UUID, request: Request, principal: Principal = WORK, tx: Tx = TX
+):
     body = str((await request.form()).get("body", "")).strip()
     if not body:
         return render(request, "_flash.html", principal, message="write a reply first", ok=False)
-    await inbox.reply(runtime_of(request), principal, conversation_id, body)
+    await attempt(tx, inbox.reply(tx, principal, conversation_id, body))
     return Response(status_code=204, headers={"HX-Redirect": f"/outreach/inbox/{conversation_id}"})
 
 
@@ -223,8 +245,8 @@ async def thread_reply(conversation_id: uuid.UUID, request: Request, principal: 
 
 
 @router.get("/sink")
-async def sink(request: Request, principal: Principal = READ) -> HTMLResponse:
-    mail = await inbox.caught_mail(runtime_of(request))
+async def sink(request: Request, principal: Principal = READ, tx: Tx = TX) -> HTMLResponse:
+    mail = await inbox.caught_mail(tx)
     return render(
         request,
         "outreach/sink.html",
@@ -235,22 +257,24 @@ async def sink(request: Request, principal: Principal = READ) -> HTMLResponse:
 
 
 @router.get("/sink/{sink_id}")
-async def sink_message(sink_id: int, request: Request, principal: Principal = READ):
+async def sink_message(sink_id: int, request: Request, principal: Principal = READ, tx: Tx = TX):
     try:
-        caught = await inbox.caught_message(runtime_of(request), sink_id)
+        caught = await inbox.caught_message(tx, sink_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="message")
     return render(request, "outreach/sink_message.html", principal, mail=caught)
 
 
 @router.post("/sink/{sink_id}/reply")
-async def sink_simulate_reply(sink_id: int, request: Request, principal: Principal = WORK):
+async def sink_simulate_reply(
+    sink_id: int, request: Request, principal: Principal = WORK, tx: Tx = TX
+):
     """Dev tool: the recipient of caught mail 'replies', through the inbound pipeline."""
     if runtime_of(request).settings.env == "production":
         raise NotFound("page_not_found", "the sink is for local use")
     body = str((await request.form()).get("body") or "Thanks, I'm interested. Call me?")
-    caught = await inbox.caught_message(runtime_of(request), sink_id)
-    result = await inbox.receive_email(runtime_of(request), inbox.simulated_reply(caught, body))
+    caught = await inbox.caught_message(tx, sink_id)
+    result = await inbox.receive_email(tx, inbox.simulated_reply(caught, body))
     message = f"Reply recorded: {result['kind']}, {result.get('stopped', 0)} enrollment(s) stopped"
     return render(request, "_flash.html", principal, message=message, ok=True)
 
@@ -259,9 +283,10 @@ async def sink_simulate_reply(sink_id: int, request: Request, principal: Princip
 
 
 @router.get("/analytics")
-async def analytics_page(request: Request, principal: Principal = READ) -> HTMLResponse:
-    runtime = runtime_of(request)
-    summary = await analytics.summary(runtime)
+async def analytics_page(
+    request: Request, principal: Principal = READ, tx: Tx = TX
+) -> HTMLResponse:
+    summary = await analytics.summary(tx)
     charts = {}
     for metric in (
         "leads",
@@ -271,6 +296,6 @@ async def analytics_page(request: Request, principal: Principal = READ) -> HTMLR
         "distribution_received",
         "distribution_delivered",
     ):
-        series = (await analytics.trends(runtime, metric))["points"]
+        series = (await analytics.trends(tx, metric))["points"]
         charts[metric] = {"points": series, "peak": max([p["value"] for p in series] + [1])}
     return render(request, "outreach/analytics.html", principal, summary=summary, charts=charts)

@@ -12,11 +12,12 @@ from pydantic import ValidationError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from leadflood.auth.policy import Permission
+from leadflood.core.boundary import TX
 from leadflood.core.errors import AppError, NotFound
 from leadflood.core.executions import get_execution
 from leadflood.core.principal import Principal
 from leadflood.core.runtime import runtime_of
-from leadflood.core.uow import single_statements
+from leadflood.core.uow import Tx
 from leadflood.enrichment.enrichers import EnrichmentProvider
 from leadflood.enrichment.service import start_enrichment
 from leadflood.prospecting import service
@@ -24,7 +25,7 @@ from leadflood.prospecting.repository import SORTS
 from leadflood.prospecting.schemas import IcpIn, SearchIn
 from leadflood.prospecting.sources import ProspectProvider
 from leadflood.web import forms
-from leadflood.web.pages import render
+from leadflood.web.pages import attempt, render
 from leadflood.web.session import page_requires
 
 router = APIRouter(include_in_schema=False, prefix="/outreach")
@@ -45,8 +46,8 @@ def _icp_form(form: dict[str, str]) -> dict[str, Any]:
 
 
 @router.get("/icps")
-async def icps(request: Request, principal: Principal = READ) -> HTMLResponse:
-    items = await service.list_icps(runtime_of(request))
+async def icps(request: Request, principal: Principal = READ, tx: Tx = TX) -> HTMLResponse:
+    items = await service.list_icps(tx)
     return render(request, "outreach/icps.html", principal, icps=items)
 
 
@@ -56,10 +57,10 @@ async def icp_new(request: Request, principal: Principal = DEFINE) -> HTMLRespon
 
 
 @router.post("/icps/new")
-async def icp_create(request: Request, principal: Principal = DEFINE) -> Response:
+async def icp_create(request: Request, principal: Principal = DEFINE, tx: Tx = TX) -> Response:
     values = _icp_form(dict(await request.form()))
     try:
-        icp = await service.create_icp(runtime_of(request), principal, IcpIn(**values))
+        icp = await attempt(tx, service.create_icp(tx, principal, IcpIn(**values)))
     except ValidationError as exc:
         return render(
             request,
@@ -74,9 +75,15 @@ async def icp_create(request: Request, principal: Principal = DEFINE) -> Respons
 
 
 async def _icp_page(
-    request: Request, principal: Principal, icp: dict, values: dict, errors: dict, status: int = 200
+    request: Request,
+    tx: Tx,
+    principal: Principal,
+    icp: dict,
+    values: dict,
+    errors: dict,
+    status: int = 200,
 ) -> HTMLResponse:
-    runs = await service.list_runs(runtime_of(request), icp["id"])
+    runs = await service.list_runs(tx, icp["id"])
     return render(
         request,
         "outreach/icp_form.html",
@@ -93,29 +100,31 @@ async def _icp_page(
 
 
 @router.get("/icps/{icp_id}")
-async def icp_edit(icp_id: uuid.UUID, request: Request, principal: Principal = READ):
+async def icp_edit(icp_id: uuid.UUID, request: Request, principal: Principal = READ, tx: Tx = TX):
     try:
-        icp = await service.get_icp(runtime_of(request), icp_id)
+        icp = await service.get_icp(tx, icp_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="ICP")
-    return await _icp_page(request, principal, icp, icp, {})
+    return await _icp_page(request, tx, principal, icp, icp, {})
 
 
 @router.post("/icps/{icp_id}")
-async def icp_update(icp_id: uuid.UUID, request: Request, principal: Principal = DEFINE):
+async def icp_update(
+    icp_id: uuid.UUID, request: Request, principal: Principal = DEFINE, tx: Tx = TX
+):
     values = _icp_form(dict(await request.form()))
-    icp = await service.get_icp(runtime_of(request), icp_id)
+    icp = await service.get_icp(tx, icp_id)
     try:
-        await service.replace_icp(runtime_of(request), principal, icp_id, IcpIn(**values))
+        await attempt(tx, service.replace_icp(tx, principal, icp_id, IcpIn(**values)))
     except ValidationError as exc:
         return await _icp_page(
-            request, principal, icp, values, forms.validation_errors(exc), status=400
+            request, tx, principal, icp, values, forms.validation_errors(exc), status=400
         )
     return RedirectResponse(f"/outreach/icps/{icp_id}?saved=1", status_code=303)
 
 
 @router.post("/icps/{icp_id}/search")
-async def icp_search(icp_id: uuid.UUID, request: Request, principal: Principal = WORK):
+async def icp_search(icp_id: uuid.UUID, request: Request, principal: Principal = WORK, tx: Tx = TX):
     form = await request.form()
     try:
         body = SearchIn(
@@ -123,27 +132,28 @@ async def icp_search(icp_id: uuid.UUID, request: Request, principal: Principal =
             pages=int(str(form.get("pages") or 1)),
             per_page=int(str(form.get("per_page") or 25)),
         )
-        started = await service.start_search(runtime_of(request), principal, icp_id, body)
+        started = await attempt(
+            tx, service.start_search(tx, runtime_of(request).settings, principal, icp_id, body)
+        )
     except (AppError, ValidationError, ValueError) as exc:
         message = exc.message if isinstance(exc, AppError) else "pages 1 to 10, per page 1 to 100"
         return render(request, "_flash.html", principal, message=message, ok=False)
-    return await run_panel(icp_id, started["runId"], request, principal)
+    return await run_panel(icp_id, started["runId"], request, principal, tx=tx)
 
 
 @router.get("/icps/{icp_id}/runs/{run_id}")
 async def run_panel(
-    icp_id: uuid.UUID, run_id: uuid.UUID, request: Request, principal: Principal = READ
+    icp_id: uuid.UUID, run_id: uuid.UUID, request: Request, principal: Principal = READ, tx: Tx = TX
 ) -> HTMLResponse:
-    run = await service.get_run(runtime_of(request), icp_id, run_id)
-    async with single_statements(runtime_of(request).db) as conn:
-        job = await get_execution(conn, run["job_id"]) if run["job_id"] else None
+    run = await service.get_run(tx, icp_id, run_id)
+    job = await get_execution(tx, run["job_id"]) if run["job_id"] else None
     return render(
         request, "outreach/_run_panel.html", principal, run=run, job=job, terminal=TERMINAL
     )
 
 
 @router.get("/leads")
-async def leads(request: Request, principal: Principal = READ) -> HTMLResponse:
+async def leads(request: Request, principal: Principal = READ, tx: Tx = TX) -> HTMLResponse:
     params = request.query_params
     filters: dict[str, Any] = {}
     for name in ("status", "email_status", "source"):
@@ -156,7 +166,7 @@ async def leads(request: Request, principal: Principal = READ) -> HTMLResponse:
     error = None
     try:
         page = await service.list_leads(
-            runtime_of(request),
+            tx,
             filters=filters,
             q=params.get("q") or None,
             sort=sort,
@@ -177,14 +187,14 @@ async def leads(request: Request, principal: Principal = READ) -> HTMLResponse:
         filters=shown,
         sorts=list(SORTS),
         error=error,
-        icps=await service.list_icps(runtime_of(request)),
+        icps=await service.list_icps(tx),
     )
 
 
 @router.get("/leads/{lead_id}")
-async def lead_page(lead_id: uuid.UUID, request: Request, principal: Principal = READ):
+async def lead_page(lead_id: uuid.UUID, request: Request, principal: Principal = READ, tx: Tx = TX):
     try:
-        lead = await service.lead_detail(runtime_of(request), lead_id)
+        lead = await service.lead_detail(tx, lead_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="lead")
     return render(
@@ -198,25 +208,30 @@ async def lead_page(lead_id: uuid.UUID, request: Request, principal: Principal =
 
 
 @router.post("/leads/{lead_id}/enrich")
-async def lead_enrich(lead_id: uuid.UUID, request: Request, principal: Principal = WORK):
+async def lead_enrich(
+    lead_id: uuid.UUID, request: Request, principal: Principal = WORK, tx: Tx = TX
+):
     form = await request.form()
     try:
-        started = await start_enrichment(
-            runtime_of(request),
-            principal,
-            lead_id,
-            overwrite=form.get("overwrite") is not None,
-            provider=str(form.get("provider") or "") or None,
+        started = await attempt(
+            tx,
+            start_enrichment(
+                tx,
+                runtime_of(request).settings,
+                principal,
+                lead_id,
+                overwrite=form.get("overwrite") is not None,
+                provider=str(form.get("provider") or "") or None,
+            ),
         )
     except AppError as exc:
         return render(request, "_flash.html", principal, message=exc.message, ok=False)
-    return await job_panel(started["jobId"], request, principal)
+    return await job_panel(started["jobId"], request, principal, tx=tx)
 
 
 @router.get("/jobs/{job_id}")
-async def job_panel(job_id: uuid.UUID, request: Request, principal: Principal = READ):
-    async with single_statements(runtime_of(request).db) as conn:
-        job = await get_execution(conn, job_id)
+async def job_panel(job_id: uuid.UUID, request: Request, principal: Principal = READ, tx: Tx = TX):
+    job = await get_execution(tx, job_id)
     if job is None:
         return render(request, "_flash.html", principal, message="no such job", ok=False)
     return render(request, "outreach/_job_panel.html", principal, job=job, terminal=TERMINAL)

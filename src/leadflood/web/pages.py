@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.staticfiles import StaticFiles
@@ -23,10 +24,11 @@ from leadflood.auth.dependencies import (
     require_same_origin,
 )
 from leadflood.auth.policy import Permission, allows
+from leadflood.core.boundary import TX
 from leadflood.core.errors import AppError, NotFound
 from leadflood.core.principal import Principal
 from leadflood.core.runtime import runtime_of
-from leadflood.core.uow import single_statements, unit_of_work
+from leadflood.core.uow import Tx
 from leadflood.web import forms
 from leadflood.web.session import (
     clear_session_cookies,
@@ -42,6 +44,7 @@ templates.env.filters["show"] = forms.display
 static = StaticFiles(directory=HERE / "static")
 
 router = APIRouter(include_in_schema=False)
+T = TypeVar("T")
 
 READ_CONFIG = Depends(page_requires(Permission.config_read))
 WRITE_CONFIG = Depends(page_requires(Permission.config_write))
@@ -60,6 +63,14 @@ def render(
     return templates.TemplateResponse(request, name, ctx, status_code=status)
 
 
+async def attempt(tx: Tx, work: Awaitable[T]) -> T:
+    """Run a change in a savepoint: a page that shows a refused change as a message (and
+    so returns normally, committing its unit) must not keep what the change did before
+    it was refused."""
+    async with tx.savepoint():
+        return await work
+
+
 # ---- session -------------------------------------------------------------------------
 
 
@@ -69,7 +80,7 @@ async def login_page(request: Request, next: str = "/") -> HTMLResponse:
 
 
 @router.post("/login")
-async def login_submit(request: Request) -> Response:
+async def login_submit(request: Request, tx: Tx = TX) -> Response:
     # Like every cookie-authenticated write: a login posted from another site (login
     # CSRF, which would sign the victim into the attacker's account) is refused.
     require_same_origin(request)
@@ -77,7 +88,7 @@ async def login_submit(request: Request) -> Response:
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     target = safe_next(str(form.get("next", "/")))
     try:
-        pair = await auth_service(request).login(email, password, client_ip(request))
+        pair = await auth_service(request, tx).login(email, password, client_ip(request))
     except AppError as exc:
         return render(
             request, "login.html", status=exc.status, next=target, email=email, error=exc.message
@@ -88,11 +99,11 @@ async def login_submit(request: Request) -> Response:
 
 
 @router.get("/auth/renew")
-async def renew(request: Request, next: str = "/") -> Response:
+async def renew(request: Request, next: str = "/", tx: Tx = TX) -> Response:
     token = request.cookies.get(REFRESH_COOKIE, "")
     target = safe_next(next)
     try:
-        pair = await auth_service(request).refresh(token)
+        pair = await auth_service(request, tx).refresh(token)
     except AppError:
         response = RedirectResponse(f"/login?next={target}", status_code=303)
         clear_session_cookies(response)
@@ -103,10 +114,10 @@ async def renew(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
+async def logout(request: Request, tx: Tx = TX) -> Response:
     token = request.cookies.get(REFRESH_COOKIE)
     if token:
-        await auth_service(request).logout(token)
+        await auth_service(request, tx).logout(token)
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookies(response)
     return response
@@ -116,8 +127,10 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("/")
-async def dashboard(request: Request, principal: Principal = READ_LEADS) -> HTMLResponse:
-    data = await lead_service.dashboard(runtime_of(request), days=14)
+async def dashboard(
+    request: Request, principal: Principal = READ_LEADS, tx: Tx = TX
+) -> HTMLResponse:
+    data = await lead_service.dashboard(tx, days=14)
     peak = max([d["received"] for d in data["days"]] + [1])
     return render(request, "dashboard.html", principal, data=data, peak=peak)
 
@@ -137,7 +150,7 @@ def _date_or_none(value: str | None) -> datetime | None:
 
 
 @router.get("/leads")
-async def leads(request: Request, principal: Principal = READ_LEADS) -> HTMLResponse:
+async def leads(request: Request, principal: Principal = READ_LEADS, tx: Tx = TX) -> HTMLResponse:
     params = request.query_params
     query = lead_service.LeadQuery(
         status=params.get("status") or None,
@@ -151,11 +164,10 @@ async def leads(request: Request, principal: Principal = READ_LEADS) -> HTMLResp
     )
     error = None
     try:
-        page = await lead_service.search(runtime_of(request), query)
+        page = await lead_service.search(tx, query)
     except AppError as exc:
         page, error = {"items": [], "next_cursor": None}, exc.message
-    async with single_statements(runtime_of(request).db) as conn:
-        options = await config.reference_options(conn, forms.REFERENCES, ["offer_id", "buyer_id"])
+    options = await config.reference_options(tx, forms.REFERENCES, ["offer_id", "buyer_id"])
     filters = {k: v for k, v in params.items() if k != "cursor" and v}
     template = "_leads_table.html" if request.headers.get("hx-request") else "leads.html"
     return render(
@@ -172,10 +184,10 @@ async def leads(request: Request, principal: Principal = READ_LEADS) -> HTMLResp
 
 @router.get("/leads/{lead_id}")
 async def lead_page(
-    lead_id: uuid.UUID, request: Request, principal: Principal = READ_LEADS
+    lead_id: uuid.UUID, request: Request, principal: Principal = READ_LEADS, tx: Tx = TX
 ) -> HTMLResponse:
     try:
-        story = await lead_service.detail(runtime_of(request), lead_id)
+        story = await lead_service.detail(tx, lead_id)
     except NotFound:
         return render(request, "not_found.html", principal, status=404, what="lead")
     return render(request, "lead.html", principal, story=story, lead=story["lead"])
@@ -183,13 +195,17 @@ async def lead_page(
 
 @router.post("/leads/{lead_id}/{action}")
 async def lead_action(
-    lead_id: uuid.UUID, action: str, request: Request, principal: Principal = ACT_LEADS
+    lead_id: uuid.UUID,
+    action: str,
+    request: Request,
+    principal: Principal = ACT_LEADS,
+    tx: Tx = TX,
 ) -> HTMLResponse:
     actions = {"redeliver": lead_service.redeliver, "reroute": lead_service.reroute}
     if action not in actions:
         return render(request, "not_found.html", principal, status=404, what="action")
     try:
-        result = await actions[action](runtime_of(request), principal, lead_id)
+        result = await attempt(tx, actions[action](tx, principal, lead_id))
         message, ok = f"{action}: {result['result']} (status {result['status']})", True
     except AppError as exc:
         message, ok = f"{exc.message} ({exc.code})", False
@@ -207,15 +223,15 @@ def _resource(name: str) -> Resource:
 
 
 async def _reference_options(
-    request: Request, fields: list[forms.FormField], extra: tuple[str, ...] = ()
+    tx: Tx, fields: list[forms.FormField], extra: tuple[str, ...] = ()
 ) -> dict:
     names = [f.name for f in fields if f.kind == "reference"] + list(extra)
-    async with single_statements(runtime_of(request).db) as conn:
-        return await config.reference_options(conn, forms.REFERENCES, names)
+    return await config.reference_options(tx, forms.REFERENCES, names)
 
 
 async def _form_page(
     request: Request,
+    tx: Tx,
     principal: Principal,
     resource: Resource,
     fields: list[forms.FormField],
@@ -234,7 +250,7 @@ async def _form_page(
         status=status,
         resource=resource,
         fields=fields,
-        options=await _reference_options(request, fields, extra),
+        options=await _reference_options(tx, fields, extra),
         row=row,
         errors=errors,
         saved=saved,
@@ -247,16 +263,15 @@ async def config_index(request: Request, principal: Principal = READ_CONFIG) -> 
 
 
 @router.get("/config/{name}")
-async def config_list(name: str, request: Request, principal: Principal = READ_CONFIG):
+async def config_list(name: str, request: Request, principal: Principal = READ_CONFIG, tx: Tx = TX):
     resource = _resource(name)
     filters = {k: v for k, v in request.query_params.items() if k in resource.filters and v}
-    async with single_statements(runtime_of(request).db) as conn:
-        typed = {k: (_uuid_or_none(v) if k.endswith("_id") else v) for k, v in filters.items()}
-        rows, total = await config.list_(conn, resource, typed, limit=500)
+    typed = {k: (_uuid_or_none(v) if k.endswith("_id") else v) for k, v in filters.items()}
+    rows, total = await config.list_(tx, resource, typed, limit=500)
     columns = [f.name for f in forms.form_fields(resource.create, editing=False)]
     columns = [c for c in columns if c not in forms.WRITE_ONLY and c != "with_api_key"]
     labels = await _reference_options(
-        request,
+        tx,
         [forms.FormField(c, c, "reference", False) for c in columns if c in forms.REFERENCES],
     )
     names = {k: {str(o["id"]): o["label"] for o in v} for k, v in labels.items()}
@@ -273,26 +288,27 @@ async def config_list(name: str, request: Request, principal: Principal = READ_C
 
 
 @router.get("/config/{name}/new")
-async def config_new(name: str, request: Request, principal: Principal = WRITE_CONFIG):
+async def config_new(name: str, request: Request, principal: Principal = WRITE_CONFIG, tx: Tx = TX):
     resource = _resource(name)
     fields = forms.form_fields(resource.create, editing=False)
     for f in fields:
         if f.name in request.query_params:
             f.value = request.query_params[f.name]
-    return await _form_page(request, principal, resource, fields, None, {})
+    return await _form_page(request, tx, principal, resource, fields, None, {})
 
 
 @router.post("/config/{name}/new")
-async def config_create(name: str, request: Request, principal: Principal = WRITE_CONFIG):
+async def config_create(
+    name: str, request: Request, principal: Principal = WRITE_CONFIG, tx: Tx = TX
+):
     resource = _resource(name)
     body, fields, errors = forms.parse_form(resource, dict(await request.form()), editing=False)
     if body is not None:
         try:
             await config.check_destination(resource, body, runtime_of(request).settings)
-            async with unit_of_work(runtime_of(request).db) as conn:
-                row, extras = await config.create(
-                    conn, principal, resource, body, _secret_key(request)
-                )
+            row, extras = await attempt(
+                tx, config.create(tx, principal, resource, body, _secret_key(request))
+            )
         except AppError as exc:
             errors = {"__all__": f"{exc.message} ({exc.code})"}
         else:
@@ -306,7 +322,7 @@ async def config_create(name: str, request: Request, principal: Principal = WRIT
                     api_key=extras["api_key"],
                 )
             return RedirectResponse(f"/config/{name}/{row['id']}?saved=1", status_code=303)
-    return await _form_page(request, principal, resource, fields, None, errors, status=400)
+    return await _form_page(request, tx, principal, resource, fields, None, errors, status=400)
 
 
 def _secret_key(request: Request) -> str:
@@ -315,23 +331,26 @@ def _secret_key(request: Request) -> str:
 
 @router.get("/config/{name}/{item_id}")
 async def config_edit(
-    name: str, item_id: uuid.UUID, request: Request, principal: Principal = READ_CONFIG
+    name: str, item_id: uuid.UUID, request: Request, principal: Principal = READ_CONFIG, tx: Tx = TX
 ):
     resource = _resource(name)
-    async with single_statements(runtime_of(request).db) as conn:
-        try:
-            row = config.public(resource, await config.get(conn, resource, item_id))
-        except NotFound:
-            return render(request, "not_found.html", principal, status=404, what=resource.entity)
+    try:
+        row = config.public(resource, await config.get(tx, resource, item_id))
+    except NotFound:
+        return render(request, "not_found.html", principal, status=404, what=resource.entity)
     fields = forms.form_fields(resource.patch, editing=True)
     forms.fill(fields, row)
     saved = request.query_params.get("saved") == "1"
-    return await _form_page(request, principal, resource, fields, row, {}, saved=saved)
+    return await _form_page(request, tx, principal, resource, fields, row, {}, saved=saved)
 
 
 @router.post("/config/{name}/{item_id}")
 async def config_update(
-    name: str, item_id: uuid.UUID, request: Request, principal: Principal = WRITE_CONFIG
+    name: str,
+    item_id: uuid.UUID,
+    request: Request,
+    principal: Principal = WRITE_CONFIG,
+    tx: Tx = TX,
 ):
     resource = _resource(name)
     body, fields, errors = forms.parse_form(resource, dict(await request.form()), editing=True)
@@ -339,25 +358,28 @@ async def config_update(
     if body is not None:
         try:
             await config.check_destination(resource, body, runtime_of(request).settings)
-            async with unit_of_work(runtime_of(request).db) as conn:
-                await config.update(conn, principal, resource, item_id, body, _secret_key(request))
+            await attempt(
+                tx, config.update(tx, principal, resource, item_id, body, _secret_key(request))
+            )
         except AppError as exc:
             errors = {"__all__": f"{exc.message} ({exc.code})"}
         else:
             return RedirectResponse(f"/config/{name}/{item_id}?saved=1", status_code=303)
-    async with single_statements(runtime_of(request).db) as conn:
-        row = config.public(resource, await config.get(conn, resource, item_id))
-    return await _form_page(request, principal, resource, fields, row, errors, status=400)
+    row = config.public(resource, await config.get(tx, resource, item_id))
+    return await _form_page(request, tx, principal, resource, fields, row, errors, status=400)
 
 
 @router.post("/config/{name}/{item_id}/delete")
 async def config_delete(
-    name: str, item_id: uuid.UUID, request: Request, principal: Principal = WRITE_CONFIG
+    name: str,
+    item_id: uuid.UUID,
+    request: Request,
+    principal: Principal = WRITE_CONFIG,
+    tx: Tx = TX,
 ):
     resource = _resource(name)
     try:
-        async with unit_of_work(runtime_of(request).db) as conn:
-            await config.delete(conn, principal, resource, item_id)
+        await attempt(tx, config.delete(tx, principal, resource, item_id))
     except AppError as exc:
         return render(request, "_flash.html", principal, message=exc.message, ok=False)
     return Response(status_code=204, headers={"HX-Redirect": f"/config/{name}"})
@@ -368,10 +390,10 @@ async def source_rotate(
     item_id: uuid.UUID,
     request: Request,
     principal: Principal = Depends(page_requires(Permission.secrets_write)),
+    tx: Tx = TX,
 ):
-    async with unit_of_work(runtime_of(request).db) as conn:
-        api_key = await config.rotate_source_key(conn, principal, item_id)
-        row = await config.get(conn, RESOURCES["sources"], item_id)
+    api_key = await attempt(tx, config.rotate_source_key(tx, principal, item_id))
+    row = await config.get(tx, RESOURCES["sources"], item_id)
     return render(
         request,
         "secret_once.html",
@@ -383,19 +405,23 @@ async def source_rotate(
 
 
 @router.post("/config/buyers/{item_id}/import-areas")
-async def import_areas(item_id: uuid.UUID, request: Request, principal: Principal = WRITE_CONFIG):
+async def import_areas(
+    item_id: uuid.UUID, request: Request, principal: Principal = WRITE_CONFIG, tx: Tx = TX
+):
     form = await request.form()
     try:
         market_id = uuid.UUID(str(form.get("market_id", "")))
-        async with unit_of_work(runtime_of(request).db) as conn:
-            result = await config.import_service_areas(
-                conn,
+        result = await attempt(
+            tx,
+            config.import_service_areas(
+                tx,
                 principal,
                 item_id,
                 market_id,
                 str(form.get("csv", "")),
                 replace=form.get("replace") is not None,
-            )
+            ),
+        )
         message = (
             f"Imported {result['inserted']} new area(s), {result['skipped']} already present"
             + (f", {result['removed']} removed" if result["removed"] else "")

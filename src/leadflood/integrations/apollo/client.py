@@ -16,9 +16,9 @@ import httpx
 import orjson
 
 from leadflood.core.providers import (
-    PermanentProviderError,
     TransientProviderError,
     excerpt,
+    raise_for_status,
 )
 from leadflood.integrations import http
 
@@ -105,28 +105,12 @@ class ApolloClient:
         request = self._http.build_request("POST", SEARCH_PATH, content=orjson.dumps(body))
         response = await http.send(PROVIDER, self._http, request)
         left = _requests_left(response)
+        wait = None
         if response.status_code == 429:
-            wait = http.retry_after(response)
-            if wait is None:
-                wait = next((w for h, w in _WINDOWS if left.get(h) == 0), timedelta(minutes=1))
-            raise TransientProviderError(
-                PROVIDER, "rate_limited", _message(response), status=429, retry_after=wait
+            wait = http.retry_after(response) or next(
+                (w for h, w in _WINDOWS if left.get(h) == 0), timedelta(minutes=1)
             )
-        if response.status_code >= 500:
-            raise TransientProviderError(
-                PROVIDER, "provider_unavailable", _message(response), status=response.status_code
-            )
-        if response.status_code in (401, 403):
-            raise PermanentProviderError(
-                PROVIDER, "provider_auth_failed", _message(response), status=response.status_code
-            )
-        if response.status_code == 422 or response.status_code >= 400:
-            raise PermanentProviderError(
-                PROVIDER,
-                "provider_rejected_request",
-                _message(response),
-                status=response.status_code,
-            )
+        raise_for_status(PROVIDER, response.status_code, _message(response), retry_after=wait)
         try:
             data = response.json()
             people = data.get("people") or []

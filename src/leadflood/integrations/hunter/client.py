@@ -13,7 +13,13 @@ from typing import Any
 
 import httpx
 
-from leadflood.core.providers import PermanentProviderError, TransientProviderError, excerpt
+from leadflood.core.providers import (
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+    excerpt,
+    raise_for_status,
+)
 from leadflood.integrations import http
 
 PROVIDER = "hunter"
@@ -48,23 +54,22 @@ def _check(response: httpx.Response) -> dict[str, Any]:
             ) from None
     error_id, details = _error(response)
     message = f"{error_id}: {details}" if details else error_id
-    if status == 403:
-        raise TransientProviderError(
-            PROVIDER,
-            "rate_limited",
-            message,
-            status=status,
-            retry_after=http.retry_after(response) or timedelta(seconds=2),
-        )
-    if status == 429:
-        raise PermanentProviderError(PROVIDER, "credits_exhausted", message, status=status)
-    if status == 451:
-        raise PermanentProviderError(PROVIDER, "opted_out", message, status=status)
-    if status == 401:
-        raise PermanentProviderError(PROVIDER, "provider_auth_failed", message, status=status)
-    if status >= 500:
-        raise TransientProviderError(PROVIDER, "provider_unavailable", message, status=status)
-    raise PermanentProviderError(PROVIDER, "provider_rejected_request", message, status=status)
+    raise_for_status(
+        PROVIDER,
+        status,
+        message,
+        retry_after=http.retry_after(response) or timedelta(seconds=2),
+        special=_HUNTER_STATUSES,
+    )
+    raise AssertionError("unreachable: a non-2xx status always raises")
+
+
+# Hunter's documented meanings that differ from the shared rule.
+_HUNTER_STATUSES: dict[int, tuple[type[ProviderError], str]] = {
+    403: (TransientProviderError, "rate_limited"),  # the short per-second/minute limit
+    429: (PermanentProviderError, "credits_exhausted"),  # the monthly quota
+    451: (PermanentProviderError, "opted_out"),
+}
 
 
 class HunterClient:

@@ -16,7 +16,10 @@ from typing import Any
 
 import orjson
 
-from leadflood.core.providers import PermanentProviderError, TransientProviderError, excerpt
+from leadflood.core.providers import (
+    excerpt,
+    raise_for_status,
+)
 from leadflood.integrations import http
 
 PROVIDER = "trengo"
@@ -43,26 +46,14 @@ class TrengoClient:
         )
         response = await http.send(PROVIDER, self._http, request)
         status = response.status_code
-        if status == 429:
-            raise TransientProviderError(
-                PROVIDER,
-                "rate_limited",
-                excerpt(response.text),
-                status=status,
-                retry_after=http.retry_after(response) or timedelta(seconds=30),
-            )
-        if status >= 500:
-            raise TransientProviderError(
-                PROVIDER, "provider_unavailable", excerpt(response.text), status=status
-            )
-        if status in (401, 403):
-            raise PermanentProviderError(
-                PROVIDER, "provider_auth_failed", excerpt(response.text), status=status
-            )
-        if status >= 400:
-            raise PermanentProviderError(
-                PROVIDER, "provider_rejected_request", excerpt(response.text), status=status
-            )
+        raise_for_status(
+            PROVIDER,
+            status,
+            excerpt(response.text),
+            retry_after=(http.retry_after(response) or timedelta(seconds=30))
+            if status == 429
+            else None,
+        )
         try:
             return response.json()
         except ValueError:

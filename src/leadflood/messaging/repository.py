@@ -1,0 +1,248 @@
+"""All SQL of messages, conversations, send attempts, mailboxes and suppressions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from leadflood.core.uow import Conn
+
+MESSAGE_COLUMNS = (
+    "id, conversation_id, lead_id, enrollment_id, step_id, mailbox_id, direction, channel, kind, "
+    "status, from_address, to_address, subject, body, message_id_header, in_reply_to, "
+    "provider_message_id, error, job_id, sent_at, received_at, created_by, created_at, updated_at"
+)
+
+
+async def conversation_for(
+    conn: Conn, lead_id: uuid.UUID, channel: str, subject: str = ""
+) -> uuid.UUID:
+    return await conn.fetchval(
+        "INSERT INTO outreach.conversations (lead_id, channel, subject) VALUES ($1, $2, $3) "
+        "ON CONFLICT (lead_id, channel) DO UPDATE SET subject = CASE "
+        "  WHEN outreach.conversations.subject = '' THEN EXCLUDED.subject "
+        "  ELSE outreach.conversations.subject END "
+        "RETURNING id",
+        lead_id,
+        channel,
+        subject,
+    )
+
+
+async def insert_message(conn: Conn, values: dict[str, Any]) -> uuid.UUID | None:
+    """None when the row would repeat a step already sent (or a known Message-ID)."""
+    columns = list(values)
+    return await conn.fetchval(
+        f"INSERT INTO outreach.messages ({', '.join(columns)}) "
+        f"VALUES ({', '.join(f'${i}' for i in range(1, len(columns) + 1))}) "
+        "ON CONFLICT DO NOTHING RETURNING id",
+        *values.values(),
+    )
+
+
+async def set_message_job(conn: Conn, message_id: uuid.UUID, job_id: uuid.UUID):
+    await conn.execute("UPDATE outreach.messages SET job_id = $2 WHERE id = $1", message_id, job_id)
+
+
+async def get_message(conn: Conn, message_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {MESSAGE_COLUMNS} FROM outreach.messages WHERE id = $1", message_id
+    )
+    return dict(row) if row else None
+
+
+async def update_message(conn: Conn, message_id: uuid.UUID, values: dict[str, Any]) -> None:
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(values, start=2))
+    await conn.execute(
+        f"UPDATE outreach.messages SET {sets} WHERE id = $1", message_id, *values.values()
+    )
+
+
+async def touch_conversation(
+    conn: Conn, conversation_id: uuid.UUID, at: datetime, *, unread: bool
+) -> None:
+    await conn.execute(
+        "UPDATE outreach.conversations SET last_message_at = greatest(last_message_at, $2), "
+        "unread_count = unread_count + $3 WHERE id = $1",
+        conversation_id,
+        at,
+        1 if unread else 0,
+    )
+
+
+async def record_attempt(
+    conn: Conn,
+    message_id: uuid.UUID,
+    outcome: str,
+    started_at: datetime,
+    error: str | None = None,
+    response: str | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO outreach.message_delivery_attempts (message_id, attempt_no, outcome, error, "
+        "                                                response, started_at) "
+        "SELECT $1, coalesce(max(attempt_no), 0) + 1, $2, $3, $4, $5 "
+        "FROM outreach.message_delivery_attempts WHERE message_id = $1",
+        message_id,
+        outcome,
+        error,
+        response,
+        started_at,
+    )
+
+
+async def message_by_header(conn: Conn, header: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {MESSAGE_COLUMNS} FROM outreach.messages WHERE message_id_header = $1", header
+    )
+    return dict(row) if row else None
+
+
+async def list_conversations(conn: Conn, *, unread_only: bool, limit: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT c.id, c.lead_id, c.channel, c.subject, c.unread_count, c.last_message_at, "
+        "       l.first_name, l.last_name, l.email, l.company, "
+        "       (SELECT left(m.body, 140) FROM outreach.messages m WHERE m.conversation_id = c.id "
+        "        ORDER BY m.created_at DESC LIMIT 1) AS preview "
+        "FROM outreach.conversations c JOIN outreach.leads l ON l.id = c.lead_id "
+        "WHERE ($1 = false OR c.unread_count > 0) "
+        "ORDER BY c.last_message_at DESC NULLS LAST, c.id LIMIT $2",
+        unread_only,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def get_conversation(conn: Conn, conversation_id: uuid.UUID) -> dict | None:
+    row = await conn.fetchrow(
+        "SELECT c.*, l.first_name, l.last_name, l.email, l.phone, l.company "
+        "FROM outreach.conversations c JOIN outreach.leads l ON l.id = c.lead_id WHERE c.id = $1",
+        conversation_id,
+    )
+    return dict(row) if row else None
+
+
+async def thread(conn: Conn, conversation_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT {MESSAGE_COLUMNS} FROM outreach.messages WHERE conversation_id = $1 "
+        "ORDER BY coalesce(sent_at, received_at, created_at), created_at",
+        conversation_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def mark_read(conn: Conn, conversation_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE outreach.conversations SET unread_count = 0 WHERE id = $1", conversation_id
+    )
+
+
+async def last_inbound_header(conn: Conn, conversation_id: uuid.UUID) -> dict | None:
+    row = await conn.fetchrow(
+        "SELECT message_id_header, subject FROM outreach.messages WHERE conversation_id = $1 "
+        "AND direction = 'inbound' AND message_id_header IS NOT NULL "
+        "ORDER BY created_at DESC LIMIT 1",
+        conversation_id,
+    )
+    return dict(row) if row else None
+
+
+async def reply_mailbox(conn: Conn, conversation_id: uuid.UUID) -> uuid.UUID | None:
+    """The mailbox the thread was last written from, else the oldest active one."""
+    return await conn.fetchval(
+        "SELECT coalesce((SELECT mailbox_id FROM outreach.messages WHERE conversation_id = $1 "
+        "                  AND mailbox_id IS NOT NULL ORDER BY created_at DESC LIMIT 1), "
+        "                (SELECT id FROM outreach.mailboxes WHERE active "
+        "                 ORDER BY created_at LIMIT 1))",
+        conversation_id,
+    )
+
+
+async def last_outbound_header(conn: Conn, conversation_id: uuid.UUID) -> dict | None:
+    row = await conn.fetchrow(
+        "SELECT message_id_header, subject FROM outreach.messages "
+        "WHERE conversation_id = $1 AND message_id_header IS NOT NULL "
+        "ORDER BY created_at DESC LIMIT 1",
+        conversation_id,
+    )
+    return dict(row) if row else None
+
+
+MAILBOX_COLUMNS = (
+    "id, name, from_email, from_name, timezone, daily_limit, window_start, window_end, active, "
+    "created_at, updated_at"
+)
+
+
+async def insert_mailbox(conn: Conn, values: dict[str, Any]) -> dict[str, Any]:
+    columns = list(values)
+    row = await conn.fetchrow(
+        f"INSERT INTO outreach.mailboxes ({', '.join(columns)}) "
+        f"VALUES ({', '.join(f'${i}' for i in range(1, len(columns) + 1))}) "
+        f"RETURNING {MAILBOX_COLUMNS}",
+        *values.values(),
+    )
+    return dict(row)
+
+
+async def list_mailboxes(conn: Conn) -> list[dict[str, Any]]:
+    rows = await conn.fetch(f"SELECT {MAILBOX_COLUMNS} FROM outreach.mailboxes ORDER BY name")
+    return [dict(r) for r in rows]
+
+
+async def get_mailbox(conn: Conn, mailbox_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {MAILBOX_COLUMNS} FROM outreach.mailboxes WHERE id = $1", mailbox_id
+    )
+    return dict(row) if row else None
+
+
+async def take_send_unit(conn: Conn, mailbox_id: uuid.UUID, day: date, limit: int) -> bool:
+    """One unit of the mailbox's daily limit, atomically; False when the day is full."""
+    taken = await conn.fetchval(
+        "INSERT INTO outreach.mailbox_daily_counts (mailbox_id, day, sent) "
+        "SELECT $1, $2, 1 WHERE $3 > 0 "
+        "ON CONFLICT (mailbox_id, day) DO UPDATE SET sent = mailbox_daily_counts.sent + 1 "
+        "WHERE mailbox_daily_counts.sent < $3 RETURNING sent",
+        mailbox_id,
+        day,
+        limit,
+    )
+    return taken is not None
+
+
+async def give_back_unit(conn: Conn, mailbox_id: uuid.UUID, day: date) -> None:
+    await conn.execute(
+        "UPDATE outreach.mailbox_daily_counts SET sent = sent - 1 "
+        "WHERE mailbox_id = $1 AND day = $2 AND sent > 0",
+        mailbox_id,
+        day,
+    )
+
+
+async def suppress(conn: Conn, address: str, reason: str, detail: str = "") -> None:
+    await conn.execute(
+        "INSERT INTO outreach.suppressions (address, reason, detail) VALUES (lower($1), $2, $3) "
+        "ON CONFLICT (address) DO NOTHING",
+        address,
+        reason,
+        detail[:500],
+    )
+
+
+async def is_suppressed(conn: Conn, address: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM outreach.suppressions WHERE address = lower($1)", address
+        )
+    )
+
+
+async def list_suppressions(conn: Conn, limit: int = 500) -> list[dict]:
+    rows = await conn.fetch(
+        "SELECT address, reason, detail, created_at FROM outreach.suppressions "
+        "ORDER BY created_at DESC LIMIT $1",
+        limit,
+    )
+    return [dict(r) for r in rows]
