@@ -10,10 +10,11 @@ import pytest
 
 from leadflood.app import create_app
 from leadflood.core import migrate
+from leadflood.core.db import Database
 from leadflood.core.jobs import run_worker
 from leadflood.core.runtime import Runtime, build_runtime
 from leadflood.core.settings import Environment, Settings
-from leadflood.core.uow import unit_of_work
+from leadflood.core.uow import Tx, unit_of_work
 from tests.pg import recreate_database, server_url
 from tests.sql import run
 
@@ -66,6 +67,25 @@ async def runtime(database_url: str) -> AsyncIterator[Runtime]:
         yield rt
     finally:
         await rt.close()
+
+
+@pytest.fixture
+async def tx(database_url: str) -> AsyncIterator[Tx]:
+    """A unit of work that is rolled back after the test: for tests of services and SQL
+    that need no other process to see their data. They leave nothing behind, so they need
+    no TRUNCATE, and must not assume an empty database (other tests' rows may be there).
+    Tests whose data a worker, a served app or a browser must see use `runtime`."""
+    db = Database(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with db.pool_connection() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                yield Tx(conn)
+            finally:
+                await transaction.rollback()
+    finally:
+        await db.dispose()
 
 
 @pytest.fixture

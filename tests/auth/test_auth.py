@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import timedelta
 
+import pytest
 from fastapi.routing import APIRoute
 
 from leadflood.app import create_app
@@ -119,17 +120,23 @@ async def test_failed_logins_are_rate_limited_per_email(client, runtime) -> None
     assert (await login(client)).status_code == 200
 
 
-async def test_expired_and_forged_access_tokens_are_refused(client, runtime) -> None:
+@pytest.mark.parametrize("kind", ["expired", "forged", "garbage"])
+async def test_expired_and_forged_access_tokens_are_refused(client, runtime, kind: str) -> None:
     user = await make_user(runtime)
     key = runtime.settings.secret_key.get_secret_value()
-    expired, _ = issue_access_token(key, user["id"], "manager", uuid.uuid4(), timedelta(seconds=-5))
-    forged, _ = issue_access_token(
-        "another-key", user["id"], "admin", uuid.uuid4(), timedelta(minutes=5)
-    )
-    for token in (expired, forged, "not.a.jwt"):
-        response = await client.get("/v1/auth/me", headers=bearer(token))
-        assert response.status_code == 401
-        assert response.json()["error"]["code"] == "invalid_token"
+    if kind == "expired":
+        token, _ = issue_access_token(
+            key, user["id"], "manager", uuid.uuid4(), timedelta(seconds=-5)
+        )
+    elif kind == "forged":
+        token, _ = issue_access_token(
+            "another-key", user["id"], "admin", uuid.uuid4(), timedelta(minutes=5)
+        )
+    else:
+        token = "not.a.jwt"
+    response = await client.get("/v1/auth/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_token"
 
 
 async def test_roles_are_enforced_by_the_policy_map(client, runtime) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from leadflood.core.uow import single_statements, unit_of_work
+from leadflood.core.uow import Tx, single_statements, unit_of_work
+from leadflood.routing.service import RoutingService
 from leadflood.routing.tasks import Router
 from tests.sql import run
 
@@ -13,8 +14,11 @@ from tests.sql import run
 WINTER_NOON_UTC = datetime(2026, 1, 15, 19, 0, tzinfo=UTC)
 
 
-async def route(runtime, lead_id: uuid.UUID, at: datetime | None = None):
-    return await Router(runtime.db).route(lead_id, now=at or WINTER_NOON_UTC)
+async def route(runtime_or_tx, lead_id: uuid.UUID, at: datetime | None = None):
+    """Route on the test's rolled-back unit (`tx`), or as the job does (`runtime`)."""
+    if isinstance(runtime_or_tx, Tx):
+        return await RoutingService(runtime_or_tx).route(lead_id, now=at or WINTER_NOON_UTC)
+    return await Router(runtime_or_tx.db).route(lead_id, now=at or WINTER_NOON_UTC)
 
 
 def reasons_by_buyer(result) -> dict[str, list[str]]:

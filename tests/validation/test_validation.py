@@ -235,20 +235,26 @@ async def test_job_is_a_noop_past_the_stage(runtime, world) -> None:
     assert await _jobs(runtime, "route_lead") == 1
 
 
-def test_policy_rules_are_parsed_strictly() -> None:
-    from leadflood.core.errors import BadRequest
-
+def test_empty_policy_rules_check_nothing() -> None:
     assert parse_rules({}).checks_duplicates is False
-    for bad in (
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
         {"email": "sometimes"},
         {"required_fields": ["shoe_size"]},
         {"duplicate_scope": "planet"},
         {"duplicate_window_hours": -1},
         {"surprise": True},
         {"require_consent": "yes"},
-    ):
-        with pytest.raises(BadRequest):
-            parse_rules(bad)
+    ],
+)
+def test_policy_rules_are_parsed_strictly(bad: dict) -> None:
+    from leadflood.core.errors import BadRequest
+
+    with pytest.raises(BadRequest):
+        parse_rules(bad)
 
 
 async def test_posted_lead_flows_through_the_validate_job(client, runtime, world) -> None:

@@ -11,21 +11,13 @@ from typing import Any
 from leadflood.admin import repository as repo
 from leadflood.core.errors import BadRequest, Conflict, NotFound
 from leadflood.core.principal import Principal
+from leadflood.core.status import DeliveryStatus, LeadStatus
 from leadflood.core.uow import Tx
 from leadflood.delivery import repository as delivery_repo
 from leadflood.delivery.service import redeliver as reopen_delivery
 from leadflood.routing.service import RoutingService
 
-LEAD_STATUSES = (
-    "received",
-    "validated",
-    "rejected",
-    "routed",
-    "delivered",
-    "delivery_failed",
-    "returned",
-    "unsold",
-)
+LEAD_STATUSES = tuple(LeadStatus)
 
 
 @dataclass(frozen=True)
@@ -136,7 +128,7 @@ async def _delivery(tx: Tx, lead_id: uuid.UUID) -> tuple[dict | None, list[dict]
     return found, attempts
 
 
-DELIVERY_STATUSES = ("pending", "in_progress", "succeeded", "failed")
+DELIVERY_STATUSES = tuple(DeliveryStatus)
 
 
 async def deliveries(
@@ -158,7 +150,7 @@ async def redeliver(tx: Tx, principal: Principal | None, lead_id: uuid.UUID) -> 
     """Give a `delivery_failed` lead a new round of delivery attempts to the same buyer."""
     reopened = await reopen_delivery(tx, lead_id)
     status = await _status(tx, lead_id)
-    if not reopened and status == "delivery_failed":
+    if not reopened and status == LeadStatus.delivery_failed:
         raise Conflict(
             "insufficient_balance",
             "the prepaid buyer's balance cannot cover this lead again; top up first",
@@ -177,14 +169,14 @@ async def redeliver(tx: Tx, principal: Principal | None, lead_id: uuid.UUID) -> 
 async def reroute(tx: Tx, principal: Principal | None, lead_id: uuid.UUID) -> dict:
     """Route a lead that found no buyer again, now (after caps, hours or buyers changed)."""
     status = await _status(tx, lead_id)
-    if status not in ("validated", "unsold"):
+    if status not in (LeadStatus.validated, LeadStatus.unsold):
         raise Conflict(
             "not_reroutable",
             "only a lead that found no buyer (validated or unsold) can be re-routed",
             details={"status": status},
         )
     routing = RoutingService(tx)
-    if status == "unsold":
+    if status == LeadStatus.unsold:
         result = await routing.reroute_unsold(lead_id)
     else:
         result = await routing.route(lead_id)

@@ -10,6 +10,7 @@ from leadflood.billing import repository as repo
 from leadflood.core.errors import BadRequest, Conflict, NotFound
 from leadflood.core.principal import Principal
 from leadflood.core.security import hash_api_key, new_api_key
+from leadflood.core.status import BillingStatus, InvoiceStatus, LeadStatus, ReturnStatus
 from leadflood.core.uow import Tx
 from leadflood.routing.service import capacity_may_have_opened
 
@@ -163,7 +164,7 @@ async def invoice_period(tx: Tx, period: str) -> list[dict[str, Any]]:
     for buyer in buyers:
         conn = tx
         invoice = await repo.open_invoice(conn, buyer, start, end)
-        if invoice["status"] != "draft":
+        if invoice["status"] != InvoiceStatus.draft:
             results.append(
                 {
                     "invoice_id": invoice["id"],
@@ -209,7 +210,7 @@ async def invoice(tx: Tx, invoice_id: uuid.UUID) -> dict[str, Any]:
 async def set_invoice_status(
     tx: Tx, principal: Principal | None, invoice_id: uuid.UUID, status: str
 ) -> dict[str, Any]:
-    if status not in ("issued", "paid", "void"):
+    if status not in (InvoiceStatus.issued, InvoiceStatus.paid, InvoiceStatus.void):
         raise BadRequest("invalid_status", "an invoice can be issued, paid or voided")
     conn = tx
     raw = conn
@@ -220,7 +221,7 @@ async def set_invoice_status(
         raise Conflict(
             "invalid_transition", f"a {current['status']} invoice cannot become {status}"
         )
-    released = await repo.release_lines(raw, invoice_id) if status == "void" else 0
+    released = await repo.release_lines(raw, invoice_id) if status == InvoiceStatus.void else 0
     await tx.audit(principal, status, "invoice", invoice_id, {"released_leads": released})
     return await invoice(tx, invoice_id)
 
@@ -246,7 +247,7 @@ async def request_return(
     lead = await repo.lead_for_return(conn, lead_id)
     if lead is None or (buyer_id is not None and lead["buyer_id"] != buyer_id):
         raise NotFound("lead_not_found", "no lead delivered to this buyer with this id")
-    if lead["status"] != "delivered":
+    if lead["status"] != LeadStatus.delivered:
         raise Conflict("not_returnable", f"the lead is {lead['status']}, not delivered")
     window = timedelta(days=lead["return_window_days"])
     if lead["delivered_at"] + window < datetime.now(UTC):
@@ -294,14 +295,16 @@ async def decide_return(
     found = await repo.lock_return(raw, return_id)
     if found is None:
         raise NotFound("return_not_found", "no return with this id")
-    if found["status"] != "pending":
+    if found["status"] != ReturnStatus.pending:
         raise Conflict("already_decided", f"the return was {found['status']}")
     credit = None
     if accept:
         lead = await repo.lead_for_return(raw, found["lead_id"])
         assert lead is not None
         price = lead["price_cents"] or 0
-        charged = lead["payment_method"] == "prepaid" or lead["billing_status"] == "invoiced"
+        charged = (
+            lead["payment_method"] == "prepaid" or lead["billing_status"] == BillingStatus.invoiced
+        )
         if not await repo.mark_returned(raw, found["lead_id"]):
             raise Conflict("not_returnable", f"the lead is {lead['status']}")
         if charged and price > 0:

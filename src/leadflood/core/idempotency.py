@@ -19,6 +19,7 @@ from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from starlette.responses import JSONResponse
 
+from leadflood.core.api import ApiModel, shaped
 from leadflood.core.errors import BadRequest, Conflict
 from leadflood.core.uow import Tx
 
@@ -44,10 +45,13 @@ async def idempotent(
     user_id: uuid.UUID,
     status: int,
     work: Callable[[], Awaitable[Any]],
+    model: type[ApiModel] | None = None,
 ) -> JSONResponse:
+    """`work`'s result as `model` allows it (the route's response model), stored with the
+    key in the request's unit of work when the request carries one."""
     key = request.headers.get("idempotency-key")
     if key is None:
-        return JSONResponse(jsonable_encoder(await work()), status_code=status)
+        return JSONResponse(jsonable_encoder(shaped(model, await work())), status_code=status)
     if not key.strip() or len(key) > MAX_KEY_LENGTH:
         raise BadRequest("invalid_idempotency_key", f"1 to {MAX_KEY_LENGTH} characters")
     body = await request.body()
@@ -66,7 +70,7 @@ async def idempotent(
             status_code=stored["response_status"],
             headers={"Idempotent-Replayed": "true"},
         )
-    payload = jsonable_encoder(await work())
+    payload = jsonable_encoder(shaped(model, await work()))
     await tx.execute(
         "UPDATE idempotency_keys SET response_status = $2, response_body = $3::jsonb WHERE id = $1",
         claim,

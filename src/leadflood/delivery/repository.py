@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from leadflood.billing import ledger
 from leadflood.core.jobs import DELIVER_LEAD
 from leadflood.core.queue import fused_enqueue_ctes
 from leadflood.core.uow import Conn
@@ -119,27 +120,7 @@ delivered AS (
     WHERE id IN (SELECT lead_id FROM delivery) AND status = 'routed'
     RETURNING id, buyer_id, coalesce(price_cents, 0) AS price
 ),
-charged AS (
-    UPDATE buyers b SET balance_cents = b.balance_cents - d.price,
-                        reserved_cents = greatest(b.reserved_cents - d.price, 0)
-    FROM delivered d
-    WHERE b.id = d.buyer_id AND b.payment_method = 'prepaid' AND d.price > 0
-    RETURNING b.id AS buyer_id, d.id AS lead_id, d.price, b.currency
-),
-txn AS (
-    INSERT INTO ledger_transactions (kind, buyer_id, lead_id, amount_cents, currency,
-                                     description, idempotency_key)
-    SELECT 'delivery_debit', buyer_id, lead_id, price, currency, 'lead delivered',
-           'debit:lead:' || lead_id::text
-    FROM charged
-    RETURNING id, buyer_id, amount_cents
-),
-entries AS (
-    INSERT INTO ledger_entries (transaction_id, account, amount_cents)
-    SELECT id, 'buyer:' || buyer_id::text, -amount_cents FROM txn
-    UNION ALL
-    SELECT id, 'platform:revenue', amount_cents FROM txn
-)
+{ledger.charge_ctes("delivered")}
 SELECT count(*) FROM claimed
 """
 
@@ -171,10 +152,7 @@ failed AS (
     WHERE id IN (SELECT lead_id FROM delivery) AND status = 'routed'
     RETURNING buyer_id, coalesce(price_cents, 0) AS price
 ),
-released AS (
-    UPDATE buyers b SET reserved_cents = greatest(b.reserved_cents - f.price, 0)
-    FROM failed f WHERE b.id = f.buyer_id AND b.payment_method = 'prepaid'
-)
+{ledger.release_cte("failed")}
 SELECT count(*) FROM claimed
 """
 
@@ -243,7 +221,7 @@ async def record_failure(conn: Conn, attempt: AttemptRecord) -> bool:
 # Manual re-delivery of a failed delivery: a fresh round of the retry schedule after the
 # attempts already made; the lead goes back to `routed` (guarded on both rows).
 # A prepaid buyer's price is reserved again; without the funds nothing is reopened.
-_REOPEN = """
+_REOPEN = f"""
 WITH lead AS (
     SELECT l.id, l.buyer_id, coalesce(l.price_cents, 0) AS price, b.payment_method
     FROM leads l JOIN buyers b ON b.id = l.buyer_id
@@ -253,7 +231,7 @@ reserved AS (
     UPDATE buyers b SET reserved_cents = b.reserved_cents + l.price
     FROM lead l
     WHERE b.id = l.buyer_id AND l.payment_method = 'prepaid'
-      AND b.balance_cents - b.reserved_cents - l.price >= b.min_balance_cents
+      AND {ledger.funds_available("l.price", "b")}
     RETURNING b.id
 ),
 allowed AS (

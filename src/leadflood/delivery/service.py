@@ -17,6 +17,7 @@ from leadflood.core.jobs import DELIVER_LEAD
 from leadflood.core.retry import RetryPolicy
 from leadflood.core.runtime import Runtime
 from leadflood.core.security import decrypt_secret
+from leadflood.core.status import DeliveryStatus
 from leadflood.core.uow import Tx
 from leadflood.delivery import repository as repo
 from leadflood.delivery.channels import AttemptResult, DeliveryChannel, Outbound, build_channels
@@ -72,9 +73,9 @@ class DeliveryService:
         state = await repo.claim_state(conn, lead_id, limit)
         if state is None:
             return DeliveryOutcome(lead_id, "not_found")
-        if state.status == "succeeded":
+        if state.status == DeliveryStatus.succeeded:
             return DeliveryOutcome(lead_id, "already_delivered")
-        if state.status == "failed":
+        if state.status == DeliveryStatus.failed:
             return DeliveryOutcome(lead_id, "already_failed")
         if state.lease_left is not None:
             # Another worker is sending it and records what follows. Should it die

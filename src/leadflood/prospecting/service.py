@@ -17,6 +17,7 @@ from leadflood.core.principal import Principal
 from leadflood.core.providers import PermanentProviderError, TransientProviderError
 from leadflood.core.retry import RetryPolicy
 from leadflood.core.settings import Settings
+from leadflood.core.status import ExecutionStatus
 from leadflood.core.uow import Tx
 from leadflood.ingestion.normalize import normalize_email
 from leadflood.prospecting import repository as repo
@@ -109,7 +110,7 @@ async def start_search(
     if run_id is None:
         existing = await repo.run_by_dedupe_key(tx, key)
         assert existing is not None
-        if existing["status"] != "failed":
+        if existing["status"] != ExecutionStatus.failed:
             return {"runId": existing["id"], "jobId": existing["job_id"], "deduplicated": True}
         await repo.retire_failed_run(tx, existing["id"])
         run_id = await repo.insert_run(

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from leadflood.billing import ledger
 from leadflood.core.jobs import DELIVER_LEAD
 from leadflood.core.queue import fused_enqueue_ctes
 from leadflood.core.uow import Conn
@@ -89,11 +90,11 @@ _COMMIT_ROUTE = (
     f"""
 WITH take_buyer AS (
     UPDATE buyers SET {_BUMP},
-        reserved_cents = reserved_cents + CASE WHEN payment_method = 'prepaid' THEN $4 ELSE 0 END
+        {ledger.reserve("$4")}
     WHERE id = $2
       AND (daily_cap IS NOT NULL OR hourly_cap IS NOT NULL OR payment_method = 'prepaid')
       {_UNDER_CAPS}
-      AND (payment_method <> 'prepaid' OR balance_cents - reserved_cents - $4 >= min_balance_cents)
+      AND (payment_method <> 'prepaid' OR {ledger.funds_available("$4")})
     RETURNING 1
 ),
 take_offer AS (

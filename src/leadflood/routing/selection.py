@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from leadflood.core.status import BuyerStatus
 from leadflood.routing.schedule import Compiled, is_open, zone
 
 
@@ -98,7 +99,7 @@ def evaluate(candidate: Candidate, clock: DecisionClock) -> list[str]:
     offer_hour_count = c.offer_hour_count if c.offer_hour_window == hour else 0
     if not candidate.enrolled:
         reasons.append("not_enrolled")
-    if candidate.status != "active":
+    if candidate.status != BuyerStatus.active:
         reasons.append("paused")
     if not candidate.covered:
         reasons.append("outside_service_area")

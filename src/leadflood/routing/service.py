@@ -13,6 +13,7 @@ import structlog
 
 from leadflood.core.errors import NotFound
 from leadflood.core.jobs import RETRY_UNROUTED
+from leadflood.core.status import LeadStatus
 from leadflood.core.uow import Tx
 from leadflood.routing import repository as repo
 from leadflood.routing.schedule import compile_schedule
@@ -57,7 +58,7 @@ class RoutingService:
         lead = await repo.load_lead(conn, lead_id, at)
         if lead is None:
             return RouteResult(lead_id, "not_found", None, statements=1)
-        if lead["status"] != "validated":
+        if lead["status"] != LeadStatus.validated:
             # Routed already (or not routable): report the current state, change nothing.
             return RouteResult(
                 lead_id, "noop", lead["status"], buyer_id=lead["buyer_id"], statements=1
@@ -65,27 +66,7 @@ class RoutingService:
 
         clock = DecisionClock(at)
         pool = [_candidate(row) for row in await repo.candidates(conn, lead)]
-        for c in pool:
-            c.reasons = evaluate(c, clock)
-        eligible = [c for c in pool if c.eligible]
-
-        outcome = "routed"
-        exclusive = lead["exclusive_buyer_id"]
-        if exclusive is not None:
-            owner = next((c for c in eligible if c.buyer_id == exclusive), None)
-            if owner is not None:
-                for c in eligible:
-                    if c is not owner:
-                        c.reasons.append("not_exclusive_buyer")
-                eligible = [owner]
-            elif lead["exclusive_fallback"] == "fail_closed":
-                for c in eligible:
-                    c.reasons.append("not_exclusive_buyer")
-                eligible = []
-                outcome = "no_route_exclusive_fail_closed"
-        if not eligible and outcome == "routed":
-            outcome = "no_route"
-
+        outcome, eligible = _eligible(lead, pool, clock)
         winner = choose(lead["strategy"], eligible, lead_id) if eligible else None
         trace = [c.trace(winner.buyer_id if winner else None) for c in pool]
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
@@ -109,6 +90,21 @@ class RoutingService:
                 statements=3,
             )
 
+        return await self._commit(conn, lead, winner, clock, trace, at, duration_ms)
+
+    async def _commit(
+        self,
+        conn: Tx,
+        lead: Any,
+        winner: Candidate,
+        clock: DecisionClock,
+        trace: list[dict[str, Any]],
+        at: datetime,
+        duration_ms: float,
+    ) -> RouteResult:
+        """The winner's one statement: cap units, reservation, the lead, the decision,
+        the delivery and its job; or why it did not commit."""
+        lead_id = lead["id"]
         local_day, local_hour = clock.windows(winner.timezone)
         committed = await repo.commit_route(
             conn,
@@ -176,6 +172,31 @@ class RoutingService:
             result = await self.route(lead_id)
             outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
         return outcomes
+
+
+def _eligible(lead: Any, pool: list[Candidate], clock: DecisionClock) -> tuple[str, list]:
+    """Every candidate's reasons (DISTRIBUTION.md §6), then exclusivity: an offer's
+    exclusive buyer takes the lead when eligible; otherwise fail closed or fall back."""
+    for c in pool:
+        c.reasons = evaluate(c, clock)
+    eligible = [c for c in pool if c.eligible]
+    outcome = "routed"
+    exclusive = lead["exclusive_buyer_id"]
+    if exclusive is not None:
+        owner = next((c for c in eligible if c.buyer_id == exclusive), None)
+        if owner is not None:
+            for c in eligible:
+                if c is not owner:
+                    c.reasons.append("not_exclusive_buyer")
+            eligible = [owner]
+        elif lead["exclusive_fallback"] == "fail_closed":
+            for c in eligible:
+                c.reasons.append("not_exclusive_buyer")
+            eligible = []
+            outcome = "no_route_exclusive_fail_closed"
+    if not eligible and outcome == "routed":
+        outcome = "no_route"
+    return outcome, eligible
 
 
 async def capacity_may_have_opened(tx: Tx) -> None:

@@ -15,6 +15,7 @@ from leadflood.core.executions import Deferred, TerminalJobError
 from leadflood.core.principal import Principal
 from leadflood.core.providers import PermanentProviderError
 from leadflood.core.settings import Settings
+from leadflood.core.status import EnrollmentStatus, MessageStatus, SequenceStatus
 from leadflood.core.uow import Tx
 from leadflood.messaging import repository as messaging_repo
 from leadflood.messaging import service as messaging
@@ -95,7 +96,7 @@ async def set_status(
     if sequence is None:
         raise _not_found("sequence")
     sends_email = any(step["channel"] == "email" for step in sequence["steps"])
-    if status == "active" and sends_email and sequence["mailbox_id"] is None:
+    if status == SequenceStatus.active and sends_email and sequence["mailbox_id"] is None:
         raise BadRequest("mailbox_required", "choose the mailbox email steps send from")
     await repo.set_status(tx, sequence_id, status)
     await tx.audit(principal, status, "sequence", sequence_id)
@@ -227,7 +228,7 @@ async def prepare_send(
     message = await messaging_repo.get_message(tx, message_id)
     if message is None:
         raise TerminalJobError("message_not_found", "the message was deleted")
-    if message["status"] != "queued":
+    if message["status"] != MessageStatus.queued:
         return {"message_id": str(message_id), "outcome": "already_" + message["status"]}
     lead = await leads_repo.get_lead(tx, message["lead_id"])
     if lead is None:
@@ -242,7 +243,7 @@ async def prepare_send(
         if message["mailbox_id"]
         else None
     )
-    if enrollment is not None and enrollment["status"] != "active":
+    if enrollment is not None and enrollment["status"] != EnrollmentStatus.active:
         reason = f"enrollment {enrollment['status']}: {enrollment['stop_reason']}"
         return await messaging.cancel(tx, message_id, reason)
     suppressed = bool(lead["normalized_email"]) and await messaging_repo.is_suppressed(

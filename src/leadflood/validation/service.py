@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from leadflood.core.status import LeadStatus
 from leadflood.validation import repository as repo
 from leadflood.validation.checks import field_reasons
 from leadflood.validation.rules import parse_rules
@@ -25,7 +26,7 @@ async def validate_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> Validat
     lead = await repo.load(conn, lead_id)
     if lead is None:
         return ValidationResult(lead_id, None)
-    if lead["status"] != "received":
+    if lead["status"] != LeadStatus.received:
         # Already past this stage: a no-op that reports the current state.
         return ValidationResult(lead_id, lead["status"])
 

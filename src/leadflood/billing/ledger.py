@@ -1,0 +1,60 @@
+"""Billing's SQL fragments that other domains' single statements compose (as they compose
+the job insert, core/queue.fused_enqueue_ctes): the ledger rules stay here, the hot paths
+keep one statement each (decisions 0003, 0010).
+
+A prepaid buyer's price is reserved at routing, charged when delivered (a balanced ledger
+transaction: buyer account -P, platform revenue +P), released when delivery fails, and
+reserved again when an operator re-delivers.
+"""
+
+from __future__ import annotations
+
+
+def funds_available(price: str, buyers: str = "") -> str:
+    """The condition that a prepaid buyer can cover `price` above its minimum balance."""
+    b = f"{buyers}." if buyers else ""
+    return f"{b}balance_cents - {b}reserved_cents - {price} >= {b}min_balance_cents"
+
+
+def reserve(price: str) -> str:
+    """The SET expression reserving `price` (prepaid buyers only)."""
+    prepaid_price = f"CASE WHEN payment_method = 'prepaid' THEN {price} ELSE 0 END"
+    return f"reserved_cents = reserved_cents + {prepaid_price}"
+
+
+def charge_ctes(delivered_cte: str) -> str:
+    """CTEs charging each prepaid buyer of `delivered_cte` (rows: id = lead id, buyer_id,
+    price): balance down, reservation released, one balanced ledger transaction each,
+    idempotent per lead."""
+    return f"""
+ledger_charged AS (
+    UPDATE buyers b SET balance_cents = b.balance_cents - d.price,
+                        reserved_cents = greatest(b.reserved_cents - d.price, 0)
+    FROM {delivered_cte} d
+    WHERE b.id = d.buyer_id AND b.payment_method = 'prepaid' AND d.price > 0
+    RETURNING b.id AS buyer_id, d.id AS lead_id, d.price, b.currency
+),
+ledger_txn AS (
+    INSERT INTO ledger_transactions (kind, buyer_id, lead_id, amount_cents, currency,
+                                     description, idempotency_key)
+    SELECT 'delivery_debit', buyer_id, lead_id, price, currency, 'lead delivered',
+           'debit:lead:' || lead_id::text
+    FROM ledger_charged
+    RETURNING id, buyer_id, amount_cents
+),
+ledger_entries_posted AS (
+    INSERT INTO ledger_entries (transaction_id, account, amount_cents)
+    SELECT id, 'buyer:' || buyer_id::text, -amount_cents FROM ledger_txn
+    UNION ALL
+    SELECT id, 'platform:revenue', amount_cents FROM ledger_txn
+)"""
+
+
+def release_cte(failed_cte: str) -> str:
+    """A CTE releasing the reservation of each prepaid buyer of `failed_cte` (rows:
+    buyer_id, price)."""
+    return f"""
+ledger_released AS (
+    UPDATE buyers b SET reserved_cents = greatest(b.reserved_cents - f.price, 0)
+    FROM {failed_cte} f WHERE b.id = f.buyer_id AND b.payment_method = 'prepaid'
+)"""
