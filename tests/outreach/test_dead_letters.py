@@ -38,24 +38,24 @@ async def test_failed_search_is_replayed_after_the_key_is_fixed(
     ).json()
     await drain_jobs(runtime)
     letters = await _in_unit(runtime, list_dead_letters)
-    assert [(d["id"], d["type"]) for d in letters] == [(str(started["jobId"]), "icp.search.run")]
+    assert [(d["id"], d["type"]) for d in letters] == [(str(started["job_id"]), "icp.search.run")]
 
     runtime.settings.apollo_api_key = SecretStr("apollo-test-key")
-    message = await _in_unit(runtime, replay, str(started["jobId"]))
+    message = await _in_unit(runtime, replay, str(started["job_id"]))
     assert "new round" in message
     run = (
-        await client.get(f"/v1/icps/{icp_id}/search-runs/{started['runId']}", headers=manager)
+        await client.get(f"/v1/icps/{icp_id}/search-runs/{started['run_id']}", headers=manager)
     ).json()
     assert run["status"] == "queued" and run["error"] is None
     await drain_jobs(runtime)
-    job_state = (await client.get(f"/v1/jobs/{started['jobId']}", headers=manager)).json()
+    job_state = (await client.get(f"/v1/jobs/{started['job_id']}", headers=manager)).json()
     assert job_state["status"] == "completed" and job_state["attempts"] == 1
     run = (
-        await client.get(f"/v1/icps/{icp_id}/search-runs/{started['runId']}", headers=manager)
+        await client.get(f"/v1/icps/{icp_id}/search-runs/{started['run_id']}", headers=manager)
     ).json()
     assert run["status"] == "completed" and run["leads_created"] == 5
     with pytest.raises(NotReplayable):
-        await _in_unit(runtime, replay, str(started["jobId"]))  # completed: nothing to replay
+        await _in_unit(runtime, replay, str(started["job_id"]))  # completed: nothing to replay
 
 
 async def test_failed_pipeline_job_is_requeued(runtime) -> None:

@@ -66,7 +66,7 @@ async def test_apollo_search_runs_as_a_job_and_never_duplicates_leads(
         headers=manager,
     )
     assert started.status_code == 202
-    run_id, job_id = started.json()["runId"], started.json()["jobId"]
+    run_id, job_id = started.json()["run_id"], started.json()["job_id"]
     queued = (await client.get(f"/v1/icps/{icp_id}/search-runs/{run_id}", headers=manager)).json()
     assert queued["status"] == "queued"
     assert (await client.get(f"/v1/jobs/{job_id}", headers=manager)).json()["status"] == "queued"
@@ -89,9 +89,12 @@ async def test_apollo_search_runs_as_a_job_and_never_duplicates_leads(
         headers=manager,
     )
     assert again.status_code == 202 and again.json() == {
+        "run_id": run_id,
+        "job_id": job_id,
+        "deduplicated": True,
+        # The camelCase names published before decision 0015, kept as deprecated aliases.
         "runId": run_id,
         "jobId": job_id,
-        "deduplicated": True,
     }
     other = await client.post(
         f"/v1/icps/{icp_id}/search",
@@ -100,7 +103,7 @@ async def test_apollo_search_runs_as_a_job_and_never_duplicates_leads(
     )
     await drain_jobs(runtime)
     second = (
-        await client.get(f"/v1/icps/{icp_id}/search-runs/{other.json()['runId']}", headers=manager)
+        await client.get(f"/v1/icps/{icp_id}/search-runs/{other.json()['run_id']}", headers=manager)
     ).json()
     assert (second["results_count"], second["leads_created"]) == (5, 0)
     assert await scalar(runtime, "SELECT count(*) FROM outreach.leads") == 5
@@ -114,12 +117,12 @@ async def test_rate_limited_search_retries_then_completes(client, runtime, manag
         await client.post(f"/v1/icps/{icp_id}/search", json={"provider": "apollo"}, headers=manager)
     ).json()
     await drain_jobs(runtime)
-    job = (await client.get(f"/v1/jobs/{started['jobId']}", headers=manager)).json()
+    job = (await client.get(f"/v1/jobs/{started['job_id']}", headers=manager)).json()
     assert job["status"] == "queued" and job["attempts"] == 1
-    assert "rate_limited" in job["error"] and job["nextAttemptAt"] is not None
+    assert "rate_limited" in job["error"] and job["next_attempt_at"] is not None
     await make_jobs_due(runtime)
     await drain_jobs(runtime)
-    job = (await client.get(f"/v1/jobs/{started['jobId']}", headers=manager)).json()
+    job = (await client.get(f"/v1/jobs/{started['job_id']}", headers=manager)).json()
     assert job["status"] == "completed" and job["attempts"] == 2
     assert await scalar(runtime, "SELECT count(*) FROM outreach.leads") == 5
 
@@ -131,11 +134,11 @@ async def test_rejected_key_fails_the_run_without_retrying(client, runtime, mana
         await client.post(f"/v1/icps/{icp_id}/search", json={"provider": "apollo"}, headers=manager)
     ).json()
     await drain_jobs(runtime)
-    job = (await client.get(f"/v1/jobs/{started['jobId']}", headers=manager)).json()
+    job = (await client.get(f"/v1/jobs/{started['job_id']}", headers=manager)).json()
     assert job["status"] == "failed" and job["attempts"] == 1
     assert "Invalid access credentials" in job["error"]
     run = (
-        await client.get(f"/v1/icps/{icp_id}/search-runs/{started['runId']}", headers=manager)
+        await client.get(f"/v1/icps/{icp_id}/search-runs/{started['run_id']}", headers=manager)
     ).json()
     assert run["status"] == "failed" and "provider_auth_failed" in run["error"]
     # A failed run does not block today's retry once the key is fixed.
@@ -143,7 +146,7 @@ async def test_rejected_key_fails_the_run_without_retrying(client, runtime, mana
     retry = (
         await client.post(f"/v1/icps/{icp_id}/search", json={"provider": "apollo"}, headers=manager)
     ).json()
-    assert retry["deduplicated"] is False and retry["runId"] != started["runId"]
+    assert retry["deduplicated"] is False and retry["run_id"] != started["run_id"]
 
 
 async def test_sample_provider_search_is_deterministic(client, runtime, manager, fakes) -> None:
@@ -159,7 +162,7 @@ async def test_sample_provider_search_is_deterministic(client, runtime, manager,
     ).json()
     await drain_jobs(runtime)
     run = (
-        await client.get(f"/v1/icps/{icp_id}/search-runs/{started['runId']}", headers=manager)
+        await client.get(f"/v1/icps/{icp_id}/search-runs/{started['run_id']}", headers=manager)
     ).json()
     expected = sum("vp" in p["title"].lower() for p in sample_people())
     assert run["status"] == "completed"
@@ -191,7 +194,7 @@ async def test_leads_list_filters_sorts_and_pages(client, runtime, manager, fake
         url = "/v1/leads?sort=company&limit=2" + (f"&cursor={cursor}" if cursor else "")
         page = (await client.get(url, headers=manager)).json()
         names += [item["company"] for item in page["items"]]
-        cursor = page["nextCursor"]
+        cursor = page["next_cursor"]
         if not cursor:
             break
     assert names == sorted(names) and len(names) == 6
@@ -235,7 +238,14 @@ async def test_enrichment_fills_empty_fields_and_records_changes(
     started = await client.post(f"/v1/leads/{lead}/enrich", headers=manager)
     assert started.status_code == 202
     dup = await client.post(f"/v1/leads/{lead}/enrich", headers=manager)
-    assert dup.json() == {"jobId": started.json()["jobId"], "deduplicated": True}
+    job_id = started.json()["job_id"]
+    assert dup.json() == {
+        "job_id": job_id,
+        "enrichment_run_id": None,
+        "deduplicated": True,
+        "jobId": job_id,
+        "enrichmentRunId": None,
+    }
     await drain_jobs(runtime)
     detail = (await client.get(f"/v1/leads/{lead}", headers=manager)).json()
     assert detail["status"] == "enriched" and detail["email_status"] == "valid"
@@ -268,7 +278,7 @@ async def test_enrichment_finds_a_missing_email_and_retries_pending_verification
             )
         ).scalar()
     hunter.script("/v2/email-verifier", Scripted(202, {"data": {}}))
-    job_id = (await client.post(f"/v1/leads/{lead}/enrich", headers=manager)).json()["jobId"]
+    job_id = (await client.post(f"/v1/leads/{lead}/enrich", headers=manager)).json()["job_id"]
     await drain_jobs(runtime)
     job = (await client.get(f"/v1/jobs/{job_id}", headers=manager)).json()
     assert job["status"] == "queued" and "verification_pending" in job["error"]
@@ -291,7 +301,7 @@ async def test_exhausted_credits_fail_at_once_and_opt_outs_drop_the_data(
     hunter.script(
         "/v2/email-verifier", hunter_error(429, "too_many_requests", "monthly requests used")
     )
-    job_id = (await client.post(f"/v1/leads/{spent}/enrich", headers=manager)).json()["jobId"]
+    job_id = (await client.post(f"/v1/leads/{spent}/enrich", headers=manager)).json()["job_id"]
     await drain_jobs(runtime)
     job = (await client.get(f"/v1/jobs/{job_id}", headers=manager)).json()
     assert (
@@ -301,7 +311,7 @@ async def test_exhausted_credits_fail_at_once_and_opt_outs_drop_the_data(
 
     gone = await make_lead(client, manager, email="two@acme.example")
     hunter.script("/v2/email-verifier", hunter_error(451, "claimed_email", "opted out"))
-    job_id = (await client.post(f"/v1/leads/{gone}/enrich", headers=manager)).json()["jobId"]
+    job_id = (await client.post(f"/v1/leads/{gone}/enrich", headers=manager)).json()["job_id"]
     await drain_jobs(runtime)
     assert (await client.get(f"/v1/jobs/{job_id}", headers=manager)).json()["result"][
         "outcome"

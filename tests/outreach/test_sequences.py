@@ -424,7 +424,7 @@ async def test_manual_reply_threads_and_reports_status(client, runtime, manager,
     sent = await client.post(url, json={"body": "Great, Tuesday?"}, headers=once)
     assert sent.status_code == 202 and sent.json()["status"] == "queued"
     repeat = await client.post(url, json={"body": "Great, Tuesday?"}, headers=once)
-    assert repeat.json()["messageId"] == sent.json()["messageId"]  # a retry sends nothing new
+    assert repeat.json()["message_id"] == sent.json()["message_id"]  # a retry sends nothing new
     await drain_jobs(runtime)
     last = (await sent_mail(runtime))[-1]
     their_id = email.message_from_bytes(their, policy=email.policy.default)["Message-ID"]

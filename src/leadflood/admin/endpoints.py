@@ -14,11 +14,14 @@ from starlette.responses import JSONResponse
 
 from leadflood.admin import config_service as config
 from leadflood.admin import lead_service
+from leadflood.admin import responses as out
 from leadflood.admin.resources import RESOURCES, Resource
+from leadflood.admin.responses import RESOURCE_CREATED, RESOURCE_MODELS, RESOURCE_PAGES
 from leadflood.admin.schemas import ServiceAreaImport
 from leadflood.auth import repository as auth_repo
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
+from leadflood.core.api import Items
 from leadflood.core.boundary import TX
 from leadflood.core.errors import BadRequest
 from leadflood.core.idempotency import idempotent
@@ -86,7 +89,9 @@ def _register(resource: Resource) -> None:
             return {**config.public(resource, row), **extras}
 
         # A retried create with the same Idempotency-Key makes one row, not two.
-        return await idempotent(request, tx, principal.user_id, 201, work)
+        return await idempotent(
+            request, tx, principal.user_id, 201, work, RESOURCE_CREATED[resource.name]
+        )
 
     async def get_item(item_id: uuid.UUID, tx: Tx = TX, _: Principal = READ) -> dict:
         return config.public(resource, await config.get(tx, resource, item_id))
@@ -109,15 +114,35 @@ def _register(resource: Resource) -> None:
         return Response(status_code=204)
 
     label = resource.entity.replace("_", " ")
+    one, page = RESOURCE_MODELS[resource.name], RESOURCE_PAGES[resource.name]
     router.add_api_route(
-        path, list_items, methods=["GET"], summary=f"List {resource.title.lower()}"
+        path,
+        list_items,
+        methods=["GET"],
+        summary=f"List {resource.title.lower()}",
+        response_model=page,
     )
     router.add_api_route(
-        path, create_item, methods=["POST"], status_code=201, summary=f"Create a {label}"
+        path,
+        create_item,
+        methods=["POST"],
+        status_code=201,
+        summary=f"Create a {label}",
+        response_model=RESOURCE_CREATED[resource.name],
     )
-    router.add_api_route(f"{path}/{{item_id}}", get_item, methods=["GET"], summary=f"Get a {label}")
     router.add_api_route(
-        f"{path}/{{item_id}}", update_item, methods=["PATCH"], summary=f"Change a {label}"
+        f"{path}/{{item_id}}",
+        get_item,
+        methods=["GET"],
+        summary=f"Get a {label}",
+        response_model=one,
+    )
+    router.add_api_route(
+        f"{path}/{{item_id}}",
+        update_item,
+        methods=["PATCH"],
+        summary=f"Change a {label}",
+        response_model=one,
     )
     router.add_api_route(
         f"{path}/{{item_id}}",
@@ -129,7 +154,11 @@ def _register(resource: Resource) -> None:
 
 
 # Specific routes first, so /sources/{id}/rotate-key is not shadowed.
-@router.post("/sources/{source_id}/rotate-key", summary="Issue a new source API key (shown once)")
+@router.post(
+    "/sources/{source_id}/rotate-key",
+    summary="Issue a new source API key (shown once)",
+    response_model=out.SourceKey,
+)
 async def rotate_source_key(
     source_id: uuid.UUID,
     request: Request,
@@ -140,12 +169,13 @@ async def rotate_source_key(
         api_key = await config.rotate_source_key(tx, principal, source_id)
         return {"source_id": source_id, "api_key": api_key}
 
-    return await idempotent(request, tx, principal.user_id, 200, work)
+    return await idempotent(request, tx, principal.user_id, 200, work, out.SourceKey)
 
 
 @router.post(
     "/buyers/{buyer_id}/service-areas/import",
     summary="Bulk-import a buyer's postal codes (CSV: postal_code[,city]) in one market",
+    response_model=out.ServiceAreaImportOut,
 )
 async def import_service_areas(
     buyer_id: uuid.UUID,
@@ -159,10 +189,14 @@ async def import_service_areas(
             tx, principal, buyer_id, body.market_id, body.csv, replace=body.replace
         )
 
-    return await idempotent(request, tx, principal.user_id, 200, work)
+    return await idempotent(request, tx, principal.user_id, 200, work, out.ServiceAreaImportOut)
 
 
-@router.get("/leads", summary="Search leads (filters, newest first, cursor pagination)")
+@router.get(
+    "/leads",
+    summary="Search leads (filters, newest first, cursor pagination)",
+    response_model=out.LeadsPage,
+)
 async def search_leads(
     request: Request,
     status: str | None = None,
@@ -185,7 +219,11 @@ async def search_leads(
     )
 
 
-@router.get("/leads/{lead_id}", summary="A lead: fields, validation, routing trace, delivery")
+@router.get(
+    "/leads/{lead_id}",
+    summary="A lead: fields, validation, routing trace, delivery",
+    response_model=out.LeadDetail,
+)
 async def lead_detail(
     lead_id: uuid.UUID,
     request: Request,
@@ -195,7 +233,9 @@ async def lead_detail(
     return await lead_service.detail(tx, lead_id)
 
 
-@router.get("/leads/{lead_id}/routing", summary="Routing decision trace")
+@router.get(
+    "/leads/{lead_id}/routing", summary="Routing decision trace", response_model=out.LeadRouting
+)
 async def routing_trace(
     lead_id: uuid.UUID,
     request: Request,
@@ -208,7 +248,11 @@ async def routing_trace(
     }
 
 
-@router.get("/leads/{lead_id}/delivery", summary="Delivery with every attempt")
+@router.get(
+    "/leads/{lead_id}/delivery",
+    summary="Delivery with every attempt",
+    response_model=out.LeadDelivery,
+)
 async def lead_delivery(
     lead_id: uuid.UUID,
     request: Request,
@@ -218,7 +262,11 @@ async def lead_delivery(
     return {"lead_id": lead_id, **await lead_service.delivery(tx, lead_id)}
 
 
-@router.get("/deliveries", summary="Deliveries, newest first (filter by status, buyer)")
+@router.get(
+    "/deliveries",
+    summary="Deliveries, newest first (filter by status, buyer)",
+    response_model=Items[out.DeliveryListItem],
+)
 async def list_deliveries(
     request: Request,
     status: str | None = None,
@@ -234,7 +282,11 @@ async def list_deliveries(
     return {"items": items}
 
 
-@router.post("/leads/{lead_id}/redeliver", summary="New round of delivery attempts")
+@router.post(
+    "/leads/{lead_id}/redeliver",
+    summary="New round of delivery attempts",
+    response_model=out.LeadAction,
+)
 async def redeliver(
     lead_id: uuid.UUID,
     request: Request,
@@ -247,10 +299,15 @@ async def redeliver(
         principal.user_id,
         200,
         lambda: lead_service.redeliver(tx, principal, lead_id),
+        out.LeadAction,
     )
 
 
-@router.post("/leads/{lead_id}/reroute", summary="Route an unrouted lead again now")
+@router.post(
+    "/leads/{lead_id}/reroute",
+    summary="Route an unrouted lead again now",
+    response_model=out.LeadAction,
+)
 async def reroute(
     lead_id: uuid.UUID,
     request: Request,
@@ -263,10 +320,11 @@ async def reroute(
         principal.user_id,
         200,
         lambda: lead_service.reroute(tx, principal, lead_id),
+        out.LeadAction,
     )
 
 
-@router.get("/dashboard", summary="Today's funnel and per-day counts")
+@router.get("/dashboard", summary="Today's funnel and per-day counts", response_model=out.Dashboard)
 async def dashboard(
     request: Request,
     days: int = Query(14, ge=1, le=90),
@@ -276,7 +334,7 @@ async def dashboard(
     return await lead_service.dashboard(tx, days=days)
 
 
-@router.get("/audit", summary="Audit log, newest first")
+@router.get("/audit", summary="Audit log, newest first", response_model=Items[out.AuditEntry])
 async def audit_log(
     request: Request,
     entity_type: str | None = None,

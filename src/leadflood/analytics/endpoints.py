@@ -6,6 +6,7 @@ from datetime import date
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from leadflood.analytics import responses as out
 from leadflood.analytics import service
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
@@ -16,7 +17,11 @@ from leadflood.core.uow import Tx
 router = APIRouter(tags=["analytics"])
 
 
-@router.get("/v1/analytics/summary", summary="Counts for leads, messages, sequences, distribution")
+@router.get(
+    "/v1/analytics/summary",
+    summary="Counts for leads, messages, sequences, distribution",
+    response_model=out.Summary,
+)
 async def summary(
     request: Request,
     from_: date | None = Query(None, alias="from"),
@@ -27,7 +32,7 @@ async def summary(
     return await service.summary(tx, from_, to)
 
 
-@router.get("/v1/analytics/trends", summary="Daily series of one metric")
+@router.get("/v1/analytics/trends", summary="Daily series of one metric", response_model=out.Trend)
 async def trends(
     request: Request,
     metric: str,

@@ -16,8 +16,10 @@ from leadflood.auth.dependencies import (
     requires,
 )
 from leadflood.auth.policy import Permission
+from leadflood.auth.responses import TokenOut, UserOut, UserStateOut
 from leadflood.auth.schemas import LoginIn, RefreshIn, UserIn, UserPatch
 from leadflood.auth.service import public_user
+from leadflood.core.api import Items
 from leadflood.core.boundary import TX
 from leadflood.core.idempotency import idempotent
 from leadflood.core.principal import Principal
@@ -26,26 +28,26 @@ from leadflood.core.uow import Tx
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/v1/auth/login")
+@router.post("/v1/auth/login", response_model=TokenOut)
 async def login(body: LoginIn, request: Request, tx: Tx = TX) -> dict:
     """Exchange email + password for a 15-minute access token and a refresh token."""
     pair = await auth_service(request, tx).login(body.email, body.password, client_ip(request))
     return pair.body()
 
 
-@router.post("/v1/auth/refresh")
+@router.post("/v1/auth/refresh", response_model=TokenOut)
 async def refresh(body: RefreshIn, request: Request, tx: Tx = TX) -> dict:
     """Rotate: the presented refresh token is spent; reusing it revokes the session."""
     return (await auth_service(request, tx).refresh(body.refresh_token)).body()
 
 
-@router.post("/v1/auth/logout", status_code=204)
+@router.post("/v1/auth/logout", status_code=204, response_class=Response)
 async def logout(body: RefreshIn, request: Request, tx: Tx = TX) -> Response:
     await auth_service(request, tx).logout(body.refresh_token)
     return Response(status_code=204)
 
 
-@router.get("/v1/auth/me")
+@router.get("/v1/auth/me", response_model=UserOut)
 async def me(principal: Principal = Depends(principal_from_request)) -> dict:
     return {
         "id": str(principal.user_id),
@@ -55,7 +57,7 @@ async def me(principal: Principal = Depends(principal_from_request)) -> dict:
     }
 
 
-@router.get("/v1/users")
+@router.get("/v1/users", response_model=Items[UserStateOut])
 async def list_users(
     tx: Tx = TX, _: Principal = Depends(requires(Permission.users_manage))
 ) -> dict:
@@ -63,7 +65,7 @@ async def list_users(
     return {"items": [{**public_user(u), "active": u["active"]} for u in users]}
 
 
-@router.post("/v1/users", status_code=201)
+@router.post("/v1/users", status_code=201, response_model=UserOut)
 async def add_user(
     body: UserIn,
     request: Request,
@@ -73,10 +75,10 @@ async def add_user(
     async def work() -> dict:
         return public_user(await service.add_user(tx, principal, body))
 
-    return await idempotent(request, tx, principal.user_id, 201, work)
+    return await idempotent(request, tx, principal.user_id, 201, work, UserOut)
 
 
-@router.patch("/v1/users/{user_id}")
+@router.patch("/v1/users/{user_id}", response_model=UserStateOut)
 async def change_user(
     user_id: uuid.UUID,
     body: UserPatch,

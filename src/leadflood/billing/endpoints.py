@@ -11,7 +11,9 @@ from starlette.responses import JSONResponse
 
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
+from leadflood.billing import responses as out
 from leadflood.billing import service
+from leadflood.core.api import Items
 from leadflood.core.boundary import TX
 from leadflood.core.errors import Unauthorized
 from leadflood.core.idempotency import idempotent
@@ -55,19 +57,32 @@ class DecisionIn(Strict):
     note: str | None = None
 
 
-@router.get("/v1/admin/billing/buyers", summary="Every buyer's balance, reservations, returns")
+@router.get(
+    "/v1/admin/billing/buyers",
+    summary="Every buyer's balance, reservations, returns",
+    response_model=Items[out.BuyerBalance],
+)
 async def buyers(request: Request, _: Principal = BILLING, tx: Tx = TX) -> dict:
     return {"items": await service.overview(tx)}
 
 
-@router.get("/v1/admin/billing/buyers/{buyer_id}", summary="A buyer's balance and ledger")
+@router.get(
+    "/v1/admin/billing/buyers/{buyer_id}",
+    summary="A buyer's balance and ledger",
+    response_model=out.Account,
+)
 async def account(
     buyer_id: uuid.UUID, request: Request, _: Principal = BILLING, tx: Tx = TX
 ) -> dict:
     return await service.account(tx, buyer_id)
 
 
-@router.post("/v1/admin/billing/buyers/{buyer_id}/top-ups", status_code=201, summary="Add funds")
+@router.post(
+    "/v1/admin/billing/buyers/{buyer_id}/top-ups",
+    status_code=201,
+    summary="Add funds",
+    response_model=out.Posted,
+)
 async def top_up(
     buyer_id: uuid.UUID,
     body: TopUpIn,
@@ -89,6 +104,7 @@ async def top_up(
     "/v1/admin/billing/buyers/{buyer_id}/adjustments",
     status_code=201,
     summary="Correct a balance (signed cents, with a reason)",
+    response_model=out.Posted,
 )
 async def adjust(
     buyer_id: uuid.UUID,
@@ -107,7 +123,11 @@ async def adjust(
     )
 
 
-@router.post("/v1/admin/billing/buyers/{buyer_id}/rotate-key", summary="Buyer API key, once")
+@router.post(
+    "/v1/admin/billing/buyers/{buyer_id}/rotate-key",
+    summary="Buyer API key, once",
+    response_model=out.BuyerKey,
+)
 async def rotate_key(
     buyer_id: uuid.UUID, request: Request, principal: Principal = BILLING, tx: Tx = TX
 ) -> JSONResponse:
@@ -115,15 +135,23 @@ async def rotate_key(
         key = await service.rotate_buyer_key(tx, principal, buyer_id)
         return {"buyer_id": buyer_id, "api_key": key}
 
-    return await idempotent(request, tx, principal.user_id, 200, work)
+    return await idempotent(request, tx, principal.user_id, 200, work, out.BuyerKey)
 
 
-@router.get("/v1/admin/billing/invoices", summary="Invoices, newest period first")
+@router.get(
+    "/v1/admin/billing/invoices",
+    summary="Invoices, newest period first",
+    response_model=Items[out.InvoiceListItem],
+)
 async def invoices(buyer_id: uuid.UUID | None = None, _: Principal = BILLING, tx: Tx = TX) -> dict:
     return {"items": await service.invoices(tx, buyer_id)}
 
 
-@router.post("/v1/admin/billing/invoices", summary="Invoice postpaid buyers for a month")
+@router.post(
+    "/v1/admin/billing/invoices",
+    summary="Invoice postpaid buyers for a month",
+    response_model=out.InvoiceRun,
+)
 async def invoice_run(
     body: InvoiceRunIn, request: Request, principal: Principal = BILLING, tx: Tx = TX
 ) -> JSONResponse:
@@ -131,17 +159,25 @@ async def invoice_run(
         invoices = await service.invoice_period(tx, body.period)
         return {"period": body.period, "invoices": invoices}
 
-    return await idempotent(request, tx, principal.user_id, 200, work)
+    return await idempotent(request, tx, principal.user_id, 200, work, out.InvoiceRun)
 
 
-@router.get("/v1/admin/billing/invoices/{invoice_id}", summary="An invoice with its lines")
+@router.get(
+    "/v1/admin/billing/invoices/{invoice_id}",
+    summary="An invoice with its lines",
+    response_model=out.Invoice,
+)
 async def invoice(
     invoice_id: uuid.UUID, request: Request, _: Principal = BILLING, tx: Tx = TX
 ) -> dict:
     return await service.invoice(tx, invoice_id)
 
 
-@router.post("/v1/admin/billing/invoices/{invoice_id}/{action}", summary="issue, pay or void")
+@router.post(
+    "/v1/admin/billing/invoices/{invoice_id}/{action}",
+    summary="issue, pay or void",
+    response_model=out.Invoice,
+)
 async def invoice_action(
     invoice_id: uuid.UUID,
     action: str,
@@ -156,17 +192,27 @@ async def invoice_action(
         principal.user_id,
         200,
         lambda: service.set_invoice_status(tx, principal, invoice_id, status),
+        out.Invoice,
     )
 
 
-@router.get("/v1/admin/billing/returns", summary="The returns queue")
+@router.get(
+    "/v1/admin/billing/returns",
+    summary="The returns queue",
+    response_model=Items[out.ReturnListItem],
+)
 async def returns(
     request: Request, status: str | None = None, _: Principal = BILLING, tx: Tx = TX
 ) -> dict:
     return {"items": await service.returns(tx, status)}
 
 
-@router.post("/v1/admin/leads/{lead_id}/return", status_code=201, summary="Return a lead")
+@router.post(
+    "/v1/admin/leads/{lead_id}/return",
+    status_code=201,
+    summary="Return a lead",
+    response_model=out.Return,
+)
 async def admin_return(
     lead_id: uuid.UUID,
     body: ReturnIn,
@@ -187,10 +233,15 @@ async def admin_return(
             principal=principal,
             note=body.note,
         ),
+        out.Return,
     )
 
 
-@router.post("/v1/admin/billing/returns/{return_id}/accept", summary="Accept: credit the price")
+@router.post(
+    "/v1/admin/billing/returns/{return_id}/accept",
+    summary="Accept: credit the price",
+    response_model=out.Return,
+)
 async def accept(
     return_id: uuid.UUID,
     request: Request,
@@ -201,7 +252,11 @@ async def accept(
     return await _decide(request, tx, principal, return_id, True, body)
 
 
-@router.post("/v1/admin/billing/returns/{return_id}/reject", summary="Reject a return")
+@router.post(
+    "/v1/admin/billing/returns/{return_id}/reject",
+    summary="Reject a return",
+    response_model=out.Return,
+)
 async def reject(
     return_id: uuid.UUID,
     request: Request,
@@ -227,10 +282,17 @@ async def _decide(
         principal.user_id,
         200,
         lambda: service.decide_return(tx, principal, return_id, accepted, note),
+        out.Return,
     )
 
 
-@router.post("/api/returns", status_code=201, tags=["buyers"], summary="A buyer returns a lead")
+@router.post(
+    "/api/returns",
+    status_code=201,
+    tags=["buyers"],
+    summary="A buyer returns a lead",
+    response_model=out.Return,
+)
 async def buyer_return(body: BuyerReturnIn, request: Request, tx: Tx = TX) -> dict:
     """Authenticated by the buyer's API key (`X-Api-Key` or `Authorization: Bearer`)."""
     key = presented_api_key(request.headers.get("authorization"), request.headers.get("x-api-key"))

@@ -63,8 +63,8 @@ async def run_outreach_demo(runtime: Runtime) -> None:
             tx, runtime.settings, None, icp["id"], SearchIn(provider="sample", pages=2, per_page=25)
         ),
     )
-    await _wait(runtime, [started["jobId"]])
-    run = await _do(runtime, lambda tx: prospecting.get_run(tx, icp["id"], started["runId"]))
+    await _wait(runtime, [started["job_id"]])
+    run = await _do(runtime, lambda tx: prospecting.get_run(tx, icp["id"], started["run_id"]))
     typer.echo(
         f"\noutreach: ICP '{icp['name']}' — sample search {run['status']}: "
         f"{run['results_count']} prospects, {run['leads_created']} new lead(s), "
@@ -85,7 +85,7 @@ async def run_outreach_demo(runtime: Runtime) -> None:
                     tx, runtime.settings, None, lead["id"], provider="sample"
                 ),
             )
-        )["jobId"]
+        )["job_id"]
         for lead in page["items"]
     ]
     done = await _wait(runtime, jobs)

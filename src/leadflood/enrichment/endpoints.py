@@ -16,6 +16,7 @@ from leadflood.core.principal import Principal
 from leadflood.core.runtime import runtime_of
 from leadflood.core.uow import Tx
 from leadflood.enrichment.service import start_enrichment
+from leadflood.prospecting.responses import EnrichmentStarted
 
 router = APIRouter(tags=["outreach"])
 
@@ -31,6 +32,7 @@ class EnrichIn(BaseModel):
     "/v1/leads/{lead_id}/enrich",
     status_code=202,
     summary="Enrich a lead: find and verify the email, fill company facts",
+    response_model=EnrichmentStarted,
 )
 async def enrich(
     lead_id: uuid.UUID,
@@ -49,4 +51,5 @@ async def enrich(
         lambda: start_enrichment(
             tx, settings, principal, lead_id, overwrite=body.overwrite, provider=body.provider
         ),
+        EnrichmentStarted,
     )

@@ -65,9 +65,9 @@ async def start_enrichment(
     )
     if not created:
         await repo.delete_run(tx, run_id)  # the pending enrichment stands
-        return {"jobId": job_id, "deduplicated": True}
+        return {"job_id": job_id, "deduplicated": True}
     await repo.set_run_job(tx, run_id, job_id)
-    return {"jobId": job_id, "enrichmentRunId": run_id, "deduplicated": False}
+    return {"job_id": job_id, "enrichment_run_id": run_id, "deduplicated": False}
 
 
 async def begin_run(tx: Tx, run_id: uuid.UUID, lead_id: uuid.UUID) -> tuple[dict, dict]:

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
+from leadflood.core.api import Items
 from leadflood.core.boundary import TX
 from leadflood.core.errors import NotFound, PayloadTooLarge, Unauthorized
 from leadflood.core.idempotency import idempotent
@@ -21,6 +22,7 @@ from leadflood.core.runtime import runtime_of
 from leadflood.core.uow import Tx
 from leadflood.inbox import service
 from leadflood.integrations.trengo.client import verify as verify_trengo
+from leadflood.messaging import responses as mo
 from leadflood.messaging.schemas import ReplyIn
 from leadflood.sequences.unsubscribe import lead_from_token
 from leadflood.web.pages import render
@@ -30,7 +32,11 @@ router = APIRouter(tags=["outreach"])
 MAX_INBOUND_BYTES = 10 * 1024 * 1024
 
 
-@router.get("/v1/conversations", summary="Inbox: conversations, newest activity first")
+@router.get(
+    "/v1/conversations",
+    summary="Inbox: conversations, newest activity first",
+    response_model=Items[mo.ConversationListItem],
+)
 async def conversations(
     request: Request,
     unread: bool = False,
@@ -42,7 +48,11 @@ async def conversations(
     return {"items": items}
 
 
-@router.get("/v1/conversations/{conversation_id}", summary="A thread (marks it read)")
+@router.get(
+    "/v1/conversations/{conversation_id}",
+    summary="A thread (marks it read)",
+    response_model=mo.Conversation,
+)
 async def conversation(
     conversation_id: uuid.UUID,
     request: Request,
@@ -56,6 +66,7 @@ async def conversation(
     "/v1/conversations/{conversation_id}/replies",
     status_code=202,
     summary="Send a manual reply; its delivery status shows in the thread",
+    response_model=mo.ReplyQueued,
 )
 async def reply(
     conversation_id: uuid.UUID,
@@ -70,10 +81,15 @@ async def reply(
         principal.user_id,
         202,
         lambda: service.reply(tx, principal, conversation_id, body.body, body.subject),
+        mo.ReplyQueued,
     )
 
 
-@router.post("/v1/webhooks/{provider}", summary="Inbound messages (email, trengo); signed")
+@router.post(
+    "/v1/webhooks/{provider}",
+    summary="Inbound messages (email, trengo); signed",
+    response_model=mo.InboundResult,
+)
 async def webhook(provider: str, request: Request, tx: Tx = TX) -> dict:
     settings = runtime_of(request).settings
     raw = await request.body()

@@ -175,7 +175,7 @@ async def reply(
     assert message_id is not None
     job_id = await messaging.queue_send(tx, message_id, found["lead_id"])
     await messaging_repo.mark_read(tx, conversation_id)
-    return {"messageId": message_id, "jobId": job_id, "status": "queued"}
+    return {"message_id": message_id, "job_id": job_id, "status": "queued"}
 
 
 async def unsubscribe(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:

@@ -13,11 +13,16 @@ from leadflood.core.errors import NotFound
 from leadflood.core.executions import get_execution
 from leadflood.core.principal import Principal
 from leadflood.core.uow import Tx
+from leadflood.jobs.responses import Job
 
 router = APIRouter(tags=["jobs"])
 
 
-@router.get("/v1/jobs/{job_id}", summary="Job status: queued, running, completed or failed")
+@router.get(
+    "/v1/jobs/{job_id}",
+    summary="Job status: queued, running, completed or failed",
+    response_model=Job,
+)
 async def job_status(
     job_id: uuid.UUID,
     tx: Tx = TX,
@@ -26,17 +31,5 @@ async def job_status(
     execution = await get_execution(tx, job_id)
     if execution is None:
         raise NotFound("job_not_found", "no job with this id")
-    return {
-        "id": execution["id"],
-        "type": execution["type"],
-        "status": execution["status"],
-        "attempts": execution["attempts"],
-        "maxAttempts": execution["max_attempts"],
-        "result": execution["result"],
-        "error": execution["error"],
-        "nextAttemptAt": execution["next_attempt_at"],
-        "links": {k: execution[k] for k in ("lead_id", "icp_id", "search_run_id") if execution[k]},
-        "createdAt": execution["created_at"],
-        "startedAt": execution["started_at"],
-        "finishedAt": execution["finished_at"],
-    }
+    links = {k: execution[k] for k in ("lead_id", "icp_id", "search_run_id") if execution[k]}
+    return {**execution, "links": links}

@@ -9,11 +9,13 @@ from starlette.responses import JSONResponse
 
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
+from leadflood.core.api import Items, Success
 from leadflood.core.boundary import TX
 from leadflood.core.idempotency import idempotent
 from leadflood.core.principal import Principal
 from leadflood.core.runtime import runtime_of
 from leadflood.core.uow import Tx
+from leadflood.prospecting import responses as out
 from leadflood.prospecting import service
 from leadflood.prospecting.schemas import IcpIn, LeadIn, SearchIn
 
@@ -24,12 +26,14 @@ WORK = Depends(requires(Permission.outreach_write))
 DEFINE = Depends(requires(Permission.icps_write))
 
 
-@router.get("/v1/icps", summary="List ICPs with their lead counts")
+@router.get(
+    "/v1/icps", summary="List ICPs with their lead counts", response_model=Items[out.IcpListItem]
+)
 async def list_icps(request: Request, _: Principal = READ, tx: Tx = TX) -> dict:
     return {"items": await service.list_icps(tx)}
 
 
-@router.post("/v1/icps", status_code=201, summary="Create an ICP")
+@router.post("/v1/icps", status_code=201, summary="Create an ICP", response_model=out.Icp)
 async def create_icp(
     body: IcpIn, request: Request, principal: Principal = DEFINE, tx: Tx = TX
 ) -> JSONResponse:
@@ -39,22 +43,27 @@ async def create_icp(
         principal.user_id,
         201,
         lambda: service.create_icp(tx, principal, body),
+        out.Icp,
     )
 
 
-@router.get("/v1/icps/{icp_id}", summary="Get an ICP")
+@router.get("/v1/icps/{icp_id}", summary="Get an ICP", response_model=out.Icp)
 async def get_icp(icp_id: uuid.UUID, request: Request, _: Principal = READ, tx: Tx = TX) -> dict:
     return await service.get_icp(tx, icp_id)
 
 
-@router.put("/v1/icps/{icp_id}", summary="Replace an ICP's definition")
+@router.put("/v1/icps/{icp_id}", summary="Replace an ICP's definition", response_model=out.Icp)
 async def replace_icp(
     icp_id: uuid.UUID, body: IcpIn, request: Request, principal: Principal = DEFINE, tx: Tx = TX
 ) -> dict:
     return await service.replace_icp(tx, principal, icp_id, body)
 
 
-@router.delete("/v1/icps/{icp_id}", summary="Delete an ICP (its leads stay, unlinked)")
+@router.delete(
+    "/v1/icps/{icp_id}",
+    summary="Delete an ICP (its leads stay, unlinked)",
+    response_model=Success,
+)
 async def delete_icp(
     icp_id: uuid.UUID, request: Request, principal: Principal = DEFINE, tx: Tx = TX
 ) -> dict:
@@ -66,6 +75,7 @@ async def delete_icp(
     "/v1/icps/{icp_id}/search",
     status_code=202,
     summary="Start a prospect search; the same setup on the same day returns the same run",
+    response_model=out.SearchStarted,
 )
 async def search(
     icp_id: uuid.UUID,
@@ -82,22 +92,35 @@ async def search(
         lambda: service.start_search(
             tx, runtime_of(request).settings, principal, icp_id, body or SearchIn()
         ),
+        out.SearchStarted,
     )
 
 
-@router.get("/v1/icps/{icp_id}/search-runs", summary="Recent search runs of an ICP")
+@router.get(
+    "/v1/icps/{icp_id}/search-runs",
+    summary="Recent search runs of an ICP",
+    response_model=Items[out.SearchRun],
+)
 async def list_runs(icp_id: uuid.UUID, request: Request, _: Principal = READ, tx: Tx = TX) -> dict:
     return {"items": await service.list_runs(tx, icp_id)}
 
 
-@router.get("/v1/icps/{icp_id}/search-runs/{run_id}", summary="Search run status and counts")
+@router.get(
+    "/v1/icps/{icp_id}/search-runs/{run_id}",
+    summary="Search run status and counts",
+    response_model=out.SearchRun,
+)
 async def get_run(
     icp_id: uuid.UUID, run_id: uuid.UUID, request: Request, _: Principal = READ, tx: Tx = TX
 ) -> dict:
     return await service.get_run(tx, icp_id, run_id)
 
 
-@router.get("/v1/leads", summary="Outreach leads: filters, sort, cursor pagination")
+@router.get(
+    "/v1/leads",
+    summary="Outreach leads: filters, sort, cursor pagination",
+    response_model=out.ProspectsPage,
+)
 async def list_leads(
     request: Request,
     status: str | None = None,
@@ -124,7 +147,12 @@ async def list_leads(
     return await service.list_leads(tx, filters=filters, q=q, sort=sort, cursor=cursor, limit=limit)
 
 
-@router.post("/v1/leads", status_code=201, summary="Create an outreach lead by hand")
+@router.post(
+    "/v1/leads",
+    status_code=201,
+    summary="Create an outreach lead by hand",
+    response_model=out.Prospect,
+)
 async def create_lead(
     body: LeadIn, request: Request, principal: Principal = WORK, tx: Tx = TX
 ) -> JSONResponse:
@@ -134,10 +162,15 @@ async def create_lead(
         principal.user_id,
         201,
         lambda: service.create_lead(tx, principal, body),
+        out.Prospect,
     )
 
 
-@router.get("/v1/leads/{lead_id}", summary="An outreach lead with its enrichment history")
+@router.get(
+    "/v1/leads/{lead_id}",
+    summary="An outreach lead with its enrichment history",
+    response_model=out.ProspectDetail,
+)
 async def lead_detail(
     lead_id: uuid.UUID, request: Request, _: Principal = READ, tx: Tx = TX
 ) -> dict:

@@ -111,7 +111,7 @@ async def start_search(
         existing = await repo.run_by_dedupe_key(tx, key)
         assert existing is not None
         if existing["status"] != ExecutionStatus.failed:
-            return {"runId": existing["id"], "jobId": existing["job_id"], "deduplicated": True}
+            return {"run_id": existing["id"], "job_id": existing["job_id"], "deduplicated": True}
         await repo.retire_failed_run(tx, existing["id"])
         run_id = await repo.insert_run(
             tx,
@@ -131,7 +131,7 @@ async def start_search(
         search_run_id=run_id,
     )
     await repo.set_run_job(tx, run_id, job_id)
-    return {"runId": run_id, "jobId": job_id, "deduplicated": False}
+    return {"run_id": run_id, "job_id": job_id, "deduplicated": False}
 
 
 async def get_run(tx: Tx, icp_id: uuid.UUID, run_id: uuid.UUID) -> dict[str, Any]:
@@ -307,7 +307,7 @@ async def list_leads(
     next_cursor = _cursor(rows[-1]) if more and rows else None
     for row in rows:
         row.pop("_sort_key", None)
-    return {"items": rows, "nextCursor": next_cursor}
+    return {"items": rows, "next_cursor": next_cursor}
 
 
 async def create_lead(tx: Tx, principal: Principal | None, body: LeadIn) -> dict:

@@ -9,13 +9,16 @@ from starlette.responses import JSONResponse
 
 from leadflood.auth.dependencies import requires
 from leadflood.auth.policy import Permission
+from leadflood.core.api import Items, Success
 from leadflood.core.boundary import TX
 from leadflood.core.idempotency import idempotent
 from leadflood.core.principal import Principal
 from leadflood.core.runtime import runtime_of
 from leadflood.core.uow import Tx
+from leadflood.messaging import responses as mo
 from leadflood.messaging import service as messaging
 from leadflood.messaging.schemas import MailboxIn, SuppressionIn
+from leadflood.sequences import responses as out
 from leadflood.sequences import service, tasks
 from leadflood.sequences.schemas import EnrollIn, SequenceIn
 
@@ -26,47 +29,79 @@ WORK = Depends(requires(Permission.outreach_write))
 DEFINE = Depends(requires(Permission.sequences_write))
 
 
-@router.get("/v1/mailboxes", summary="Sending mailboxes")
+@router.get("/v1/mailboxes", summary="Sending mailboxes", response_model=Items[mo.Mailbox])
 async def list_mailboxes(tx: Tx = TX, _: Principal = READ) -> dict:
     return {"items": await messaging.list_mailboxes(tx)}
 
 
-@router.post("/v1/mailboxes", status_code=201, summary="Add a mailbox (limit, send window)")
+@router.post(
+    "/v1/mailboxes",
+    status_code=201,
+    summary="Add a mailbox (limit, send window)",
+    response_model=mo.Mailbox,
+)
 async def create_mailbox(
     body: MailboxIn, request: Request, tx: Tx = TX, principal: Principal = DEFINE
 ) -> JSONResponse:
     return await idempotent(
-        request, tx, principal.user_id, 201, lambda: messaging.create_mailbox(tx, principal, body)
+        request,
+        tx,
+        principal.user_id,
+        201,
+        lambda: messaging.create_mailbox(tx, principal, body),
+        mo.Mailbox,
     )
 
 
-@router.get("/v1/sequences", summary="Sequences with step and enrollment counts")
+@router.get(
+    "/v1/sequences",
+    summary="Sequences with step and enrollment counts",
+    response_model=Items[out.SequenceListItem],
+)
 async def list_sequences(tx: Tx = TX, _: Principal = READ) -> dict:
     return {"items": await service.list_sequences(tx)}
 
 
-@router.post("/v1/sequences", status_code=201, summary="Create a sequence with its steps")
+@router.post(
+    "/v1/sequences",
+    status_code=201,
+    summary="Create a sequence with its steps",
+    response_model=out.Sequence,
+)
 async def create_sequence(
     body: SequenceIn, request: Request, tx: Tx = TX, principal: Principal = DEFINE
 ) -> JSONResponse:
     return await idempotent(
-        request, tx, principal.user_id, 201, lambda: service.create_sequence(tx, principal, body)
+        request,
+        tx,
+        principal.user_id,
+        201,
+        lambda: service.create_sequence(tx, principal, body),
+        out.Sequence,
     )
 
 
-@router.get("/v1/sequences/{sequence_id}", summary="A sequence, its steps and enrollments")
+@router.get(
+    "/v1/sequences/{sequence_id}",
+    summary="A sequence, its steps and enrollments",
+    response_model=out.SequenceDetail,
+)
 async def get_sequence(sequence_id: uuid.UUID, tx: Tx = TX, _: Principal = READ) -> dict:
     return await service.get_sequence(tx, sequence_id)
 
 
-@router.put("/v1/sequences/{sequence_id}", summary="Replace a sequence's name, mailbox, steps")
+@router.put(
+    "/v1/sequences/{sequence_id}",
+    summary="Replace a sequence's name, mailbox, steps",
+    response_model=out.Sequence,
+)
 async def update_sequence(
     sequence_id: uuid.UUID, body: SequenceIn, tx: Tx = TX, principal: Principal = DEFINE
 ) -> dict:
     return await service.update_sequence(tx, principal, sequence_id, body)
 
 
-@router.delete("/v1/sequences/{sequence_id}", summary="Delete a sequence")
+@router.delete("/v1/sequences/{sequence_id}", summary="Delete a sequence", response_model=Success)
 async def delete_sequence(
     sequence_id: uuid.UUID, tx: Tx = TX, principal: Principal = DEFINE
 ) -> dict:
@@ -74,12 +109,20 @@ async def delete_sequence(
     return {"success": True}
 
 
-@router.post("/v1/sequences/{sequence_id}/activate", summary="Start sending due steps")
+@router.post(
+    "/v1/sequences/{sequence_id}/activate",
+    summary="Start sending due steps",
+    response_model=out.Sequence,
+)
 async def activate(sequence_id: uuid.UUID, tx: Tx = TX, principal: Principal = DEFINE) -> dict:
     return await service.set_status(tx, principal, sequence_id, "active")
 
 
-@router.post("/v1/sequences/{sequence_id}/pause", summary="Stop sending; enrollments wait")
+@router.post(
+    "/v1/sequences/{sequence_id}/pause",
+    summary="Stop sending; enrollments wait",
+    response_model=out.Sequence,
+)
 async def pause(sequence_id: uuid.UUID, tx: Tx = TX, principal: Principal = DEFINE) -> dict:
     return await service.set_status(tx, principal, sequence_id, "paused")
 
@@ -87,6 +130,7 @@ async def pause(sequence_id: uuid.UUID, tx: Tx = TX, principal: Principal = DEFI
 @router.post(
     "/v1/sequences/{sequence_id}/enrollments",
     summary="Enroll leads (each once); refused leads come back with a reason",
+    response_model=out.Enrolled,
 )
 async def enroll(
     sequence_id: uuid.UUID,
@@ -101,20 +145,34 @@ async def enroll(
         principal.user_id,
         200,
         lambda: service.enroll(tx, principal, sequence_id, body.lead_ids),
+        out.Enrolled,
     )
 
 
-@router.post("/v1/sequences/tick", summary="Schedule due steps now (workers do it every minute)")
+@router.post(
+    "/v1/sequences/tick",
+    summary="Schedule due steps now (workers do it every minute)",
+    response_model=out.Tick,
+)
 async def run_tick(request: Request, _: Principal = DEFINE) -> dict:
     # A job's boundary run by hand: each batch commits on its own unit of work.
     return await tasks.tick(runtime_of(request))
 
 
-@router.get("/v1/suppressions", summary="Addresses never emailed (unsubscribed, bounced, manual)")
+@router.get(
+    "/v1/suppressions",
+    summary="Addresses never emailed (unsubscribed, bounced, manual)",
+    response_model=Items[mo.Suppression],
+)
 async def suppressions(tx: Tx = TX, _: Principal = READ) -> dict:
     return {"items": await messaging.suppressions(tx)}
 
 
-@router.post("/v1/suppressions", status_code=201, summary="Suppress an address by hand")
+@router.post(
+    "/v1/suppressions",
+    status_code=201,
+    summary="Suppress an address by hand",
+    response_model=mo.Suppression,
+)
 async def suppress(body: SuppressionIn, tx: Tx = TX, principal: Principal = DEFINE) -> dict:
     return await messaging.suppress(tx, principal, body.address, body.detail)

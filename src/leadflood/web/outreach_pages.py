@@ -138,7 +138,7 @@ async def icp_search(icp_id: uuid.UUID, request: Request, principal: Principal =
     except (AppError, ValidationError, ValueError) as exc:
         message = exc.message if isinstance(exc, AppError) else "pages 1 to 10, per page 1 to 100"
         return render(request, "_flash.html", principal, message=message, ok=False)
-    return await run_panel(icp_id, started["runId"], request, principal, tx=tx)
+    return await run_panel(icp_id, started["run_id"], request, principal, tx=tx)
 
 
 @router.get("/icps/{icp_id}/runs/{run_id}")
@@ -174,7 +174,7 @@ async def leads(request: Request, principal: Principal = READ, tx: Tx = TX) -> H
             limit=50,
         )
     except AppError as exc:
-        page, error = {"items": [], "nextCursor": None}, exc.message
+        page, error = {"items": [], "next_cursor": None}, exc.message
     shown = {k: v for k, v in params.items() if k != "cursor" and v}
     template = (
         "outreach/_leads_table.html" if request.headers.get("hx-request") else "outreach/leads.html"
@@ -226,7 +226,7 @@ async def lead_enrich(
         )
     except AppError as exc:
         return render(request, "_flash.html", principal, message=exc.message, ok=False)
-    return await job_panel(started["jobId"], request, principal, tx=tx)
+    return await job_panel(started["job_id"], request, principal, tx=tx)
 
 
 @router.get("/jobs/{job_id}")
