@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def percentile(samples: list[float], p: float) -> float:
@@ -30,3 +35,19 @@ def summarize(label: str, samples_ms: list[float], wall_s: float | None = None) 
         flush=True,
     )
     return row
+
+
+def fresh_database_and_buyer(name: str) -> tuple[str, int, int, subprocess.Popen]:
+    """A migrated database of its own, a buyer endpoint process and a free port for the
+    server: (database url, buyer port, server port, buyer process)."""
+    from leadflood.core import migrate
+    from tests.live import free_port
+    from tests.pg import recreate_database, server_url
+
+    url = recreate_database(server_url(), name)
+    migrate.upgrade(url)
+    buyer_port, port = free_port(), free_port()
+    buyer = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "buyer_app.py"), str(buyer_port)]
+    )
+    return url, buyer_port, port, buyer

@@ -25,15 +25,12 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 
-from bench.common import summarize  # noqa: E402
+from bench.common import fresh_database_and_buyer, summarize  # noqa: E402
 from bench.ingest import wait_ready  # noqa: E402
 from bench.loadgen import Connection  # noqa: E402
-from leadflood.core import migrate  # noqa: E402
 from leadflood.core.db import Database  # noqa: E402
 from leadflood.core.uow import unit_of_work  # noqa: E402
 from tests.factories import make_buyer, make_world  # noqa: E402
-from tests.live import free_port  # noqa: E402
-from tests.pg import recreate_database, server_url  # noqa: E402
 
 
 async def seed(url: str, buyer_url: str) -> str:
@@ -118,12 +115,7 @@ def main() -> None:
         help="separate `leadflood worker` processes (0 = embedded in serve)",
     )
     args = parser.parse_args()
-    url = recreate_database(server_url(), "leadflood_bench_e2e")
-    migrate.upgrade(url)
-    buyer_port, port = free_port(), free_port()
-    buyer = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "buyer_app.py"), str(buyer_port)]
-    )
+    url, buyer_port, port, buyer = fresh_database_and_buyer("leadflood_bench_e2e")
     env = {
         **os.environ,
         "LEADFLOOD_DATABASE_URL": url,

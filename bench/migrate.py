@@ -9,27 +9,15 @@ isolates what our migrations cost. Target (DISTRIBUTION.md §9): fresh ≤ 3 s.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from pathlib import Path
-
-import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import summarize
 from leadflood.core import migrate
-from tests.pg import server_url, with_database
-
-
-async def _recreate(admin: str, name: str) -> None:
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+from tests.pg import recreate_database, server_url
 
 
 def main() -> None:
@@ -43,9 +31,8 @@ def main() -> None:
     for i in range(args.runs):
         name = f"leadflood_bench_migrate_{i}"
         t0 = time.perf_counter()
-        asyncio.run(_recreate(admin, name))
+        url = recreate_database(admin, name)
         create_ms.append((time.perf_counter() - t0) * 1000)
-        url = with_database(admin, name)
         t0 = time.perf_counter()
         migrate.upgrade(url)
         fresh_ms.append((time.perf_counter() - t0) * 1000)

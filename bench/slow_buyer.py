@@ -27,15 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 
-from bench.common import summarize  # noqa: E402
+from bench.common import fresh_database_and_buyer, summarize  # noqa: E402
 from bench.ingest import wait_ready  # noqa: E402
 from bench.loadgen import open_loop  # noqa: E402
-from leadflood.core import migrate  # noqa: E402
 from leadflood.core.db import Database  # noqa: E402
 from leadflood.core.uow import unit_of_work  # noqa: E402
 from tests.factories import make_buyer, make_world  # noqa: E402
-from tests.live import free_port  # noqa: E402
-from tests.pg import recreate_database, server_url  # noqa: E402
 
 BUYER_TIMEOUT_MS = 9_000
 
@@ -92,12 +89,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--stuck", type=int, default=40)
     args = parser.parse_args()
-    url = recreate_database(server_url(), "leadflood_bench_slow_buyer")
-    migrate.upgrade(url)
-    buyer_port, port = free_port(), free_port()
-    buyer = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "buyer_app.py"), str(buyer_port)]
-    )
+    url, buyer_port, port, buyer = fresh_database_and_buyer("leadflood_bench_slow_buyer")
     env = {**os.environ, "LEADFLOOD_DATABASE_URL": url, "LEADFLOOD_LOG_LEVEL": "WARNING"}
     server = None
     try:

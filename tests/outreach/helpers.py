@@ -33,3 +33,15 @@ async def new_icp(client, headers, **overrides) -> str:
     response = await client.post("/v1/icps", json={**ICP, **overrides}, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()["id"]
+
+
+async def start_search(client, headers, icp_id, **body) -> dict:
+    """POST an ICP's search (Apollo unless told) and return its answer."""
+    body = {"provider": "apollo", **body}
+    response = await client.post(f"/v1/icps/{icp_id}/search", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+async def job_state(client, headers, job_id) -> dict:
+    return (await client.get(f"/v1/jobs/{job_id}", headers=headers)).json()

@@ -11,7 +11,7 @@ from leadflood.core.retry import NO_RETRY
 from leadflood.core.uow import unit_of_work
 from leadflood.jobs.dead_letters import NotReplayable, list_dead_letters, replay
 from tests.conftest import drain_jobs
-from tests.outreach.helpers import new_icp
+from tests.outreach.helpers import job_state, new_icp, start_search
 
 FLAKY = {"broken": True, "runs": 0}
 
@@ -33,9 +33,7 @@ async def test_failed_search_is_replayed_after_the_key_is_fixed(
 ) -> None:
     runtime.settings.apollo_api_key = SecretStr("revoked-key")
     icp_id = await new_icp(client, manager)
-    started = (
-        await client.post(f"/v1/icps/{icp_id}/search", json={"provider": "apollo"}, headers=manager)
-    ).json()
+    started = await start_search(client, manager, icp_id)
     await drain_jobs(runtime)
     letters = await _in_unit(runtime, list_dead_letters)
     assert [(d["id"], d["type"]) for d in letters] == [(str(started["job_id"]), "icp.search.run")]
@@ -48,8 +46,8 @@ async def test_failed_search_is_replayed_after_the_key_is_fixed(
     ).json()
     assert run["status"] == "queued" and run["error"] is None
     await drain_jobs(runtime)
-    job_state = (await client.get(f"/v1/jobs/{started['job_id']}", headers=manager)).json()
-    assert job_state["status"] == "completed" and job_state["attempts"] == 1
+    job = await job_state(client, manager, started["job_id"])
+    assert job["status"] == "completed" and job["attempts"] == 1
     run = (
         await client.get(f"/v1/icps/{icp_id}/search-runs/{started['run_id']}", headers=manager)
     ).json()

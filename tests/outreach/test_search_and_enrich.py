@@ -9,7 +9,7 @@ from pydantic import SecretStr
 from leadflood.core.uow import unit_of_work
 from leadflood.prospecting.sources import sample_people
 from tests.conftest import auth_headers, drain_jobs
-from tests.outreach.helpers import ICP, make_jobs_due, new_icp, scalar
+from tests.outreach.helpers import ICP, job_state, make_jobs_due, new_icp, scalar, start_search
 from tests.provider_fakes import APOLLO_SEARCH, Scripted, hunter_error
 from tests.sql import run
 
@@ -113,16 +113,14 @@ async def test_rate_limited_search_retries_then_completes(client, runtime, manag
     apollo, _ = fakes
     apollo.script(APOLLO_SEARCH, Scripted(429, {"error": "slow down"}, {"Retry-After": "1"}))
     icp_id = await new_icp(client, manager)
-    started = (
-        await client.post(f"/v1/icps/{icp_id}/search", json={"provider": "apollo"}, headers=manager)
-    ).json()
+    started = await start_search(client, manager, icp_id)
     await drain_jobs(runtime)
-    job = (await client.get(f"/v1/jobs/{started['job_id']}", headers=manager)).json()
+    job = await job_state(client, manager, started["job_id"])
     assert job["status"] == "queued" and job["attempts"] == 1
     assert "rate_limited" in job["error"] and job["next_attempt_at"] is not None
     await make_jobs_due(runtime)
     await drain_jobs(runtime)
-    job = (await client.get(f"/v1/jobs/{started['job_id']}", headers=manager)).json()
+    job = await job_state(client, manager, started["job_id"])
     assert job["status"] == "completed" and job["attempts"] == 2
     assert await scalar(runtime, "SELECT count(*) FROM outreach.leads") == 5
 
@@ -130,11 +128,9 @@ async def test_rate_limited_search_retries_then_completes(client, runtime, manag
 async def test_rejected_key_fails_the_run_without_retrying(client, runtime, manager, fakes) -> None:
     runtime.settings.apollo_api_key = SecretStr("revoked-key")
     icp_id = await new_icp(client, manager)
-    started = (
-        await client.post(f"/v1/icps/{icp_id}/search", json={"provider": "apollo"}, headers=manager)
-    ).json()
+    started = await start_search(client, manager, icp_id)
     await drain_jobs(runtime)
-    job = (await client.get(f"/v1/jobs/{started['job_id']}", headers=manager)).json()
+    job = await job_state(client, manager, started["job_id"])
     assert job["status"] == "failed" and job["attempts"] == 1
     assert "Invalid access credentials" in job["error"]
     run = (

@@ -240,7 +240,8 @@ async def test_sequence_runs_once_per_step_and_stops_on_reply(
     assert seq_state["counts"] == {"enrolled": 2, "active": 0, "completed": 1, "replied": 1}
 
 
-async def test_auto_replies_and_bounces_are_not_replies(client, runtime, manager, smtp) -> None:
+async def _mailed_two(client, runtime, manager):
+    """Ana and Bob enrolled in a one-mailbox sequence and sent step 1: (ana, bob, mails)."""
     box = await mailbox(client, manager)
     seq = await sequence(client, manager, box)
     ana = await lead(client, manager, "ana@lead.example")
@@ -250,7 +251,11 @@ async def test_auto_replies_and_bounces_are_not_replies(client, runtime, manager
     )
     await tick(runtime)
     await drain_jobs(runtime)
-    mails = {m["To"]: m for m in await sent_mail(runtime)}
+    return ana, bob, {m["To"]: m for m in await sent_mail(runtime)}
+
+
+async def test_auto_replies_and_bounces_are_not_replies(client, runtime, manager, smtp) -> None:
+    ana, bob, mails = await _mailed_two(client, runtime, manager)
 
     auto = await inbound(
         client,
@@ -498,16 +503,7 @@ async def test_whatsapp_steps_go_through_trengo_and_inbound_is_signed(
 async def test_analytics_counts_and_trends(client, runtime, manager, smtp) -> None:
     from tests.factories import make_lead, make_world
 
-    box = await mailbox(client, manager)
-    seq = await sequence(client, manager, box)
-    ana = await lead(client, manager, "ana@lead.example")
-    bob = await lead(client, manager, "bob@lead.example")
-    await client.post(
-        f"/v1/sequences/{seq}/enrollments", json={"lead_ids": [ana, bob]}, headers=manager
-    )
-    await tick(runtime)
-    await drain_jobs(runtime)
-    mails = {m["To"]: m for m in await sent_mail(runtime)}
+    _, _, mails = await _mailed_two(client, runtime, manager)
     await inbound(client, reply_to(mails["ana@lead.example"]))
     await inbound(client, _dsn("bob@lead.example", mails["bob@lead.example"]["Message-ID"]))
     async with unit_of_work(runtime.db) as conn:

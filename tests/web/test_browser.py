@@ -58,30 +58,41 @@ def _browser_or_skip():
     return sync_playwright
 
 
-async def _seed(database_url: str) -> None:
-    runtime = build_runtime(make_settings(database_url), database_url)
-    try:
-        await truncate_all(runtime)
-        async with unit_of_work(runtime.db) as conn:
-            await create_user(conn, email="ops@example.com", password=PASSWORD, role="admin")
-            await catalog.create_market(
-                conn, slug="phoenix", name="Phoenix", timezone="America/Phoenix"
-            )
-            await catalog.create_vertical(conn, slug="solar", name="Solar")
-            await catalog.create_validation_policy(
-                conn, name="Phone required", rules={"phone": "required"}
-            )
-            await catalog.create_routing_policy(conn, name="Priority")
-    finally:
-        await runtime.close()
+def seed(database_url: str, work) -> None:
+    """Empty the database, then run `work(tx)` in one committed unit of work (a served app
+    and its worker read it from other connections)."""
+
+    async def run() -> None:
+        runtime = build_runtime(make_settings(database_url), database_url)
+        try:
+            await truncate_all(runtime)
+            async with unit_of_work(runtime.db) as tx:
+                await create_user(tx, email="ops@example.com", password=PASSWORD, role="admin")
+                await work(tx)
+        finally:
+            await runtime.close()
+
+    asyncio.run(run())
+
+
+def fresh_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+async def _configuration(tx) -> None:
+    await catalog.create_market(tx, slug="phoenix", name="Phoenix", timezone="America/Phoenix")
+    await catalog.create_vertical(tx, slug="solar", name="Solar")
+    await catalog.create_validation_policy(tx, name="Phone required", rules={"phone": "required"})
+    await catalog.create_routing_policy(tx, name="Priority")
 
 
 @pytest.mark.slow
 def test_configure_in_the_browser_and_see_a_lead_delivered(database_url) -> None:
     sync_playwright = _browser_or_skip()
-    asyncio.run(_seed(database_url))
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
+    seed(database_url, _configuration)
+    fresh_dir(ARTIFACTS)
 
     with (
         BuyerServer() as buyer,

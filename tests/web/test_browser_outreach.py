@@ -4,48 +4,35 @@ test-artifacts/browser-outreach/."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from leadflood.auth.service import create_user
-from leadflood.core.runtime import build_runtime
-from leadflood.core.uow import unit_of_work
 from leadflood.prospecting import service as prospecting
 from leadflood.prospecting.schemas import LeadIn
-from tests.conftest import PASSWORD, make_settings, truncate_all
+from tests.conftest import PASSWORD, make_settings
 from tests.live import LiveServer, free_port
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
+from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip, fresh_dir, seed
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser-outreach"
 
 
-async def _seed(database_url: str) -> None:
-    runtime = build_runtime(make_settings(database_url), database_url)
-    try:
-        await truncate_all(runtime)
-        async with unit_of_work(runtime.db) as conn:
-            await create_user(conn, email="ops@example.com", password=PASSWORD, role="admin")
-        for first, email, company in (
-            ("Ana", "ana@lead.example", "Acme"),
-            ("Ben", "ben@lead.example", "Globex"),
-        ):
-            await prospecting.create_lead(
-                runtime, None, LeadIn(email=email, first_name=first, company=company)
-            )
-    finally:
-        await runtime.close()
+async def _leads(tx) -> None:
+    for first, email, company in (
+        ("Ana", "ana@lead.example", "Acme"),
+        ("Ben", "ben@lead.example", "Globex"),
+    ):
+        await prospecting.create_lead(
+            tx, None, LeadIn(email=email, first_name=first, company=company)
+        )
 
 
 @pytest.mark.slow
 def test_sequence_mail_reply_and_inbox_in_the_browser(database_url) -> None:
     sync_playwright = _browser_or_skip()
-    asyncio.run(_seed(database_url))
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
+    seed(database_url, _leads)
+    fresh_dir(ARTIFACTS)
     sink_port = free_port()
     settings = make_settings(
         database_url, smtp_sink_port=sink_port, smtp_host="127.0.0.1", smtp_port=sink_port

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from starlette.responses import JSONResponse
 
 from leadflood.admin import config_service as config
@@ -19,21 +19,18 @@ from leadflood.admin.resources import RESOURCES, Resource
 from leadflood.admin.responses import RESOURCE_CREATED, RESOURCE_MODELS, RESOURCE_PAGES
 from leadflood.admin.schemas import ServiceAreaImport
 from leadflood.auth import repository as auth_repo
-from leadflood.auth.dependencies import requires
+from leadflood.auth.dependencies import call_as
 from leadflood.auth.policy import Permission
 from leadflood.core.api import Items
-from leadflood.core.boundary import TX
+from leadflood.core.boundary import Call
 from leadflood.core.errors import BadRequest
-from leadflood.core.idempotency import idempotent
-from leadflood.core.principal import Principal
 from leadflood.core.request_guard import MAX_OFFSET
 from leadflood.core.runtime import runtime_of
-from leadflood.core.uow import Tx
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
-READ = Depends(requires(Permission.config_read))
-WRITE = Depends(requires(Permission.config_write))
+READ = call_as(Permission.config_read)
+WRITE = call_as(Permission.config_write)
 
 
 def _secret_key(request: Request) -> str:
@@ -64,93 +61,70 @@ def _register(resource: Resource) -> None:
     path = f"/{resource.name}"
 
     async def list_items(
-        request: Request,
         limit: int = Query(100, ge=1, le=500),
         offset: int = Query(0, ge=0, le=MAX_OFFSET),
-        tx: Tx = TX,
-        _: Principal = READ,
+        call: Call = READ,
     ) -> dict:
         rows, total = await config.list_(
-            tx, resource, _filters(resource, request), limit=limit, offset=offset
+            call.tx, resource, _filters(resource, call.request), limit=limit, offset=offset
         )
         return {"items": [config.public(resource, r) for r in rows], "total": total}
 
-    async def create_item(
-        request: Request,
-        body: create_model = Body(...),
-        tx: Tx = TX,
-        principal: Principal = WRITE,
-    ) -> JSONResponse:
+    async def create_item(body: create_model = Body(...), call: Call = WRITE) -> JSONResponse:
         # Before the unit's first statement: resolving the host is a network call.
-        await config.check_destination(resource, body, runtime_of(request).settings)
+        await config.check_destination(resource, body, call.settings)
 
         async def work() -> dict:
-            row, extras = await config.create(tx, principal, resource, body, _secret_key(request))
+            row, extras = await config.create(
+                call.tx, call.principal, resource, body, _secret_key(call.request)
+            )
             return {**config.public(resource, row), **extras}
 
         # A retried create with the same Idempotency-Key makes one row, not two.
-        return await idempotent(
-            request, tx, principal.user_id, 201, work, RESOURCE_CREATED[resource.name]
-        )
+        return await call.idempotent(work())
 
-    async def get_item(item_id: uuid.UUID, tx: Tx = TX, _: Principal = READ) -> dict:
-        return config.public(resource, await config.get(tx, resource, item_id))
+    async def get_item(item_id: uuid.UUID, call: Call = READ) -> dict:
+        return config.public(resource, await config.get(call.tx, resource, item_id))
 
     async def update_item(
         item_id: uuid.UUID,
-        request: Request,
         body: patch_model = Body(...),
-        tx: Tx = TX,
-        principal: Principal = WRITE,
+        call: Call = WRITE,
     ) -> dict:
-        await config.check_destination(resource, body, runtime_of(request).settings)
-        row = await config.update(tx, principal, resource, item_id, body, _secret_key(request))
+        await config.check_destination(resource, body, call.settings)
+        row = await config.update(
+            call.tx, call.principal, resource, item_id, body, _secret_key(call.request)
+        )
         return config.public(resource, row)
 
-    async def delete_item(
-        item_id: uuid.UUID, tx: Tx = TX, principal: Principal = WRITE
-    ) -> Response:
-        await config.delete(tx, principal, resource, item_id)
+    async def delete_item(item_id: uuid.UUID, call: Call = WRITE) -> Response:
+        await config.delete(call.tx, call.principal, resource, item_id)
         return Response(status_code=204)
 
     label = resource.entity.replace("_", " ")
-    one, page = RESOURCE_MODELS[resource.name], RESOURCE_PAGES[resource.name]
-    router.add_api_route(
-        path,
-        list_items,
-        methods=["GET"],
-        summary=f"List {resource.title.lower()}",
-        response_model=page,
-    )
-    router.add_api_route(
-        path,
-        create_item,
-        methods=["POST"],
-        status_code=201,
-        summary=f"Create a {label}",
-        response_model=RESOURCE_CREATED[resource.name],
-    )
-    router.add_api_route(
-        f"{path}/{{item_id}}",
-        get_item,
-        methods=["GET"],
-        summary=f"Get a {label}",
-        response_model=one,
-    )
-    router.add_api_route(
-        f"{path}/{{item_id}}",
-        update_item,
-        methods=["PATCH"],
-        summary=f"Change a {label}",
-        response_model=one,
-    )
-    router.add_api_route(
-        f"{path}/{{item_id}}",
-        delete_item,
-        methods=["DELETE"],
-        status_code=204,
-        summary=f"Delete a {label} (409 in_use when referenced)",
-    )
+    one, item = RESOURCE_MODELS[resource.name], f"{path}/{{item_id}}"
+    for route_path, endpoint, method, status, summary, model in (
+        (
+            path,
+            list_items,
+            "GET",
+            None,
+            f"List {resource.title.lower()}",
+            RESOURCE_PAGES[resource.name],
+        ),
+        (path, create_item, "POST", 201, f"Create a {label}", RESOURCE_CREATED[resource.name]),
+        (item, get_item, "GET", None, f"Get a {label}", one),
+        (item, update_item, "PATCH", None, f"Change a {label}", one),
+        (item, delete_item, "DELETE", 204, f"Delete a {label} (409 in_use when referenced)", None),
+    ):
+        router.add_api_route(
+            route_path,
+            endpoint,
+            methods=[method],
+            status_code=status,
+            summary=summary,
+            response_model=model,
+        )
 
 
 # Specific routes first, so /sources/{id}/rotate-key is not shadowed.
@@ -161,15 +135,13 @@ def _register(resource: Resource) -> None:
 )
 async def rotate_source_key(
     source_id: uuid.UUID,
-    request: Request,
-    tx: Tx = TX,
-    principal: Principal = Depends(requires(Permission.secrets_write)),
+    call: Call = call_as(Permission.secrets_write),
 ) -> JSONResponse:
     async def work() -> dict:
-        api_key = await config.rotate_source_key(tx, principal, source_id)
+        api_key = await config.rotate_source_key(call.tx, call.principal, source_id)
         return {"source_id": source_id, "api_key": api_key}
 
-    return await idempotent(request, tx, principal.user_id, 200, work, out.SourceKey)
+    return await call.idempotent(work())
 
 
 @router.post(
@@ -180,16 +152,14 @@ async def rotate_source_key(
 async def import_service_areas(
     buyer_id: uuid.UUID,
     body: ServiceAreaImport,
-    request: Request,
-    tx: Tx = TX,
-    principal: Principal = WRITE,
+    call: Call = WRITE,
 ) -> JSONResponse:
     async def work() -> dict:
         return await config.import_service_areas(
-            tx, principal, buyer_id, body.market_id, body.csv, replace=body.replace
+            call.tx, call.principal, buyer_id, body.market_id, body.csv, replace=body.replace
         )
 
-    return await idempotent(request, tx, principal.user_id, 200, work, out.ServiceAreaImportOut)
+    return await call.idempotent(work())
 
 
 @router.get(
@@ -198,7 +168,6 @@ async def import_service_areas(
     response_model=out.LeadsPage,
 )
 async def search_leads(
-    request: Request,
     status: str | None = None,
     offer_id: uuid.UUID | None = None,
     source_id: uuid.UUID | None = None,
@@ -208,11 +177,10 @@ async def search_leads(
     created_to: datetime | None = None,
     cursor: str | None = None,
     limit: int = 50,
-    tx: Tx = TX,
-    _: Principal = Depends(requires(Permission.leads_read)),
+    call: Call = call_as(Permission.leads_read),
 ) -> dict:
     return await lead_service.search(
-        tx,
+        call.tx,
         lead_service.LeadQuery(
             status, offer_id, source_id, buyer_id, q, created_from, created_to, cursor, limit
         ),
@@ -224,27 +192,17 @@ async def search_leads(
     summary="A lead: fields, validation, routing trace, delivery",
     response_model=out.LeadDetail,
 )
-async def lead_detail(
-    lead_id: uuid.UUID,
-    request: Request,
-    tx: Tx = TX,
-    _: Principal = Depends(requires(Permission.leads_read)),
-) -> dict:
-    return await lead_service.detail(tx, lead_id)
+async def lead_detail(lead_id: uuid.UUID, call: Call = call_as(Permission.leads_read)) -> dict:
+    return await lead_service.detail(call.tx, lead_id)
 
 
 @router.get(
     "/leads/{lead_id}/routing", summary="Routing decision trace", response_model=out.LeadRouting
 )
-async def routing_trace(
-    lead_id: uuid.UUID,
-    request: Request,
-    tx: Tx = TX,
-    _: Principal = Depends(requires(Permission.leads_read)),
-) -> dict:
+async def routing_trace(lead_id: uuid.UUID, call: Call = call_as(Permission.leads_read)) -> dict:
     return {
         "lead_id": lead_id,
-        "decisions": await lead_service.routing(tx, lead_id),
+        "decisions": await lead_service.routing(call.tx, lead_id),
     }
 
 
@@ -253,13 +211,8 @@ async def routing_trace(
     summary="Delivery with every attempt",
     response_model=out.LeadDelivery,
 )
-async def lead_delivery(
-    lead_id: uuid.UUID,
-    request: Request,
-    tx: Tx = TX,
-    _: Principal = Depends(requires(Permission.leads_read)),
-) -> dict:
-    return {"lead_id": lead_id, **await lead_service.delivery(tx, lead_id)}
+async def lead_delivery(lead_id: uuid.UUID, call: Call = call_as(Permission.leads_read)) -> dict:
+    return {"lead_id": lead_id, **await lead_service.delivery(call.tx, lead_id)}
 
 
 @router.get(
@@ -268,16 +221,14 @@ async def lead_delivery(
     response_model=Items[out.DeliveryListItem],
 )
 async def list_deliveries(
-    request: Request,
     status: str | None = None,
     buyer_id: uuid.UUID | None = None,
     limit: int = Query(100, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
-    tx: Tx = TX,
-    _: Principal = Depends(requires(Permission.leads_read)),
+    call: Call = call_as(Permission.leads_read),
 ) -> dict:
     items = await lead_service.deliveries(
-        tx, status=status, buyer_id=buyer_id, limit=limit, offset=offset
+        call.tx, status=status, buyer_id=buyer_id, limit=limit, offset=offset
     )
     return {"items": items}
 
@@ -287,20 +238,8 @@ async def list_deliveries(
     summary="New round of delivery attempts",
     response_model=out.LeadAction,
 )
-async def redeliver(
-    lead_id: uuid.UUID,
-    request: Request,
-    tx: Tx = TX,
-    principal: Principal = Depends(requires(Permission.leads_act)),
-) -> JSONResponse:
-    return await idempotent(
-        request,
-        tx,
-        principal.user_id,
-        200,
-        lambda: lead_service.redeliver(tx, principal, lead_id),
-        out.LeadAction,
-    )
+async def redeliver(lead_id: uuid.UUID, call: Call = call_as(Permission.leads_act)) -> JSONResponse:
+    return await call.idempotent(lead_service.redeliver(call.tx, call.principal, lead_id))
 
 
 @router.post(
@@ -308,42 +247,28 @@ async def redeliver(
     summary="Route an unrouted lead again now",
     response_model=out.LeadAction,
 )
-async def reroute(
-    lead_id: uuid.UUID,
-    request: Request,
-    tx: Tx = TX,
-    principal: Principal = Depends(requires(Permission.leads_act)),
-) -> JSONResponse:
-    return await idempotent(
-        request,
-        tx,
-        principal.user_id,
-        200,
-        lambda: lead_service.reroute(tx, principal, lead_id),
-        out.LeadAction,
-    )
+async def reroute(lead_id: uuid.UUID, call: Call = call_as(Permission.leads_act)) -> JSONResponse:
+    return await call.idempotent(lead_service.reroute(call.tx, call.principal, lead_id))
 
 
 @router.get("/dashboard", summary="Today's funnel and per-day counts", response_model=out.Dashboard)
 async def dashboard(
-    request: Request,
     days: int = Query(14, ge=1, le=90),
-    tx: Tx = TX,
-    _: Principal = Depends(requires(Permission.leads_read)),
+    call: Call = call_as(Permission.leads_read),
 ) -> dict:
-    return await lead_service.dashboard(tx, days=days)
+    return await lead_service.dashboard(call.tx, days=days)
 
 
 @router.get("/audit", summary="Audit log, newest first", response_model=Items[out.AuditEntry])
 async def audit_log(
-    request: Request,
     entity_type: str | None = None,
     entity_id: uuid.UUID | None = None,
     limit: int = Query(100, ge=1, le=500),
-    tx: Tx = TX,
-    _: Principal = Depends(requires(Permission.audit_read)),
+    call: Call = call_as(Permission.audit_read),
 ) -> dict:
-    rows = await auth_repo.list_audit(tx, entity_type=entity_type, entity_id=entity_id, limit=limit)
+    rows = await auth_repo.list_audit(
+        call.tx, entity_type=entity_type, entity_id=entity_id, limit=limit
+    )
     return {"items": rows}
 
 

@@ -43,51 +43,31 @@ class LeadsPage(ApiModel):
     next_cursor: str | None = None
 
 
-class LeadOut(ApiModel):
+class LeadOut(LeadListItem):
     """A lead's stored fields and names of what it belongs to (its raw payload apart)."""
 
-    id: uuid.UUID
-    source_id: uuid.UUID
-    offer_id: uuid.UUID
     market_id: uuid.UUID
     vertical_id: uuid.UUID
     idempotency_key: str
     idempotency_key_derived: bool
-    status: str
-    buyer_id: uuid.UUID | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
     normalized_email: str | None = None
-    phone: str | None = None
     normalized_phone: str | None = None
     address: str | None = None
-    city: str | None = None
-    state: str | None = None
-    postal_code: str | None = None
     consent: bool | None = None
     consent_text: str | None = None
     consent_certificate_url: str | None = None
     ip: str | None = None
     user_agent: str | None = None
-    rejection_reasons: list[str] | None = None
     duplicate_of_lead_id: uuid.UUID | None = None
-    price_cents: int | None = None
-    billing_status: str
     validated_at: datetime | None = None
     routed_at: datetime | None = None
     delivered_at: datetime | None = None
     unsold_at: datetime | None = None
-    created_at: datetime
     updated_at: datetime
-    source_name: str
-    offer_slug: str
-    offer_name: str
     market_slug: str
     market_name: str
     vertical_slug: str
     vertical_name: str
-    buyer_name: str | None = None
 
 
 class Normalized(ApiModel):
@@ -122,7 +102,7 @@ class DecisionOut(ApiModel):
     duration_ms: float | None = None
 
 
-class DeliveryOut(ApiModel):
+class DeliveryState(ApiModel):
     id: uuid.UUID
     lead_id: uuid.UUID
     buyer_id: uuid.UUID
@@ -130,10 +110,13 @@ class DeliveryOut(ApiModel):
     status: str
     attempt_count: int
     next_attempt_at: datetime | None = None
-    idempotency_key: str
     last_error: str | None = None
     delivered_at: datetime | None = None
     created_at: datetime
+
+
+class DeliveryOut(DeliveryState):
+    idempotency_key: str
 
 
 class AttemptOut(ApiModel):
@@ -169,18 +152,8 @@ class LeadDelivery(ApiModel):
     attempts: list[AttemptOut]
 
 
-class DeliveryListItem(ApiModel):
-    id: uuid.UUID
-    lead_id: uuid.UUID
-    buyer_id: uuid.UUID
+class DeliveryListItem(DeliveryState):
     buyer_name: str
-    channel: str
-    status: str
-    attempt_count: int
-    next_attempt_at: datetime | None = None
-    last_error: str | None = None
-    delivered_at: datetime | None = None
-    created_at: datetime
     lead_status: str
 
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
 from leadflood.analytics import responses as out
 from leadflood.analytics import service
-from leadflood.auth.dependencies import requires
+from leadflood.auth.dependencies import call_as
 from leadflood.auth.policy import Permission
-from leadflood.core.boundary import TX
-from leadflood.core.principal import Principal
-from leadflood.core.uow import Tx
+from leadflood.core.boundary import Call
 
 router = APIRouter(tags=["analytics"])
 
@@ -23,22 +21,18 @@ router = APIRouter(tags=["analytics"])
     response_model=out.Summary,
 )
 async def summary(
-    request: Request,
     from_: date | None = Query(None, alias="from"),
     to: date | None = None,
-    tx: Tx = TX,
-    _: Principal = Depends(requires(Permission.outreach_read)),
+    call: Call = call_as(Permission.outreach_read),
 ) -> dict:
-    return await service.summary(tx, from_, to)
+    return await service.summary(call.tx, from_, to)
 
 
 @router.get("/v1/analytics/trends", summary="Daily series of one metric", response_model=out.Trend)
 async def trends(
-    request: Request,
     metric: str,
     from_: date | None = Query(None, alias="from"),
     to: date | None = None,
-    tx: Tx = TX,
-    _: Principal = Depends(requires(Permission.outreach_read)),
+    call: Call = call_as(Permission.outreach_read),
 ) -> dict:
-    return await service.trends(tx, metric, from_, to)
+    return await service.trends(call.tx, metric, from_, to)

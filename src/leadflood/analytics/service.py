@@ -33,10 +33,9 @@ def _bounds(since: date, until: date) -> tuple[datetime, datetime]:
 async def summary(tx: Tx, since: date | None = None, until: date | None = None) -> dict:
     first, last = period(since, until)
     start, end = _bounds(first, last)
-    conn = tx
-    counts = await repo.outreach_counts(conn, start, end)
+    counts = await repo.outreach_counts(tx, start, end)
     distribution = {
-        d: await repo.distribution_by(conn, d, start, end) for d in ("source", "offer", "buyer")
+        d: await repo.distribution_by(tx, d, start, end) for d in ("source", "offer", "buyer")
     }
     enrolled = counts["enrolled"]
     return {
@@ -76,8 +75,7 @@ async def trends(
     if metric not in repo.TREND_METRICS:
         raise BadRequest("unknown_metric", f"metric must be one of {', '.join(repo.TREND_METRICS)}")
     first, last = period(since, until)
-    conn = tx
-    counts = await repo.daily(conn, metric, first, last, tz)
+    counts = await repo.daily(tx, metric, first, last, tz)
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     return {
         "metric": metric,

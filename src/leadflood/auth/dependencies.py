@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
 from leadflood.auth.policy import Permission, allows
 from leadflood.auth.service import AuthService
+from leadflood.core.boundary import TX, Call
 from leadflood.core.errors import Forbidden, Unauthorized
 from leadflood.core.principal import Principal
 from leadflood.core.runtime import runtime_of
@@ -77,3 +79,18 @@ def requires(
 
     check.permission = permission  # type: ignore[attr-defined] - read by the route audit test
     return check
+
+
+def call_as(
+    permission: Permission,
+    resolve: Callable[..., Awaitable[Principal]] = principal_from_request,
+) -> Any:
+    """The route dependency giving a `Call`: the caller, checked for `permission`, with
+    the request's unit of work."""
+    check = requires(permission, resolve)
+
+    async def call(request: Request, principal: Principal = Depends(check), tx: Tx = TX) -> Call:
+        return Call(request, principal, tx)
+
+    call.permission = permission  # type: ignore[attr-defined] - read by the route audit test
+    return Depends(call)

@@ -11,17 +11,16 @@ from leadflood.auth import repository as repo
 from leadflood.auth import service
 from leadflood.auth.dependencies import (
     auth_service,
+    call_as,
     client_ip,
     principal_from_request,
-    requires,
 )
 from leadflood.auth.policy import Permission
 from leadflood.auth.responses import TokenOut, UserOut, UserStateOut
 from leadflood.auth.schemas import LoginIn, RefreshIn, UserIn, UserPatch
 from leadflood.auth.service import public_user
 from leadflood.core.api import Items
-from leadflood.core.boundary import TX
-from leadflood.core.idempotency import idempotent
+from leadflood.core.boundary import TX, Call
 from leadflood.core.principal import Principal
 from leadflood.core.uow import Tx
 
@@ -58,32 +57,26 @@ async def me(principal: Principal = Depends(principal_from_request)) -> dict:
 
 
 @router.get("/v1/users", response_model=Items[UserStateOut])
-async def list_users(
-    tx: Tx = TX, _: Principal = Depends(requires(Permission.users_manage))
-) -> dict:
-    users = await repo.list_users(tx)
+async def list_users(call: Call = call_as(Permission.users_manage)) -> dict:
+    users = await repo.list_users(call.tx)
     return {"items": [{**public_user(u), "active": u["active"]} for u in users]}
 
 
 @router.post("/v1/users", status_code=201, response_model=UserOut)
-async def add_user(
-    body: UserIn,
-    request: Request,
-    tx: Tx = TX,
-    principal: Principal = Depends(requires(Permission.users_manage)),
-) -> JSONResponse:
+async def add_user(body: UserIn, call: Call = call_as(Permission.users_manage)) -> JSONResponse:
     async def work() -> dict:
-        return public_user(await service.add_user(tx, principal, body))
+        return public_user(await service.add_user(call.tx, call.principal, body))
 
-    return await idempotent(request, tx, principal.user_id, 201, work, UserOut)
+    return await call.idempotent(work())
 
 
 @router.patch("/v1/users/{user_id}", response_model=UserStateOut)
 async def change_user(
     user_id: uuid.UUID,
     body: UserPatch,
-    tx: Tx = TX,
-    principal: Principal = Depends(requires(Permission.users_manage)),
+    call: Call = call_as(Permission.users_manage),
 ) -> dict:
-    user = await service.change_user(tx, principal, user_id, body.model_dump(exclude_unset=True))
+    user = await service.change_user(
+        call.tx, call.principal, user_id, body.model_dump(exclude_unset=True)
+    )
     return {**public_user(user), "active": user["active"]}

@@ -5,16 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.responses import JSONResponse
 
-from leadflood.auth.dependencies import requires
+from leadflood.auth.dependencies import call_as
 from leadflood.auth.policy import Permission
 from leadflood.billing import responses as out
 from leadflood.billing import service
 from leadflood.core.api import Items
-from leadflood.core.boundary import TX
+from leadflood.core.boundary import TX, Call
 from leadflood.core.errors import Unauthorized
 from leadflood.core.idempotency import idempotent
 from leadflood.core.principal import Principal
@@ -22,7 +22,7 @@ from leadflood.core.security import presented_api_key
 from leadflood.core.uow import Tx
 
 router = APIRouter(tags=["billing"])
-BILLING = Depends(requires(Permission.billing))
+BILLING = call_as(Permission.billing)
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
@@ -62,8 +62,8 @@ class DecisionIn(Strict):
     summary="Every buyer's balance, reservations, returns",
     response_model=Items[out.BuyerBalance],
 )
-async def buyers(request: Request, _: Principal = BILLING, tx: Tx = TX) -> dict:
-    return {"items": await service.overview(tx)}
+async def buyers(call: Call = BILLING) -> dict:
+    return {"items": await service.overview(call.tx)}
 
 
 @router.get(
@@ -71,10 +71,8 @@ async def buyers(request: Request, _: Principal = BILLING, tx: Tx = TX) -> dict:
     summary="A buyer's balance and ledger",
     response_model=out.Account,
 )
-async def account(
-    buyer_id: uuid.UUID, request: Request, _: Principal = BILLING, tx: Tx = TX
-) -> dict:
-    return await service.account(tx, buyer_id)
+async def account(buyer_id: uuid.UUID, call: Call = BILLING) -> dict:
+    return await service.account(call.tx, buyer_id)
 
 
 @router.post(
@@ -83,20 +81,10 @@ async def account(
     summary="Add funds",
     response_model=out.Posted,
 )
-async def top_up(
-    buyer_id: uuid.UUID,
-    body: TopUpIn,
-    request: Request,
-    principal: Principal = BILLING,
-    tx: Tx = TX,
-) -> dict:
+async def top_up(buyer_id: uuid.UUID, body: TopUpIn, call: Call = BILLING) -> dict:
+    key = call.request.headers.get("idempotency-key")
     return await service.top_up(
-        tx,
-        principal,
-        buyer_id,
-        body.amount_cents,
-        body.reference,
-        request.headers.get("idempotency-key"),
+        call.tx, call.principal, buyer_id, body.amount_cents, body.reference, key
     )
 
 
@@ -106,20 +94,10 @@ async def top_up(
     summary="Correct a balance (signed cents, with a reason)",
     response_model=out.Posted,
 )
-async def adjust(
-    buyer_id: uuid.UUID,
-    body: AdjustmentIn,
-    request: Request,
-    principal: Principal = BILLING,
-    tx: Tx = TX,
-) -> dict:
+async def adjust(buyer_id: uuid.UUID, body: AdjustmentIn, call: Call = BILLING) -> dict:
+    key = call.request.headers.get("idempotency-key")
     return await service.adjust(
-        tx,
-        principal,
-        buyer_id,
-        body.delta_cents,
-        body.reason,
-        request.headers.get("idempotency-key"),
+        call.tx, call.principal, buyer_id, body.delta_cents, body.reason, key
     )
 
 
@@ -128,14 +106,12 @@ async def adjust(
     summary="Buyer API key, once",
     response_model=out.BuyerKey,
 )
-async def rotate_key(
-    buyer_id: uuid.UUID, request: Request, principal: Principal = BILLING, tx: Tx = TX
-) -> JSONResponse:
+async def rotate_key(buyer_id: uuid.UUID, call: Call = BILLING) -> JSONResponse:
     async def work() -> dict:
-        key = await service.rotate_buyer_key(tx, principal, buyer_id)
+        key = await service.rotate_buyer_key(call.tx, call.principal, buyer_id)
         return {"buyer_id": buyer_id, "api_key": key}
 
-    return await idempotent(request, tx, principal.user_id, 200, work, out.BuyerKey)
+    return await call.idempotent(work())
 
 
 @router.get(
@@ -143,8 +119,8 @@ async def rotate_key(
     summary="Invoices, newest period first",
     response_model=Items[out.InvoiceListItem],
 )
-async def invoices(buyer_id: uuid.UUID | None = None, _: Principal = BILLING, tx: Tx = TX) -> dict:
-    return {"items": await service.invoices(tx, buyer_id)}
+async def invoices(buyer_id: uuid.UUID | None = None, call: Call = BILLING) -> dict:
+    return {"items": await service.invoices(call.tx, buyer_id)}
 
 
 @router.post(
@@ -152,14 +128,12 @@ async def invoices(buyer_id: uuid.UUID | None = None, _: Principal = BILLING, tx
     summary="Invoice postpaid buyers for a month",
     response_model=out.InvoiceRun,
 )
-async def invoice_run(
-    body: InvoiceRunIn, request: Request, principal: Principal = BILLING, tx: Tx = TX
-) -> JSONResponse:
+async def invoice_run(body: InvoiceRunIn, call: Call = BILLING) -> JSONResponse:
     async def work() -> dict:
-        invoices = await service.invoice_period(tx, body.period)
+        invoices = await service.invoice_period(call.tx, body.period)
         return {"period": body.period, "invoices": invoices}
 
-    return await idempotent(request, tx, principal.user_id, 200, work, out.InvoiceRun)
+    return await call.idempotent(work())
 
 
 @router.get(
@@ -167,10 +141,8 @@ async def invoice_run(
     summary="An invoice with its lines",
     response_model=out.Invoice,
 )
-async def invoice(
-    invoice_id: uuid.UUID, request: Request, _: Principal = BILLING, tx: Tx = TX
-) -> dict:
-    return await service.invoice(tx, invoice_id)
+async def invoice(invoice_id: uuid.UUID, call: Call = BILLING) -> dict:
+    return await service.invoice(call.tx, invoice_id)
 
 
 @router.post(
@@ -178,21 +150,10 @@ async def invoice(
     summary="issue, pay or void",
     response_model=out.Invoice,
 )
-async def invoice_action(
-    invoice_id: uuid.UUID,
-    action: str,
-    request: Request,
-    principal: Principal = BILLING,
-    tx: Tx = TX,
-) -> dict:
+async def invoice_action(invoice_id: uuid.UUID, action: str, call: Call = BILLING) -> dict:
     status = {"issue": "issued", "pay": "paid", "void": "void"}.get(action, action)
-    return await idempotent(
-        request,
-        tx,
-        principal.user_id,
-        200,
-        lambda: service.set_invoice_status(tx, principal, invoice_id, status),
-        out.Invoice,
+    return await call.idempotent(
+        service.set_invoice_status(call.tx, call.principal, invoice_id, status),
     )
 
 
@@ -201,10 +162,8 @@ async def invoice_action(
     summary="The returns queue",
     response_model=Items[out.ReturnListItem],
 )
-async def returns(
-    request: Request, status: str | None = None, _: Principal = BILLING, tx: Tx = TX
-) -> dict:
-    return {"items": await service.returns(tx, status)}
+async def returns(status: str | None = None, call: Call = BILLING) -> dict:
+    return {"items": await service.returns(call.tx, status)}
 
 
 @router.post(
@@ -213,27 +172,16 @@ async def returns(
     summary="Return a lead",
     response_model=out.Return,
 )
-async def admin_return(
-    lead_id: uuid.UUID,
-    body: ReturnIn,
-    request: Request,
-    principal: Principal = BILLING,
-    tx: Tx = TX,
-) -> JSONResponse:
-    return await idempotent(
-        request,
-        tx,
-        principal.user_id,
-        201,
-        lambda: service.request_return(
-            tx,
+async def admin_return(lead_id: uuid.UUID, body: ReturnIn, call: Call = BILLING) -> JSONResponse:
+    return await call.idempotent(
+        service.request_return(
+            call.tx,
             lead_id,
             body.reason,
             via="admin",
-            principal=principal,
+            principal=call.principal,
             note=body.note,
         ),
-        out.Return,
     )
 
 
@@ -244,12 +192,10 @@ async def admin_return(
 )
 async def accept(
     return_id: uuid.UUID,
-    request: Request,
     body: DecisionIn | None = None,
-    principal: Principal = BILLING,
-    tx: Tx = TX,
+    call: Call = BILLING,
 ) -> JSONResponse:
-    return await _decide(request, tx, principal, return_id, True, body)
+    return await _decide(call.request, call.tx, call.principal, return_id, True, body)
 
 
 @router.post(
@@ -259,12 +205,10 @@ async def accept(
 )
 async def reject(
     return_id: uuid.UUID,
-    request: Request,
     body: DecisionIn | None = None,
-    principal: Principal = BILLING,
-    tx: Tx = TX,
+    call: Call = BILLING,
 ) -> JSONResponse:
-    return await _decide(request, tx, principal, return_id, False, body)
+    return await _decide(call.request, call.tx, call.principal, return_id, False, body)
 
 
 async def _decide(
@@ -279,10 +223,8 @@ async def _decide(
     return await idempotent(
         request,
         tx,
-        principal.user_id,
-        200,
-        lambda: service.decide_return(tx, principal, return_id, accepted, note),
-        out.Return,
+        principal,
+        service.decide_return(tx, principal, return_id, accepted, note),
     )
 
 

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from leadflood.core.api import ApiModel
 
 
-class BuyerBalance(ApiModel):
+class BuyerMoney(ApiModel):
     id: uuid.UUID
     name: str
     payment_method: str
@@ -16,6 +16,9 @@ class BuyerBalance(ApiModel):
     balance_cents: int
     reserved_cents: int
     min_balance_cents: int
+
+
+class BuyerBalance(BuyerMoney):
     pending_returns: int
 
 
@@ -31,14 +34,7 @@ class LedgerLine(ApiModel):
     running_balance: int
 
 
-class Account(ApiModel):
-    id: uuid.UUID
-    name: str
-    payment_method: str
-    currency: str
-    balance_cents: int
-    reserved_cents: int
-    min_balance_cents: int
+class Account(BuyerMoney):
     max_return_rate: float | None = None
     has_api_key: bool
     ledger_balance: int
@@ -71,7 +67,7 @@ class InvoiceRun(ApiModel):
     invoices: list[InvoiceRunLine]
 
 
-class InvoiceListItem(ApiModel):
+class InvoiceHeader(ApiModel):
     id: uuid.UUID
     buyer_id: uuid.UUID
     buyer_name: str
@@ -83,6 +79,9 @@ class InvoiceListItem(ApiModel):
     issued_at: datetime | None = None
     due_at: datetime | None = None
     paid_at: datetime | None = None
+
+
+class InvoiceListItem(InvoiceHeader):
     lines: int
 
 
@@ -93,19 +92,8 @@ class InvoiceLine(ApiModel):
     delivered_at: datetime | None = None
 
 
-class Invoice(ApiModel):
-    id: uuid.UUID
-    buyer_id: uuid.UUID
-    buyer_name: str
+class Invoice(InvoiceHeader):
     buyer_email: str | None = None
-    period_start: date
-    period_end: date
-    status: str
-    currency: str
-    total_cents: int
-    issued_at: datetime | None = None
-    due_at: datetime | None = None
-    paid_at: datetime | None = None
     payment_method: str | None = None
     created_at: datetime
     updated_at: datetime

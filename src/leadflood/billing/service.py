@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,11 +24,10 @@ def _buyer_missing() -> NotFound:
 
 
 async def account(tx: Tx, buyer_id: uuid.UUID, limit: int = 200) -> dict[str, Any]:
-    conn = tx
-    buyer = await repo.buyer(conn, buyer_id)
+    buyer = await repo.buyer(tx, buyer_id)
     if buyer is None:
         raise _buyer_missing()
-    entries = await repo.statement(conn, buyer_id, limit)
+    entries = await repo.statement(tx, buyer_id, limit)
     return {
         **buyer,
         "available_cents": buyer["balance_cents"] - buyer["reserved_cents"],
@@ -36,8 +36,7 @@ async def account(tx: Tx, buyer_id: uuid.UUID, limit: int = 200) -> dict[str, An
 
 
 async def overview(tx: Tx) -> list[dict[str, Any]]:
-    conn = tx
-    return await repo.buyers_overview(conn)
+    return await repo.buyers_overview(tx)
 
 
 async def top_up(
@@ -50,16 +49,8 @@ async def top_up(
 ) -> dict[str, Any]:
     if amount_cents <= 0:
         raise BadRequest("invalid_amount", "a top-up is a positive amount of cents")
-    return await _post(
-        tx,
-        principal,
-        "top_up",
-        buyer_id,
-        amount_cents,
-        "platform:topups",
-        reference or "top-up",
-        idempotency_key,
-    )
+    entry = _Entry("top_up", amount_cents, "platform:topups", reference or "top-up")
+    return await _post(tx, principal, buyer_id, entry, idempotency_key)
 
 
 async def adjust(
@@ -72,34 +63,30 @@ async def adjust(
 ) -> dict[str, Any]:
     if delta_cents == 0 or not reason.strip():
         raise BadRequest("invalid_adjustment", "a non-zero amount and a reason are required")
-    return await _post(
-        tx,
-        principal,
-        "adjustment",
-        buyer_id,
-        delta_cents,
-        "platform:adjustments",
-        reason,
-        idempotency_key,
-    )
+    entry = _Entry("adjustment", delta_cents, "platform:adjustments", reason)
+    return await _post(tx, principal, buyer_id, entry, idempotency_key)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    kind: str
+    delta: int
+    counter: str  # the account that moves the other way
+    description: str
 
 
 async def _post(
     tx: Tx,
     principal: Principal | None,
-    kind: str,
     buyer_id: uuid.UUID,
-    delta: int,
-    counter: str,
-    description: str,
+    entry: _Entry,
     idempotency_key: str | None,
 ) -> dict[str, Any]:
-    conn = tx
-    raw = conn
-    if await repo.buyer(raw, buyer_id) is None:
+    kind, delta, counter, description = entry.kind, entry.delta, entry.counter, entry.description
+    if await repo.buyer(tx, buyer_id) is None:
         raise _buyer_missing()
     posted = await repo.post(
-        raw,
+        tx,
         kind=kind,
         buyer_id=buyer_id,
         delta_cents=delta,
@@ -117,8 +104,8 @@ async def _post(
             {"delta_cents": delta, "description": description},
         )
         if delta > 0:
-            await capacity_may_have_opened(raw)
-    buyer = await repo.buyer(raw, buyer_id)
+            await capacity_may_have_opened(tx)
+    buyer = await repo.buyer(tx, buyer_id)
     assert buyer is not None
     return {
         "transaction_id": posted["transaction_id"],
@@ -130,16 +117,14 @@ async def _post(
 async def rotate_buyer_key(tx: Tx, principal: Principal | None, buyer_id: uuid.UUID) -> str:
     """The key a buyer files returns with (`POST /api/returns`); shown once."""
     key = new_api_key("lfbuy")
-    conn = tx
-    if not await repo.set_buyer_key(conn, buyer_id, hash_api_key(key)):
+    if not await repo.set_buyer_key(tx, buyer_id, hash_api_key(key)):
         raise _buyer_missing()
     await tx.audit(principal, "rotate_api_key", "buyer", buyer_id, {"api_key": "[rotated]"})
     return key
 
 
 async def buyer_for_key(tx: Tx, key: str) -> uuid.UUID | None:
-    conn = tx
-    return await repo.buyer_by_key_hash(conn, hash_api_key(key))
+    return await repo.buyer_by_key_hash(tx, hash_api_key(key))
 
 
 # ---- invoices ---------------------------------------------------------------------------
@@ -159,11 +144,9 @@ async def invoice_period(tx: Tx, period: str) -> list[dict[str, Any]]:
     never twice. Re-running adds only leads not yet invoiced (usually none: a no-op)."""
     start, end = month_bounds(period)
     results = []
-    conn = tx
-    buyers = await repo.postpaid_buyers(conn)
+    buyers = await repo.postpaid_buyers(tx)
     for buyer in buyers:
-        conn = tx
-        invoice = await repo.open_invoice(conn, buyer, start, end)
+        invoice = await repo.open_invoice(tx, buyer, start, end)
         if invoice["status"] != InvoiceStatus.draft:
             results.append(
                 {
@@ -174,12 +157,12 @@ async def invoice_period(tx: Tx, period: str) -> list[dict[str, Any]]:
                 }
             )
             continue
-        added = await repo.add_lines(conn, invoice["id"], buyer["id"], start, end)
-        current = await repo.invoice(conn, invoice["id"])
+        added = await repo.add_lines(tx, invoice["id"], buyer["id"], start, end)
+        current = await repo.invoice(tx, invoice["id"])
         assert current is not None
         if not current["lines"]:
             # Nothing to bill: the draft opened above never becomes visible.
-            await repo.drop_empty_draft(conn, invoice["id"])
+            await repo.drop_empty_draft(tx, invoice["id"])
             continue
         results.append(
             {
@@ -195,13 +178,11 @@ async def invoice_period(tx: Tx, period: str) -> list[dict[str, Any]]:
 
 
 async def invoices(tx: Tx, buyer_id: uuid.UUID | None = None) -> list[dict]:
-    conn = tx
-    return await repo.invoices(conn, buyer_id)
+    return await repo.invoices(tx, buyer_id)
 
 
 async def invoice(tx: Tx, invoice_id: uuid.UUID) -> dict[str, Any]:
-    conn = tx
-    found = await repo.invoice(conn, invoice_id)
+    found = await repo.invoice(tx, invoice_id)
     if found is None:
         raise NotFound("invoice_not_found", "no invoice with this id")
     return found
@@ -212,16 +193,14 @@ async def set_invoice_status(
 ) -> dict[str, Any]:
     if status not in (InvoiceStatus.issued, InvoiceStatus.paid, InvoiceStatus.void):
         raise BadRequest("invalid_status", "an invoice can be issued, paid or voided")
-    conn = tx
-    raw = conn
-    current = await repo.invoice(raw, invoice_id)
+    current = await repo.invoice(tx, invoice_id)
     if current is None:
         raise NotFound("invoice_not_found", "no invoice with this id")
-    if not await repo.set_invoice_status(raw, invoice_id, status):
+    if not await repo.set_invoice_status(tx, invoice_id, status):
         raise Conflict(
             "invalid_transition", f"a {current['status']} invoice cannot become {status}"
         )
-    released = await repo.release_lines(raw, invoice_id) if status == InvoiceStatus.void else 0
+    released = await repo.release_lines(tx, invoice_id) if status == InvoiceStatus.void else 0
     await tx.audit(principal, status, "invoice", invoice_id, {"released_leads": released})
     return await invoice(tx, invoice_id)
 
@@ -243,8 +222,7 @@ async def request_return(
     return window, unless the buyer's return rate would pass its cap."""
     if not reason.strip():
         raise BadRequest("reason_required", "say why the lead is returned")
-    conn = tx
-    lead = await repo.lead_for_return(conn, lead_id)
+    lead = await repo.lead_for_return(tx, lead_id)
     if lead is None or (buyer_id is not None and lead["buyer_id"] != buyer_id):
         raise NotFound("lead_not_found", "no lead delivered to this buyer with this id")
     if lead["status"] != LeadStatus.delivered:
@@ -256,7 +234,7 @@ async def request_return(
             f"returns close {lead['return_window_days']} day(s) after delivery",
         )
     if lead["max_return_rate"] is not None:
-        returned, delivered = await repo.return_rate(conn, lead["buyer_id"])
+        returned, delivered = await repo.return_rate(tx, lead["buyer_id"])
         rate = (returned + 1) / max(delivered, 1)
         if rate > float(lead["max_return_rate"]):
             raise Conflict(
@@ -265,7 +243,7 @@ async def request_return(
                 f"the cap is {float(lead['max_return_rate']):.0%}",
             )
     created = await repo.insert_return(
-        conn,
+        tx,
         {
             "lead_id": lead_id,
             "buyer_id": lead["buyer_id"],
@@ -290,26 +268,24 @@ async def decide_return(
     """Accepting credits the price (prepaid: back on the balance; postpaid: a credit if
     already invoiced, otherwise the lead just never gets invoiced) and marks the lead
     returned / credited. Deciding twice is refused."""
-    conn = tx
-    raw = conn
-    found = await repo.lock_return(raw, return_id)
+    found = await repo.lock_return(tx, return_id)
     if found is None:
         raise NotFound("return_not_found", "no return with this id")
     if found["status"] != ReturnStatus.pending:
         raise Conflict("already_decided", f"the return was {found['status']}")
     credit = None
     if accept:
-        lead = await repo.lead_for_return(raw, found["lead_id"])
+        lead = await repo.lead_for_return(tx, found["lead_id"])
         assert lead is not None
         price = lead["price_cents"] or 0
         charged = (
             lead["payment_method"] == "prepaid" or lead["billing_status"] == BillingStatus.invoiced
         )
-        if not await repo.mark_returned(raw, found["lead_id"]):
+        if not await repo.mark_returned(tx, found["lead_id"]):
             raise Conflict("not_returnable", f"the lead is {lead['status']}")
         if charged and price > 0:
             posted = await repo.post(
-                raw,
+                tx,
                 kind="return_credit",
                 buyer_id=found["buyer_id"],
                 delta_cents=price,
@@ -321,7 +297,7 @@ async def decide_return(
             )
             credit = posted["transaction_id"]
     await repo.decide_return(
-        raw,
+        tx,
         return_id,
         "accepted" if accept else "rejected",
         note,
@@ -335,10 +311,9 @@ async def decide_return(
         found["lead_id"],
         {"return_id": str(return_id), "credit_transaction_id": str(credit) if credit else None},
     )
-    decided = await repo.lock_return(raw, return_id)
+    decided = await repo.lock_return(tx, return_id)
     return decided  # type: ignore[return-value]
 
 
 async def returns(tx: Tx, status: str | None = None) -> list[dict[str, Any]]:
-    conn = tx
-    return await repo.returns(conn, status)
+    return await repo.returns(tx, status)

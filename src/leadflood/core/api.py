@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 T = TypeVar("T")
 
@@ -35,3 +35,13 @@ def shaped(model: type[ApiModel] | None, payload: Any) -> Any:
     if model is None:
         return payload
     return model.model_validate(payload).model_dump(mode="json", by_alias=True)
+
+
+def deprecated_alias(field: str, type_: Any) -> Any:
+    """A camelCase name published before decision 0015, still sent beside `field` and
+    marked deprecated in the OpenAPI document."""
+    return computed_field(  # type: ignore[call-overload]
+        property(lambda self: getattr(self, field)),
+        return_type=type_,
+        deprecated=f"use {field} (decision 0015)",
+    )

@@ -14,6 +14,13 @@ class AppError(Exception):
     # The unit of work commits what was done before this error (core/uow.py).
     keeps_work: bool = False
 
+    def __init_subclass__(
+        cls, *, status: int | None = None, code: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.status = status or cls.status
+        cls.code = code or cls.code
+
     def __init__(
         self,
         code: str | None = None,
@@ -31,43 +38,29 @@ class AppError(Exception):
         super().__init__(f"{self.code}: {self.message}")
 
 
-class BadRequest(AppError):
-    status = 400
+# Each kind of error: its HTTP status and default code.
+class BadRequest(AppError, status=400): ...
 
 
-class Unauthorized(AppError):
-    status = 401
-    code = "unauthorized"
+class Unauthorized(AppError, status=401, code="unauthorized"): ...
 
 
-class Forbidden(AppError):
-    status = 403
-    code = "forbidden"
+class Forbidden(AppError, status=403, code="forbidden"): ...
 
 
-class NotFound(AppError):
-    status = 404
-    code = "not_found"
+class NotFound(AppError, status=404, code="not_found"): ...
 
 
-class Conflict(AppError):
-    status = 409
-    code = "conflict"
+class Conflict(AppError, status=409, code="conflict"): ...
 
 
-class PayloadTooLarge(AppError):
-    status = 413
-    code = "payload_too_large"
+class PayloadTooLarge(AppError, status=413, code="payload_too_large"): ...
 
 
-class RateLimited(AppError):
-    status = 429
-    code = "rate_limited"
+class RateLimited(AppError, status=429, code="rate_limited"): ...
 
 
-class ServiceUnavailable(AppError):
-    status = 503
-    code = "service_unavailable"
+class ServiceUnavailable(AppError, status=503, code="service_unavailable"): ...
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> bytes:

@@ -149,6 +149,18 @@ WHERE id = $1
 """
 
 
+_REQUEUED = """
+UPDATE outreach.job_executions
+SET status = 'queued', error = $2, next_attempt_at = now() + $3, attempts = attempts - $4
+WHERE id = $1
+"""
+
+_FAILED = """
+UPDATE outreach.job_executions SET status = 'failed', error = $2, finished_at = now()
+WHERE id = $1
+"""
+
+
 async def run_execution(ctx: JobContext, execution_id: uuid.UUID) -> str:
     """One attempt. Returns the execution's status afterwards."""
     async with ctx.statements() as tx:
@@ -196,26 +208,15 @@ async def _retry(
     *,
     count_attempt: bool = True,
 ) -> None:
+    spent = 0 if count_attempt else 1
     async with ctx.unit_of_work() as tx:
-        await tx.execute(
-            "UPDATE outreach.job_executions SET status = 'queued', error = $2, "
-            "next_attempt_at = now() + $3, attempts = attempts - $4 WHERE id = $1",
-            execution["id"],
-            error[:2000],
-            delay,
-            0 if count_attempt else 1,
-        )
+        await tx.execute(_REQUEUED, execution["id"], error[:2000], delay, spent)
         await tx.enqueue(execution["type"], {"execution_id": str(execution["id"])}, delay=delay)
 
 
 async def _fail(ctx: JobContext, spec: TrackedJob, execution: dict[str, Any], error: str) -> str:
     async with ctx.unit_of_work() as tx:
-        await tx.execute(
-            "UPDATE outreach.job_executions SET status = 'failed', error = $2, "
-            "finished_at = now() WHERE id = $1",
-            execution["id"],
-            error[:2000],
-        )
+        await tx.execute(_FAILED, execution["id"], error[:2000])
         if spec.on_failure is not None:
             await spec.on_failure(tx, execution, error)
     log.warning("execution_failed", type=execution["type"], error=error[:300])

@@ -10,8 +10,7 @@ different request is refused.
 from __future__ import annotations
 
 import hashlib
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Coroutine
 from typing import Any
 
 import orjson
@@ -19,8 +18,9 @@ from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from starlette.responses import JSONResponse
 
-from leadflood.core.api import ApiModel, shaped
+from leadflood.core.api import shaped
 from leadflood.core.errors import BadRequest, Conflict
+from leadflood.core.principal import Principal
 from leadflood.core.uow import Tx
 
 MAX_KEY_LENGTH = 200
@@ -40,18 +40,27 @@ WHERE user_id = $1 AND key = $2
 
 
 async def idempotent(
-    request: Request,
-    tx: Tx,
-    user_id: uuid.UUID,
-    status: int,
-    work: Callable[[], Awaitable[Any]],
-    model: type[ApiModel] | None = None,
+    request: Request, tx: Tx, principal: Principal, work: Coroutine[Any, Any, Any]
 ) -> JSONResponse:
-    """`work`'s result as `model` allows it (the route's response model), stored with the
-    key in the request's unit of work when the request carries one."""
+    """`work`'s result as the route's response model allows it, with the route's status;
+    stored with the caller's key in the request's unit of work when it carries one. A
+    replay answers from the store and never runs `work`."""
+    try:
+        return await _idempotent(request, tx, principal, work)
+    finally:
+        work.close()  # a no-op once awaited; a replay or a refused key never starts it
+
+
+async def _idempotent(
+    request: Request, tx: Tx, principal: Principal, work: Coroutine[Any, Any, Any]
+) -> JSONResponse:
+    route = request.scope.get("route")
+    status = getattr(route, "status_code", None) or 200
+    model = getattr(route, "response_model", None)
+    user_id = principal.user_id
     key = request.headers.get("idempotency-key")
     if key is None:
-        return JSONResponse(jsonable_encoder(shaped(model, await work())), status_code=status)
+        return JSONResponse(jsonable_encoder(shaped(model, await work)), status_code=status)
     if not key.strip() or len(key) > MAX_KEY_LENGTH:
         raise BadRequest("invalid_idempotency_key", f"1 to {MAX_KEY_LENGTH} characters")
     body = await request.body()
@@ -70,7 +79,7 @@ async def idempotent(
             status_code=stored["response_status"],
             headers={"Idempotent-Replayed": "true"},
         )
-    payload = jsonable_encoder(shaped(model, await work()))
+    payload = jsonable_encoder(shaped(model, await work))
     await tx.execute(
         "UPDATE idempotency_keys SET response_status = $2, response_body = $3::jsonb WHERE id = $1",
         claim,

@@ -33,9 +33,7 @@ from leadflood.core.errors import AppError, BadRequest, PayloadTooLarge, app_err
 MAX_JSON_DEPTH = 32
 
 
-class RequestTimeout(AppError):
-    status = 408
-    code = "request_timeout"
+class RequestTimeout(AppError, status=408, code="request_timeout"): ...
 
 
 def nul_error(where: str) -> BadRequest:

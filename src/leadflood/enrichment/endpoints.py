@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import JSONResponse
 
-from leadflood.auth.dependencies import requires
+from leadflood.auth.dependencies import call_as
 from leadflood.auth.policy import Permission
-from leadflood.core.boundary import TX
-from leadflood.core.idempotency import idempotent
-from leadflood.core.principal import Principal
-from leadflood.core.runtime import runtime_of
-from leadflood.core.uow import Tx
+from leadflood.core.boundary import Call
 from leadflood.enrichment.service import start_enrichment
 from leadflood.prospecting.responses import EnrichmentStarted
 
@@ -36,20 +32,18 @@ class EnrichIn(BaseModel):
 )
 async def enrich(
     lead_id: uuid.UUID,
-    request: Request,
     body: EnrichIn | None = None,
-    tx: Tx = TX,
-    principal: Principal = Depends(requires(Permission.outreach_write)),
+    call: Call = call_as(Permission.outreach_write),
 ) -> JSONResponse:
-    settings = runtime_of(request).settings
+    settings = call.settings
     body = body or EnrichIn()
-    return await idempotent(
-        request,
-        tx,
-        principal.user_id,
-        202,
-        lambda: start_enrichment(
-            tx, settings, principal, lead_id, overwrite=body.overwrite, provider=body.provider
+    return await call.idempotent(
+        start_enrichment(
+            call.tx,
+            settings,
+            call.principal,
+            lead_id,
+            overwrite=body.overwrite,
+            provider=body.provider,
         ),
-        EnrichmentStarted,
     )

@@ -13,14 +13,10 @@ from leadflood.core.jobs import JobContext, job
 from leadflood.enrichment import service
 from leadflood.enrichment.service import ENRICH_JOB, ENRICH_RETRY
 
+FAILED, REPLAYED = service.enrichment_failed, service.reopen_enrichment
 
-@job(
-    ENRICH_JOB,
-    retry=ENRICH_RETRY,
-    tracked=True,
-    on_failure=service.enrichment_failed,
-    on_replay=service.reopen_enrichment,
-)
+
+@job(ENRICH_JOB, retry=ENRICH_RETRY, tracked=True, on_failure=FAILED, on_replay=REPLAYED)
 async def run_enrichment(ctx: JobContext, execution: dict[str, Any]) -> dict[str, Any]:
     run_id = uuid.UUID(execution["payload"]["enrichment_run_id"])
     lead_id = execution["lead_id"]

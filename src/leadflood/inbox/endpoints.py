@@ -7,16 +7,14 @@ import hmac
 import uuid
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, JSONResponse
 
-from leadflood.auth.dependencies import requires
+from leadflood.auth.dependencies import call_as
 from leadflood.auth.policy import Permission
 from leadflood.core.api import Items
-from leadflood.core.boundary import TX
+from leadflood.core.boundary import TX, Call
 from leadflood.core.errors import NotFound, PayloadTooLarge, Unauthorized
-from leadflood.core.idempotency import idempotent
-from leadflood.core.principal import Principal
 from leadflood.core.providers import provider_not_configured
 from leadflood.core.runtime import runtime_of
 from leadflood.core.uow import Tx
@@ -38,13 +36,11 @@ MAX_INBOUND_BYTES = 10 * 1024 * 1024
     response_model=Items[mo.ConversationListItem],
 )
 async def conversations(
-    request: Request,
     unread: bool = False,
     limit: int = Query(100, ge=1, le=500),
-    _: Principal = Depends(requires(Permission.outreach_read)),
-    tx: Tx = TX,
+    call: Call = call_as(Permission.outreach_read),
 ) -> dict:
-    items = await service.conversations(tx, unread_only=unread, limit=limit)
+    items = await service.conversations(call.tx, unread_only=unread, limit=limit)
     return {"items": items}
 
 
@@ -55,11 +51,9 @@ async def conversations(
 )
 async def conversation(
     conversation_id: uuid.UUID,
-    request: Request,
-    _: Principal = Depends(requires(Permission.outreach_read)),
-    tx: Tx = TX,
+    call: Call = call_as(Permission.outreach_read),
 ) -> dict:
-    return await service.conversation(tx, conversation_id)
+    return await service.conversation(call.tx, conversation_id)
 
 
 @router.post(
@@ -71,17 +65,10 @@ async def conversation(
 async def reply(
     conversation_id: uuid.UUID,
     body: ReplyIn,
-    request: Request,
-    principal: Principal = Depends(requires(Permission.outreach_write)),
-    tx: Tx = TX,
+    call: Call = call_as(Permission.outreach_write),
 ) -> JSONResponse:
-    return await idempotent(
-        request,
-        tx,
-        principal.user_id,
-        202,
-        lambda: service.reply(tx, principal, conversation_id, body.body, body.subject),
-        mo.ReplyQueued,
+    return await call.idempotent(
+        service.reply(call.tx, call.principal, conversation_id, body.body, body.subject),
     )
 
 

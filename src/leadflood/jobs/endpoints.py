@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from leadflood.auth.dependencies import requires
+from leadflood.auth.dependencies import call_as
 from leadflood.auth.policy import Permission
-from leadflood.core.boundary import TX
+from leadflood.core.boundary import Call
 from leadflood.core.errors import NotFound
 from leadflood.core.executions import get_execution
-from leadflood.core.principal import Principal
-from leadflood.core.uow import Tx
 from leadflood.jobs.responses import Job
 
 router = APIRouter(tags=["jobs"])
@@ -23,12 +21,8 @@ router = APIRouter(tags=["jobs"])
     summary="Job status: queued, running, completed or failed",
     response_model=Job,
 )
-async def job_status(
-    job_id: uuid.UUID,
-    tx: Tx = TX,
-    _: Principal = Depends(requires(Permission.outreach_read)),
-) -> dict:
-    execution = await get_execution(tx, job_id)
+async def job_status(job_id: uuid.UUID, call: Call = call_as(Permission.outreach_read)) -> dict:
+    execution = await get_execution(call.tx, job_id)
     if execution is None:
         raise NotFound("job_not_found", "no job with this id")
     links = {k: execution[k] for k in ("lead_id", "icp_id", "search_run_id") if execution[k]}

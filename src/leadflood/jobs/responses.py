@@ -6,9 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import computed_field
-
-from leadflood.core.api import ApiModel
+from leadflood.core.api import ApiModel, deprecated_alias
 
 
 class JobLinks(ApiModel):
@@ -32,27 +30,8 @@ class Job(ApiModel):
     finished_at: datetime | None = None
 
     # The camelCase names published before decision 0015, kept as deprecated aliases.
-    @computed_field(deprecated="use max_attempts")  # type: ignore[prop-decorator]
-    @property
-    def maxAttempts(self) -> int:
-        return self.max_attempts
-
-    @computed_field(deprecated="use next_attempt_at")  # type: ignore[prop-decorator]
-    @property
-    def nextAttemptAt(self) -> datetime | None:
-        return self.next_attempt_at
-
-    @computed_field(deprecated="use created_at")  # type: ignore[prop-decorator]
-    @property
-    def createdAt(self) -> datetime:
-        return self.created_at
-
-    @computed_field(deprecated="use started_at")  # type: ignore[prop-decorator]
-    @property
-    def startedAt(self) -> datetime | None:
-        return self.started_at
-
-    @computed_field(deprecated="use finished_at")  # type: ignore[prop-decorator]
-    @property
-    def finishedAt(self) -> datetime | None:
-        return self.finished_at
+    maxAttempts = deprecated_alias("max_attempts", int)
+    nextAttemptAt = deprecated_alias("next_attempt_at", datetime | None)
+    createdAt = deprecated_alias("created_at", datetime)
+    startedAt = deprecated_alias("started_at", datetime | None)
+    finishedAt = deprecated_alias("finished_at", datetime | None)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, time
 
-from pydantic import computed_field
-
-from leadflood.core.api import ApiModel
+from leadflood.core.api import ApiModel, deprecated_alias
 
 
 class Mailbox(ApiModel):
@@ -58,7 +56,7 @@ class Message(ApiModel):
     updated_at: datetime
 
 
-class ConversationListItem(ApiModel):
+class ConversationHeader(ApiModel):
     id: uuid.UUID
     lead_id: uuid.UUID
     channel: str
@@ -69,23 +67,16 @@ class ConversationListItem(ApiModel):
     last_name: str | None = None
     email: str | None = None
     company: str | None = None
+
+
+class ConversationListItem(ConversationHeader):
     preview: str | None = None
 
 
-class Conversation(ApiModel):
-    id: uuid.UUID
-    lead_id: uuid.UUID
-    channel: str
-    subject: str | None = None
-    unread_count: int
-    last_message_at: datetime | None = None
+class Conversation(ConversationHeader):
     created_at: datetime
     updated_at: datetime
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
     phone: str | None = None
-    company: str | None = None
     messages: list[Message]
 
 
@@ -94,15 +85,8 @@ class ReplyQueued(ApiModel):
     job_id: uuid.UUID
     status: str
 
-    @computed_field(deprecated="use message_id (decision 0015)")  # type: ignore[prop-decorator]
-    @property
-    def messageId(self) -> uuid.UUID:
-        return self.message_id
-
-    @computed_field(deprecated="use job_id (decision 0015)")  # type: ignore[prop-decorator]
-    @property
-    def jobId(self) -> uuid.UUID:
-        return self.job_id
+    messageId = deprecated_alias("message_id", uuid.UUID)
+    jobId = deprecated_alias("job_id", uuid.UUID)
 
 
 class InboundResult(ApiModel):

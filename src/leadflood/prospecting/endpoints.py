@@ -4,59 +4,44 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from starlette.responses import JSONResponse
 
-from leadflood.auth.dependencies import requires
+from leadflood.auth.dependencies import call_as
 from leadflood.auth.policy import Permission
 from leadflood.core.api import Items, Success
-from leadflood.core.boundary import TX
-from leadflood.core.idempotency import idempotent
-from leadflood.core.principal import Principal
-from leadflood.core.runtime import runtime_of
-from leadflood.core.uow import Tx
+from leadflood.core.boundary import Call
 from leadflood.prospecting import responses as out
 from leadflood.prospecting import service
 from leadflood.prospecting.schemas import IcpIn, LeadIn, SearchIn
 
 router = APIRouter(tags=["outreach"])
 
-READ = Depends(requires(Permission.outreach_read))
-WORK = Depends(requires(Permission.outreach_write))
-DEFINE = Depends(requires(Permission.icps_write))
+READ = call_as(Permission.outreach_read)
+WORK = call_as(Permission.outreach_write)
+DEFINE = call_as(Permission.icps_write)
 
 
 @router.get(
     "/v1/icps", summary="List ICPs with their lead counts", response_model=Items[out.IcpListItem]
 )
-async def list_icps(request: Request, _: Principal = READ, tx: Tx = TX) -> dict:
-    return {"items": await service.list_icps(tx)}
+async def list_icps(call: Call = READ) -> dict:
+    return {"items": await service.list_icps(call.tx)}
 
 
 @router.post("/v1/icps", status_code=201, summary="Create an ICP", response_model=out.Icp)
-async def create_icp(
-    body: IcpIn, request: Request, principal: Principal = DEFINE, tx: Tx = TX
-) -> JSONResponse:
-    return await idempotent(
-        request,
-        tx,
-        principal.user_id,
-        201,
-        lambda: service.create_icp(tx, principal, body),
-        out.Icp,
-    )
+async def create_icp(body: IcpIn, call: Call = DEFINE) -> JSONResponse:
+    return await call.idempotent(service.create_icp(call.tx, call.principal, body))
 
 
 @router.get("/v1/icps/{icp_id}", summary="Get an ICP", response_model=out.Icp)
-async def get_icp(icp_id: uuid.UUID, request: Request, _: Principal = READ, tx: Tx = TX) -> dict:
-    return await service.get_icp(tx, icp_id)
+async def get_icp(icp_id: uuid.UUID, call: Call = READ) -> dict:
+    return await service.get_icp(call.tx, icp_id)
 
 
 @router.put("/v1/icps/{icp_id}", summary="Replace an ICP's definition", response_model=out.Icp)
-async def replace_icp(
-    icp_id: uuid.UUID, body: IcpIn, request: Request, principal: Principal = DEFINE, tx: Tx = TX
-) -> dict:
-    return await service.replace_icp(tx, principal, icp_id, body)
+async def replace_icp(icp_id: uuid.UUID, body: IcpIn, call: Call = DEFINE) -> dict:
+    return await service.replace_icp(call.tx, call.principal, icp_id, body)
 
 
 @router.delete(
@@ -64,10 +49,8 @@ async def replace_icp(
     summary="Delete an ICP (its leads stay, unlinked)",
     response_model=Success,
 )
-async def delete_icp(
-    icp_id: uuid.UUID, request: Request, principal: Principal = DEFINE, tx: Tx = TX
-) -> dict:
-    await service.delete_icp(tx, principal, icp_id)
+async def delete_icp(icp_id: uuid.UUID, call: Call = DEFINE) -> dict:
+    await service.delete_icp(call.tx, call.principal, icp_id)
     return {"success": True}
 
 
@@ -79,20 +62,11 @@ async def delete_icp(
 )
 async def search(
     icp_id: uuid.UUID,
-    request: Request,
     body: SearchIn | None = None,
-    principal: Principal = WORK,
-    tx: Tx = TX,
+    call: Call = WORK,
 ) -> JSONResponse:
-    return await idempotent(
-        request,
-        tx,
-        principal.user_id,
-        202,
-        lambda: service.start_search(
-            tx, runtime_of(request).settings, principal, icp_id, body or SearchIn()
-        ),
-        out.SearchStarted,
+    return await call.idempotent(
+        service.start_search(call.tx, call.settings, call.principal, icp_id, body or SearchIn()),
     )
 
 
@@ -101,8 +75,8 @@ async def search(
     summary="Recent search runs of an ICP",
     response_model=Items[out.SearchRun],
 )
-async def list_runs(icp_id: uuid.UUID, request: Request, _: Principal = READ, tx: Tx = TX) -> dict:
-    return {"items": await service.list_runs(tx, icp_id)}
+async def list_runs(icp_id: uuid.UUID, call: Call = READ) -> dict:
+    return {"items": await service.list_runs(call.tx, icp_id)}
 
 
 @router.get(
@@ -110,10 +84,8 @@ async def list_runs(icp_id: uuid.UUID, request: Request, _: Principal = READ, tx
     summary="Search run status and counts",
     response_model=out.SearchRun,
 )
-async def get_run(
-    icp_id: uuid.UUID, run_id: uuid.UUID, request: Request, _: Principal = READ, tx: Tx = TX
-) -> dict:
-    return await service.get_run(tx, icp_id, run_id)
+async def get_run(icp_id: uuid.UUID, run_id: uuid.UUID, call: Call = READ) -> dict:
+    return await service.get_run(call.tx, icp_id, run_id)
 
 
 @router.get(
@@ -122,7 +94,6 @@ async def get_run(
     response_model=out.ProspectsPage,
 )
 async def list_leads(
-    request: Request,
     status: str | None = None,
     icp_id: uuid.UUID | None = None,
     email_status: str | None = None,
@@ -131,8 +102,7 @@ async def list_leads(
     sort: str = "-created_at",
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=200),
-    _: Principal = READ,
-    tx: Tx = TX,
+    call: Call = READ,
 ) -> dict:
     filters = {
         k: v
@@ -144,7 +114,9 @@ async def list_leads(
         }.items()
         if v is not None
     }
-    return await service.list_leads(tx, filters=filters, q=q, sort=sort, cursor=cursor, limit=limit)
+    return await service.list_leads(
+        call.tx, filters=filters, q=q, sort=sort, cursor=cursor, limit=limit
+    )
 
 
 @router.post(
@@ -153,17 +125,8 @@ async def list_leads(
     summary="Create an outreach lead by hand",
     response_model=out.Prospect,
 )
-async def create_lead(
-    body: LeadIn, request: Request, principal: Principal = WORK, tx: Tx = TX
-) -> JSONResponse:
-    return await idempotent(
-        request,
-        tx,
-        principal.user_id,
-        201,
-        lambda: service.create_lead(tx, principal, body),
-        out.Prospect,
-    )
+async def create_lead(body: LeadIn, call: Call = WORK) -> JSONResponse:
+    return await call.idempotent(service.create_lead(call.tx, call.principal, body))
 
 
 @router.get(
@@ -171,7 +134,5 @@ async def create_lead(
     summary="An outreach lead with its enrichment history",
     response_model=out.ProspectDetail,
 )
-async def lead_detail(
-    lead_id: uuid.UUID, request: Request, _: Principal = READ, tx: Tx = TX
-) -> dict:
-    return await service.lead_detail(tx, lead_id)
+async def lead_detail(lead_id: uuid.UUID, call: Call = READ) -> dict:
+    return await service.lead_detail(call.tx, lead_id)

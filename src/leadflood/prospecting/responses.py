@@ -6,9 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import computed_field
-
-from leadflood.core.api import ApiModel
+from leadflood.core.api import ApiModel, deprecated_alias
 
 
 class Icp(ApiModel):
@@ -36,15 +34,8 @@ class SearchStarted(ApiModel):
     job_id: uuid.UUID
     deduplicated: bool
 
-    @computed_field(deprecated="use run_id (decision 0015)")  # type: ignore[prop-decorator]
-    @property
-    def runId(self) -> uuid.UUID:
-        return self.run_id
-
-    @computed_field(deprecated="use job_id (decision 0015)")  # type: ignore[prop-decorator]
-    @property
-    def jobId(self) -> uuid.UUID:
-        return self.job_id
+    runId = deprecated_alias("run_id", uuid.UUID)
+    jobId = deprecated_alias("job_id", uuid.UUID)
 
 
 class SearchRun(ApiModel):
@@ -103,10 +94,7 @@ class ProspectsPage(ApiModel):
     items: list[Prospect]
     next_cursor: str | None = None
 
-    @computed_field(deprecated="use next_cursor (decision 0015)")  # type: ignore[prop-decorator]
-    @property
-    def nextCursor(self) -> str | None:
-        return self.next_cursor
+    nextCursor = deprecated_alias("next_cursor", str | None)
 
 
 class EnrichmentRun(ApiModel):
@@ -151,12 +139,5 @@ class EnrichmentStarted(ApiModel):
     enrichment_run_id: uuid.UUID | None = None  # None: the pending enrichment stands
     deduplicated: bool
 
-    @computed_field(deprecated="use job_id (decision 0015)")  # type: ignore[prop-decorator]
-    @property
-    def jobId(self) -> uuid.UUID:
-        return self.job_id
-
-    @computed_field(deprecated="use enrichment_run_id (decision 0015)")  # type: ignore[prop-decorator]
-    @property
-    def enrichmentRunId(self) -> uuid.UUID | None:
-        return self.enrichment_run_id
+    jobId = deprecated_alias("job_id", uuid.UUID)
+    enrichmentRunId = deprecated_alias("enrichment_run_id", uuid.UUID | None)

@@ -98,29 +98,22 @@ async def start_search(
     filters = SearchFilters.from_icp(icp)
     params = {"filters": filters.as_dict(), "pages": body.pages, "per_page": body.per_page}
     key = search_dedupe_key(icp_id, provider, params, datetime.now(UTC))
-    created_by = principal.user_id if principal else None
-    run_id = await repo.insert_run(
-        tx,
-        icp_id=icp_id,
-        provider=provider,
-        params=params,
-        dedupe_key=key,
-        created_by=created_by,
-    )
+    run = {
+        "icp_id": icp_id,
+        "provider": provider,
+        "params": params,
+        "dedupe_key": key,
+        "created_by": principal.user_id if principal else None,
+    }
+    run_id = await repo.insert_run(tx, **run)
     if run_id is None:
         existing = await repo.run_by_dedupe_key(tx, key)
         assert existing is not None
         if existing["status"] != ExecutionStatus.failed:
             return {"run_id": existing["id"], "job_id": existing["job_id"], "deduplicated": True}
+        # Today's run of this setup failed: a new one replaces it.
         await repo.retire_failed_run(tx, existing["id"])
-        run_id = await repo.insert_run(
-            tx,
-            icp_id=icp_id,
-            provider=provider,
-            params=params,
-            dedupe_key=key,
-            created_by=created_by,
-        )
+        run_id = await repo.insert_run(tx, **run)
         assert run_id is not None
     job_id, _ = await create_execution(
         tx,

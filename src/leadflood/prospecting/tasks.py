@@ -12,14 +12,10 @@ from leadflood.core.jobs import JobContext, job
 from leadflood.prospecting import service
 from leadflood.prospecting.service import SEARCH_JOB, SEARCH_RETRY
 
+FAILED, REPLAYED = service.search_failed, service.reopen_search
 
-@job(
-    SEARCH_JOB,
-    retry=SEARCH_RETRY,
-    tracked=True,
-    on_failure=service.search_failed,
-    on_replay=service.reopen_search,
-)
+
+@job(SEARCH_JOB, retry=SEARCH_RETRY, tracked=True, on_failure=FAILED, on_replay=REPLAYED)
 async def run_search(ctx: JobContext, execution: dict[str, Any]) -> dict[str, Any]:
     run_id = execution["search_run_id"]
     async with ctx.statements() as tx:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
-from leadflood.auth.dependencies import requires
+from leadflood.auth.dependencies import call_as
 from leadflood.auth.policy import Permission
 from leadflood.core.api import Items, Success
-from leadflood.core.boundary import TX
-from leadflood.core.idempotency import idempotent
-from leadflood.core.principal import Principal
+from leadflood.core.boundary import Call
 from leadflood.core.runtime import runtime_of
-from leadflood.core.uow import Tx
 from leadflood.messaging import responses as mo
 from leadflood.messaging import service as messaging
 from leadflood.messaging.schemas import MailboxIn, SuppressionIn
@@ -24,14 +21,14 @@ from leadflood.sequences.schemas import EnrollIn, SequenceIn
 
 router = APIRouter(tags=["outreach"])
 
-READ = Depends(requires(Permission.outreach_read))
-WORK = Depends(requires(Permission.outreach_write))
-DEFINE = Depends(requires(Permission.sequences_write))
+READ = call_as(Permission.outreach_read)
+WORK = call_as(Permission.outreach_write)
+DEFINE = call_as(Permission.sequences_write)
 
 
 @router.get("/v1/mailboxes", summary="Sending mailboxes", response_model=Items[mo.Mailbox])
-async def list_mailboxes(tx: Tx = TX, _: Principal = READ) -> dict:
-    return {"items": await messaging.list_mailboxes(tx)}
+async def list_mailboxes(call: Call = READ) -> dict:
+    return {"items": await messaging.list_mailboxes(call.tx)}
 
 
 @router.post(
@@ -40,17 +37,8 @@ async def list_mailboxes(tx: Tx = TX, _: Principal = READ) -> dict:
     summary="Add a mailbox (limit, send window)",
     response_model=mo.Mailbox,
 )
-async def create_mailbox(
-    body: MailboxIn, request: Request, tx: Tx = TX, principal: Principal = DEFINE
-) -> JSONResponse:
-    return await idempotent(
-        request,
-        tx,
-        principal.user_id,
-        201,
-        lambda: messaging.create_mailbox(tx, principal, body),
-        mo.Mailbox,
-    )
+async def create_mailbox(body: MailboxIn, call: Call = DEFINE) -> JSONResponse:
+    return await call.idempotent(messaging.create_mailbox(call.tx, call.principal, body))
 
 
 @router.get(
@@ -58,8 +46,8 @@ async def create_mailbox(
     summary="Sequences with step and enrollment counts",
     response_model=Items[out.SequenceListItem],
 )
-async def list_sequences(tx: Tx = TX, _: Principal = READ) -> dict:
-    return {"items": await service.list_sequences(tx)}
+async def list_sequences(call: Call = READ) -> dict:
+    return {"items": await service.list_sequences(call.tx)}
 
 
 @router.post(
@@ -68,17 +56,8 @@ async def list_sequences(tx: Tx = TX, _: Principal = READ) -> dict:
     summary="Create a sequence with its steps",
     response_model=out.Sequence,
 )
-async def create_sequence(
-    body: SequenceIn, request: Request, tx: Tx = TX, principal: Principal = DEFINE
-) -> JSONResponse:
-    return await idempotent(
-        request,
-        tx,
-        principal.user_id,
-        201,
-        lambda: service.create_sequence(tx, principal, body),
-        out.Sequence,
-    )
+async def create_sequence(body: SequenceIn, call: Call = DEFINE) -> JSONResponse:
+    return await call.idempotent(service.create_sequence(call.tx, call.principal, body))
 
 
 @router.get(
@@ -86,8 +65,8 @@ async def create_sequence(
     summary="A sequence, its steps and enrollments",
     response_model=out.SequenceDetail,
 )
-async def get_sequence(sequence_id: uuid.UUID, tx: Tx = TX, _: Principal = READ) -> dict:
-    return await service.get_sequence(tx, sequence_id)
+async def get_sequence(sequence_id: uuid.UUID, call: Call = READ) -> dict:
+    return await service.get_sequence(call.tx, sequence_id)
 
 
 @router.put(
@@ -95,17 +74,13 @@ async def get_sequence(sequence_id: uuid.UUID, tx: Tx = TX, _: Principal = READ)
     summary="Replace a sequence's name, mailbox, steps",
     response_model=out.Sequence,
 )
-async def update_sequence(
-    sequence_id: uuid.UUID, body: SequenceIn, tx: Tx = TX, principal: Principal = DEFINE
-) -> dict:
-    return await service.update_sequence(tx, principal, sequence_id, body)
+async def update_sequence(sequence_id: uuid.UUID, body: SequenceIn, call: Call = DEFINE) -> dict:
+    return await service.update_sequence(call.tx, call.principal, sequence_id, body)
 
 
 @router.delete("/v1/sequences/{sequence_id}", summary="Delete a sequence", response_model=Success)
-async def delete_sequence(
-    sequence_id: uuid.UUID, tx: Tx = TX, principal: Principal = DEFINE
-) -> dict:
-    await service.delete_sequence(tx, principal, sequence_id)
+async def delete_sequence(sequence_id: uuid.UUID, call: Call = DEFINE) -> dict:
+    await service.delete_sequence(call.tx, call.principal, sequence_id)
     return {"success": True}
 
 
@@ -114,8 +89,8 @@ async def delete_sequence(
     summary="Start sending due steps",
     response_model=out.Sequence,
 )
-async def activate(sequence_id: uuid.UUID, tx: Tx = TX, principal: Principal = DEFINE) -> dict:
-    return await service.set_status(tx, principal, sequence_id, "active")
+async def activate(sequence_id: uuid.UUID, call: Call = DEFINE) -> dict:
+    return await service.set_status(call.tx, call.principal, sequence_id, "active")
 
 
 @router.post(
@@ -123,8 +98,8 @@ async def activate(sequence_id: uuid.UUID, tx: Tx = TX, principal: Principal = D
     summary="Stop sending; enrollments wait",
     response_model=out.Sequence,
 )
-async def pause(sequence_id: uuid.UUID, tx: Tx = TX, principal: Principal = DEFINE) -> dict:
-    return await service.set_status(tx, principal, sequence_id, "paused")
+async def pause(sequence_id: uuid.UUID, call: Call = DEFINE) -> dict:
+    return await service.set_status(call.tx, call.principal, sequence_id, "paused")
 
 
 @router.post(
@@ -132,20 +107,9 @@ async def pause(sequence_id: uuid.UUID, tx: Tx = TX, principal: Principal = DEFI
     summary="Enroll leads (each once); refused leads come back with a reason",
     response_model=out.Enrolled,
 )
-async def enroll(
-    sequence_id: uuid.UUID,
-    body: EnrollIn,
-    request: Request,
-    tx: Tx = TX,
-    principal: Principal = WORK,
-) -> JSONResponse:
-    return await idempotent(
-        request,
-        tx,
-        principal.user_id,
-        200,
-        lambda: service.enroll(tx, principal, sequence_id, body.lead_ids),
-        out.Enrolled,
+async def enroll(sequence_id: uuid.UUID, body: EnrollIn, call: Call = WORK) -> JSONResponse:
+    return await call.idempotent(
+        service.enroll(call.tx, call.principal, sequence_id, body.lead_ids)
     )
 
 
@@ -154,9 +118,9 @@ async def enroll(
     summary="Schedule due steps now (workers do it every minute)",
     response_model=out.Tick,
 )
-async def run_tick(request: Request, _: Principal = DEFINE) -> dict:
+async def run_tick(call: Call = DEFINE) -> dict:
     # A job's boundary run by hand: each batch commits on its own unit of work.
-    return await tasks.tick(runtime_of(request))
+    return await tasks.tick(runtime_of(call.request))
 
 
 @router.get(
@@ -164,8 +128,8 @@ async def run_tick(request: Request, _: Principal = DEFINE) -> dict:
     summary="Addresses never emailed (unsubscribed, bounced, manual)",
     response_model=Items[mo.Suppression],
 )
-async def suppressions(tx: Tx = TX, _: Principal = READ) -> dict:
-    return {"items": await messaging.suppressions(tx)}
+async def suppressions(call: Call = READ) -> dict:
+    return {"items": await messaging.suppressions(call.tx)}
 
 
 @router.post(
@@ -174,5 +138,5 @@ async def suppressions(tx: Tx = TX, _: Principal = READ) -> dict:
     summary="Suppress an address by hand",
     response_model=mo.Suppression,
 )
-async def suppress(body: SuppressionIn, tx: Tx = TX, principal: Principal = DEFINE) -> dict:
-    return await messaging.suppress(tx, principal, body.address, body.detail)
+async def suppress(body: SuppressionIn, call: Call = DEFINE) -> dict:
+    return await messaging.suppress(call.tx, call.principal, body.address, body.detail)

@@ -25,7 +25,7 @@ class Counts(ApiModel):
     replied: int
 
 
-class Sequence(ApiModel):
+class SequenceHeader(ApiModel):
     id: uuid.UUID
     name: str
     status: str
@@ -33,18 +33,14 @@ class Sequence(ApiModel):
     created_by: uuid.UUID | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class Sequence(SequenceHeader):
     steps: list[Step]
     counts: Counts
 
 
-class SequenceListItem(ApiModel):
-    id: uuid.UUID
-    name: str
-    status: str
-    mailbox_id: uuid.UUID | None = None
-    created_by: uuid.UUID | None = None
-    created_at: datetime
-    updated_at: datetime
+class SequenceListItem(SequenceHeader):
     steps: int
     enrolled: int
     active: int

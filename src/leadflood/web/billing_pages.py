@@ -45,10 +45,7 @@ async def overview(request: Request, principal: Principal = BILLING, tx: Tx = TX
 async def account(
     buyer_id: uuid.UUID, request: Request, principal: Principal = BILLING, tx: Tx = TX
 ):
-    try:
-        data = await billing.account(tx, buyer_id)
-    except NotFound:
-        return render(request, "not_found.html", principal, status=404, what="buyer")
+    data = await billing.account(tx, buyer_id)
     return render(request, "billing/account.html", principal, account=data)
 
 
@@ -103,10 +100,7 @@ async def invoice_run(
 async def invoice(
     invoice_id: uuid.UUID, request: Request, principal: Principal = BILLING, tx: Tx = TX
 ):
-    try:
-        data = await billing.invoice(tx, invoice_id)
-    except NotFound:
-        return render(request, "not_found.html", principal, status=404, what="invoice")
+    data = await billing.invoice(tx, invoice_id)
     return render(request, "billing/invoice.html", principal, invoice=data)
 
 

@@ -150,10 +150,7 @@ async def sequence_create(request: Request, principal: Principal = DEFINE, tx: T
 async def sequence_page(
     sequence_id: uuid.UUID, request: Request, principal: Principal = READ, tx: Tx = TX
 ):
-    try:
-        sequence = await sequences.get_sequence(tx, sequence_id)
-    except NotFound:
-        return render(request, "not_found.html", principal, status=404, what="sequence")
+    sequence = await sequences.get_sequence(tx, sequence_id)
     enrolled = {e["lead_id"] for e in sequence["enrollments"]}
     candidates = await prospecting.list_leads(tx, filters={}, limit=200)
     return render(
@@ -223,10 +220,7 @@ async def inbox_page(request: Request, principal: Principal = READ, tx: Tx = TX)
 async def thread_page(
     conversation_id: uuid.UUID, request: Request, principal: Principal = READ, tx: Tx = TX
 ):
-    try:
-        conversation = await inbox.conversation(tx, conversation_id)
-    except NotFound:
-        return render(request, "not_found.html", principal, status=404, what="conversation")
+    conversation = await inbox.conversation(tx, conversation_id)
     return render(request, "outreach/thread.html", principal, conversation=conversation)
 
 
@@ -258,10 +252,7 @@ async def sink(request: Request, principal: Principal = READ, tx: Tx = TX) -> HT
 
 @router.get("/sink/{sink_id}")
 async def sink_message(sink_id: int, request: Request, principal: Principal = READ, tx: Tx = TX):
-    try:
-        caught = await inbox.caught_message(tx, sink_id)
-    except NotFound:
-        return render(request, "not_found.html", principal, status=404, what="message")
+    caught = await inbox.caught_message(tx, sink_id)
     return render(request, "outreach/sink_message.html", principal, mail=caught)
 
 

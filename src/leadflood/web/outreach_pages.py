@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from leadflood.auth.policy import Permission
 from leadflood.core.boundary import TX
-from leadflood.core.errors import AppError, NotFound
+from leadflood.core.errors import AppError
 from leadflood.core.executions import get_execution
 from leadflood.core.principal import Principal
 from leadflood.core.runtime import runtime_of
@@ -101,10 +101,7 @@ async def _icp_page(
 
 @router.get("/icps/{icp_id}")
 async def icp_edit(icp_id: uuid.UUID, request: Request, principal: Principal = READ, tx: Tx = TX):
-    try:
-        icp = await service.get_icp(tx, icp_id)
-    except NotFound:
-        return render(request, "not_found.html", principal, status=404, what="ICP")
+    icp = await service.get_icp(tx, icp_id)
     return await _icp_page(request, tx, principal, icp, icp, {})
 
 
@@ -193,10 +190,7 @@ async def leads(request: Request, principal: Principal = READ, tx: Tx = TX) -> H
 
 @router.get("/leads/{lead_id}")
 async def lead_page(lead_id: uuid.UUID, request: Request, principal: Principal = READ, tx: Tx = TX):
-    try:
-        lead = await service.lead_detail(tx, lead_id)
-    except NotFound:
-        return render(request, "not_found.html", principal, status=404, what="lead")
+    lead = await service.lead_detail(tx, lead_id)
     return render(
         request,
         "outreach/lead.html",

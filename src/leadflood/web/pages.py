@@ -186,10 +186,7 @@ async def leads(request: Request, principal: Principal = READ_LEADS, tx: Tx = TX
 async def lead_page(
     lead_id: uuid.UUID, request: Request, principal: Principal = READ_LEADS, tx: Tx = TX
 ) -> HTMLResponse:
-    try:
-        story = await lead_service.detail(tx, lead_id)
-    except NotFound:
-        return render(request, "not_found.html", principal, status=404, what="lead")
+    story = await lead_service.detail(tx, lead_id)
     return render(request, "lead.html", principal, story=story, lead=story["lead"])
 
 
@@ -334,10 +331,7 @@ async def config_edit(
     name: str, item_id: uuid.UUID, request: Request, principal: Principal = READ_CONFIG, tx: Tx = TX
 ):
     resource = _resource(name)
-    try:
-        row = config.public(resource, await config.get(tx, resource, item_id))
-    except NotFound:
-        return render(request, "not_found.html", principal, status=404, what=resource.entity)
+    row = config.public(resource, await config.get(tx, resource, item_id))
     fields = forms.form_fields(resource.patch, editing=True)
     forms.fill(fields, row)
     saved = request.query_params.get("saved") == "1"
@@ -439,6 +433,15 @@ async def import_areas(
 _API_PREFIXES = ("/v1/", "/api/", "/health", "/ready", "/openapi.json", "/docs")
 
 
+# What a page says is missing, from the error's code (`buyer_not_found` → "buyer").
+_MISSING = {"icp": "ICP", "mail": "message"}
+
+
+def _missing(exc: NotFound) -> str:
+    what = exc.code.removesuffix("_not_found")
+    return _MISSING.get(what, what.replace("_", " "))
+
+
 def install(app) -> None:  # type: ignore[no-untyped-def]
     """Mount static files; pages get HTML errors and login redirects, the API keeps JSON."""
     from leadflood.core.errors import app_error_response
@@ -452,7 +455,10 @@ def install(app) -> None:  # type: ignore[no-untyped-def]
     async def on_app_error(request: Request, exc: AppError) -> Response:
         if request.url.path.startswith(_API_PREFIXES):
             return app_error_response(exc)
-        return render(request, "error.html", None, status=exc.status, error=exc)
+        principal = getattr(request.state, "principal", None)
+        if isinstance(exc, NotFound):
+            return render(request, "not_found.html", principal, status=404, what=_missing(exc))
+        return render(request, "error.html", principal, status=exc.status, error=exc)
 
     app.add_exception_handler(LoginRequired, on_login_required)
     app.add_exception_handler(AppError, on_app_error)
