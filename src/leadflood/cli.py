@@ -275,12 +275,12 @@ def users_create(
     async def create(tx: Tx) -> dict:
         user = await create_user(tx, email=email, password=password, role=role, name=name)
         await tx.audit(
-            None, "create", "user", user["id"], {"email": user["email"], "role": role, "via": "cli"}
+            None, "create", "user", user.id, {"email": user.email, "role": role, "via": "cli"}
         )
         return user
 
     user = _in_unit_of_work(create)
-    typer.echo(f"created {user['role']} {user['email']} ({user['id']})")
+    typer.echo(f"created {user.role} {user.email} ({user.id})")
 
 
 def main() -> None:

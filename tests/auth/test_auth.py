@@ -125,12 +125,10 @@ async def test_expired_and_forged_access_tokens_are_refused(client, runtime, kin
     user = await make_user(runtime)
     key = runtime.settings.secret_key.get_secret_value()
     if kind == "expired":
-        token, _ = issue_access_token(
-            key, user["id"], "manager", uuid.uuid4(), timedelta(seconds=-5)
-        )
+        token, _ = issue_access_token(key, user.id, "manager", uuid.uuid4(), timedelta(seconds=-5))
     elif kind == "forged":
         token, _ = issue_access_token(
-            "another-key", user["id"], "admin", uuid.uuid4(), timedelta(minutes=5)
+            "another-key", user.id, "admin", uuid.uuid4(), timedelta(minutes=5)
         )
     else:
         token = "not.a.jwt"
@@ -157,7 +155,7 @@ async def test_demoting_a_user_ends_their_sessions(client, runtime) -> None:
     admin = await auth_headers(client, runtime, "admin")
     user = await make_user(runtime)
     pair = (await login(client)).json()
-    response = await client.patch(f"/v1/users/{user['id']}", json={"role": "agent"}, headers=admin)
+    response = await client.patch(f"/v1/users/{user.id}", json={"role": "agent"}, headers=admin)
     assert response.status_code == 200 and response.json()["role"] == "agent"
     assert (
         await client.get("/v1/auth/me", headers=bearer(pair["access_token"]))

@@ -119,7 +119,7 @@ async def test_an_attempt_cut_off_mid_send_stays_visible_and_is_taken_over(
     claimed = await service._claim(lead)
     assert not hasattr(claimed, "result")
     dead_row, _ = claimed
-    dead_attempt = dead_row["attempt_no"]
+    dead_attempt = dead_row.attempt_no
     open_attempt = await row(runtime, "SELECT finished_at FROM delivery_attempts")
     assert open_attempt["finished_at"] is None
     # While its lease runs, nobody else sends.

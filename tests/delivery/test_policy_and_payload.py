@@ -15,6 +15,7 @@ from leadflood.core.retry_after import parse_retry_after
 from leadflood.delivery.channels import sanitize
 from leadflood.delivery.payload import build_payload, headers, serialize
 from leadflood.delivery.policy import classify_status
+from leadflood.delivery.repository import ClaimedAttempt
 from leadflood.delivery.safety import is_public
 
 
@@ -68,8 +69,18 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after(None, now) is None
 
 
-def _row(**overrides):
+def _row(**overrides) -> ClaimedAttempt:
     row = {
+        "delivery_id": uuid.UUID(int=9),
+        "attempt_no": 1,
+        "round_start": 0,
+        "channel": "webhook",
+        "lead_status": "routed",
+        "buyer_id": uuid.UUID(int=4),
+        "webhook_url": "https://buyer.example/leads",
+        "webhook_secret": None,
+        "buyer_email": None,
+        "delivery_timeout_ms": 5000,
         "lead_id": uuid.UUID(int=7),
         "offer_id": uuid.UUID(int=1),
         "offer_slug": "solar",
@@ -99,7 +110,7 @@ def _row(**overrides):
         "raw_payload": {"first_name": "Ana", "utm_source": "fb", "z": 1, "a": {"b": 2}},
     }
     row.update(overrides)
-    return row
+    return ClaimedAttempt(**row)
 
 
 def test_payload_is_deterministic_sorted_and_compact() -> None:

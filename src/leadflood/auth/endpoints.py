@@ -59,7 +59,7 @@ async def me(principal: Principal = Depends(principal_from_request)) -> dict:
 @router.get("/v1/users", response_model=Items[UserStateOut])
 async def list_users(call: Call = call_as(Permission.users_manage)) -> dict:
     users = await repo.list_users(call.tx)
-    return {"items": [{**public_user(u), "active": u["active"]} for u in users]}
+    return {"items": [{**public_user(u), "active": u.active} for u in users]}
 
 
 @router.post("/v1/users", status_code=201, response_model=UserOut)
@@ -79,4 +79,4 @@ async def change_user(
     user = await service.change_user(
         call.tx, call.principal, user_id, body.model_dump(exclude_unset=True)
     )
-    return {**public_user(user), "active": user["active"]}
+    return {**public_user(user), "active": user.active}

@@ -1,23 +1,83 @@
-"""All SQL of users, refresh tokens, login attempts and the audit log."""
+"""All SQL of users, refresh tokens, login attempts and the audit log; typed rows out."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from leadflood.core.uow import Conn
 
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    active: bool
+    last_login_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LoginUser(User):
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUser:
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failures:
+    """Failed logins in the window, by email and by client address, and the oldest."""
+
+    by_email: int
+    by_ip: int
+    oldest_email: datetime | None
+    oldest_ip: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    family_id: uuid.UUID
+    expires_at: datetime
+    used_at: datetime | None
+    revoked_at: datetime | None
+    role: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    id: int
+    user_id: uuid.UUID | None
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: uuid.UUID | None
+    changes: dict[str, Any]
+    ip: str | None
+    request_id: str | None
+    created_at: datetime
+
+
 _USER_COLUMNS = "id, email, name, role::text AS role, active, last_login_at, created_at"
 
 
-def _one(row: Any) -> dict[str, Any] | None:
-    return dict(row) if row is not None else None
+def _one(kind: Any, row: Any) -> Any:
+    return kind(**row) if row is not None else None
 
 
-async def insert_user(
-    conn: Conn, *, email: str, name: str, role: str, password_hash: str
-) -> dict[str, Any]:
+async def insert_user(conn: Conn, *, email: str, name: str, role: str, password_hash: str) -> User:
     row = await conn.fetchrow(
         "INSERT INTO users (email, name, role, password_hash) "
         f"VALUES ($1, $2, $3::user_role, $4) RETURNING {_USER_COLUMNS}",
@@ -26,23 +86,27 @@ async def insert_user(
         role,
         password_hash,
     )
-    return dict(row)
+    return User(**row)
 
 
-async def user_for_login(conn: Conn, email: str) -> dict[str, Any] | None:
+async def user_for_login(conn: Conn, email: str) -> LoginUser | None:
     return _one(
+        LoginUser,
         await conn.fetchrow(
             f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE email = $1", email
-        )
+        ),
     )
 
 
-async def user_by_id(conn: Conn, user_id: uuid.UUID) -> dict[str, Any] | None:
-    return _one(await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id))
+async def user_by_id(conn: Conn, user_id: uuid.UUID) -> User | None:
+    row = await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id)
+    return _one(User, row)
 
 
-async def list_users(conn: Conn) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(f"SELECT {_USER_COLUMNS} FROM users ORDER BY email")]
+async def list_users(conn: Conn) -> list[User]:
+    return [
+        User(**r) for r in await conn.fetch(f"SELECT {_USER_COLUMNS} FROM users ORDER BY email")
+    ]
 
 
 async def lock_active_admins(conn: Conn) -> list[uuid.UUID]:
@@ -92,12 +156,12 @@ WHERE u.id = $1 AND u.active
 
 async def live_session_user(
     conn: Conn, user_id: uuid.UUID, family_id: uuid.UUID
-) -> dict[str, Any] | None:
-    return _one(await conn.fetchrow(_SESSION, user_id, family_id))
+) -> SessionUser | None:
+    return _one(SessionUser, await conn.fetchrow(_SESSION, user_id, family_id))
 
 
-async def recent_failures(conn: Conn, email: str, ip: str | None, since: datetime) -> Any:
-    return await conn.fetchrow(
+async def recent_failures(conn: Conn, email: str, ip: str | None, since: datetime) -> Failures:
+    row = await conn.fetchrow(
         "SELECT count(*) FILTER (WHERE email = $1) AS by_email, "
         "       count(*) FILTER (WHERE ip = $2::inet) AS by_ip, "
         "       min(created_at) FILTER (WHERE email = $1) AS oldest_email, "
@@ -109,6 +173,7 @@ async def recent_failures(conn: Conn, email: str, ip: str | None, since: datetim
         ip,
         since,
     )
+    return Failures(**row)
 
 
 async def record_login_attempt(conn: Conn, email: str, ip: str | None, succeeded: bool) -> None:
@@ -138,16 +203,17 @@ async def insert_refresh_token(
     )
 
 
-async def lock_refresh_token(conn: Conn, token_hash: str) -> dict[str, Any] | None:
+async def lock_refresh_token(conn: Conn, token_hash: str) -> RefreshToken | None:
     """The presented token, locked so two concurrent refreshes of it serialize."""
     return _one(
+        RefreshToken,
         await conn.fetchrow(
             "SELECT t.id, t.user_id, t.family_id, t.expires_at, t.used_at, t.revoked_at, "
             "       u.role::text AS role, u.active "
             "FROM refresh_tokens t JOIN users u ON u.id = t.user_id "
             "WHERE t.token_hash = $1 FOR UPDATE OF t",
             token_hash,
-        )
+        ),
     )
 
 
@@ -175,7 +241,7 @@ async def list_audit(
     entity_type: str | None = None,
     entity_id: uuid.UUID | None = None,
     limit: int = 100,
-) -> list[dict[str, Any]]:
+) -> list[AuditRow]:
     rows = await conn.fetch(
         "SELECT id, user_id, actor, action, entity_type, entity_id, changes, "
         "       host(ip) AS ip, request_id, created_at FROM audit_log "
@@ -186,4 +252,4 @@ async def list_audit(
         entity_id,
         limit,
     )
-    return [dict(r) for r in rows]
+    return [AuditRow(**r) for r in rows]

@@ -44,7 +44,7 @@ class TokenPair:
     access_expires_at: datetime
     refresh_token: str
     refresh_expires_at: datetime
-    user: dict[str, Any]
+    user: repo.User
 
     def body(self) -> dict[str, Any]:
         return {
@@ -57,12 +57,12 @@ class TokenPair:
         }
 
 
-def public_user(user: dict[str, Any]) -> dict[str, Any]:
+def public_user(user: repo.User | repo.SessionUser) -> dict[str, Any]:
     return {
-        "id": str(user["id"]),
-        "email": user["email"],
-        "name": user.get("name", ""),
-        "role": user["role"],
+        "id": str(user.id),
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
     }
 
 
@@ -84,9 +84,7 @@ def _check_new_user(email: str, password: str, role: str) -> str:
     return email
 
 
-async def create_user(
-    tx: Tx, *, email: str, password: str, role: str, name: str = ""
-) -> dict[str, Any]:
+async def create_user(tx: Tx, *, email: str, password: str, role: str, name: str = "") -> repo.User:
     email = _check_new_user(email, password, role)
     try:
         async with tx.savepoint():
@@ -97,19 +95,17 @@ async def create_user(
         raise Conflict("email_taken", "a user with this email exists") from None
 
 
-async def add_user(tx: Tx, principal: Principal | None, body: Any) -> dict[str, Any]:
+async def add_user(tx: Tx, principal: Principal | None, body: Any) -> repo.User:
     user = await create_user(
         tx, email=body.email, password=body.password, role=body.role, name=body.name
     )
-    await tx.audit(
-        principal, "create", "user", user["id"], {"email": user["email"], "role": user["role"]}
-    )
+    await tx.audit(principal, "create", "user", user.id, {"email": user.email, "role": user.role})
     return user
 
 
 async def change_user(
     tx: Tx, principal: Principal | None, user_id: uuid.UUID, values: dict[str, Any]
-) -> dict[str, Any]:
+) -> repo.User:
     if "role" in values and values["role"] not in Role.__members__:
         raise BadRequest("invalid_role", f"role must be one of {', '.join(Role)}")
     admins = await repo.lock_active_admins(tx)
@@ -144,25 +140,25 @@ class AuthService:
         conn = self.tx
         await self._enforce_rate_limit(conn, email, ip)
         user = await repo.user_for_login(conn, email)
-        stored = user["password_hash"] if user else None
-        ok = verify_password(password, stored) and bool(user and user["active"])
+        stored = user.password_hash if user else None
+        ok = verify_password(password, stored) and bool(user and user.active)
         await repo.record_login_attempt(conn, email, ip, ok)
         if not ok or user is None:
             # keeps_work: the failed attempt is committed and counts toward the limit.
             raise Unauthorized("invalid_credentials", "email or password is wrong", keeps_work=True)
-        if needs_rehash(user["password_hash"]):
-            await repo.set_password_hash(conn, user["id"], hash_password(password))
-        await repo.touch_login(conn, user["id"])
+        if needs_rehash(user.password_hash):
+            await repo.set_password_hash(conn, user.id, hash_password(password))
+        await repo.touch_login(conn, user.id)
         return await self._issue(conn, user, uuid.uuid4())
 
     async def _enforce_rate_limit(self, conn: Tx, email: str, ip: str | None) -> None:
         now = datetime.now(UTC)
         seen = await repo.recent_failures(conn, email, ip, now - LOGIN_WINDOW)
         blocked_since = None
-        if seen["by_email"] >= MAX_FAILURES_PER_EMAIL:
-            blocked_since = seen["oldest_email"]
-        elif ip and seen["by_ip"] >= MAX_FAILURES_PER_IP:
-            blocked_since = seen["oldest_ip"]
+        if seen.by_email >= MAX_FAILURES_PER_EMAIL:
+            blocked_since = seen.oldest_email
+        elif ip and seen.by_ip >= MAX_FAILURES_PER_IP:
+            blocked_since = seen.oldest_ip
         if blocked_since is not None:
             retry_after = max(1, math.ceil((blocked_since + LOGIN_WINDOW - now).total_seconds()))
             raise RateLimited(
@@ -176,28 +172,28 @@ class AuthService:
         row = await repo.lock_refresh_token(conn, hash_refresh_token(token))
         if row is None:
             raise Unauthorized("invalid_refresh_token", "refresh token not recognised")
-        if row["revoked_at"] is not None:
+        if row.revoked_at is not None:
             raise Unauthorized("refresh_token_revoked", "this session has ended")
-        if row["used_at"] is not None:
+        if row.used_at is not None:
             # A rotated-away token came back: someone holds a copy. End the session
             # (keeps_work: the revocation commits with the refusal).
-            await repo.revoke_family(conn, row["family_id"])
+            await repo.revoke_family(conn, row.family_id)
             raise Unauthorized(
                 "refresh_token_reused",
                 "refresh token reuse detected; session revoked",
                 keeps_work=True,
             )
-        if row["expires_at"] <= datetime.now(UTC) or not row["active"]:
+        if row.expires_at <= datetime.now(UTC) or not row.active:
             raise Unauthorized("refresh_token_expired", "sign in again")
-        await repo.mark_used(conn, row["id"])
-        user = await repo.user_by_id(conn, row["user_id"])
+        await repo.mark_used(conn, row.id)
+        user = await repo.user_by_id(conn, row.user_id)
         assert user is not None
-        return await self._issue(conn, user, row["family_id"])
+        return await self._issue(conn, user, row.family_id)
 
     async def logout(self, token: str) -> None:
         row = await repo.lock_refresh_token(self.tx, hash_refresh_token(token))
         if row is not None:
-            await repo.revoke_family(self.tx, row["family_id"])
+            await repo.revoke_family(self.tx, row.family_id)
 
     async def authenticate(
         self, access_token: str, *, ip: str | None = None, request_id: str | None = None
@@ -209,26 +205,26 @@ class AuthService:
         if user is None:
             raise Unauthorized("session_ended", "this session has ended")
         return Principal(
-            user_id=user["id"],
-            email=user["email"],
-            name=user["name"],
-            role=user["role"],
+            user_id=user.id,
+            email=user.email,
+            name=user.name,
+            role=user.role,
             family_id=claims.family_id,
             ip=ip,
             request_id=request_id,
         )
 
-    async def _issue(self, conn: Tx, user: dict[str, Any], family_id: uuid.UUID) -> TokenPair:
+    async def _issue(self, conn: Tx, user: repo.User, family_id: uuid.UUID) -> TokenPair:
         refresh = new_refresh_token()
         refresh_expires = datetime.now(UTC) + REFRESH_TTL
         await repo.insert_refresh_token(
             conn,
-            user_id=user["id"],
+            user_id=user.id,
             family_id=family_id,
             token_hash=hash_refresh_token(refresh),
             expires_at=refresh_expires,
         )
         access, access_expires = issue_access_token(
-            self._key, user["id"], user["role"], family_id, ACCESS_TTL
+            self._key, user.id, user.role, family_id, ACCESS_TTL
         )
         return TokenPair(access, access_expires, refresh, refresh_expires, user)

@@ -5,64 +5,67 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from leadflood import __version__
 from leadflood.ingestion.payload import custom_fields
 
+if TYPE_CHECKING:
+    from leadflood.delivery.repository import ClaimedAttempt
+
 
 def _ts(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def build_payload(row: dict[str, Any]) -> dict[str, Any]:
-    raw = row["raw_payload"]
+def build_payload(row: ClaimedAttempt) -> dict[str, Any]:
+    raw = row.raw_payload
     custom = custom_fields(raw or {})
-    lead_id = str(row["lead_id"])
+    lead_id = str(row.lead_id)
     return {
         "lead_id": lead_id,
         "idempotency_key": f"lead:{lead_id}",
-        "offer": {"id": str(row["offer_id"]), "slug": row["offer_slug"], "name": row["offer_name"]},
+        "offer": {"id": str(row.offer_id), "slug": row.offer_slug, "name": row.offer_name},
         "market": {
-            "id": str(row["market_id"]),
-            "slug": row["market_slug"],
-            "name": row["market_name"],
+            "id": str(row.market_id),
+            "slug": row.market_slug,
+            "name": row.market_name,
         },
         "vertical": {
-            "id": str(row["vertical_id"]),
-            "slug": row["vertical_slug"],
-            "name": row["vertical_name"],
+            "id": str(row.vertical_id),
+            "slug": row.vertical_slug,
+            "name": row.vertical_name,
         },
         "contact": {
-            "first_name": row["first_name"],
-            "last_name": row["last_name"],
-            "email": row["email"],
+            "first_name": row.first_name,
+            "last_name": row.last_name,
+            "email": row.email,
             "phone": _phone(row),
-            "address": row["address"],
-            "city": row["city"],
-            "state": row["state"],
-            "postal_code": row["postal_code"],
+            "address": row.address,
+            "city": row.city,
+            "state": row.state,
+            "postal_code": row.postal_code,
         },
         "consent": {
-            "given": row["consent"],
-            "text": row["consent_text"],
-            "certificate_url": row["consent_certificate_url"],
+            "given": row.consent,
+            "text": row.consent_text,
+            "certificate_url": row.consent_certificate_url,
         },
-        "price_cents": row["price_cents"],
-        "currency": row["currency"],
-        "received_at": _ts(row["received_at"]),
-        "routed_at": _ts(row["routed_at"]),
+        "price_cents": row.price_cents,
+        "currency": row.currency,
+        "received_at": _ts(row.received_at),
+        "routed_at": _ts(row.routed_at),
         "custom": custom,
     }
 
 
-def _phone(row: dict[str, Any]) -> str | None:
-    normalized = row["normalized_phone"]
+def _phone(row: ClaimedAttempt) -> str | None:
+    normalized = row.normalized_phone
     if normalized and normalized.startswith("+"):
         return normalized  # E.164 when known
-    return row["phone"]
+    return row.phone
 
 
 def serialize(payload: dict[str, Any]) -> bytes:

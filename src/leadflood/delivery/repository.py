@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from leadflood.billing import ledger
@@ -191,12 +191,55 @@ class AttemptRecord:
         ]
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimedAttempt:
+    """A claimed attempt with everything its send needs (the columns of _CLAIM, in order)."""
+
+    delivery_id: uuid.UUID
+    attempt_no: int
+    round_start: int
+    channel: str
+    lead_id: uuid.UUID
+    lead_status: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    normalized_phone: str | None
+    address: str | None
+    city: str | None
+    state: str | None
+    postal_code: str | None
+    consent: bool | None
+    consent_text: str | None
+    consent_certificate_url: str | None
+    price_cents: int | None
+    raw_payload: dict[str, Any] | None
+    received_at: datetime
+    routed_at: datetime | None
+    offer_id: uuid.UUID
+    offer_slug: str
+    offer_name: str
+    market_id: uuid.UUID
+    market_slug: str
+    market_name: str
+    vertical_id: uuid.UUID
+    vertical_slug: str
+    vertical_name: str
+    buyer_id: uuid.UUID
+    webhook_url: str | None
+    webhook_secret: str | None
+    buyer_email: str | None
+    delivery_timeout_ms: int | None
+    currency: str
+
+
 async def claim(
     conn: Conn, lead_id: uuid.UUID, per_buyer_limit: int, tolerance: timedelta
-) -> dict[str, Any] | None:
+) -> ClaimedAttempt | None:
     """The claimed attempt with everything the send needs, or None (see claim_state)."""
     row = await conn.fetchrow(_CLAIM, lead_id, per_buyer_limit, tolerance)
-    return dict(row) if row else None
+    return ClaimedAttempt(*row) if row else None
 
 
 async def claim_state(conn: Conn, lead_id: uuid.UUID, per_buyer_limit: int) -> ClaimState | None:

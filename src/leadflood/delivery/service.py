@@ -23,6 +23,7 @@ from leadflood.delivery import repository as repo
 from leadflood.delivery.channels import AttemptResult, DeliveryChannel, Outbound, build_channels
 from leadflood.delivery.payload import build_payload, digest, headers, serialize
 from leadflood.delivery.policy import NOT_DUE_TOLERANCE
+from leadflood.delivery.repository import ClaimedAttempt
 
 log = structlog.get_logger("leadflood.delivery")
 
@@ -47,13 +48,15 @@ class DeliveryService:
         self.channels = channels or build_channels(runtime.webhook_session, runtime.settings)
         self.retry = RetryPolicy.from_seconds(runtime.settings.delivery_retry_schedule_s)
 
-    async def send(self, row: dict, message: Outbound) -> tuple[repo.AttemptRecord, AttemptResult]:
+    async def send(
+        self, row: ClaimedAttempt, message: Outbound
+    ) -> tuple[repo.AttemptRecord, AttemptResult]:
         """The attempt itself, with no transaction or connection held."""
         clock = time.perf_counter()
-        result = await self._send(row["channel"], message)
+        result = await self._send(row.channel, message)
         attempt = repo.AttemptRecord(
-            delivery_id=row["delivery_id"],
-            attempt_no=row["attempt_no"],
+            delivery_id=row.delivery_id,
+            attempt_no=row.attempt_no,
             duration_ms=round((time.perf_counter() - clock) * 1000, 3),
             http_status=result.http_status,
             response_excerpt=result.response_excerpt,
@@ -63,7 +66,9 @@ class DeliveryService:
         )
         return attempt, result
 
-    async def claim(self, conn: Tx, lead_id: uuid.UUID) -> DeliveryOutcome | tuple[dict, Outbound]:
+    async def claim(
+        self, conn: Tx, lead_id: uuid.UUID
+    ) -> DeliveryOutcome | tuple[ClaimedAttempt, Outbound]:
         """One autocommit statement takes the attempt (or says why not, re-queueing the
         job when the work is still to do)."""
         limit = self.runtime.settings.delivery_max_in_flight_per_buyer
@@ -115,43 +120,43 @@ class DeliveryService:
             log.exception("delivery_channel_crashed", lead_id=message.lead_id)
             return AttemptResult("retryable_error", error=f"internal: {type(exc).__name__}")
 
-    def _message(self, row: dict) -> Outbound:
+    def _message(self, row: ClaimedAttempt) -> Outbound:
         secret, problem = None, None
-        if row["webhook_secret"]:
+        if row.webhook_secret:
             try:
                 secret = decrypt_secret(
-                    row["webhook_secret"], self.runtime.settings.secret_key.get_secret_value()
+                    row.webhook_secret, self.runtime.settings.secret_key.get_secret_value()
                 )
             except ValueError:
                 # Stored under another LEADFLOOD_SECRET_KEY: sending unsigned would mislead
                 # the buyer, and no retry can fix it; the operator must re-enter it.
                 problem = "webhook_secret_unreadable: re-enter the buyer's webhook secret"
         body = serialize(build_payload(row))
-        lead_id = str(row["lead_id"])
+        lead_id = str(row.lead_id)
         return Outbound(
             lead_id=lead_id,
             body=body,
             headers=headers(lead_id, body, secret),
-            webhook_url=row["webhook_url"],
-            email=row["buyer_email"],
+            webhook_url=row.webhook_url,
+            email=row.buyer_email,
             secret=secret,
-            timeout_ms=row["delivery_timeout_ms"],
-            subject=f"New lead: {row['offer_name']} — {row['market_name']}",
+            timeout_ms=row.delivery_timeout_ms,
+            subject=f"New lead: {row.offer_name} — {row.market_name}",
             problem=problem,
         )
 
     async def record(
-        self, conn: Tx, row: dict, attempt: repo.AttemptRecord, result: AttemptResult
+        self, conn: Tx, row: ClaimedAttempt, attempt: repo.AttemptRecord, result: AttemptResult
     ) -> DeliveryOutcome:
         """One autocommit statement, guarded by the claim (status and attempt number)."""
-        lead_id: uuid.UUID = row["lead_id"]
+        lead_id: uuid.UUID = row.lead_id
         attempt_no = attempt.attempt_no
         if result.outcome == "success":
             recorded = await repo.record_success(conn, attempt)
             outcome = "delivered"
         else:
             delay = (
-                self.retry.delay_after(attempt_no - row["round_start"], result.retry_after)
+                self.retry.delay_after(attempt_no - row.round_start, result.retry_after)
                 if result.outcome == "retryable_error"
                 else None
             )

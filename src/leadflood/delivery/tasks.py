@@ -14,6 +14,7 @@ from leadflood.core.jobs import DELIVER_LEAD, JobContext, job
 from leadflood.core.runtime import Runtime
 from leadflood.core.uow import single_statements
 from leadflood.delivery.channels import DeliveryChannel, Outbound
+from leadflood.delivery.repository import ClaimedAttempt
 from leadflood.delivery.service import DeliveryOutcome, DeliveryService
 
 
@@ -35,7 +36,7 @@ class DeliveryRun:
         async with single_statements(self.runtime.db) as tx:
             return await self.service.record(tx, row, attempt, result)
 
-    async def _claim(self, lead_id: uuid.UUID) -> DeliveryOutcome | tuple[dict, Outbound]:
+    async def _claim(self, lead_id: uuid.UUID) -> DeliveryOutcome | tuple[ClaimedAttempt, Outbound]:
         async with single_statements(self.runtime.db) as tx:
             return await self.service.claim(tx, lead_id)
 

@@ -141,5 +141,5 @@ async def ensure_demo_admin(conn: Tx) -> bool:
     user = await create_user(
         conn, email=DEMO_ADMIN_EMAIL, password=DEMO_ADMIN_PASSWORD, role="admin", name="Demo admin"
     )
-    await conn.audit(None, "create", "user", user["id"], {"email": DEMO_ADMIN_EMAIL, "via": "demo"})
+    await conn.audit(None, "create", "user", user.id, {"email": DEMO_ADMIN_EMAIL, "via": "demo"})
     return True
