@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from leadflood.core.uow import Tx, single_statements, unit_of_work
@@ -25,11 +27,26 @@ def reasons_by_buyer(result) -> dict[str, list[str]]:
     return {c["buyer_id"]: c["reasons"] for c in result.candidates}
 
 
-async def scalar(runtime, sql: str, **params):
-    async with single_statements(runtime.db) as conn:
+async def scalar(runtime_or_tx, sql: str, **params):
+    if isinstance(runtime_or_tx, Tx):
+        return (await run(runtime_or_tx, sql, params)).scalar()
+    async with single_statements(runtime_or_tx.db) as conn:
         return (await run(conn, sql, params)).scalar()
 
 
-async def execute(runtime, sql: str, **params) -> None:
-    async with unit_of_work(runtime.db) as conn:
+async def execute(runtime_or_tx, sql: str, **params) -> None:
+    if isinstance(runtime_or_tx, Tx):
+        await run(runtime_or_tx, sql, params)
+        return
+    async with unit_of_work(runtime_or_tx.db) as conn:
         await run(conn, sql, params)
+
+
+@asynccontextmanager
+async def unit(runtime_or_tx) -> AsyncIterator[Tx]:
+    """The test's rolled-back `tx` itself, or a committed unit of the runtime."""
+    if isinstance(runtime_or_tx, Tx):
+        yield runtime_or_tx
+        return
+    async with unit_of_work(runtime_or_tx.db) as tx:
+        yield tx

@@ -8,31 +8,37 @@ from datetime import timedelta
 
 import pytest
 
-from leadflood.core.uow import unit_of_work
 from leadflood.routing.selection import Candidate, choose, weighted_point
 from tests.factories import make_buyer, make_lead, make_world
-from tests.routing.helpers import WINTER_NOON_UTC, execute, reasons_by_buyer, route, scalar
+from tests.routing.helpers import (
+    WINTER_NOON_UTC,
+    execute,
+    reasons_by_buyer,
+    route,
+    scalar,
+    unit,
+)
 
 
 async def _setup(runtime, **world_kwargs):
-    async with unit_of_work(runtime.db) as conn:
+    async with unit(runtime) as conn:
         return await make_world(conn, **world_kwargs)
 
 
 async def _buyer(runtime, world, **kwargs):
-    async with unit_of_work(runtime.db) as conn:
+    async with unit(runtime) as conn:
         return await make_buyer(conn, world, **kwargs)
 
 
 async def _lead(runtime, world, **fields):
-    async with unit_of_work(runtime.db) as conn:
+    async with unit(runtime) as conn:
         return await make_lead(conn, world, **fields)
 
 
 async def _exclusive(runtime, world, buyer, scope_type, scope_value, **fields):
     from leadflood.catalog import service as catalog
 
-    async with unit_of_work(runtime.db) as conn:
+    async with unit(runtime) as conn:
         return await catalog.add_exclusivity(
             conn,
             offer_id=world.offer_id,
@@ -44,66 +50,60 @@ async def _exclusive(runtime, world, buyer, scope_type, scope_value, **fields):
         )
 
 
-async def test_postal_code_exclusivity_beats_priority(runtime) -> None:
-    world = await _setup(runtime)
-    top = await _buyer(runtime, world, priority=1)
-    exclusive = await _buyer(runtime, world, priority=9)
-    await _exclusive(runtime, world, exclusive, "postal_code", "85001")
-    result = await route(runtime, await _lead(runtime, world, postal_code="85001"))
+async def test_postal_code_exclusivity_beats_priority(tx) -> None:
+    world = await _setup(tx)
+    top = await _buyer(tx, world, priority=1)
+    exclusive = await _buyer(tx, world, priority=9)
+    await _exclusive(tx, world, exclusive, "postal_code", "85001")
+    result = await route(tx, await _lead(tx, world, postal_code="85001"))
     assert result.buyer_id == exclusive
     assert reasons_by_buyer(result)[str(top)] == ["not_exclusive_buyer"]
-    other = await route(runtime, await _lead(runtime, world, postal_code="85002"))
+    other = await route(tx, await _lead(tx, world, postal_code="85002"))
     assert other.buyer_id == top
 
 
-async def test_city_exclusivity_is_case_insensitive(runtime) -> None:
-    world = await _setup(runtime)
-    await _buyer(runtime, world, priority=1)
-    exclusive = await _buyer(runtime, world, priority=9)
-    await _exclusive(runtime, world, exclusive, "city", "PHOENIX")
-    assert (await route(runtime, await _lead(runtime, world, city=" phoenix"))).buyer_id == (
-        exclusive
-    )
+async def test_city_exclusivity_is_case_insensitive(tx) -> None:
+    world = await _setup(tx)
+    await _buyer(tx, world, priority=1)
+    exclusive = await _buyer(tx, world, priority=9)
+    await _exclusive(tx, world, exclusive, "city", "PHOENIX")
+    assert (await route(tx, await _lead(tx, world, city=" phoenix"))).buyer_id == (exclusive)
 
 
-async def test_most_specific_scope_wins(runtime) -> None:
-    world = await _setup(runtime)
-    market_owner = await _buyer(runtime, world)
-    city_owner = await _buyer(runtime, world)
-    postal_owner = await _buyer(runtime, world)
-    await _exclusive(runtime, world, market_owner, "market", str(world.market_id))
-    await _exclusive(runtime, world, city_owner, "city", "Phoenix")
-    await _exclusive(runtime, world, postal_owner, "postal_code", "85001")
-    assert (await route(runtime, await _lead(runtime, world, postal_code="85001"))).buyer_id == (
-        postal_owner
-    )
-    assert (await route(runtime, await _lead(runtime, world, postal_code="85009"))).buyer_id == (
-        city_owner
-    )
+async def test_most_specific_scope_wins(tx) -> None:
+    world = await _setup(tx)
+    market_owner = await _buyer(tx, world)
+    city_owner = await _buyer(tx, world)
+    postal_owner = await _buyer(tx, world)
+    await _exclusive(tx, world, market_owner, "market", str(world.market_id))
+    await _exclusive(tx, world, city_owner, "city", "Phoenix")
+    await _exclusive(tx, world, postal_owner, "postal_code", "85001")
+    assert (await route(tx, await _lead(tx, world, postal_code="85001"))).buyer_id == (postal_owner)
+    assert (await route(tx, await _lead(tx, world, postal_code="85009"))).buyer_id == (city_owner)
     assert (
-        await route(runtime, await _lead(runtime, world, postal_code="85009", city="Mesa"))
+        await route(tx, await _lead(tx, world, postal_code="85009", city="Mesa"))
     ).buyer_id == market_owner
 
 
-async def test_exclusivity_ties_break_by_starts_at_then_id(runtime) -> None:
-    world = await _setup(runtime)
-    early = await _buyer(runtime, world)
-    late = await _buyer(runtime, world)
-    await _exclusive(runtime, world, late, "postal_code", "85001")
+async def test_exclusivity_ties_break_by_starts_at_then_id(tx) -> None:
+    world = await _setup(tx)
+    early = await _buyer(tx, world)
+    late = await _buyer(tx, world)
+    await _exclusive(tx, world, late, "postal_code", "85001")
     await _exclusive(
-        runtime,
+        tx,
         world,
         early,
         "postal_code",
         "85001",
     )
     await execute(
-        runtime,
+        tx,
         "UPDATE offer_exclusivities SET starts_at = starts_at - "
         "interval '1 day' WHERE buyer_id = :b",
         b=early,
     )
-    assert (await route(runtime, await _lead(runtime, world))).buyer_id == early
+    assert (await route(tx, await _lead(tx, world))).buyer_id == early
 
 
 async def test_expired_or_inactive_exclusivity_is_ignored(runtime) -> None:
