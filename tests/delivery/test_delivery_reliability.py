@@ -139,7 +139,7 @@ async def test_an_attempt_cut_off_mid_send_stays_visible_and_is_taken_over(
     from leadflood.delivery import repository as repo
 
     late = repo.AttemptRecord(
-        dead_row["delivery_id"], dead_attempt, 1.0, 500, "", "retryable_error", "x", "digest"
+        dead_row.delivery_id, dead_attempt, 1.0, 500, "", "retryable_error", "x", "digest"
     )
     async with runtime.db.pool_connection() as conn:
         assert await repo.record_retry(conn, late, timedelta(seconds=30)) is False

@@ -203,9 +203,13 @@ async def test_rotated_key_and_deactivation_take_effect_through_the_cache(
 
 
 async def test_the_served_app_reads_a_source_once(served_client, runtime, monkeypatch) -> None:
-    client, _cache = served_client
+    client, cache = served_client
+    before = cache.generation
     async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
+    # The new source's own notification may still be on its way: once it has arrived, it
+    # can no longer drop the first read's entry (which made this test flaky).
+    await _wait_for(lambda: cache.generation > before)
     reads: list[object] = []
     real = repository.source_by_id
 
