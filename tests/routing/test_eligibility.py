@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -166,12 +167,17 @@ async def test_candidate_query_columns_follow_the_candidate_fields(tx, world) ->
     from leadflood.routing.selection import Candidate
 
     await _buyer(tx, world)
-    lead = {
-        "offer_id": world.offer_id,
-        "market_id": world.market_id,
-        "postal_code": "85001",
-        "city": None,
-    }
+    lead = repo.LeadToRoute(
+        id=uuid.uuid4(),
+        status="validated",
+        offer_id=world.offer_id,
+        market_id=world.market_id,
+        buyer_id=None,
+        postal_code="85001",
+        city=None,
+        strategy="priority",
+        exclusive_fallback="fallback_allowed",
+    )
     (row,) = await repo.candidates(tx, lead)
     fields = [f.name for f in dataclasses.fields(Candidate) if f.name != "reasons"]
     assert list(row.keys()) == fields

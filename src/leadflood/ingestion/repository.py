@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -100,20 +101,38 @@ _LEAD_BY_ID = f"SELECT {_RETURNING} FROM leads WHERE id = $1"
 _SOURCE_KEY_HASH = "SELECT api_key_hash FROM sources WHERE id = $1"
 
 
-async def insert_lead_and_enqueue(conn: Conn, values: dict[str, Any]) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True)
+class AcceptedLead:
+    """What a source is told about its lead (the columns of _RETURNING, in order)."""
+
+    lead_id: uuid.UUID
+    source_id: uuid.UUID
+    offer_id: uuid.UUID
+    market_id: uuid.UUID
+    vertical_id: uuid.UUID
+    idempotency_key: str
+    idempotency_key_derived: bool
+    status: str
+    rejection_reasons: list[str] | None
+    routed_at: datetime | None
+    delivered_at: datetime | None
+
+
+def _lead(row: Any) -> AcceptedLead | None:
+    return AcceptedLead(*row) if row else None
+
+
+async def insert_lead_and_enqueue(conn: Conn, values: dict[str, Any]) -> AcceptedLead | None:
     """Insert unless (source_id, idempotency_key) exists; None when it already did."""
-    row = await conn.fetchrow(_INSERT_AND_ENQUEUE, *(values[c] for c in LEAD_COLUMNS))
-    return dict(row) if row else None
+    return _lead(await conn.fetchrow(_INSERT_AND_ENQUEUE, *(values[c] for c in LEAD_COLUMNS)))
 
 
-async def lead_by_idempotency(conn: Conn, source_id: uuid.UUID, key: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(_BY_IDEMPOTENCY, source_id, key)
-    return dict(row) if row else None
+async def lead_by_idempotency(conn: Conn, source_id: uuid.UUID, key: str) -> AcceptedLead | None:
+    return _lead(await conn.fetchrow(_BY_IDEMPOTENCY, source_id, key))
 
 
-async def lead_by_id(conn: Conn, lead_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow(_LEAD_BY_ID, lead_id)
-    return dict(row) if row else None
+async def lead_by_id(conn: Conn, lead_id: uuid.UUID) -> AcceptedLead | None:
+    return _lead(await conn.fetchrow(_LEAD_BY_ID, lead_id))
 
 
 async def source_key_hash(conn: Conn, source_id: uuid.UUID) -> str | None:

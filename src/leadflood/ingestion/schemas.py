@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -25,23 +25,27 @@ class LeadState(LeadAccepted):
     delivered_at: datetime | None
 
 
-def accepted(lead: dict[str, Any]) -> dict[str, Any]:
+if TYPE_CHECKING:
+    from leadflood.ingestion.repository import AcceptedLead
+
+
+def accepted(lead: AcceptedLead) -> dict[str, Any]:
     return {
-        "lead_id": str(lead["lead_id"]),
-        "source_id": str(lead["source_id"]),
-        "offer_id": str(lead["offer_id"]),
-        "market_id": str(lead["market_id"]),
-        "vertical_id": str(lead["vertical_id"]),
-        "idempotency_key": lead["idempotency_key"],
-        "idempotency_key_derived": lead["idempotency_key_derived"],
-        "status": lead["status"],
+        "lead_id": str(lead.lead_id),
+        "source_id": str(lead.source_id),
+        "offer_id": str(lead.offer_id),
+        "market_id": str(lead.market_id),
+        "vertical_id": str(lead.vertical_id),
+        "idempotency_key": lead.idempotency_key,
+        "idempotency_key_derived": lead.idempotency_key_derived,
+        "status": lead.status,
     }
 
 
-def state(lead: dict[str, Any]) -> dict[str, Any]:
+def state(lead: AcceptedLead) -> dict[str, Any]:
     return {
         **accepted(lead),
-        "rejection_reasons": list(lead["rejection_reasons"] or []),
-        "routed_at": lead["routed_at"].isoformat() if lead["routed_at"] else None,
-        "delivered_at": lead["delivered_at"].isoformat() if lead["delivered_at"] else None,
+        "rejection_reasons": list(lead.rejection_reasons or []),
+        "routed_at": lead.routed_at.isoformat() if lead.routed_at else None,
+        "delivered_at": lead.delivered_at.isoformat() if lead.delivered_at else None,
     }

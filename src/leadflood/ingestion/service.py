@@ -31,7 +31,7 @@ class IngestRequest:
 
 @dataclass(frozen=True)
 class IngestResult:
-    lead: dict[str, Any]
+    lead: repo.AcceptedLead
     created: bool
 
 
@@ -95,7 +95,7 @@ async def get_lead_for_source(
     lead = await repo.lead_by_id(conn, lead_id)
     if lead is None:
         raise NotFound("lead_not_found", "no lead with this id")
-    key_hash = await repo.source_key_hash(conn, lead["source_id"])
+    key_hash = await repo.source_key_hash(conn, lead.source_id)
     if key_hash is not None and (not presented_key or not verify_api_key(presented_key, key_hash)):
         raise Unauthorized("unauthorized_source", "missing or invalid source API key")
     return lead

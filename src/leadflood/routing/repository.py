@@ -5,6 +5,7 @@ statement that vetoes itself (rolls back whole) if the lead moved or a cap fille
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -165,15 +166,32 @@ RETURNING l.id
 """
 
 
-async def load_lead(conn: Conn, lead_id: uuid.UUID, at: datetime) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True)
+class LeadToRoute:
+    """A lead as routing sees it at a moment (the columns of _LOCK_LEAD, in order): its
+    place, its policy, and the exclusivity in force for it."""
+
+    id: uuid.UUID
+    status: str
+    offer_id: uuid.UUID
+    market_id: uuid.UUID
+    buyer_id: uuid.UUID | None
+    postal_code: str | None
+    city: str | None
+    strategy: str
+    exclusive_fallback: str
+    exclusivity_id: uuid.UUID | None = None
+    exclusive_buyer_id: uuid.UUID | None = None
+    exclusive_scope: str | None = None
+
+
+async def load_lead(conn: Conn, lead_id: uuid.UUID, at: datetime) -> LeadToRoute | None:
     row = await conn.fetchrow(_LOCK_LEAD, lead_id, at)
-    return dict(row) if row else None
+    return LeadToRoute(*row) if row else None
 
 
-async def candidates(conn: Conn, lead: dict[str, Any]) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        _CANDIDATES, lead["offer_id"], lead["market_id"], lead["postal_code"], lead["city"]
-    )
+async def candidates(conn: Conn, lead: LeadToRoute) -> list[asyncpg.Record]:
+    return await conn.fetch(_CANDIDATES, lead.offer_id, lead.market_id, lead.postal_code, lead.city)
 
 
 async def commit_route(

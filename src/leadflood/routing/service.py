@@ -58,16 +58,14 @@ class RoutingService:
         lead = await repo.load_lead(conn, lead_id, at)
         if lead is None:
             return RouteResult(lead_id, "not_found", None, statements=1)
-        if lead["status"] != LeadStatus.validated:
+        if lead.status != LeadStatus.validated:
             # Routed already (or not routable): report the current state, change nothing.
-            return RouteResult(
-                lead_id, "noop", lead["status"], buyer_id=lead["buyer_id"], statements=1
-            )
+            return RouteResult(lead_id, "noop", lead.status, buyer_id=lead.buyer_id, statements=1)
 
         clock = DecisionClock(at)
         pool = [_candidate(row) for row in await repo.candidates(conn, lead)]
         outcome, eligible = _eligible(lead, pool, clock)
-        winner = choose(lead["strategy"], eligible, lead_id) if eligible else None
+        winner = choose(lead.strategy, eligible, lead_id) if eligible else None
         trace = [c.trace(winner.buyer_id if winner else None) for c in pool]
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
 
@@ -76,7 +74,7 @@ class RoutingService:
                 conn,
                 lead_id=lead_id,
                 outcome=outcome,
-                strategy=lead["strategy"],
+                strategy=lead.strategy,
                 trace=trace,
                 at=at,
                 duration_ms=duration_ms,
@@ -95,7 +93,7 @@ class RoutingService:
     async def _commit(
         self,
         conn: Tx,
-        lead: Any,
+        lead: repo.LeadToRoute,
         winner: Candidate,
         clock: DecisionClock,
         trace: list[dict[str, Any]],
@@ -104,16 +102,16 @@ class RoutingService:
     ) -> RouteResult:
         """The winner's one statement: cap units, reservation, the lead, the decision,
         the delivery and its job; or why it did not commit."""
-        lead_id = lead["id"]
+        lead_id = lead.id
         local_day, local_hour = clock.windows(winner.timezone)
         committed = await repo.commit_route(
             conn,
             lead_id=lead_id,
             buyer_id=winner.buyer_id,
-            offer_id=lead["offer_id"],
+            offer_id=lead.offer_id,
             price_cents=winner.price_cents,
             at=at,
-            strategy=lead["strategy"],
+            strategy=lead.strategy,
             trace=trace,
             duration_ms=duration_ms,
             channel=winner.delivery_channel,
@@ -174,14 +172,16 @@ class RoutingService:
         return outcomes
 
 
-def _eligible(lead: Any, pool: list[Candidate], clock: DecisionClock) -> tuple[str, list]:
+def _eligible(
+    lead: repo.LeadToRoute, pool: list[Candidate], clock: DecisionClock
+) -> tuple[str, list]:
     """Every candidate's reasons (DISTRIBUTION.md §6), then exclusivity: an offer's
     exclusive buyer takes the lead when eligible; otherwise fail closed or fall back."""
     for c in pool:
         c.reasons = evaluate(c, clock)
     eligible = [c for c in pool if c.eligible]
     outcome = "routed"
-    exclusive = lead["exclusive_buyer_id"]
+    exclusive = lead.exclusive_buyer_id
     if exclusive is not None:
         owner = next((c for c in eligible if c.buyer_id == exclusive), None)
         if owner is not None:
@@ -189,7 +189,7 @@ def _eligible(lead: Any, pool: list[Candidate], clock: DecisionClock) -> tuple[s
                 if c is not owner:
                     c.reasons.append("not_exclusive_buyer")
             eligible = [owner]
-        elif lead["exclusive_fallback"] == "fail_closed":
+        elif lead.exclusive_fallback == "fail_closed":
             for c in eligible:
                 c.reasons.append("not_exclusive_buyer")
             eligible = []
