@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from leadflood.core.jobs import ROUTE_LEAD
@@ -26,18 +27,18 @@ _SCOPE_COLUMN = {"offer": "offer_id", "vertical": "vertical_id", "global": None}
 
 
 def _duplicate_query(
-    lead: dict[str, Any], scope: str, match: tuple[str, ...], window_hours: int
+    lead: LeadToValidate, scope: str, match: tuple[str, ...], window_hours: int
 ) -> tuple[str, list[Any]]:
     """Earliest earlier, non-rejected lead in the window and scope matching any field."""
-    args: list[Any] = [lead["id"], lead["created_at"], timedelta(hours=window_hours)]
+    args: list[Any] = [lead.id, lead.created_at, timedelta(hours=window_hours)]
 
     def param(value: Any) -> str:
         args.append(value)
         return f"${len(args)}"
 
-    matches = " OR ".join(f"p.{field} = {param(lead[field])}" for field in match)
+    matches = " OR ".join(f"p.{field} = {param(lead.field(field))}" for field in match)
     column = _SCOPE_COLUMN[scope]
-    scope_sql = f"AND p.{column} = {param(lead[column])}" if column else ""
+    scope_sql = f"AND p.{column} = {param(lead.field(column))}" if column else ""
     sql = f"""
     SELECT p.id FROM leads p
     WHERE p.id <> $1
@@ -67,20 +68,50 @@ WHERE id = $1 AND status = 'received'
 _STATUS = "SELECT status::text FROM leads WHERE id = $1"
 
 
-async def load(conn: Conn, lead_id: uuid.UUID) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True)
+class LeadToValidate:
+    """A received lead with its policy's rules (the columns of _LOAD, in order)."""
+
+    id: uuid.UUID
+    status: str
+    offer_id: uuid.UUID
+    vertical_id: uuid.UUID
+    created_at: datetime
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    address: str | None
+    city: str | None
+    state: str | None
+    postal_code: str | None
+    consent: bool | None
+    consent_text: str | None
+    consent_certificate_url: str | None
+    normalized_email: str | None
+    normalized_phone: str | None
+    rules: dict[str, Any]
+    country: str
+
+    def field(self, name: str) -> Any:
+        """A field named by the policy (required fields, duplicate match, scope)."""
+        return getattr(self, name, None)
+
+
+async def load(conn: Conn, lead_id: uuid.UUID) -> LeadToValidate | None:
     row = await conn.fetchrow(_LOAD, lead_id)
-    return dict(row) if row else None
+    return LeadToValidate(*row) if row else None
 
 
 async def earliest_duplicate(
     conn: Conn,
-    lead: dict[str, Any],
+    lead: LeadToValidate,
     *,
     scope: str,
     match: tuple[str, ...],
     window_hours: int,
 ) -> uuid.UUID | None:
-    usable = tuple(f for f in match if lead.get(f))
+    usable = tuple(f for f in match if lead.field(f))
     if not usable:
         return None
     sql, args = _duplicate_query(lead, scope, usable, window_hours)

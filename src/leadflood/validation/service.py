@@ -26,12 +26,12 @@ async def validate_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> Validat
     lead = await repo.load(conn, lead_id)
     if lead is None:
         return ValidationResult(lead_id, None)
-    if lead["status"] != LeadStatus.received:
+    if lead.status != LeadStatus.received:
         # Already past this stage: a no-op that reports the current state.
-        return ValidationResult(lead_id, lead["status"])
+        return ValidationResult(lead_id, lead.status)
 
-    rules = parse_rules(lead["rules"])
-    reasons = field_reasons(lead, rules, lead["country"])
+    rules = parse_rules(lead.rules)
+    reasons = field_reasons(lead, rules, lead.country)
     duplicate_of = None
     if rules.checks_duplicates:
         duplicate_of = await repo.earliest_duplicate(
