@@ -15,6 +15,7 @@ from leadflood.core.status import DeliveryStatus, LeadStatus
 from leadflood.core.uow import Tx
 from leadflood.delivery import repository as delivery_repo
 from leadflood.delivery.service import redeliver as reopen_delivery
+from leadflood.routing.repository import Decision
 from leadflood.routing.service import RoutingService
 
 LEAD_STATUSES = tuple(LeadStatus)
@@ -97,7 +98,7 @@ async def detail(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-async def routing(tx: Tx, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+async def routing(tx: Tx, lead_id: uuid.UUID) -> list[Decision]:
     """Every routing decision, each candidate with its buyer's name; NotFound if no lead."""
     return await _name_buyers(tx, await RoutingService(tx).trace(lead_id))
 
@@ -109,20 +110,22 @@ async def delivery(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:
     return {"delivery": found, "attempts": attempts}
 
 
-async def _name_buyers(tx: Tx, decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _name_buyers(tx: Tx, decisions: list[Decision]) -> list[Decision]:
     """Each candidate of each decision gets its buyer's current name."""
     considered = {
-        uuid.UUID(c["buyer_id"]) for d in decisions for c in d["candidates"] if c.get("buyer_id")
+        uuid.UUID(c["buyer_id"]) for d in decisions for c in d.candidates if c.get("buyer_id")
     }
     names = await repo.buyer_names(tx, sorted(considered))
     for decision in decisions:
-        for candidate in decision["candidates"]:
+        for candidate in decision.candidates:
             if candidate.get("buyer_id"):
                 candidate["buyer_name"] = names.get(uuid.UUID(candidate["buyer_id"]))
     return decisions
 
 
-async def _delivery(tx: Tx, lead_id: uuid.UUID) -> tuple[dict | None, list[dict]]:
+async def _delivery(
+    tx: Tx, lead_id: uuid.UUID
+) -> tuple[delivery_repo.Delivery | None, list[delivery_repo.Attempt]]:
     found = await delivery_repo.delivery(tx, lead_id)
     attempts = await delivery_repo.attempts(tx, lead_id) if found else []
     return found, attempts

@@ -297,7 +297,35 @@ async def reopen_failed(conn: Conn, lead_id: uuid.UUID) -> bool:
     return await conn.fetchval(_REOPEN, lead_id) is not None
 
 
-async def attempts(conn: Conn, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    attempt_no: int
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: float | None
+    request_digest: str | None
+    http_status: int | None
+    response_excerpt: str | None
+    outcome: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: uuid.UUID
+    lead_id: uuid.UUID
+    buyer_id: uuid.UUID
+    channel: str
+    status: str
+    attempt_count: int
+    next_attempt_at: datetime | None
+    idempotency_key: str
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+async def attempts(conn: Conn, lead_id: uuid.UUID) -> list[Attempt]:
     rows = await conn.fetch(
         "SELECT a.attempt_no, a.started_at, a.finished_at, a.duration_ms, a.request_digest, "
         "a.http_status, a.response_excerpt, a.outcome::text AS outcome, a.error "
@@ -305,14 +333,14 @@ async def attempts(conn: Conn, lead_id: uuid.UUID) -> list[dict[str, Any]]:
         "WHERE d.lead_id = $1 ORDER BY a.attempt_no",
         lead_id,
     )
-    return [dict(r) for r in rows]
+    return [Attempt(*r) for r in rows]
 
 
-async def delivery(conn: Conn, lead_id: uuid.UUID) -> dict[str, Any] | None:
+async def delivery(conn: Conn, lead_id: uuid.UUID) -> Delivery | None:
     row = await conn.fetchrow(
         "SELECT id, lead_id, buyer_id, channel::text AS channel, status::text AS status, "
         "attempt_count, next_attempt_at, idempotency_key, last_error, delivered_at, created_at "
         "FROM deliveries WHERE lead_id = $1",
         lead_id,
     )
-    return dict(row) if row else None
+    return Delivery(*row) if row else None

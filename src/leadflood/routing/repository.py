@@ -250,8 +250,21 @@ async def record_no_route(
     )
 
 
-async def decisions(conn: Conn, lead_id: uuid.UUID) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(_DECISIONS, lead_id)]
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A recorded routing decision; `candidates` is its trace, one dict per buyer."""
+
+    id: uuid.UUID
+    outcome: str
+    buyer_id: uuid.UUID | None
+    strategy: str
+    candidates: list[dict[str, Any]]
+    decided_at: datetime
+    duration_ms: float | None
+
+
+async def decisions(conn: Conn, lead_id: uuid.UUID) -> list[Decision]:
+    return [Decision(*r) for r in await conn.fetch(_DECISIONS, lead_id)]
 
 
 async def unrouted_leads(conn: Conn, limit: int, *, tried_only: bool = False) -> list[uuid.UUID]:

@@ -138,10 +138,10 @@ class RoutingService:
             statements=3,
         )
 
-    async def decisions(self, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+    async def decisions(self, lead_id: uuid.UUID) -> list[repo.Decision]:
         return await repo.decisions(self.tx, lead_id)
 
-    async def trace(self, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+    async def trace(self, lead_id: uuid.UUID) -> list[repo.Decision]:
         """Decisions of an existing lead (possibly none yet); NotFound otherwise."""
         rows = await self.decisions(lead_id)
         if not rows and not await repo.lead_exists(self.tx, lead_id):
