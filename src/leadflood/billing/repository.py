@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
-
-import asyncpg
 
 from leadflood.core.uow import Conn
 
@@ -37,6 +36,148 @@ SELECT (SELECT id FROM txn) AS transaction_id, (SELECT balance_cents FROM balanc
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Posted:
+    transaction_id: uuid.UUID | None  # None: the idempotency key had been used
+    balance: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerAccount:
+    id: uuid.UUID
+    name: str
+    payment_method: str
+    currency: str
+    balance_cents: int
+    reserved_cents: int
+    min_balance_cents: int
+    max_return_rate: float | None
+    has_api_key: bool
+    ledger_balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLine:
+    id: uuid.UUID
+    kind: str
+    lead_id: uuid.UUID | None
+    amount_cents: int
+    currency: str
+    description: str | None
+    created_at: datetime
+    delta_cents: int
+    running_balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerBalance:
+    id: uuid.UUID
+    name: str
+    payment_method: str
+    currency: str
+    balance_cents: int
+    reserved_cents: int
+    min_balance_cents: int
+    pending_returns: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostpaidBuyer:
+    id: uuid.UUID
+    currency: str
+    payment_method: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInvoice:
+    id: uuid.UUID
+    status: str
+    total_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceSummary:
+    id: uuid.UUID
+    buyer_id: uuid.UUID
+    buyer_name: str
+    period_start: date
+    period_end: date
+    status: str
+    currency: str
+    total_cents: int
+    issued_at: datetime | None
+    due_at: datetime | None
+    paid_at: datetime | None
+    lines: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    lead_id: uuid.UUID
+    amount_cents: int
+    description: str | None
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    id: uuid.UUID
+    buyer_id: uuid.UUID
+    period_start: date
+    period_end: date
+    status: str
+    currency: str
+    total_cents: int
+    issued_at: datetime | None
+    due_at: datetime | None
+    paid_at: datetime | None
+    payment_method: str | None
+    created_at: datetime
+    updated_at: datetime
+    buyer_name: str
+    buyer_email: str | None
+    lines: list[InvoiceLine]
+
+
+@dataclass(frozen=True, slots=True)
+class LeadForReturn:
+    id: uuid.UUID
+    status: str
+    buyer_id: uuid.UUID | None
+    delivered_at: datetime | None
+    price_cents: int | None
+    billing_status: str
+    return_window_days: int
+    payment_method: str | None
+    max_return_rate: Any
+
+
+@dataclass(frozen=True, slots=True)
+class LeadReturn:
+    id: uuid.UUID
+    lead_id: uuid.UUID
+    buyer_id: uuid.UUID
+    reason: str
+    note: str | None
+    status: str
+    decision_note: str | None
+    requested_via: str
+    requested_by: uuid.UUID | None
+    decided_by: uuid.UUID | None
+    decided_at: datetime | None
+    credit_transaction_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnListItem(LeadReturn):
+    buyer_name: str
+    price_cents: int | None
+    delivered_at: datetime | None
+    offer_name: str | None
+
+
 async def post(
     conn: Conn,
     *,
@@ -48,8 +189,8 @@ async def post(
     lead_id: uuid.UUID | None = None,
     idempotency_key: str | None = None,
     created_by: uuid.UUID | None = None,
-) -> asyncpg.Record:
-    return await conn.fetchrow(
+) -> Posted:
+    row = await conn.fetchrow(
         _POST,
         kind,
         buyer_id,
@@ -60,9 +201,10 @@ async def post(
         idempotency_key,
         created_by,
     )
+    return Posted(**row)
 
 
-async def buyer(conn: Conn, buyer_id: uuid.UUID) -> dict[str, Any] | None:
+async def buyer(conn: Conn, buyer_id: uuid.UUID) -> BuyerAccount | None:
     row = await conn.fetchrow(
         "SELECT id, name, payment_method::text AS payment_method, currency, balance_cents, "
         "       reserved_cents, min_balance_cents, max_return_rate::float8 AS max_return_rate, "
@@ -73,7 +215,7 @@ async def buyer(conn: Conn, buyer_id: uuid.UUID) -> dict[str, Any] | None:
         "FROM buyers WHERE id = $1",
         buyer_id,
     )
-    return dict(row) if row else None
+    return BuyerAccount(**row) if row else None
 
 
 async def buyer_by_key_hash(conn: Conn, key_hash: str) -> uuid.UUID | None:
@@ -87,7 +229,7 @@ async def set_buyer_key(conn: Conn, buyer_id: uuid.UUID, key_hash: str) -> bool:
     return result == "UPDATE 1"
 
 
-async def statement(conn: Conn, buyer_id: uuid.UUID, limit: int) -> list[dict]:
+async def statement(conn: Conn, buyer_id: uuid.UUID, limit: int) -> list[LedgerLine]:
     rows = await conn.fetch(
         "SELECT t.id, t.kind, t.lead_id, t.amount_cents, t.currency, t.description, "
         "       t.created_at, e.amount_cents AS delta_cents, "
@@ -99,10 +241,10 @@ async def statement(conn: Conn, buyer_id: uuid.UUID, limit: int) -> list[dict]:
         buyer_id,
         limit,
     )
-    return [dict(r) for r in rows]
+    return [LedgerLine(**r) for r in rows]
 
 
-async def buyers_overview(conn: Conn) -> list[dict[str, Any]]:
+async def buyers_overview(conn: Conn) -> list[BuyerBalance]:
     rows = await conn.fetch(
         "SELECT b.id, b.name, b.payment_method::text AS payment_method, b.currency, "
         "       b.balance_cents, b.reserved_cents, b.min_balance_cents, "
@@ -110,40 +252,42 @@ async def buyers_overview(conn: Conn) -> list[dict[str, Any]]:
         "        AND r.status = 'pending') AS pending_returns "
         "FROM buyers b ORDER BY b.name"
     )
-    return [dict(r) for r in rows]
+    return [BuyerBalance(**r) for r in rows]
 
 
 # ---- invoices -----------------------------------------------------------------------------
 
 
-async def postpaid_buyers(conn: Conn) -> list[dict[str, Any]]:
+async def postpaid_buyers(conn: Conn) -> list[PostpaidBuyer]:
     rows = await conn.fetch(
         "SELECT id, currency, payment_method::text AS payment_method FROM buyers "
         "WHERE payment_method <> 'prepaid' ORDER BY name, id"
     )
-    return [dict(r) for r in rows]
+    return [PostpaidBuyer(**r) for r in rows]
 
 
-async def open_invoice(conn: Conn, buyer: dict, start: datetime, end: datetime) -> dict[str, Any]:
+async def open_invoice(
+    conn: Conn, buyer: PostpaidBuyer, start: datetime, end: datetime
+) -> OpenInvoice:
     """The buyer's live invoice for the period, created as a draft if missing; locked."""
     await conn.execute(
         "INSERT INTO invoices (buyer_id, period_start, period_end, status, currency, "
         "                      total_cents, payment_method) "
         "VALUES ($1, $2, $3, 'draft', $4, 0, $5::payment_method) "
         "ON CONFLICT (buyer_id, period_start) WHERE status <> 'void' DO NOTHING",
-        buyer["id"],
+        buyer.id,
         start,
         end,
-        buyer["currency"],
-        buyer["payment_method"],
+        buyer.currency,
+        buyer.payment_method,
     )
     row = await conn.fetchrow(
         "SELECT id, status::text AS status, total_cents FROM invoices "
         "WHERE buyer_id = $1 AND period_start = $2 AND status <> 'void' FOR UPDATE",
-        buyer["id"],
+        buyer.id,
         start,
     )
-    return dict(row)
+    return OpenInvoice(**row)
 
 
 async def add_lines(
@@ -190,7 +334,7 @@ async def drop_empty_draft(conn: Conn, invoice_id: uuid.UUID) -> None:
     )
 
 
-async def invoices(conn: Conn, buyer_id: uuid.UUID | None = None) -> list[dict]:
+async def invoices(conn: Conn, buyer_id: uuid.UUID | None = None) -> list[InvoiceSummary]:
     rows = await conn.fetch(
         "SELECT i.id, i.buyer_id, b.name AS buyer_name, i.period_start, i.period_end, "
         "       i.status::text AS status, i.currency, i.total_cents, i.issued_at, i.due_at, "
@@ -201,12 +345,14 @@ async def invoices(conn: Conn, buyer_id: uuid.UUID | None = None) -> list[dict]:
         "ORDER BY i.period_start DESC, b.name",
         buyer_id,
     )
-    return [dict(r) for r in rows]
+    return [InvoiceSummary(**r) for r in rows]
 
 
-async def invoice(conn: Conn, invoice_id: uuid.UUID) -> dict[str, Any] | None:
+async def invoice(conn: Conn, invoice_id: uuid.UUID) -> Invoice | None:
     row = await conn.fetchrow(
-        "SELECT i.*, i.status::text AS status, i.payment_method::text AS payment_method, "
+        "SELECT i.id, i.buyer_id, i.period_start, i.period_end, i.status::text AS status, "
+        "       i.currency, i.total_cents, i.issued_at, i.due_at, i.paid_at, "
+        "       i.payment_method::text AS payment_method, i.created_at, i.updated_at, "
         "       b.name AS buyer_name, b.email AS buyer_email "
         "FROM invoices i JOIN buyers b ON b.id = i.buyer_id WHERE i.id = $1",
         invoice_id,
@@ -219,7 +365,7 @@ async def invoice(conn: Conn, invoice_id: uuid.UUID) -> dict[str, Any] | None:
         "WHERE li.invoice_id = $1 ORDER BY l.delivered_at, li.lead_id",
         invoice_id,
     )
-    return {**dict(row), "lines": [dict(r) for r in lines]}
+    return Invoice(**row, lines=[InvoiceLine(**r) for r in lines])
 
 
 # status -> (statuses it may follow, columns it stamps)
@@ -259,7 +405,7 @@ async def release_lines(conn: Conn, invoice_id: uuid.UUID) -> int:
 # ---- returns ------------------------------------------------------------------------------
 
 
-async def lead_for_return(conn: Conn, lead_id: uuid.UUID) -> dict | None:
+async def lead_for_return(conn: Conn, lead_id: uuid.UUID) -> LeadForReturn | None:
     row = await conn.fetchrow(
         "SELECT l.id, l.status::text AS status, l.buyer_id, l.delivered_at, l.price_cents, "
         "       l.billing_status::text AS billing_status, o.return_window_days, "
@@ -268,7 +414,7 @@ async def lead_for_return(conn: Conn, lead_id: uuid.UUID) -> dict | None:
         "WHERE l.id = $1 FOR UPDATE OF l",
         lead_id,
     )
-    return dict(row) if row else None
+    return LeadForReturn(**row) if row else None
 
 
 async def return_rate(conn: Conn, buyer_id: uuid.UUID) -> tuple[int, int]:
@@ -284,7 +430,7 @@ async def return_rate(conn: Conn, buyer_id: uuid.UUID) -> tuple[int, int]:
     return row["returns"], row["delivered"]
 
 
-async def insert_return(conn: Conn, values: dict[str, Any]) -> dict | None:
+async def insert_return(conn: Conn, values: dict[str, Any]) -> LeadReturn | None:
     columns = list(values)
     row = await conn.fetchrow(
         f"INSERT INTO lead_returns ({', '.join(columns)}) "
@@ -292,12 +438,12 @@ async def insert_return(conn: Conn, values: dict[str, Any]) -> dict | None:
         "ON CONFLICT (lead_id) DO NOTHING RETURNING *",
         *values.values(),
     )
-    return dict(row) if row else None
+    return LeadReturn(**row) if row else None
 
 
-async def lock_return(conn: Conn, return_id: uuid.UUID) -> dict | None:
+async def lock_return(conn: Conn, return_id: uuid.UUID) -> LeadReturn | None:
     row = await conn.fetchrow("SELECT * FROM lead_returns WHERE id = $1 FOR UPDATE", return_id)
-    return dict(row) if row else None
+    return LeadReturn(**row) if row else None
 
 
 async def decide_return(
@@ -328,7 +474,7 @@ async def mark_returned(conn: Conn, lead_id: uuid.UUID) -> bool:
     return result == "UPDATE 1"
 
 
-async def returns(conn: Conn, status: str | None, limit: int = 200) -> list[dict]:
+async def returns(conn: Conn, status: str | None, limit: int = 200) -> list[ReturnListItem]:
     rows = await conn.fetch(
         "SELECT r.*, b.name AS buyer_name, l.price_cents, l.delivered_at, o.name AS offer_name "
         "FROM lead_returns r JOIN buyers b ON b.id = r.buyer_id JOIN leads l ON l.id = r.lead_id "
@@ -337,4 +483,4 @@ async def returns(conn: Conn, status: str | None, limit: int = 200) -> list[dict
         status,
         limit,
     )
-    return [dict(r) for r in rows]
+    return [ReturnListItem(**r) for r in rows]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,8 +29,8 @@ async def account(tx: Tx, buyer_id: uuid.UUID, limit: int = 200) -> dict[str, An
         raise _buyer_missing()
     entries = await repo.statement(tx, buyer_id, limit)
     return {
-        **buyer,
-        "available_cents": buyer["balance_cents"] - buyer["reserved_cents"],
+        **asdict(buyer),
+        "available_cents": buyer.balance_cents - buyer.reserved_cents,
         "ledger": entries,
     }
 
@@ -95,7 +95,7 @@ async def _post(
         idempotency_key=f"{kind}:{buyer_id}:{idempotency_key}" if idempotency_key else None,
         created_by=principal.user_id if principal else None,
     )
-    if posted["transaction_id"] is not None:
+    if posted.transaction_id is not None:
         await tx.audit(
             principal,
             kind,
@@ -108,9 +108,9 @@ async def _post(
     buyer = await repo.buyer(tx, buyer_id)
     assert buyer is not None
     return {
-        "transaction_id": posted["transaction_id"],
-        "replayed": posted["transaction_id"] is None,
-        "balance_cents": buyer["balance_cents"],
+        "transaction_id": posted.transaction_id,
+        "replayed": posted.transaction_id is None,
+        "balance_cents": buyer.balance_cents,
     }
 
 
@@ -147,31 +147,31 @@ async def invoice_period(tx: Tx, period: str) -> list[dict[str, Any]]:
     buyers = await repo.postpaid_buyers(tx)
     for buyer in buyers:
         invoice = await repo.open_invoice(tx, buyer, start, end)
-        if invoice["status"] != InvoiceStatus.draft:
+        if invoice.status != InvoiceStatus.draft:
             results.append(
                 {
-                    "invoice_id": invoice["id"],
-                    "buyer_id": buyer["id"],
+                    "invoice_id": invoice.id,
+                    "buyer_id": buyer.id,
                     "added": 0,
-                    "status": invoice["status"],
+                    "status": invoice.status,
                 }
             )
             continue
-        added = await repo.add_lines(tx, invoice["id"], buyer["id"], start, end)
-        current = await repo.invoice(tx, invoice["id"])
+        added = await repo.add_lines(tx, invoice.id, buyer.id, start, end)
+        current = await repo.invoice(tx, invoice.id)
         assert current is not None
-        if not current["lines"]:
+        if not current.lines:
             # Nothing to bill: the draft opened above never becomes visible.
-            await repo.drop_empty_draft(tx, invoice["id"])
+            await repo.drop_empty_draft(tx, invoice.id)
             continue
         results.append(
             {
-                "invoice_id": invoice["id"],
-                "buyer_id": buyer["id"],
+                "invoice_id": invoice.id,
+                "buyer_id": buyer.id,
                 "added": added,
-                "lines": len(current["lines"]),
-                "total_cents": current["total_cents"],
-                "status": current["status"],
+                "lines": len(current.lines),
+                "total_cents": current.total_cents,
+                "status": current.status,
             }
         )
     return results
@@ -197,9 +197,7 @@ async def set_invoice_status(
     if current is None:
         raise NotFound("invoice_not_found", "no invoice with this id")
     if not await repo.set_invoice_status(tx, invoice_id, status):
-        raise Conflict(
-            "invalid_transition", f"a {current['status']} invoice cannot become {status}"
-        )
+        raise Conflict("invalid_transition", f"a {current.status} invoice cannot become {status}")
     released = await repo.release_lines(tx, invoice_id) if status == InvoiceStatus.void else 0
     await tx.audit(principal, status, "invoice", invoice_id, {"released_leads": released})
     return await invoice(tx, invoice_id)
@@ -223,30 +221,30 @@ async def request_return(
     if not reason.strip():
         raise BadRequest("reason_required", "say why the lead is returned")
     lead = await repo.lead_for_return(tx, lead_id)
-    if lead is None or (buyer_id is not None and lead["buyer_id"] != buyer_id):
+    if lead is None or (buyer_id is not None and lead.buyer_id != buyer_id):
         raise NotFound("lead_not_found", "no lead delivered to this buyer with this id")
-    if lead["status"] != LeadStatus.delivered:
-        raise Conflict("not_returnable", f"the lead is {lead['status']}, not delivered")
-    window = timedelta(days=lead["return_window_days"])
-    if lead["delivered_at"] + window < datetime.now(UTC):
+    if lead.status != LeadStatus.delivered:
+        raise Conflict("not_returnable", f"the lead is {lead.status}, not delivered")
+    window = timedelta(days=lead.return_window_days)
+    if lead.delivered_at + window < datetime.now(UTC):
         raise Conflict(
             "return_window_closed",
-            f"returns close {lead['return_window_days']} day(s) after delivery",
+            f"returns close {lead.return_window_days} day(s) after delivery",
         )
-    if lead["max_return_rate"] is not None:
-        returned, delivered = await repo.return_rate(tx, lead["buyer_id"])
+    if lead.max_return_rate is not None:
+        returned, delivered = await repo.return_rate(tx, lead.buyer_id)
         rate = (returned + 1) / max(delivered, 1)
-        if rate > float(lead["max_return_rate"]):
+        if rate > float(lead.max_return_rate):
             raise Conflict(
                 "return_rate_exceeded",
                 f"this would return {rate:.0%} of the last 30 days' leads; "
-                f"the cap is {float(lead['max_return_rate']):.0%}",
+                f"the cap is {float(lead.max_return_rate):.0%}",
             )
     created = await repo.insert_return(
         tx,
         {
             "lead_id": lead_id,
-            "buyer_id": lead["buyer_id"],
+            "buyer_id": lead.buyer_id,
             "reason": reason.strip()[:500],
             "note": note[:2000],
             "requested_via": via,
@@ -271,31 +269,29 @@ async def decide_return(
     found = await repo.lock_return(tx, return_id)
     if found is None:
         raise NotFound("return_not_found", "no return with this id")
-    if found["status"] != ReturnStatus.pending:
-        raise Conflict("already_decided", f"the return was {found['status']}")
+    if found.status != ReturnStatus.pending:
+        raise Conflict("already_decided", f"the return was {found.status}")
     credit = None
     if accept:
-        lead = await repo.lead_for_return(tx, found["lead_id"])
+        lead = await repo.lead_for_return(tx, found.lead_id)
         assert lead is not None
-        price = lead["price_cents"] or 0
-        charged = (
-            lead["payment_method"] == "prepaid" or lead["billing_status"] == BillingStatus.invoiced
-        )
-        if not await repo.mark_returned(tx, found["lead_id"]):
-            raise Conflict("not_returnable", f"the lead is {lead['status']}")
+        price = lead.price_cents or 0
+        charged = lead.payment_method == "prepaid" or lead.billing_status == BillingStatus.invoiced
+        if not await repo.mark_returned(tx, found.lead_id):
+            raise Conflict("not_returnable", f"the lead is {lead.status}")
         if charged and price > 0:
             posted = await repo.post(
                 tx,
                 kind="return_credit",
-                buyer_id=found["buyer_id"],
+                buyer_id=found.buyer_id,
                 delta_cents=price,
                 counter_account="platform:revenue",
-                description=f"return: {found['reason']}",
-                lead_id=found["lead_id"],
+                description=f"return: {found.reason}",
+                lead_id=found.lead_id,
                 idempotency_key=f"credit:return:{return_id}",
                 created_by=principal.user_id if principal else None,
             )
-            credit = posted["transaction_id"]
+            credit = posted.transaction_id
     await repo.decide_return(
         tx,
         return_id,
@@ -308,7 +304,7 @@ async def decide_return(
         principal,
         "accept_return" if accept else "reject_return",
         "lead",
-        found["lead_id"],
+        found.lead_id,
         {"return_id": str(return_id), "credit_transaction_id": str(credit) if credit else None},
     )
     decided = await repo.lock_return(tx, return_id)
