@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from leadflood.admin.resources import Resource
 from leadflood.core.uow import Conn
+from leadflood.delivery.repository import Delivery
 from leadflood.ingestion.normalize import normalize_phone
 
 
@@ -224,6 +226,12 @@ async def daily_counts(conn: Conn, since: datetime, tz: str) -> list[dict[str, A
     return [dict(r) for r in await conn.fetch(_DAILY, since, tz)]
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryListItem(Delivery):
+    buyer_name: str
+    lead_status: str
+
+
 async def list_deliveries(
     conn: Conn,
     *,
@@ -231,12 +239,13 @@ async def list_deliveries(
     buyer_id: uuid.UUID | None,
     limit: int,
     offset: int,
-) -> list[dict[str, Any]]:
+) -> list[DeliveryListItem]:
     rows = await conn.fetch(
         (
-            "SELECT d.id, d.lead_id, d.buyer_id, b.name AS buyer_name, d.channel::text AS channel, "
-            "       d.status::text AS status, d.attempt_count, d.next_attempt_at, d.last_error, "
-            "       d.delivered_at, d.created_at, l.status::text AS lead_status "
+            "SELECT d.id, d.lead_id, d.buyer_id, d.channel::text AS channel, "
+            "       d.status::text AS status, d.attempt_count, d.next_attempt_at, "
+            "       d.idempotency_key, d.last_error, d.delivered_at, d.created_at, "
+            "       b.name AS buyer_name, l.status::text AS lead_status "
             "FROM deliveries d JOIN buyers b ON b.id = d.buyer_id JOIN leads l ON l.id = d.lead_id "
             "WHERE ($1::text IS NULL OR d.status::text = $1) "
             "  AND ($2::uuid IS NULL OR d.buyer_id = $2) "
@@ -247,4 +256,4 @@ async def list_deliveries(
         limit,
         offset,
     )
-    return [dict(r) for r in rows]
+    return [DeliveryListItem(**r) for r in rows]

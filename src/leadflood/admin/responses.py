@@ -11,8 +11,10 @@ from typing import Annotated, Any
 
 from pydantic import create_model
 
+from leadflood.admin.repository import DeliveryListItem as DeliveryListItem  # its own response
 from leadflood.admin.resources import RESOURCES, Resource
 from leadflood.core.api import ApiModel
+from leadflood.delivery.repository import Attempt, Delivery
 
 
 class LeadListItem(ApiModel):
@@ -102,43 +104,14 @@ class DecisionOut(ApiModel):
     duration_ms: float | None = None
 
 
-class DeliveryState(ApiModel):
-    id: uuid.UUID
-    lead_id: uuid.UUID
-    buyer_id: uuid.UUID
-    channel: str
-    status: str
-    attempt_count: int
-    next_attempt_at: datetime | None = None
-    last_error: str | None = None
-    delivered_at: datetime | None = None
-    created_at: datetime
-
-
-class DeliveryOut(DeliveryState):
-    idempotency_key: str
-
-
-class AttemptOut(ApiModel):
-    attempt_no: int
-    started_at: datetime
-    finished_at: datetime | None = None
-    duration_ms: float | None = None
-    request_digest: str | None = None
-    http_status: int | None = None
-    response_excerpt: str | None = None
-    outcome: str | None = None
-    error: str | None = None
-
-
 class LeadDetail(ApiModel):
     lead: LeadOut
     raw_payload: dict[str, Any]
     normalized: Normalized
     validation: Validation
     routing: list[DecisionOut]
-    delivery: DeliveryOut | None = None
-    attempts: list[AttemptOut]
+    delivery: Delivery | None = None
+    attempts: list[Attempt]
 
 
 class LeadRouting(ApiModel):
@@ -148,13 +121,8 @@ class LeadRouting(ApiModel):
 
 class LeadDelivery(ApiModel):
     lead_id: uuid.UUID
-    delivery: DeliveryOut | None = None
-    attempts: list[AttemptOut]
-
-
-class DeliveryListItem(DeliveryState):
-    buyer_name: str
-    lead_status: str
+    delivery: Delivery | None = None
+    attempts: list[Attempt]
 
 
 class LeadAction(ApiModel):

@@ -43,7 +43,7 @@ class Posted:
 
 
 @dataclass(frozen=True, slots=True)
-class BuyerAccount:
+class BuyerMoney:
     id: uuid.UUID
     name: str
     payment_method: str
@@ -51,6 +51,10 @@ class BuyerAccount:
     balance_cents: int
     reserved_cents: int
     min_balance_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerAccount(BuyerMoney):
     max_return_rate: float | None
     has_api_key: bool
     ledger_balance: int
@@ -70,14 +74,7 @@ class LedgerLine:
 
 
 @dataclass(frozen=True, slots=True)
-class BuyerBalance:
-    id: uuid.UUID
-    name: str
-    payment_method: str
-    currency: str
-    balance_cents: int
-    reserved_cents: int
-    min_balance_cents: int
+class BuyerBalance(BuyerMoney):
     pending_returns: int
 
 

@@ -3,43 +3,29 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from typing import get_type_hints
 
+from pydantic import create_model
+
+# Typed rows that are their own responses (their fields are the allow-list).
+from leadflood.billing.repository import BuyerAccount, InvoiceSummary, LeadReturn
+from leadflood.billing.repository import BuyerBalance as BuyerBalance
+from leadflood.billing.repository import Invoice as Invoice
+from leadflood.billing.repository import LedgerLine as LedgerLine
+from leadflood.billing.repository import ReturnListItem as ReturnListItem
 from leadflood.core.api import ApiModel
 
+InvoiceListItem = InvoiceSummary
+Return = LeadReturn
 
-class BuyerMoney(ApiModel):
-    id: uuid.UUID
-    name: str
-    payment_method: str
-    currency: str
-    balance_cents: int
-    reserved_cents: int
-    min_balance_cents: int
-
-
-class BuyerBalance(BuyerMoney):
-    pending_returns: int
-
-
-class LedgerLine(ApiModel):
-    id: uuid.UUID
-    kind: str
-    lead_id: uuid.UUID | None = None
-    amount_cents: int
-    currency: str
-    description: str | None = None
-    created_at: datetime
-    delta_cents: int
-    running_balance: int
-
-
-class Account(BuyerMoney):
-    max_return_rate: float | None = None
-    has_api_key: bool
-    ledger_balance: int
-    available_cents: int
-    ledger: list[LedgerLine]
+# A buyer's account as stored, with what the API adds: the available funds and the ledger.
+Account = create_model(
+    "Account",
+    __base__=ApiModel,
+    **{name: (kind, ...) for name, kind in get_type_hints(BuyerAccount).items()},
+    available_cents=(int, ...),
+    ledger=(list[LedgerLine], ...),
+)
 
 
 class Posted(ApiModel):
@@ -65,60 +51,3 @@ class InvoiceRunLine(ApiModel):
 class InvoiceRun(ApiModel):
     period: str
     invoices: list[InvoiceRunLine]
-
-
-class InvoiceHeader(ApiModel):
-    id: uuid.UUID
-    buyer_id: uuid.UUID
-    buyer_name: str
-    period_start: date
-    period_end: date
-    status: str
-    currency: str
-    total_cents: int
-    issued_at: datetime | None = None
-    due_at: datetime | None = None
-    paid_at: datetime | None = None
-
-
-class InvoiceListItem(InvoiceHeader):
-    lines: int
-
-
-class InvoiceLine(ApiModel):
-    lead_id: uuid.UUID
-    amount_cents: int
-    description: str | None = None
-    delivered_at: datetime | None = None
-
-
-class Invoice(InvoiceHeader):
-    buyer_email: str | None = None
-    payment_method: str | None = None
-    created_at: datetime
-    updated_at: datetime
-    lines: list[InvoiceLine]
-
-
-class Return(ApiModel):
-    id: uuid.UUID
-    lead_id: uuid.UUID
-    buyer_id: uuid.UUID
-    reason: str
-    note: str | None = None
-    status: str
-    decision_note: str | None = None
-    requested_via: str
-    requested_by: uuid.UUID | None = None
-    decided_by: uuid.UUID | None = None
-    decided_at: datetime | None = None
-    credit_transaction_id: uuid.UUID | None = None
-    created_at: datetime
-    updated_at: datetime
-
-
-class ReturnListItem(Return):
-    buyer_name: str
-    offer_name: str | None = None
-    price_cents: int | None = None
-    delivered_at: datetime | None = None

@@ -9,9 +9,10 @@ are still sent beside them as deprecated aliases.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel, ConfigDict, TypeAdapter, computed_field
 
 T = TypeVar("T")
 
@@ -30,11 +31,19 @@ class Success(ApiModel):
     success: bool = True
 
 
-def shaped(model: type[ApiModel] | None, payload: Any) -> Any:
-    """`payload` as `model` allows it, ready for JSON (for responses built by hand)."""
+def shaped(model: Any, payload: Any) -> Any:
+    """`payload` as `model` (a response model or a typed row) allows it, ready for JSON
+    (for responses built by hand)."""
     if model is None:
         return payload
-    return model.model_validate(payload).model_dump(mode="json", by_alias=True)
+    adapter = _adapter(model)
+    value = adapter.validate_python(payload, from_attributes=True)
+    return adapter.dump_python(value, mode="json", by_alias=True)
+
+
+@lru_cache(maxsize=256)
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(model)
 
 
 def deprecated_alias(field: str, type_: Any) -> Any:

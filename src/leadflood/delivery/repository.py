@@ -12,6 +12,7 @@ from leadflood.billing import ledger
 from leadflood.core.jobs import DELIVER_LEAD
 from leadflood.core.queue import fused_enqueue_ctes
 from leadflood.core.uow import Conn
+from leadflood.ingestion.lead_fields import LeadContact
 
 _LEASE_MARGIN_S = 60  # on top of the buyer's own timeout, for recording the result
 
@@ -191,9 +192,9 @@ class AttemptRecord:
         ]
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedAttempt:
-    """A claimed attempt with everything its send needs (the columns of _CLAIM, in order)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimedAttempt(LeadContact):
+    """A claimed attempt with everything its send needs (the columns of _CLAIM)."""
 
     delivery_id: uuid.UUID
     attempt_no: int
@@ -201,18 +202,7 @@ class ClaimedAttempt:
     channel: str
     lead_id: uuid.UUID
     lead_status: str
-    first_name: str | None
-    last_name: str | None
-    email: str | None
-    phone: str | None
     normalized_phone: str | None
-    address: str | None
-    city: str | None
-    state: str | None
-    postal_code: str | None
-    consent: bool | None
-    consent_text: str | None
-    consent_certificate_url: str | None
     price_cents: int | None
     raw_payload: dict[str, Any] | None
     received_at: datetime
@@ -239,7 +229,7 @@ async def claim(
 ) -> ClaimedAttempt | None:
     """The claimed attempt with everything the send needs, or None (see claim_state)."""
     row = await conn.fetchrow(_CLAIM, lead_id, per_buyer_limit, tolerance)
-    return ClaimedAttempt(*row) if row else None
+    return ClaimedAttempt(**row) if row else None
 
 
 async def claim_state(conn: Conn, lead_id: uuid.UUID, per_buyer_limit: int) -> ClaimState | None:

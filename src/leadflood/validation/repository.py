@@ -10,6 +10,7 @@ from typing import Any
 from leadflood.core.jobs import ROUTE_LEAD
 from leadflood.core.queue import fused_enqueue_ctes
 from leadflood.core.uow import Conn
+from leadflood.ingestion.lead_fields import LeadContact
 
 _LOAD = """
 SELECT l.id, l.status::text AS status, l.offer_id, l.vertical_id, l.created_at,
@@ -68,26 +69,15 @@ WHERE id = $1 AND status = 'received'
 _STATUS = "SELECT status::text FROM leads WHERE id = $1"
 
 
-@dataclass(frozen=True, slots=True)
-class LeadToValidate:
-    """A received lead with its policy's rules (the columns of _LOAD, in order)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadToValidate(LeadContact):
+    """A received lead with its policy's rules (the columns of _LOAD)."""
 
     id: uuid.UUID
     status: str
     offer_id: uuid.UUID
     vertical_id: uuid.UUID
     created_at: datetime
-    first_name: str | None
-    last_name: str | None
-    email: str | None
-    phone: str | None
-    address: str | None
-    city: str | None
-    state: str | None
-    postal_code: str | None
-    consent: bool | None
-    consent_text: str | None
-    consent_certificate_url: str | None
     normalized_email: str | None
     normalized_phone: str | None
     rules: dict[str, Any]
@@ -100,7 +90,7 @@ class LeadToValidate:
 
 async def load(conn: Conn, lead_id: uuid.UUID) -> LeadToValidate | None:
     row = await conn.fetchrow(_LOAD, lead_id)
-    return LeadToValidate(*row) if row else None
+    return LeadToValidate(**row) if row else None
 
 
 async def earliest_duplicate(
