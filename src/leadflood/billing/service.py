@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leadflood.billing import repository as repo
 from leadflood.core.errors import BadRequest, Conflict, NotFound
 from leadflood.core.principal import Principal
+from leadflood.core.rows import as_fields
 from leadflood.core.security import hash_api_key, new_api_key
 from leadflood.core.status import BillingStatus, InvoiceStatus, LeadStatus, ReturnStatus
 from leadflood.core.uow import Tx
@@ -29,7 +30,7 @@ async def account(tx: Tx, buyer_id: uuid.UUID, limit: int = 200) -> dict[str, An
         raise _buyer_missing()
     entries = await repo.statement(tx, buyer_id, limit)
     return {
-        **asdict(buyer),
+        **as_fields(buyer),
         "available_cents": buyer.balance_cents - buyer.reserved_cents,
         "ledger": entries,
     }

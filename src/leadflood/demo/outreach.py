@@ -54,35 +54,33 @@ async def _wait(runtime: Runtime, job_ids: list[Any], timeout_s: float = 30) -> 
 async def run_outreach_demo(runtime: Runtime) -> None:
     """Needs a running worker (the demo server's) and the sample providers enabled."""
     icps = await _do(runtime, lambda tx: prospecting.list_icps(tx))
-    icp = next((i for i in icps if i["name"] == DEMO_ICP.name), None)
+    icp = next((i for i in icps if i.name == DEMO_ICP.name), None)
     if icp is None:
         icp = await _do(runtime, lambda tx: prospecting.create_icp(tx, None, DEMO_ICP))
     started = await _do(
         runtime,
         lambda tx: prospecting.start_search(
-            tx, runtime.settings, None, icp["id"], SearchIn(provider="sample", pages=2, per_page=25)
+            tx, runtime.settings, None, icp.id, SearchIn(provider="sample", pages=2, per_page=25)
         ),
     )
     await _wait(runtime, [started["job_id"]])
-    run = await _do(runtime, lambda tx: prospecting.get_run(tx, icp["id"], started["run_id"]))
+    run = await _do(runtime, lambda tx: prospecting.get_run(tx, icp.id, started["run_id"]))
     typer.echo(
-        f"\noutreach: ICP '{icp['name']}' — sample search {run['status']}: "
-        f"{run['results_count']} prospects, {run['leads_created']} new lead(s), "
-        f"{run['leads_updated']} updated"
+        f"\noutreach: ICP '{icp.name}' — sample search {run.status}: "
+        f"{run.results_count} prospects, {run.leads_created} new lead(s), "
+        f"{run.leads_updated} updated"
         + (" (today's run already existed)" if started["deduplicated"] else "")
     )
     page = await _do(
         runtime,
-        lambda tx: prospecting.list_leads(
-            tx, filters={"icp_id": icp["id"], "status": "new"}, limit=5
-        ),
+        lambda tx: prospecting.list_leads(tx, filters={"icp_id": icp.id, "status": "new"}, limit=5),
     )
     jobs = [
         (
             await _do(
                 runtime,
                 lambda tx, lead=lead: start_enrichment(
-                    tx, runtime.settings, None, lead["id"], provider="sample"
+                    tx, runtime.settings, None, lead.id, provider="sample"
                 ),
             )
         )["job_id"]
@@ -92,12 +90,12 @@ async def run_outreach_demo(runtime: Runtime) -> None:
     reachable = []
     for job in done:
         lead = await _do(runtime, lambda tx, job=job: prospecting.lead_detail(tx, job["lead_id"]))
-        if lead["email"] and lead["email_status"] in ("valid", "accept_all"):
-            reachable.append(lead["id"])
-        name = f"{lead['first_name'] or ''} {lead['last_name'] or ''}".strip()
+        if lead.email and lead.email_status in ("valid", "accept_all"):
+            reachable.append(lead.id)
+        name = f"{lead.first_name or ''} {lead.last_name or ''}".strip()
         typer.echo(
             f"  enriched {name:<20} "
-            f"{lead['company'] or '':<22} {lead['email'] or '-':<42} {lead['email_status']}"
+            f"{lead.company or '':<22} {lead.email or '-':<42} {lead.email_status}"
         )
     if reachable:
         await run_sequence_demo(runtime, reachable)
@@ -130,23 +128,23 @@ DEMO_SEQUENCE = SequenceIn(
 async def run_sequence_demo(runtime: Runtime, lead_ids: list[Any]) -> None:
     """A mailbox and a two-step sequence; enrolled leads get step 1 in the SMTP sink."""
     mailboxes = await _do(runtime, lambda tx: messaging.list_mailboxes(tx))
-    mailbox = next((m for m in mailboxes if m["from_email"] == DEMO_MAILBOX.from_email), None)
+    mailbox = next((m for m in mailboxes if m.from_email == DEMO_MAILBOX.from_email), None)
     if mailbox is None:
         mailbox = await _do(runtime, lambda tx: messaging.create_mailbox(tx, None, DEMO_MAILBOX))
     existing = [
         s
         for s in await _do(runtime, lambda tx: sequences.list_sequences(tx))
-        if s["name"] == DEMO_SEQUENCE.name
+        if s.name == DEMO_SEQUENCE.name
     ]
     if existing:
         sequence = existing[0]
     else:
-        body = DEMO_SEQUENCE.model_copy(update={"mailbox_id": mailbox["id"]})
+        body = DEMO_SEQUENCE.model_copy(update={"mailbox_id": mailbox.id})
         sequence = await _do(runtime, lambda tx: sequences.create_sequence(tx, None, body))
-        await _do(runtime, lambda tx: sequences.set_status(tx, None, sequence["id"], "active"))
-    result = await _do(runtime, lambda tx: sequences.enroll(tx, None, sequence["id"], lead_ids))
+        await _do(runtime, lambda tx: sequences.set_status(tx, None, sequence.id, "active"))
+    result = await _do(runtime, lambda tx: sequences.enroll(tx, None, sequence.id, lead_ids))
     await sequence_tasks.tick(runtime)
-    sent = await _wait_sent(runtime, sequence["id"])
+    sent = await _wait_sent(runtime, sequence.id)
     typer.echo(
         f"  sequence '{DEMO_SEQUENCE.name}': {len(result['enrolled'])} lead(s) enrolled, "
         f"{len(result['refused'])} refused; {sent} email(s) sent (see /outreach/sink)"
@@ -158,7 +156,7 @@ async def _wait_sent(runtime: Runtime, sequence_id: Any, timeout_s: float = 30) 
     while True:
         summary = await _do(runtime, lambda tx: analytics.summary(tx))
         current = await _do(runtime, lambda tx: sequences.get_sequence(tx, sequence_id))
-        expected = len(current["enrollments"])
+        expected = len(current.enrollments)
         if summary["messages"]["sent"] >= expected or time.monotonic() > deadline:
             return summary["messages"]["sent"]
         await asyncio.sleep(0.2)

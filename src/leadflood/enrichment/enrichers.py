@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from leadflood.core.providers import check_provider
 from leadflood.core.settings import Settings
 from leadflood.integrations.hunter.client import HunterClient
 
 EMAIL_STATUSES = ("valid", "invalid", "accept_all", "webmail", "disposable", "unknown")
+
+if TYPE_CHECKING:
+    from leadflood.prospecting.repository import Prospect
 
 
 class EnrichmentProvider(StrEnum):
@@ -29,7 +32,7 @@ class Enrichment:
 class Enricher(Protocol):
     name: str
 
-    async def enrich(self, lead: dict[str, Any]) -> Enrichment: ...
+    async def enrich(self, lead: Prospect) -> Enrichment: ...
 
     async def close(self) -> None: ...
 
@@ -46,16 +49,16 @@ class HunterEnricher:
     def __init__(self, client: HunterClient) -> None:
         self.client = client
 
-    async def enrich(self, lead: dict[str, Any]) -> Enrichment:
+    async def enrich(self, lead: Prospect) -> Enrichment:
         raw: dict[str, Any] = {}
         fields: dict[str, Any] = {}
-        email = lead.get("email")
-        domain = lead.get("company_domain") or (email.split("@")[-1] if email else None)
+        email = lead.email
+        domain = lead.company_domain or (email.split("@")[-1] if email else None)
         if not email:
             if not domain:
                 return Enrichment({}, "not_found", {"reason": "no email and no company domain"})
             found = await self.client.email_finder(
-                domain=domain, first_name=lead.get("first_name"), last_name=lead.get("last_name")
+                domain=domain, first_name=lead.first_name, last_name=lead.last_name
             )
             raw["email_finder"] = found
             email = found.get("email")
@@ -71,7 +74,7 @@ class HunterEnricher:
         verified = await self.client.email_verifier(email)
         raw["email_verifier"] = verified
         fields["email_status"] = _status(verified.get("status"))
-        if domain and not (lead.get("industry") and lead.get("company_size")):
+        if domain and not (lead.industry and lead.company_size):
             org = await self.client.domain_search(domain, limit=1)
             raw["domain_search"] = {k: v for k, v in org.items() if k != "emails"}
             fields.update(
@@ -91,11 +94,11 @@ class SampleEnricher:
 
     name = EnrichmentProvider.sample.value
 
-    async def enrich(self, lead: dict[str, Any]) -> Enrichment:
-        email = lead.get("email")
-        first, last = (lead.get("first_name") or "").lower(), (lead.get("last_name") or "").lower()
-        if not email and lead.get("company_domain") and first and last:
-            email = f"{first}.{last}@{lead['company_domain']}"
+    async def enrich(self, lead: Prospect) -> Enrichment:
+        email = lead.email
+        first, last = (lead.first_name or "").lower(), (lead.last_name or "").lower()
+        if not email and lead.company_domain and first and last:
+            email = f"{first}.{last}@{lead.company_domain}"
         if not email:
             return Enrichment({}, "not_found", {"reason": "no email, name or domain"})
         bucket = int(hashlib.sha256(email.encode()).hexdigest(), 16) % 20

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from leadflood.core.uow import Conn
+from leadflood.prospecting.repository import LEAD_COLUMNS, Prospect
 
 
 async def insert_run(conn: Conn, lead_id: uuid.UUID, provider: str, overwrite: bool) -> uuid.UUID:
@@ -30,13 +32,26 @@ async def delete_run(conn: Conn, run_id: uuid.UUID) -> None:
     await conn.execute("DELETE FROM outreach.enrichment_runs WHERE id = $1", run_id)
 
 
-async def get_run(conn: Conn, run_id: uuid.UUID) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    id: uuid.UUID
+    lead_id: uuid.UUID
+    provider: str
+    overwrite: bool
+    status: str
+    outcome: str | None
+    changes: dict[str, Any] | None
+    error: str | None
+    job_id: uuid.UUID | None
+
+
+async def get_run(conn: Conn, run_id: uuid.UUID) -> Run | None:
     row = await conn.fetchrow(
         "SELECT id, lead_id, provider, overwrite, status, outcome, changes, error, job_id "
         "FROM outreach.enrichment_runs WHERE id = $1",
         run_id,
     )
-    return dict(row) if row else None
+    return Run(**row) if row else None
 
 
 async def mark_running(conn: Conn, run_id: uuid.UUID, lead_id: uuid.UUID) -> None:
@@ -48,11 +63,11 @@ async def mark_running(conn: Conn, run_id: uuid.UUID, lead_id: uuid.UUID) -> Non
     )
 
 
-async def lock_lead(conn: Conn, lead_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT * FROM outreach.leads WHERE id = $1 FOR UPDATE", lead_id)
-    if row is None:
-        return None
-    return dict(row)
+async def lock_lead(conn: Conn, lead_id: uuid.UUID) -> Prospect | None:
+    row = await conn.fetchrow(
+        f"SELECT {LEAD_COLUMNS} FROM outreach.leads WHERE id = $1 FOR UPDATE", lead_id
+    )
+    return Prospect(**row) if row else None
 
 
 async def email_owner(conn: Conn, email: str) -> uuid.UUID | None:

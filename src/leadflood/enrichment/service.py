@@ -18,6 +18,7 @@ from leadflood.core.uow import Tx
 from leadflood.enrichment import repository as repo
 from leadflood.enrichment.enrichers import check_available, enricher_for
 from leadflood.ingestion.normalize import normalize_email
+from leadflood.prospecting.repository import Prospect
 
 ENRICH_JOB = "lead.enrich"
 # OUTREACH.md: 3 attempts, waiting 5 s then 15 s (45 s would follow a third failure).
@@ -70,7 +71,7 @@ async def start_enrichment(
     return {"job_id": job_id, "enrichment_run_id": run_id, "deduplicated": False}
 
 
-async def begin_run(tx: Tx, run_id: uuid.UUID, lead_id: uuid.UUID) -> tuple[dict, dict]:
+async def begin_run(tx: Tx, run_id: uuid.UUID, lead_id: uuid.UUID) -> tuple[repo.Run, Prospect]:
     """(run, lead) of an attempt, the run marked running."""
     run = await repo.get_run(tx, run_id)
     lead = await repo.lock_lead(tx, lead_id)
@@ -80,14 +81,14 @@ async def begin_run(tx: Tx, run_id: uuid.UUID, lead_id: uuid.UUID) -> tuple[dict
     return run, lead
 
 
-async def fetch(run: dict[str, Any], lead: dict[str, Any], settings: Settings) -> Any:
+async def fetch(run: repo.Run, lead: Prospect, settings: Settings) -> Any:
     """The provider's answer for the lead, through its circuit breaker (nothing held);
     None when the person opted out of the provider's data."""
     try:
-        enricher = enricher_for(run["provider"], settings)
+        enricher = enricher_for(run.provider, settings)
     except AppError as exc:
-        raise PermanentProviderError(run["provider"], exc.code, exc.message) from None
-    breaker = circuit.breaker(run["provider"])
+        raise PermanentProviderError(run.provider, exc.code, exc.message) from None
+    breaker = circuit.breaker(run.provider)
     breaker.before_call()
     try:
         result = await enricher.enrich(lead)
@@ -110,9 +111,7 @@ async def record_opt_out(tx: Tx, run_id: uuid.UUID, lead_id: uuid.UUID) -> dict[
     return {"lead_id": str(lead_id), "outcome": "opted_out", "changed": []}
 
 
-async def apply_result(
-    tx: Tx, run: dict[str, Any], lead_id: uuid.UUID, result: Any
-) -> dict[str, Any]:
+async def apply_result(tx: Tx, run: repo.Run, lead_id: uuid.UUID, result: Any) -> dict[str, Any]:
     """Fill what is empty (or overwrite when the run asks), recording exactly what
     changed; an email another lead owns is reported, not taken."""
     current = await repo.lock_lead(tx, lead_id)
@@ -121,9 +120,9 @@ async def apply_result(
     values: dict[str, Any] = {}
     for name in ENRICHABLE:
         new = result.fields.get(name)
-        if new in (None, "") or new == current.get(name):
+        if new in (None, "") or new == current.field(name):
             continue
-        if not (run["overwrite"] or _empty(name, current.get(name))):
+        if not (run.overwrite or _empty(name, current.field(name))):
             continue
         if name == "email":
             normalized = normalize_email(new)
@@ -133,10 +132,10 @@ async def apply_result(
                 continue
             values["normalized_email"] = normalized
         values[name] = new
-        changes[name] = {"from": current.get(name), "to": new}
-    data = {**(current.get("enrichment_data") or {}), run["provider"]: result.raw}
+        changes[name] = {"from": current.field(name), "to": new}
+    data = {**(current.enrichment_data or {}), run.provider: result.raw}
     await repo.apply(tx, lead_id, values, data)
-    await repo.finish_run(tx, run["id"], result.outcome, changes)
+    await repo.finish_run(tx, run.id, result.outcome, changes)
     return {"lead_id": str(lead_id), "outcome": result.outcome, "changed": sorted(values)}
 
 

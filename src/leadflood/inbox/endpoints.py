@@ -47,7 +47,7 @@ async def conversations(
 @router.get(
     "/v1/conversations/{conversation_id}",
     summary="A thread (marks it read)",
-    response_model=mo.Conversation,
+    response_model=mo.Thread,
 )
 async def conversation(
     conversation_id: uuid.UUID,

@@ -12,6 +12,7 @@ import structlog
 
 from leadflood.core.errors import BadRequest, NotFound
 from leadflood.core.principal import Principal
+from leadflood.core.rows import as_fields
 from leadflood.core.uow import Tx
 from leadflood.inbox import repository as repo
 from leadflood.inbox.classify import InboundEmail, parse
@@ -31,7 +32,7 @@ async def receive_email(tx: Tx, raw: bytes) -> dict[str, Any]:
     original = await _original(tx, inbound)
     lead = None
     if original is not None:
-        lead = {"id": original["lead_id"]}
+        lead = repo.Sender(id=original.lead_id, normalized_email=None)
     elif inbound.kind != "bounce":
         lead = await repo.lead_by_address(tx, inbound.from_address)
     elif inbound.bounced:
@@ -41,20 +42,20 @@ async def receive_email(tx: Tx, raw: bytes) -> dict[str, Any]:
             await messaging_repo.suppress(tx, address, "bounced", inbound.subject)
         if original is not None:
             await messaging_repo.update_message(
-                tx, original["id"], {"status": "bounced", "error": "hard bounce"}
+                tx, original.id, {"status": "bounced", "error": "hard bounce"}
             )
     if lead is None:
         return {"outcome": "ignored", "kind": inbound.kind, "reason": "unknown sender"}
     conversation = (
-        original["conversation_id"]
+        original.conversation_id
         if original
-        else await messaging_repo.conversation_for(tx, lead["id"], "email", inbound.subject)
+        else await messaging_repo.conversation_for(tx, lead.id, "email", inbound.subject)
     )
     await messaging_repo.insert_message(
         tx,
         {
             "conversation_id": conversation,
-            "lead_id": lead["id"],
+            "lead_id": lead.id,
             "direction": "inbound",
             "channel": "email",
             "kind": inbound.kind,
@@ -72,20 +73,20 @@ async def receive_email(tx: Tx, raw: bytes) -> dict[str, Any]:
     await messaging_repo.touch_conversation(tx, conversation, now, unread=inbound.kind == "reply")
     stopped = 0
     if inbound.kind == "reply":
-        stopped = await sequences.stop_for_lead(tx, lead["id"], "replied")
+        stopped = await sequences.stop_for_lead(tx, lead.id, "replied")
     elif inbound.kind == "bounce":
-        stopped = await sequences.stop_for_lead(tx, lead["id"], "bounced")
+        stopped = await sequences.stop_for_lead(tx, lead.id, "bounced")
     log.info("inbound_email", kind=inbound.kind, stopped=stopped)
-    return {"outcome": "recorded", "kind": inbound.kind, "lead_id": lead["id"], "stopped": stopped}
+    return {"outcome": "recorded", "kind": inbound.kind, "lead_id": lead.id, "stopped": stopped}
 
 
-async def _original(tx: Tx, inbound: InboundEmail) -> dict | None:
+async def _original(tx: Tx, inbound: InboundEmail) -> messaging_repo.Message | None:
     for header in [
         *([inbound.original_message_id] if inbound.original_message_id else []),
         *inbound.in_reply_to,
     ]:
         found = await messaging_repo.message_by_header(tx, header)
-        if found is not None and found["direction"] == "outbound":
+        if found is not None and found.direction == "outbound":
             return found
     return None
 
@@ -104,12 +105,12 @@ async def receive_trengo(tx: Tx, form: dict[str, str]) -> dict[str, Any]:
     lead = await repo.lead_by_phone(tx, digits)
     if lead is None:
         return {"outcome": "ignored", "reason": "unknown contact"}
-    conversation = await messaging_repo.conversation_for(tx, lead["id"], channel)
+    conversation = await messaging_repo.conversation_for(tx, lead.id, channel)
     await messaging_repo.insert_message(
         tx,
         {
             "conversation_id": conversation,
-            "lead_id": lead["id"],
+            "lead_id": lead.id,
             "direction": "inbound",
             "channel": channel,
             "kind": "reply",
@@ -121,22 +122,26 @@ async def receive_trengo(tx: Tx, form: dict[str, str]) -> dict[str, Any]:
         },
     )
     await messaging_repo.touch_conversation(tx, conversation, now, unread=True)
-    stopped = await sequences.stop_for_lead(tx, lead["id"], "replied")
-    return {"outcome": "recorded", "lead_id": lead["id"], "stopped": stopped}
+    stopped = await sequences.stop_for_lead(tx, lead.id, "replied")
+    return {"outcome": "recorded", "lead_id": lead.id, "stopped": stopped}
 
 
-async def conversations(tx: Tx, *, unread_only: bool = False, limit: int = 100) -> list:
+async def conversations(
+    tx: Tx, *, unread_only: bool = False, limit: int = 100
+) -> list[messaging_repo.ConversationListItem]:
     return await messaging_repo.list_conversations(tx, unread_only=unread_only, limit=limit)
 
 
-async def conversation(tx: Tx, conversation_id: uuid.UUID, *, mark_read: bool = True):
+async def conversation(
+    tx: Tx, conversation_id: uuid.UUID, *, mark_read: bool = True
+) -> messaging_repo.Thread:
     found = await messaging_repo.get_conversation(tx, conversation_id)
     if found is None:
         raise NotFound("conversation_not_found", "no conversation with this id")
     messages = await messaging_repo.thread(tx, conversation_id)
     if mark_read:
         await messaging_repo.mark_read(tx, conversation_id)
-    return {**found, "messages": messages}
+    return messaging_repo.Thread(**as_fields(found), messages=messages)
 
 
 async def reply(
@@ -153,27 +158,28 @@ async def reply(
     last = await messaging_repo.last_outbound_header(tx, conversation_id)
     inbound = await messaging_repo.last_inbound_header(tx, conversation_id)
     mailbox_id = await messaging_repo.reply_mailbox(tx, conversation_id)
-    base_subject = subject or (inbound or last or {}).get("subject") or found["subject"] or ""
-    if found["channel"] == "email" and base_subject and not base_subject.lower().startswith("re:"):
+    replied_to = inbound or last
+    base_subject = subject or (replied_to.subject if replied_to else None) or found.subject or ""
+    if found.channel == "email" and base_subject and not base_subject.lower().startswith("re:"):
         base_subject = f"Re: {base_subject}"
     message_id = await messaging_repo.insert_message(
         tx,
         {
             "conversation_id": conversation_id,
-            "lead_id": found["lead_id"],
+            "lead_id": found.lead_id,
             "mailbox_id": mailbox_id,
             "direction": "outbound",
-            "channel": found["channel"],
+            "channel": found.channel,
             "kind": "manual",
             "status": "queued",
             "subject": base_subject,
             "body": body,
-            "in_reply_to": (inbound or {}).get("message_id_header"),
+            "in_reply_to": inbound.message_id_header if inbound else None,
             "created_by": principal.user_id if principal else None,
         },
     )
     assert message_id is not None
-    job_id = await messaging.queue_send(tx, message_id, found["lead_id"])
+    job_id = await messaging.queue_send(tx, message_id, found.lead_id)
     await messaging_repo.mark_read(tx, conversation_id)
     return {"message_id": message_id, "job_id": job_id, "status": "queued"}
 
@@ -182,31 +188,31 @@ async def unsubscribe(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:
     lead = await repo.lead_address(tx, lead_id)
     if lead is None:
         raise NotFound("lead_not_found", "this link is no longer valid")
-    if lead["normalized_email"]:
-        await messaging_repo.suppress(tx, lead["normalized_email"], "unsubscribed", "link")
+    if lead.normalized_email:
+        await messaging_repo.suppress(tx, lead.normalized_email, "unsubscribed", "link")
     stopped = await sequences.stop_for_lead(tx, lead_id, "unsubscribed")
-    return {"email": lead["normalized_email"], "stopped": stopped}
+    return {"email": lead.normalized_email, "stopped": stopped}
 
 
-async def caught_mail(tx: Tx, limit: int = 100) -> list[dict[str, Any]]:
+async def caught_mail(tx: Tx, limit: int = 100) -> list[repo.CaughtMailItem]:
     return await repo.sink_messages(tx, limit)
 
 
-async def caught_message(tx: Tx, sink_id: int) -> dict[str, Any]:
+async def caught_message(tx: Tx, sink_id: int) -> repo.CaughtMail:
     found = await repo.sink_message(tx, sink_id)
     if found is None:
         raise NotFound("mail_not_found", "the sink holds no such message")
     return found
 
 
-def simulated_reply(caught: dict[str, Any], body: str) -> bytes:
+def simulated_reply(caught: repo.CaughtMail, body: str) -> bytes:
     """A lead's reply to mail the sink caught, as their mail server would deliver it."""
     import email
     import email.policy
     from email.message import EmailMessage
     from email.utils import make_msgid
 
-    original = email.message_from_string(caught["raw"], policy=email.policy.default)
+    original = email.message_from_string(caught.raw, policy=email.policy.default)
     reply = EmailMessage()
     reply["From"] = original["To"]
     reply["To"] = original["From"]

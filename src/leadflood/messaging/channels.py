@@ -19,6 +19,8 @@ from leadflood.core.settings import Settings
 from leadflood.integrations.smtp.sender import config_from as smtp_config_from
 from leadflood.integrations.smtp.sender import send_email
 from leadflood.integrations.trengo.client import TrengoClient
+from leadflood.messaging.repository import Mailbox, Message
+from leadflood.prospecting.repository import Prospect
 
 
 class Channel(StrEnum):
@@ -31,9 +33,9 @@ class Channel(StrEnum):
 class Outgoing:
     """Everything a channel needs to send one message, read in the preparing unit."""
 
-    message: dict[str, Any]
-    lead: dict[str, Any]
-    mailbox: dict[str, Any] | None
+    message: Message
+    lead: Prospect
+    mailbox: Mailbox | None
     subject: str
     body: str
     unsubscribe_url: str
@@ -60,12 +62,12 @@ class EmailChannel:
             )
         mailbox = outgoing.mailbox
         assert mailbox is not None  # checked when the send was prepared
-        header = make_msgid(domain=mailbox["from_email"].split("@")[-1])
+        header = make_msgid(domain=mailbox.from_email.split("@")[-1])
         await send_email(config, compose(outgoing, header))
         return {
             "message_id_header": header,
-            "from_address": mailbox["from_email"],
-            "to_address": outgoing.lead["email"],
+            "from_address": mailbox.from_email,
+            "to_address": outgoing.lead.email,
         }
 
 
@@ -73,16 +75,17 @@ def compose(outgoing: Outgoing, header: str) -> EmailMessage:
     """The email. A header value with CR/LF (a subject rendered from a lead's company
     name, say) is refused by email.policy.default: nothing can be injected, and the send
     fails for good instead of retrying."""
-    mailbox, lead, message = outgoing.mailbox or {}, outgoing.lead, outgoing.message
+    mailbox, lead, message = outgoing.mailbox, outgoing.lead, outgoing.message
+    assert mailbox is not None  # checked when the send was prepared
     email = EmailMessage()
     try:
-        email["From"] = formataddr((mailbox.get("from_name") or "", mailbox["from_email"]))
-        email["To"] = lead["email"]
+        email["From"] = formataddr((mailbox.from_name or "", mailbox.from_email))
+        email["To"] = lead.email
         email["Subject"] = outgoing.subject
         email["Message-ID"] = header
-        if message["in_reply_to"]:
-            email["In-Reply-To"] = message["in_reply_to"]
-            email["References"] = message["in_reply_to"]
+        if message.in_reply_to:
+            email["In-Reply-To"] = message.in_reply_to
+            email["References"] = message.in_reply_to
         email["List-Unsubscribe"] = f"<{outgoing.unsubscribe_url}>"
     except ValueError as exc:
         raise PermanentProviderError("smtp", "invalid_header", str(exc)) from None
@@ -101,7 +104,7 @@ class TrengoChannel:
             raise PermanentProviderError(
                 "trengo", "provider_not_configured", "set LEADFLOOD_TRENGO_API_KEY and _CHANNEL_ID"
             )
-        phone = outgoing.lead["phone"]
+        phone = outgoing.lead.phone
         if not phone:
             raise PermanentProviderError("trengo", "no_phone", "the lead has no phone number")
         client = TrengoClient(

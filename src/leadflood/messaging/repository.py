@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time
 from typing import Any
 
 from leadflood.core.uow import Conn
@@ -13,6 +14,98 @@ MESSAGE_COLUMNS = (
     "status, from_address, to_address, subject, body, message_id_header, in_reply_to, "
     "provider_message_id, error, job_id, sent_at, received_at, created_by, created_at, updated_at"
 )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """A message in or out (the columns of MESSAGE_COLUMNS)."""
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    lead_id: uuid.UUID
+    enrollment_id: uuid.UUID | None
+    step_id: uuid.UUID | None
+    mailbox_id: uuid.UUID | None
+    direction: str
+    channel: str
+    kind: str
+    status: str
+    from_address: str | None
+    to_address: str | None
+    subject: str | None
+    body: str | None
+    message_id_header: str | None
+    in_reply_to: str | None
+    provider_message_id: str | None
+    error: str | None
+    job_id: uuid.UUID | None
+    sent_at: datetime | None
+    received_at: datetime | None
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationHeader:
+    id: uuid.UUID
+    lead_id: uuid.UUID
+    channel: str
+    subject: str | None
+    unread_count: int
+    last_message_at: datetime | None
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    company: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationListItem(ConversationHeader):
+    preview: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Conversation(ConversationHeader):
+    created_at: datetime
+    updated_at: datetime
+    phone: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Thread(Conversation):
+    messages: list[Message]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeaderRef:
+    """The Message-ID header and subject of a message a reply answers."""
+
+    message_id_header: str | None
+    subject: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mailbox:
+    id: uuid.UUID
+    name: str
+    from_email: str
+    from_name: str | None
+    timezone: str
+    daily_limit: int
+    window_start: time
+    window_end: time
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Suppression:
+    address: str
+    reason: str
+    detail: str | None
+    created_at: datetime | None
 
 
 async def conversation_for(
@@ -45,11 +138,11 @@ async def set_message_job(conn: Conn, message_id: uuid.UUID, job_id: uuid.UUID):
     await conn.execute("UPDATE outreach.messages SET job_id = $2 WHERE id = $1", message_id, job_id)
 
 
-async def get_message(conn: Conn, message_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_message(conn: Conn, message_id: uuid.UUID) -> Message | None:
     row = await conn.fetchrow(
         f"SELECT {MESSAGE_COLUMNS} FROM outreach.messages WHERE id = $1", message_id
     )
-    return dict(row) if row else None
+    return Message(**row) if row else None
 
 
 async def update_message(conn: Conn, message_id: uuid.UUID, values: dict[str, Any]) -> None:
@@ -92,14 +185,16 @@ async def record_attempt(
     )
 
 
-async def message_by_header(conn: Conn, header: str) -> dict[str, Any] | None:
+async def message_by_header(conn: Conn, header: str) -> Message | None:
     row = await conn.fetchrow(
         f"SELECT {MESSAGE_COLUMNS} FROM outreach.messages WHERE message_id_header = $1", header
     )
-    return dict(row) if row else None
+    return Message(**row) if row else None
 
 
-async def list_conversations(conn: Conn, *, unread_only: bool, limit: int) -> list[dict[str, Any]]:
+async def list_conversations(
+    conn: Conn, *, unread_only: bool, limit: int
+) -> list[ConversationListItem]:
     rows = await conn.fetch(
         "SELECT c.id, c.lead_id, c.channel, c.subject, c.unread_count, c.last_message_at, "
         "       l.first_name, l.last_name, l.email, l.company, "
@@ -111,25 +206,26 @@ async def list_conversations(conn: Conn, *, unread_only: bool, limit: int) -> li
         unread_only,
         limit,
     )
-    return [dict(r) for r in rows]
+    return [ConversationListItem(**r) for r in rows]
 
 
-async def get_conversation(conn: Conn, conversation_id: uuid.UUID) -> dict | None:
+async def get_conversation(conn: Conn, conversation_id: uuid.UUID) -> Conversation | None:
     row = await conn.fetchrow(
-        "SELECT c.*, l.first_name, l.last_name, l.email, l.phone, l.company "
+        "SELECT c.id, c.lead_id, c.channel, c.subject, c.unread_count, c.last_message_at, "
+        "       c.created_at, c.updated_at, l.first_name, l.last_name, l.email, l.phone, l.company "
         "FROM outreach.conversations c JOIN outreach.leads l ON l.id = c.lead_id WHERE c.id = $1",
         conversation_id,
     )
-    return dict(row) if row else None
+    return Conversation(**row) if row else None
 
 
-async def thread(conn: Conn, conversation_id: uuid.UUID) -> list[dict[str, Any]]:
+async def thread(conn: Conn, conversation_id: uuid.UUID) -> list[Message]:
     rows = await conn.fetch(
         f"SELECT {MESSAGE_COLUMNS} FROM outreach.messages WHERE conversation_id = $1 "
         "ORDER BY coalesce(sent_at, received_at, created_at), created_at",
         conversation_id,
     )
-    return [dict(r) for r in rows]
+    return [Message(**r) for r in rows]
 
 
 async def mark_read(conn: Conn, conversation_id: uuid.UUID) -> None:
@@ -138,14 +234,14 @@ async def mark_read(conn: Conn, conversation_id: uuid.UUID) -> None:
     )
 
 
-async def last_inbound_header(conn: Conn, conversation_id: uuid.UUID) -> dict | None:
+async def last_inbound_header(conn: Conn, conversation_id: uuid.UUID) -> HeaderRef | None:
     row = await conn.fetchrow(
         "SELECT message_id_header, subject FROM outreach.messages WHERE conversation_id = $1 "
         "AND direction = 'inbound' AND message_id_header IS NOT NULL "
         "ORDER BY created_at DESC LIMIT 1",
         conversation_id,
     )
-    return dict(row) if row else None
+    return HeaderRef(**row) if row else None
 
 
 async def reply_mailbox(conn: Conn, conversation_id: uuid.UUID) -> uuid.UUID | None:
@@ -159,14 +255,14 @@ async def reply_mailbox(conn: Conn, conversation_id: uuid.UUID) -> uuid.UUID | N
     )
 
 
-async def last_outbound_header(conn: Conn, conversation_id: uuid.UUID) -> dict | None:
+async def last_outbound_header(conn: Conn, conversation_id: uuid.UUID) -> HeaderRef | None:
     row = await conn.fetchrow(
         "SELECT message_id_header, subject FROM outreach.messages "
         "WHERE conversation_id = $1 AND message_id_header IS NOT NULL "
         "ORDER BY created_at DESC LIMIT 1",
         conversation_id,
     )
-    return dict(row) if row else None
+    return HeaderRef(**row) if row else None
 
 
 MAILBOX_COLUMNS = (
@@ -175,7 +271,7 @@ MAILBOX_COLUMNS = (
 )
 
 
-async def insert_mailbox(conn: Conn, values: dict[str, Any]) -> dict[str, Any]:
+async def insert_mailbox(conn: Conn, values: dict[str, Any]) -> Mailbox:
     columns = list(values)
     row = await conn.fetchrow(
         f"INSERT INTO outreach.mailboxes ({', '.join(columns)}) "
@@ -183,19 +279,19 @@ async def insert_mailbox(conn: Conn, values: dict[str, Any]) -> dict[str, Any]:
         f"RETURNING {MAILBOX_COLUMNS}",
         *values.values(),
     )
-    return dict(row)
+    return Mailbox(**row)
 
 
-async def list_mailboxes(conn: Conn) -> list[dict[str, Any]]:
+async def list_mailboxes(conn: Conn) -> list[Mailbox]:
     rows = await conn.fetch(f"SELECT {MAILBOX_COLUMNS} FROM outreach.mailboxes ORDER BY name")
-    return [dict(r) for r in rows]
+    return [Mailbox(**r) for r in rows]
 
 
-async def get_mailbox(conn: Conn, mailbox_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_mailbox(conn: Conn, mailbox_id: uuid.UUID) -> Mailbox | None:
     row = await conn.fetchrow(
         f"SELECT {MAILBOX_COLUMNS} FROM outreach.mailboxes WHERE id = $1", mailbox_id
     )
-    return dict(row) if row else None
+    return Mailbox(**row) if row else None
 
 
 async def take_send_unit(conn: Conn, mailbox_id: uuid.UUID, day: date, limit: int) -> bool:
@@ -239,10 +335,10 @@ async def is_suppressed(conn: Conn, address: str) -> bool:
     )
 
 
-async def list_suppressions(conn: Conn, limit: int = 500) -> list[dict]:
+async def list_suppressions(conn: Conn, limit: int = 500) -> list[Suppression]:
     rows = await conn.fetch(
         "SELECT address, reason, detail, created_at FROM outreach.suppressions "
         "ORDER BY created_at DESC LIMIT $1",
         limit,
     )
-    return [dict(r) for r in rows]
+    return [Suppression(**r) for r in rows]

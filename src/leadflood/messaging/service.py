@@ -49,7 +49,7 @@ async def record_sent(tx: Tx, outgoing: Outgoing, sent: dict[str, Any]) -> None:
     message = outgoing.message
     await repo.update_message(
         tx,
-        message["id"],
+        message.id,
         {
             "status": "sent",
             "sent_at": outgoing.started,
@@ -58,8 +58,8 @@ async def record_sent(tx: Tx, outgoing: Outgoing, sent: dict[str, Any]) -> None:
             **sent,
         },
     )
-    await repo.record_attempt(tx, message["id"], "success", outgoing.started)
-    await repo.touch_conversation(tx, message["conversation_id"], outgoing.started, unread=False)
+    await repo.record_attempt(tx, message.id, "success", outgoing.started)
+    await repo.touch_conversation(tx, message.conversation_id, outgoing.started, unread=False)
 
 
 async def record_failure(tx: Tx, outgoing: Outgoing, exc: Exception) -> None:
@@ -67,17 +67,17 @@ async def record_failure(tx: Tx, outgoing: Outgoing, exc: Exception) -> None:
     failure also fails the message (the job will not retry it)."""
     message = outgoing.message
     if outgoing.unit_day is not None and outgoing.mailbox is not None:
-        await repo.give_back_unit(tx, outgoing.mailbox["id"], outgoing.unit_day)
+        await repo.give_back_unit(tx, outgoing.mailbox.id, outgoing.unit_day)
     permanent = isinstance(exc, PermanentProviderError)
     await repo.record_attempt(
         tx,
-        message["id"],
+        message.id,
         "permanent_error" if permanent else "retryable_error",
         outgoing.started,
         str(exc),
     )
     if permanent:
-        await repo.update_message(tx, message["id"], {"status": "failed", "error": str(exc)})
+        await repo.update_message(tx, message.id, {"status": "failed", "error": str(exc)})
 
 
 async def send_failed(tx: Tx, execution: dict[str, Any], error: str) -> None:
@@ -100,7 +100,7 @@ async def create_mailbox(tx: Tx, principal: Principal | None, body: MailboxIn) -
             mailbox = await repo.insert_mailbox(tx, body.model_dump())
     except asyncpg.UniqueViolationError:
         raise Conflict("mailbox_exists", "a mailbox sends from this address") from None
-    await tx.audit(principal, "create", "mailbox", mailbox["id"], body.model_dump())
+    await tx.audit(principal, "create", "mailbox", mailbox.id, body.model_dump())
     return mailbox
 
 

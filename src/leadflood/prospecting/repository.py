@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-import asyncpg
 import orjson
 
 from leadflood.core.uow import Conn
@@ -27,18 +28,137 @@ RUN_COLUMNS = (
 )
 
 
-def _row(record: asyncpg.Record | None) -> dict[str, Any] | None:
-    if record is None:
-        return None
-    return dict(record)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Icp:
+    id: uuid.UUID
+    name: str
+    description: str | None
+    titles: list[str]
+    seniorities: list[str]
+    locations: list[str]
+    industries: list[str]
+    company_sizes: list[str]
+    keywords: str | None
+    domains: list[str]
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IcpListItem(Icp):
+    lead_count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchRun:
+    id: uuid.UUID
+    icp_id: uuid.UUID
+    provider: str
+    params: dict[str, Any]
+    dedupe_key: str | None
+    status: str
+    job_id: uuid.UUID | None
+    results_count: int
+    leads_created: int
+    leads_updated: int
+    pages_fetched: int
+    total_available: int | None
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prospect:
+    """An outreach lead (the columns of LEAD_COLUMNS)."""
+
+    id: uuid.UUID
+    icp_id: uuid.UUID | None
+    status: str
+    email: str | None
+    normalized_email: str | None
+    email_status: str | None
+    first_name: str | None
+    last_name: str | None
+    title: str | None
+    seniority: str | None
+    phone: str | None
+    linkedin_url: str | None
+    company: str | None
+    company_domain: str | None
+    company_size: str | None
+    industry: str | None
+    city: str | None
+    state: str | None
+    country: str | None
+    source: str
+    source_ref: str | None
+    do_not_contact: bool
+    enrichment_data: dict[str, Any]
+    error: str | None
+    enriched_at: datetime | None
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+    def field(self, name: str) -> Any:
+        """A field named at run time (the fields a search or an enrichment fills)."""
+        return getattr(self, name, None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnrichmentRun:
+    id: uuid.UUID
+    provider: str
+    overwrite: bool
+    status: str
+    outcome: str | None
+    changes: dict[str, Any] | None
+    error: str | None
+    job_id: uuid.UUID | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FoundIn:
+    run_id: uuid.UUID
+    icp_id: uuid.UUID
+    provider: str
+    created_at: datetime
+    outcome: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadJob:
+    id: uuid.UUID
+    type: str
+    status: str
+    attempts: int
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProspectDetail(Prospect):
+    enrichment_runs: list[EnrichmentRun]
+    search_results: list[FoundIn]
+    jobs: list[LeadJob]
+
+
+def _one(kind: Any, record: Any) -> Any:
+    return kind(**record) if record is not None else None
 
 
 # ---- ICPs -------------------------------------------------------------------------------
 
 
-async def insert_icp(
-    conn: Conn, values: dict[str, Any], created_by: uuid.UUID | None
-) -> dict[str, Any]:
+async def insert_icp(conn: Conn, values: dict[str, Any], created_by: uuid.UUID | None) -> Icp:
     columns = [*values, "created_by"]
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     row = await conn.fetchrow(
@@ -47,33 +167,31 @@ async def insert_icp(
         *values.values(),
         created_by,
     )
-    return dict(row)
+    return Icp(**row)
 
 
-async def replace_icp(
-    conn: Conn, icp_id: uuid.UUID, values: dict[str, Any]
-) -> dict[str, Any] | None:
+async def replace_icp(conn: Conn, icp_id: uuid.UUID, values: dict[str, Any]) -> Icp | None:
     sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(values, start=2))
     row = await conn.fetchrow(
         f"UPDATE outreach.icps SET {sets} WHERE id = $1 RETURNING {ICP_COLUMNS}",
         icp_id,
         *values.values(),
     )
-    return dict(row) if row else None
+    return _one(Icp, row)
 
 
-async def get_icp(conn: Conn, icp_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_icp(conn: Conn, icp_id: uuid.UUID) -> Icp | None:
     row = await conn.fetchrow(f"SELECT {ICP_COLUMNS} FROM outreach.icps WHERE id = $1", icp_id)
-    return dict(row) if row else None
+    return _one(Icp, row)
 
 
-async def list_icps(conn: Conn) -> list[dict[str, Any]]:
+async def list_icps(conn: Conn) -> list[IcpListItem]:
     rows = await conn.fetch(
         f"SELECT {ICP_COLUMNS}, "
         "  (SELECT count(*) FROM outreach.leads l WHERE l.icp_id = i.id) AS lead_count "
         "FROM outreach.icps i ORDER BY name, id"
     )
-    return [dict(r) for r in rows]
+    return [IcpListItem(**r) for r in rows]
 
 
 async def delete_icp(conn: Conn, icp_id: uuid.UUID) -> bool:
@@ -104,12 +222,13 @@ async def insert_run(
     )
 
 
-async def run_by_dedupe_key(conn: Conn, dedupe_key: str) -> dict[str, Any] | None:
-    return _row(
+async def run_by_dedupe_key(conn: Conn, dedupe_key: str) -> SearchRun | None:
+    return _one(
+        SearchRun,
         await conn.fetchrow(
             f"SELECT {RUN_COLUMNS} FROM outreach.search_runs WHERE dedupe_key = $1 FOR UPDATE",
             dedupe_key,
-        )
+        ),
     )
 
 
@@ -126,20 +245,23 @@ async def set_run_job(conn: Conn, run_id: uuid.UUID, job_id: uuid.UUID) -> None:
     await conn.execute("UPDATE outreach.search_runs SET job_id = $2 WHERE id = $1", run_id, job_id)
 
 
-async def get_run(conn: Conn, run_id: uuid.UUID) -> dict[str, Any] | None:
-    return _row(
-        await conn.fetchrow(f"SELECT {RUN_COLUMNS} FROM outreach.search_runs WHERE id = $1", run_id)
+async def get_run(conn: Conn, run_id: uuid.UUID) -> SearchRun | None:
+    return _one(
+        SearchRun,
+        await conn.fetchrow(
+            f"SELECT {RUN_COLUMNS} FROM outreach.search_runs WHERE id = $1", run_id
+        ),
     )
 
 
-async def list_runs(conn: Conn, icp_id: uuid.UUID, limit: int = 20) -> list[dict]:
+async def list_runs(conn: Conn, icp_id: uuid.UUID, limit: int = 20) -> list[SearchRun]:
     rows = await conn.fetch(
         f"SELECT {RUN_COLUMNS} FROM outreach.search_runs WHERE icp_id = $1 "
         "ORDER BY created_at DESC LIMIT $2",
         icp_id,
         limit,
     )
-    return [_row(r) for r in rows]  # type: ignore[misc]
+    return [SearchRun(**r) for r in rows]
 
 
 async def mark_run_running(conn: Conn, run_id: uuid.UUID) -> None:
@@ -151,9 +273,7 @@ async def mark_run_running(conn: Conn, run_id: uuid.UUID) -> None:
     )
 
 
-async def finish_run(
-    conn: Conn, run_id: uuid.UUID, *, pages: int, total: int | None
-) -> dict[str, Any]:
+async def finish_run(conn: Conn, run_id: uuid.UUID, *, pages: int, total: int | None) -> SearchRun:
     """Counters come from the stored results, so a retried run never double counts."""
     returning = ", ".join("r." + c for c in RUN_COLUMNS.split(", "))
     row = await conn.fetchrow(
@@ -170,7 +290,7 @@ async def finish_run(
         pages,
         total,
     )
-    return _row(row)  # type: ignore[return-value]
+    return SearchRun(**row)
 
 
 async def fail_run(conn: Conn, run_id: uuid.UUID, error: str) -> None:
@@ -228,23 +348,25 @@ async def result_exists(conn: Conn, run_id: uuid.UUID, provider_ref: str) -> boo
 # ---- leads --------------------------------------------------------------------------------
 
 
-async def lock_lead_by_source(conn: Conn, source: str, source_ref: str) -> dict[str, Any] | None:
-    return _row(
+async def lock_lead_by_source(conn: Conn, source: str, source_ref: str) -> Prospect | None:
+    return _one(
+        Prospect,
         await conn.fetchrow(
             f"SELECT {LEAD_COLUMNS} FROM outreach.leads WHERE source = $1 AND source_ref = $2 "
             "FOR UPDATE",
             source,
             source_ref,
-        )
+        ),
     )
 
 
-async def lock_lead_by_email(conn: Conn, email: str) -> dict[str, Any] | None:
-    return _row(
+async def lock_lead_by_email(conn: Conn, email: str) -> Prospect | None:
+    return _one(
+        Prospect,
         await conn.fetchrow(
             f"SELECT {LEAD_COLUMNS} FROM outreach.leads WHERE normalized_email = $1 FOR UPDATE",
             email,
-        )
+        ),
     )
 
 
@@ -276,9 +398,10 @@ async def update_lead(conn: Conn, lead_id: uuid.UUID, values: dict[str, Any]) ->
     await conn.execute(f"UPDATE outreach.leads SET {sets} WHERE id = $1", lead_id, *params)
 
 
-async def get_lead(conn: Conn, lead_id: uuid.UUID) -> dict[str, Any] | None:
-    return _row(
-        await conn.fetchrow(f"SELECT {LEAD_COLUMNS} FROM outreach.leads WHERE id = $1", lead_id)
+async def get_lead(conn: Conn, lead_id: uuid.UUID) -> Prospect | None:
+    return _one(
+        Prospect,
+        await conn.fetchrow(f"SELECT {LEAD_COLUMNS} FROM outreach.leads WHERE id = $1", lead_id),
     )
 
 
@@ -300,7 +423,8 @@ async def search_leads(
     sort: str,
     after: tuple[Any, uuid.UUID] | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[tuple[Prospect, Any]]:
+    """(lead, its sort key) — the key makes the next page's cursor."""
     column, direction = SORTS[sort]
     clauses, params = ["true"], []
 
@@ -327,10 +451,12 @@ async def search_leads(
         f"LIMIT {param(limit)}",
         *params,
     )
-    return [_row(r) for r in rows]  # type: ignore[misc]
+    return [
+        (Prospect(**{k: v for k, v in r.items() if k != "_sort_key"}), r["_sort_key"]) for r in rows
+    ]
 
 
-async def lead_history(conn: Conn, lead_id: uuid.UUID) -> dict[str, list[dict]]:
+async def lead_history(conn: Conn, lead_id: uuid.UUID) -> dict[str, list[Any]]:
     runs = await conn.fetch(
         "SELECT id, provider, overwrite, status, outcome, changes, error, job_id, created_at, "
         "finished_at FROM outreach.enrichment_runs WHERE lead_id = $1 ORDER BY created_at DESC",
@@ -348,13 +474,10 @@ async def lead_history(conn: Conn, lead_id: uuid.UUID) -> dict[str, list[dict]]:
         lead_id,
     )
 
-    def decode(record: Any) -> dict[str, Any]:
-        return dict(record)
-
     return {
-        "enrichment_runs": [decode(r) for r in runs],
-        "search_results": [dict(r) for r in found_in],
-        "jobs": [dict(r) for r in jobs],
+        "enrichment_runs": [EnrichmentRun(**r) for r in runs],
+        "search_results": [FoundIn(**r) for r in found_in],
+        "jobs": [LeadJob(**r) for r in jobs],
     }
 
 

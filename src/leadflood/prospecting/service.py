@@ -16,6 +16,7 @@ from leadflood.core.executions import TerminalJobError, create_execution
 from leadflood.core.principal import Principal
 from leadflood.core.providers import PermanentProviderError, TransientProviderError
 from leadflood.core.retry import RetryPolicy
+from leadflood.core.rows import as_fields
 from leadflood.core.settings import Settings
 from leadflood.core.status import ExecutionStatus
 from leadflood.core.uow import Tx
@@ -44,24 +45,26 @@ def _not_found(what: str) -> NotFound:
 # ---- ICPs ---------------------------------------------------------------------------------
 
 
-async def list_icps(tx: Tx) -> list[dict[str, Any]]:
+async def list_icps(tx: Tx) -> list[repo.IcpListItem]:
     return await repo.list_icps(tx)
 
 
-async def get_icp(tx: Tx, icp_id: uuid.UUID) -> dict[str, Any]:
+async def get_icp(tx: Tx, icp_id: uuid.UUID) -> repo.Icp:
     icp = await repo.get_icp(tx, icp_id)
     if icp is None:
         raise _not_found("icp")
     return icp
 
 
-async def create_icp(tx: Tx, principal: Principal | None, body: IcpIn) -> dict:
+async def create_icp(tx: Tx, principal: Principal | None, body: IcpIn) -> repo.Icp:
     icp = await repo.insert_icp(tx, body.model_dump(), principal.user_id if principal else None)
-    await tx.audit(principal, "create", "icp", icp["id"], body.model_dump())
+    await tx.audit(principal, "create", "icp", icp.id, body.model_dump())
     return icp
 
 
-async def replace_icp(tx: Tx, principal: Principal | None, icp_id: uuid.UUID, body: IcpIn) -> dict:
+async def replace_icp(
+    tx: Tx, principal: Principal | None, icp_id: uuid.UUID, body: IcpIn
+) -> repo.Icp:
     icp = await repo.replace_icp(tx, icp_id, body.model_dump())
     if icp is None:
         raise _not_found("icp")
@@ -109,10 +112,10 @@ async def start_search(
     if run_id is None:
         existing = await repo.run_by_dedupe_key(tx, key)
         assert existing is not None
-        if existing["status"] != ExecutionStatus.failed:
-            return {"run_id": existing["id"], "job_id": existing["job_id"], "deduplicated": True}
+        if existing.status != ExecutionStatus.failed:
+            return {"run_id": existing.id, "job_id": existing.job_id, "deduplicated": True}
         # Today's run of this setup failed: a new one replaces it.
-        await repo.retire_failed_run(tx, existing["id"])
+        await repo.retire_failed_run(tx, existing.id)
         run_id = await repo.insert_run(tx, **run)
         assert run_id is not None
     job_id, _ = await create_execution(
@@ -127,14 +130,14 @@ async def start_search(
     return {"run_id": run_id, "job_id": job_id, "deduplicated": False}
 
 
-async def get_run(tx: Tx, icp_id: uuid.UUID, run_id: uuid.UUID) -> dict[str, Any]:
+async def get_run(tx: Tx, icp_id: uuid.UUID, run_id: uuid.UUID) -> repo.SearchRun:
     run = await repo.get_run(tx, run_id)
-    if run is None or run["icp_id"] != icp_id:
+    if run is None or run.icp_id != icp_id:
         raise _not_found("search_run")
     return run
 
 
-async def list_runs(tx: Tx, icp_id: uuid.UUID) -> list[dict[str, Any]]:
+async def list_runs(tx: Tx, icp_id: uuid.UUID) -> list[repo.SearchRun]:
     return await repo.list_runs(tx, icp_id)
 
 
@@ -163,13 +166,13 @@ async def upsert_prospect(
         if row is None and email:
             row = await repo.lock_lead_by_email(tx, email)
         if row is not None:
-            changes = {k: v for k, v in fields.items() if v and not row.get(k) and k != "email"}
-            if email and not row["normalized_email"] and not await repo.email_taken(tx, email):
+            changes = {k: v for k, v in fields.items() if v and not row.field(k) and k != "email"}
+            if email and not row.normalized_email and not await repo.email_taken(tx, email):
                 changes.update(email=fields["email"], normalized_email=email)
-            if icp_id and not row["icp_id"]:
+            if icp_id and not row.icp_id:
                 changes["icp_id"] = icp_id
-            await repo.update_lead(tx, row["id"], changes)
-            return row["id"], "updated" if changes else "unchanged"
+            await repo.update_lead(tx, row.id, changes)
+            return row.id, "updated" if changes else "unchanged"
         values = {
             **{k: v for k, v in fields.items() if v is not None},
             "normalized_email": email,
@@ -183,7 +186,7 @@ async def upsert_prospect(
     raise RuntimeError(f"could not upsert prospect {prospect.provider_ref}")
 
 
-async def begin_run(tx: Tx, run_id: uuid.UUID) -> dict[str, Any]:
+async def begin_run(tx: Tx, run_id: uuid.UUID) -> repo.SearchRun:
     run = await repo.get_run(tx, run_id)
     if run is None:
         raise TerminalJobError("search_run_not_found", "the run was deleted with its ICP")
@@ -191,8 +194,8 @@ async def begin_run(tx: Tx, run_id: uuid.UUID) -> dict[str, Any]:
     return run
 
 
-def run_filters(run: dict[str, Any]) -> SearchFilters:
-    filters = run["params"]["filters"]
+def run_filters(run: repo.SearchRun) -> SearchFilters:
+    filters = run.params["filters"]
     return SearchFilters(**{k: tuple(v) if isinstance(v, list) else v for k, v in filters.items()})
 
 
@@ -216,17 +219,17 @@ async def fetch_page(source: Any, provider: str, filters: SearchFilters, page: i
     return result
 
 
-async def store_page(tx: Tx, run: dict[str, Any], prospects: list[Prospect]) -> None:
+async def store_page(tx: Tx, run: repo.SearchRun, prospects: list[Prospect]) -> None:
     """Upsert the page's leads and record each result. Results stored by an earlier
     attempt are skipped, so a retry finishes the run without duplicating or double
     counting anything."""
     for prospect in prospects:
-        if await repo.result_exists(tx, run["id"], prospect.provider_ref):
+        if await repo.result_exists(tx, run.id, prospect.provider_ref):
             continue
-        lead_id, outcome = await upsert_prospect(tx, prospect, run["provider"], run["icp_id"])
+        lead_id, outcome = await upsert_prospect(tx, prospect, run.provider, run.icp_id)
         await repo.insert_result(
             tx,
-            run_id=run["id"],
+            run_id=run.id,
             provider_ref=prospect.provider_ref,
             payload=prospect.raw,
             mapped=prospect.fields,
@@ -239,9 +242,9 @@ async def finish_run(tx: Tx, run_id: uuid.UUID, *, pages: int, total: int | None
     done = await repo.finish_run(tx, run_id, pages=pages, total=total)
     return {
         "run_id": str(run_id),
-        "results": done["results_count"],
-        "leads_created": done["leads_created"],
-        "leads_updated": done["leads_updated"],
+        "results": done.results_count,
+        "leads_created": done.leads_created,
+        "leads_updated": done.leads_updated,
         "pages": pages,
     }
 
@@ -261,10 +264,9 @@ async def reopen_search(tx: Tx, execution: dict[str, Any]) -> None:
 LEAD_FILTERS = ("status", "icp_id", "email_status", "source", "company_domain")
 
 
-def _cursor(row: dict[str, Any]) -> str:
-    key = row["_sort_key"]
+def _cursor(lead: repo.Prospect, key: Any) -> str:
     key = key.isoformat() if isinstance(key, datetime) else key
-    return base64.urlsafe_b64encode(orjson.dumps([key, str(row["id"])])).decode()
+    return base64.urlsafe_b64encode(orjson.dumps([key, str(lead.id)])).decode()
 
 
 def _uncursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
@@ -297,13 +299,11 @@ async def list_leads(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = _cursor(rows[-1]) if more and rows else None
-    for row in rows:
-        row.pop("_sort_key", None)
-    return {"items": rows, "next_cursor": next_cursor}
+    next_cursor = _cursor(*rows[-1]) if more and rows else None
+    return {"items": [lead for lead, _ in rows], "next_cursor": next_cursor}
 
 
-async def create_lead(tx: Tx, principal: Principal | None, body: LeadIn) -> dict:
+async def create_lead(tx: Tx, principal: Principal | None, body: LeadIn) -> repo.Prospect:
     values = {k: v for k, v in body.model_dump().items() if v is not None}
     email = normalize_email(values["email"])
     if values.get("icp_id") and not await repo.icp_exists(tx, values["icp_id"]):
@@ -322,16 +322,16 @@ async def create_lead(tx: Tx, principal: Principal | None, body: LeadIn) -> dict
         raise Conflict(
             "lead_exists",
             "a lead with this email exists",
-            details={"lead_id": str(existing["id"]) if existing else None},
+            details={"lead_id": str(existing.id) if existing else None},
         )
     lead = await repo.get_lead(tx, lead_id)
     assert lead is not None
     return lead
 
 
-async def lead_detail(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:
+async def lead_detail(tx: Tx, lead_id: uuid.UUID) -> repo.ProspectDetail:
     lead = await repo.get_lead(tx, lead_id)
     if lead is None:
         raise _not_found("lead")
     history = await repo.lead_history(tx, lead_id)
-    return {**lead, **history}
+    return repo.ProspectDetail(**as_fields(lead), **history)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from leadflood.core.providers import check_provider
 from leadflood.core.settings import Settings
@@ -30,6 +30,9 @@ LEAD_FIELDS = (
     "country",
 )
 
+if TYPE_CHECKING:
+    from leadflood.prospecting.repository import Icp
+
 
 class ProspectProvider(StrEnum):
     apollo = "apollo"
@@ -49,7 +52,7 @@ class SearchFilters:
     domains: tuple[str, ...] = ()
 
     @classmethod
-    def from_icp(cls, icp: dict[str, Any]) -> SearchFilters:
+    def from_icp(cls, icp: Icp) -> SearchFilters:
         def norm(values: Any, lower: bool = False) -> tuple[str, ...]:
             # Case-insensitive de-duplication; the first spelling given is kept.
             seen: dict[str, str] = {}
@@ -60,15 +63,13 @@ class SearchFilters:
             return tuple(seen[k] for k in sorted(seen))
 
         return cls(
-            titles=norm(icp.get("titles")),
-            seniorities=norm(icp.get("seniorities"), lower=True),
-            locations=norm(icp.get("locations")),
-            industries=norm(icp.get("industries")),
-            company_sizes=tuple(
-                sorted({s.replace(" ", "") for s in icp.get("company_sizes") or ()})
-            ),
-            keywords=" ".join(str(icp.get("keywords") or "").split()),
-            domains=norm(icp.get("domains"), lower=True),
+            titles=norm(icp.titles),
+            seniorities=norm(icp.seniorities, lower=True),
+            locations=norm(icp.locations),
+            industries=norm(icp.industries),
+            company_sizes=tuple(sorted({s.replace(" ", "") for s in icp.company_sizes or ()})),
+            keywords=" ".join(str(icp.keywords or "").split()),
+            domains=norm(icp.domains, lower=True),
         )
 
     def as_dict(self) -> dict[str, Any]:

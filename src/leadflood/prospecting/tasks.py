@@ -20,13 +20,13 @@ async def run_search(ctx: JobContext, execution: dict[str, Any]) -> dict[str, An
     run_id = execution["search_run_id"]
     async with ctx.statements() as tx:
         run = await service.begin_run(tx, run_id)
-    params, filters = run["params"], service.run_filters(run)
-    source = service.open_source(run["provider"], ctx.runtime.settings)
+    params, filters = run.params, service.run_filters(run)
+    source = service.open_source(run.provider, ctx.runtime.settings)
     page, total, fetched = 1, None, 0
     try:
         while page <= params["pages"]:
             result = await service.fetch_page(
-                source, run["provider"], filters, page, params["per_page"]
+                source, run.provider, filters, page, params["per_page"]
             )
             fetched, total = page, result.total
             async with ctx.unit_of_work() as tx:

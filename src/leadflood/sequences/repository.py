@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from leadflood.core.uow import Conn
+from leadflood.prospecting.repository import LEAD_COLUMNS, Prospect
 
 # ---- sequences --------------------------------------------------------------------------
 
@@ -14,9 +16,101 @@ SEQUENCE_COLUMNS = "id, name, status, mailbox_id, created_by, created_at, update
 STEP_COLUMNS = "id, sequence_id, position, channel, delay_minutes, subject_template, body_template"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SequenceHeader:
+    id: uuid.UUID
+    name: str
+    status: str
+    mailbox_id: uuid.UUID | None
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    id: uuid.UUID
+    sequence_id: uuid.UUID
+    position: int
+    channel: str
+    delay_minutes: int
+    subject_template: str | None
+    body_template: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Counts:
+    enrolled: int
+    active: int
+    completed: int
+    replied: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sequence(SequenceHeader):
+    steps: list[Step]
+    counts: Counts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SequenceListItem(SequenceHeader):
+    steps: int
+    enrolled: int
+    active: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnrollmentListItem:
+    id: uuid.UUID
+    lead_id: uuid.UUID
+    status: str
+    next_position: int
+    next_step_at: datetime | None
+    stop_reason: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    company: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SequenceDetail(Sequence):
+    enrollments: list[EnrollmentListItem]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DueStep:
+    enrollment_id: uuid.UUID
+    lead_id: uuid.UUID
+    sequence_id: uuid.UUID
+    next_position: int
+    mailbox_id: uuid.UUID | None
+    step_id: uuid.UUID
+    channel: str
+    next_delay: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Enrollment:
+    id: uuid.UUID
+    sequence_id: uuid.UUID
+    lead_id: uuid.UUID
+    status: str
+    next_position: int
+    next_step_at: datetime | None
+    stop_reason: str | None
+    enrolled_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    last_position: int | None
+
+
 async def insert_sequence(
     conn: Conn, name: str, mailbox_id: uuid.UUID | None, created_by: uuid.UUID | None
-) -> dict[str, Any]:
+) -> SequenceHeader:
     row = await conn.fetchrow(
         f"INSERT INTO outreach.sequences (name, mailbox_id, created_by) VALUES ($1, $2, $3) "
         f"RETURNING {SEQUENCE_COLUMNS}",
@@ -24,7 +118,7 @@ async def insert_sequence(
         mailbox_id,
         created_by,
     )
-    return dict(row)
+    return SequenceHeader(**row)
 
 
 async def update_sequence(
@@ -64,14 +158,14 @@ async def replace_steps(conn: Conn, sequence_id: uuid.UUID, steps: list[dict[str
     )
 
 
-async def get_step(conn: Conn, step_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_step(conn: Conn, step_id: uuid.UUID) -> Step | None:
     row = await conn.fetchrow(
         f"SELECT {STEP_COLUMNS} FROM outreach.sequence_steps WHERE id = $1", step_id
     )
-    return dict(row) if row else None
+    return Step(**row) if row else None
 
 
-async def get_sequence(conn: Conn, sequence_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_sequence(conn: Conn, sequence_id: uuid.UUID) -> Sequence | None:
     row = await conn.fetchrow(
         f"SELECT {SEQUENCE_COLUMNS} FROM outreach.sequences WHERE id = $1", sequence_id
     )
@@ -89,10 +183,10 @@ async def get_sequence(conn: Conn, sequence_id: uuid.UUID) -> dict[str, Any] | N
         "FROM outreach.enrollments WHERE sequence_id = $1",
         sequence_id,
     )
-    return {**dict(row), "steps": [dict(s) for s in steps], "counts": dict(counts)}
+    return Sequence(**row, steps=[Step(**step) for step in steps], counts=Counts(**counts))
 
 
-async def list_sequences(conn: Conn) -> list[dict[str, Any]]:
+async def list_sequences(conn: Conn) -> list[SequenceListItem]:
     rows = await conn.fetch(
         f"SELECT {', '.join('s.' + c for c in SEQUENCE_COLUMNS.split(', '))}, "
         "  (SELECT count(*) FROM outreach.sequence_steps st WHERE st.sequence_id = s.id) AS steps, "
@@ -101,7 +195,7 @@ async def list_sequences(conn: Conn) -> list[dict[str, Any]]:
         "   WHERE e.sequence_id = s.id AND e.status = 'active') AS active "
         "FROM outreach.sequences s ORDER BY s.created_at DESC"
     )
-    return [dict(r) for r in rows]
+    return [SequenceListItem(**r) for r in rows]
 
 
 async def set_status(conn: Conn, sequence_id: uuid.UUID, status: str) -> bool:
@@ -121,14 +215,20 @@ async def delete_sequence(conn: Conn, sequence_id: uuid.UUID) -> bool:
 # ---- enrollments ------------------------------------------------------------------------
 
 
-async def leads_for_enrollment(conn: Conn, lead_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnrollmentCandidate(Prospect):
+    suppressed: bool
+
+
+async def leads_for_enrollment(conn: Conn, lead_ids: list[uuid.UUID]) -> list[EnrollmentCandidate]:
+    columns = ", ".join("l." + c for c in LEAD_COLUMNS.split(", "))
     rows = await conn.fetch(
-        "SELECT l.*, (s.address IS NOT NULL) AS suppressed "
+        f"SELECT {columns}, (s.address IS NOT NULL) AS suppressed "
         "FROM outreach.leads l LEFT JOIN outreach.suppressions s ON s.address = l.normalized_email "
         "WHERE l.id = ANY($1::uuid[])",
         lead_ids,
     )
-    return [dict(r) for r in rows]
+    return [EnrollmentCandidate(**r) for r in rows]
 
 
 async def insert_enrollment(
@@ -148,7 +248,7 @@ async def insert_enrollment(
     )
 
 
-async def list_enrollments(conn: Conn, sequence_id: uuid.UUID) -> list[dict]:
+async def list_enrollments(conn: Conn, sequence_id: uuid.UUID) -> list[EnrollmentListItem]:
     rows = await conn.fetch(
         "SELECT e.id, e.lead_id, e.status, e.next_position, e.next_step_at, e.stop_reason, "
         "       e.created_at, e.finished_at, l.first_name, l.last_name, l.email, l.company "
@@ -156,7 +256,7 @@ async def list_enrollments(conn: Conn, sequence_id: uuid.UUID) -> list[dict]:
         "WHERE e.sequence_id = $1 ORDER BY e.created_at, e.id",
         sequence_id,
     )
-    return [dict(r) for r in rows]
+    return [EnrollmentListItem(**r) for r in rows]
 
 
 # Due steps of active enrollments in active sequences; SKIP LOCKED lets ticks overlap.
@@ -176,8 +276,8 @@ FOR UPDATE OF e SKIP LOCKED
 """
 
 
-async def due_steps(conn: Conn, now: datetime, limit: int) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(_DUE, now, limit)]
+async def due_steps(conn: Conn, now: datetime, limit: int) -> list[DueStep]:
+    return [DueStep(**r) for r in await conn.fetch(_DUE, now, limit)]
 
 
 async def advance(conn: Conn, enrollment_id: uuid.UUID, next_step_at: datetime | None) -> None:
@@ -189,14 +289,14 @@ async def advance(conn: Conn, enrollment_id: uuid.UUID, next_step_at: datetime |
     )
 
 
-async def get_enrollment(conn: Conn, enrollment_id: uuid.UUID) -> dict | None:
+async def get_enrollment(conn: Conn, enrollment_id: uuid.UUID) -> Enrollment | None:
     row = await conn.fetchrow(
         "SELECT e.*, (SELECT max(position) FROM outreach.sequence_steps st "
         "             WHERE st.sequence_id = e.sequence_id) AS last_position "
         "FROM outreach.enrollments e WHERE e.id = $1",
         enrollment_id,
     )
-    return dict(row) if row else None
+    return Enrollment(**row) if row else None
 
 
 async def complete_if_done(conn: Conn, enrollment_id: uuid.UUID) -> None:

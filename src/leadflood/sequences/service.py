@@ -14,6 +14,7 @@ from leadflood.core.errors import BadRequest, NotFound
 from leadflood.core.executions import Deferred, TerminalJobError
 from leadflood.core.principal import Principal
 from leadflood.core.providers import PermanentProviderError
+from leadflood.core.rows import as_fields
 from leadflood.core.settings import Settings
 from leadflood.core.status import EnrollmentStatus, MessageStatus, SequenceStatus
 from leadflood.core.uow import Tx
@@ -21,8 +22,10 @@ from leadflood.messaging import repository as messaging_repo
 from leadflood.messaging import service as messaging
 from leadflood.messaging.channels import Outgoing
 from leadflood.prospecting import repository as leads_repo
+from leadflood.prospecting.repository import Prospect
 from leadflood.sequences import repository as repo
 from leadflood.sequences import templates, unsubscribe
+from leadflood.sequences.repository import EnrollmentCandidate
 from leadflood.sequences.schemas import SequenceIn
 from leadflood.sequences.sending import local_day, wait_for_tomorrow, wait_for_window
 
@@ -54,21 +57,21 @@ def _check_steps(body: SequenceIn) -> list[dict[str, Any]]:
     return steps
 
 
-async def create_sequence(tx: Tx, principal: Principal | None, body: SequenceIn) -> dict:
+async def create_sequence(tx: Tx, principal: Principal | None, body: SequenceIn) -> repo.Sequence:
     steps = _check_steps(body)
     if body.mailbox_id and await messaging_repo.get_mailbox(tx, body.mailbox_id) is None:
         raise BadRequest("unknown_mailbox", "mailbox_id does not name a mailbox")
     sequence = await repo.insert_sequence(
         tx, body.name, body.mailbox_id, principal.user_id if principal else None
     )
-    await repo.replace_steps(tx, sequence["id"], steps)
-    await tx.audit(principal, "create", "sequence", sequence["id"], {"name": body.name})
-    return await repo.get_sequence(tx, sequence["id"])  # type: ignore[return-value]
+    await repo.replace_steps(tx, sequence.id, steps)
+    await tx.audit(principal, "create", "sequence", sequence.id, {"name": body.name})
+    return await repo.get_sequence(tx, sequence.id)  # type: ignore[return-value]
 
 
 async def update_sequence(
     tx: Tx, principal: Principal | None, sequence_id: uuid.UUID, body: SequenceIn
-) -> dict:
+) -> repo.Sequence:
     steps = _check_steps(body)
     if not await repo.update_sequence(tx, sequence_id, body.name, body.mailbox_id):
         raise _not_found("sequence")
@@ -77,26 +80,26 @@ async def update_sequence(
     return await repo.get_sequence(tx, sequence_id)  # type: ignore[return-value]
 
 
-async def get_sequence(tx: Tx, sequence_id: uuid.UUID) -> dict:
+async def get_sequence(tx: Tx, sequence_id: uuid.UUID) -> repo.SequenceDetail:
     sequence = await repo.get_sequence(tx, sequence_id)
     if sequence is None:
         raise _not_found("sequence")
-    sequence["enrollments"] = await repo.list_enrollments(tx, sequence_id)
-    return sequence
+    enrollments = await repo.list_enrollments(tx, sequence_id)
+    return repo.SequenceDetail(**as_fields(sequence), enrollments=enrollments)
 
 
-async def list_sequences(tx: Tx) -> list[dict]:
+async def list_sequences(tx: Tx) -> list[repo.SequenceListItem]:
     return await repo.list_sequences(tx)
 
 
 async def set_status(
     tx: Tx, principal: Principal | None, sequence_id: uuid.UUID, status: str
-) -> dict:
+) -> repo.Sequence:
     sequence = await repo.get_sequence(tx, sequence_id)
     if sequence is None:
         raise _not_found("sequence")
-    sends_email = any(step["channel"] == "email" for step in sequence["steps"])
-    if status == SequenceStatus.active and sends_email and sequence["mailbox_id"] is None:
+    sends_email = any(step.channel == "email" for step in sequence.steps)
+    if status == SequenceStatus.active and sends_email and sequence.mailbox_id is None:
         raise BadRequest("mailbox_required", "choose the mailbox email steps send from")
     await repo.set_status(tx, sequence_id, status)
     await tx.audit(principal, status, "sequence", sequence_id)
@@ -112,7 +115,7 @@ async def delete_sequence(tx: Tx, principal: Principal | None, sequence_id: uuid
 # ---- enrollment -------------------------------------------------------------------------
 
 
-def _preview_context(lead: dict[str, Any], sender: str) -> dict[str, Any]:
+def _preview_context(lead: Prospect, sender: str) -> dict[str, Any]:
     return templates.context_for(lead, {"sender_name": sender, "unsubscribe_url": "x"})
 
 
@@ -126,17 +129,15 @@ async def enroll(
     if sequence is None:
         raise _not_found("sequence")
     mailbox = (
-        await messaging_repo.get_mailbox(tx, sequence["mailbox_id"])
-        if sequence["mailbox_id"]
-        else None
+        await messaging_repo.get_mailbox(tx, sequence.mailbox_id) if sequence.mailbox_id else None
     )
-    sender = (mailbox or {}).get("from_name") or ""
-    leads = {lead["id"]: lead for lead in await repo.leads_for_enrollment(tx, lead_ids)}
-    first_at = datetime.now(UTC) + timedelta(minutes=sequence["steps"][0]["delay_minutes"])
+    sender = (mailbox.from_name if mailbox else None) or ""
+    leads = {lead.id: lead for lead in await repo.leads_for_enrollment(tx, lead_ids)}
+    first_at = datetime.now(UTC) + timedelta(minutes=sequence.steps[0].delay_minutes)
     enrolled, refused = [], []
     for lead_id in dict.fromkeys(lead_ids):
         lead = leads.get(lead_id)
-        reason = _refusal(lead, sequence["steps"], sender)
+        reason = _refusal(lead, sequence.steps, sender)
         if reason is None:
             enrollment_id = await repo.insert_enrollment(
                 tx, sequence_id, lead_id, first_at, principal.user_id if principal else None
@@ -149,21 +150,21 @@ async def enroll(
     return {"enrolled": enrolled, "refused": refused}
 
 
-def _refusal(lead: dict | None, steps: list[dict], sender: str) -> str | None:
+def _refusal(lead: EnrollmentCandidate | None, steps: list[repo.Step], sender: str) -> str | None:
     if lead is None:
         return "lead_not_found"
-    if lead["do_not_contact"]:
+    if lead.do_not_contact:
         return "do_not_contact"
-    if lead["suppressed"]:
+    if lead.suppressed:
         return "suppressed"
-    channels = {s["channel"] for s in steps}
-    if "email" in channels and not lead["normalized_email"]:
+    channels = {s.channel for s in steps}
+    if "email" in channels and not lead.normalized_email:
         return "no_email"
-    if channels & {"whatsapp", "sms"} and not lead["phone"]:
+    if channels & {"whatsapp", "sms"} and not lead.phone:
         return "no_phone"
     context = _preview_context(lead, sender)
     for step in steps:
-        for text in (step["subject_template"], step["body_template"]):
+        for text in (step.subject_template, step.body_template):
             missing = sorted(templates.variables_used(text) - set(context))
             if missing:
                 return f"missing_variable:{','.join(missing)}"
@@ -183,17 +184,17 @@ async def tick_batch(tx: Tx, at: datetime) -> tuple[int, int, bool]:
     scheduled = skipped = 0
     due = await repo.due_steps(tx, at, TICK_BATCH)
     for step in due:
-        conversation = await messaging_repo.conversation_for(tx, step["lead_id"], step["channel"])
+        conversation = await messaging_repo.conversation_for(tx, step.lead_id, step.channel)
         message_id = await messaging_repo.insert_message(
             tx,
             {
                 "conversation_id": conversation,
-                "lead_id": step["lead_id"],
-                "enrollment_id": step["enrollment_id"],
-                "step_id": step["step_id"],
-                "mailbox_id": step["mailbox_id"],
+                "lead_id": step.lead_id,
+                "enrollment_id": step.enrollment_id,
+                "step_id": step.step_id,
+                "mailbox_id": step.mailbox_id,
                 "direction": "outbound",
-                "channel": step["channel"],
+                "channel": step.channel,
                 "kind": "sequence",
                 "status": "queued",
             },
@@ -201,12 +202,10 @@ async def tick_batch(tx: Tx, at: datetime) -> tuple[int, int, bool]:
         if message_id is None:
             skipped += 1  # this step was scheduled before
         else:
-            await messaging.queue_send(tx, message_id, step["lead_id"])
+            await messaging.queue_send(tx, message_id, step.lead_id)
             scheduled += 1
-        following = (
-            at + timedelta(minutes=step["next_delay"]) if step["next_delay"] is not None else None
-        )
-        await repo.advance(tx, step["enrollment_id"], following)
+        following = at + timedelta(minutes=step.next_delay) if step.next_delay is not None else None
+        await repo.advance(tx, step.enrollment_id, following)
     return scheduled, skipped, len(due) == TICK_BATCH
 
 
@@ -228,71 +227,71 @@ async def prepare_send(
     message = await messaging_repo.get_message(tx, message_id)
     if message is None:
         raise TerminalJobError("message_not_found", "the message was deleted")
-    if message["status"] != MessageStatus.queued:
-        return {"message_id": str(message_id), "outcome": "already_" + message["status"]}
-    lead = await leads_repo.get_lead(tx, message["lead_id"])
+    if message.status != MessageStatus.queued:
+        return {"message_id": str(message_id), "outcome": "already_" + message.status}
+    lead = await leads_repo.get_lead(tx, message.lead_id)
     if lead is None:
         raise TerminalJobError("lead_not_found", "the lead was deleted")
     enrollment = (
-        await repo.get_enrollment(tx, message["enrollment_id"])
-        if message["enrollment_id"]
-        else None
+        await repo.get_enrollment(tx, message.enrollment_id) if message.enrollment_id else None
     )
     mailbox = (
-        await messaging_repo.get_mailbox(tx, message["mailbox_id"])
-        if message["mailbox_id"]
-        else None
+        await messaging_repo.get_mailbox(tx, message.mailbox_id) if message.mailbox_id else None
     )
-    if enrollment is not None and enrollment["status"] != EnrollmentStatus.active:
-        reason = f"enrollment {enrollment['status']}: {enrollment['stop_reason']}"
+    if enrollment is not None and enrollment.status != EnrollmentStatus.active:
+        reason = f"enrollment {enrollment.status}: {enrollment.stop_reason}"
         return await messaging.cancel(tx, message_id, reason)
-    suppressed = bool(lead["normalized_email"]) and await messaging_repo.is_suppressed(
-        tx, lead["normalized_email"]
+    suppressed = bool(lead.normalized_email) and await messaging_repo.is_suppressed(
+        tx, lead.normalized_email
     )
-    if lead["do_not_contact"] or (message["channel"] == "email" and suppressed):
+    if lead.do_not_contact or (message.channel == "email" and suppressed):
         return await messaging.cancel(tx, message_id, "suppressed")
 
-    link = unsubscribe_url(settings, lead["id"])
-    subject, body = message["subject"], message["body"]
-    if message["step_id"]:
-        step = await repo.get_step(tx, message["step_id"])
+    link = unsubscribe_url(settings, lead.id)
+    subject, body = message.subject, message.body
+    if message.step_id:
+        step = await repo.get_step(tx, message.step_id)
         context = templates.context_for(
-            lead, {"sender_name": (mailbox or {}).get("from_name") or None, "unsubscribe_url": link}
+            lead,
+            {
+                "sender_name": (mailbox.from_name if mailbox else None) or None,
+                "unsubscribe_url": link,
+            },
         )
         try:
-            subject = templates.render(step["subject_template"], context)
-            body = templates.render(step["body_template"], context)
+            subject = templates.render(step.subject_template, context)
+            body = templates.render(step.body_template, context)
         except templates.MissingVariables as exc:
             # Never a blank: the message fails visibly and the enrollment stops.
             await messaging_repo.update_message(
                 tx, message_id, {"status": "failed", "error": f"template: {exc}"}
             )
-            await repo.stop_enrollments(tx, lead["id"], "template_error")
+            await repo.stop_enrollments(tx, lead.id, "template_error")
             return {
                 "message_id": str(message_id),
                 "outcome": "template_error",
                 "missing": exc.names,
             }
     outgoing = Outgoing(message, lead, mailbox, subject, body, link, now)
-    if message["channel"] == "email":
+    if message.channel == "email":
         return await _take_email_unit(tx, outgoing)
     return outgoing
 
 
 async def _take_email_unit(tx: Tx, outgoing: Outgoing) -> Outgoing:
     mailbox, lead, now = outgoing.mailbox, outgoing.lead, outgoing.started
-    if mailbox is None or not mailbox["active"]:
+    if mailbox is None or not mailbox.active:
         raise PermanentProviderError("smtp", "no_mailbox", "no active mailbox to send from")
-    if not lead["email"]:
+    if not lead.email:
         raise PermanentProviderError("smtp", "no_email", "the lead has no email address")
-    wait = wait_for_window(now, mailbox["timezone"], mailbox["window_start"], mailbox["window_end"])
+    wait = wait_for_window(now, mailbox.timezone, mailbox.window_start, mailbox.window_end)
     if wait is not None:
-        raise Deferred(wait, f"outside the send window of {mailbox['from_email']}")
-    day = local_day(now, mailbox["timezone"])
-    if not await messaging_repo.take_send_unit(tx, mailbox["id"], day, mailbox["daily_limit"]):
+        raise Deferred(wait, f"outside the send window of {mailbox.from_email}")
+    day = local_day(now, mailbox.timezone)
+    if not await messaging_repo.take_send_unit(tx, mailbox.id, day, mailbox.daily_limit):
         raise Deferred(
-            wait_for_tomorrow(now, mailbox["timezone"], mailbox["window_start"]),
-            f"daily limit of {mailbox['from_email']} reached",
+            wait_for_tomorrow(now, mailbox.timezone, mailbox.window_start),
+            f"daily limit of {mailbox.from_email} reached",
         )
     return Outgoing(
         outgoing.message,
@@ -308,8 +307,8 @@ async def _take_email_unit(tx: Tx, outgoing: Outgoing) -> Outgoing:
 
 async def record_sent(tx: Tx, outgoing: Outgoing, sent: dict[str, Any]) -> None:
     await messaging.record_sent(tx, outgoing, sent)
-    if outgoing.message["enrollment_id"]:
-        await repo.complete_if_done(tx, outgoing.message["enrollment_id"])
+    if outgoing.message.enrollment_id:
+        await repo.complete_if_done(tx, outgoing.message.enrollment_id)
 
 
 async def stop_for_lead(tx: Tx, lead_id: uuid.UUID, reason: str) -> int:

@@ -32,7 +32,7 @@ async def send_message(ctx: JobContext, execution: dict[str, Any]) -> dict[str, 
     if not isinstance(prepared, Outgoing):
         return prepared
     try:
-        sent = await channel_for(prepared.message["channel"], settings).send(prepared)
+        sent = await channel_for(prepared.message.channel, settings).send(prepared)
     except Exception as exc:
         async with ctx.unit_of_work() as tx:
             await messaging.record_failure(tx, prepared, exc)

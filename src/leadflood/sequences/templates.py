@@ -6,7 +6,7 @@ before each send: a variable the lead has no value for stops that message.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError, UndefinedError
@@ -29,6 +29,9 @@ VARIABLES = (
 )
 
 _env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+if TYPE_CHECKING:
+    from leadflood.prospecting.repository import Prospect
 
 
 class MissingVariables(Exception):
@@ -59,9 +62,9 @@ def variables_used(text: str) -> set[str]:
     return set(meta.find_undeclared_variables(_env.parse(text)))
 
 
-def context_for(lead: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    full = " ".join(p for p in (lead.get("first_name"), lead.get("last_name")) if p)
-    values = {name: lead.get(name) for name in VARIABLES} | {"full_name": full or None} | extra
+def context_for(lead: Prospect, extra: dict[str, Any]) -> dict[str, Any]:
+    full = " ".join(p for p in (lead.first_name, lead.last_name) if p)
+    values = {name: lead.field(name) for name in VARIABLES} | {"full_name": full or None} | extra
     return {k: v for k, v in values.items() if v not in (None, "")}
 
 

@@ -143,7 +143,7 @@ async def sequence_create(request: Request, principal: Principal = DEFINE, tx: T
         return await _sequence_form(
             request, tx, principal, form, {field: exc.message, "__all__": exc.message}, status=400
         )
-    return RedirectResponse(f"/outreach/sequences/{created['id']}", status_code=303)
+    return RedirectResponse(f"/outreach/sequences/{created.id}", status_code=303)
 
 
 @router.get("/sequences/{sequence_id}")
@@ -151,14 +151,14 @@ async def sequence_page(
     sequence_id: uuid.UUID, request: Request, principal: Principal = READ, tx: Tx = TX
 ):
     sequence = await sequences.get_sequence(tx, sequence_id)
-    enrolled = {e["lead_id"] for e in sequence["enrollments"]}
+    enrolled = {e.lead_id for e in sequence.enrollments}
     candidates = await prospecting.list_leads(tx, filters={}, limit=200)
     return render(
         request,
         "outreach/sequence.html",
         principal,
         sequence=sequence,
-        candidates=[lead for lead in candidates["items"] if lead["id"] not in enrolled],
+        candidates=[lead for lead in candidates["items"] if lead.id not in enrolled],
     )
 
 

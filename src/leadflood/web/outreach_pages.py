@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -71,7 +72,7 @@ async def icp_create(request: Request, principal: Principal = DEFINE, tx: Tx = T
             values=values,
             errors=forms.validation_errors(exc),
         )
-    return RedirectResponse(f"/outreach/icps/{icp['id']}?saved=1", status_code=303)
+    return RedirectResponse(f"/outreach/icps/{icp.id}?saved=1", status_code=303)
 
 
 async def _icp_page(
@@ -83,7 +84,7 @@ async def _icp_page(
     errors: dict,
     status: int = 200,
 ) -> HTMLResponse:
-    runs = await service.list_runs(tx, icp["id"])
+    runs = await service.list_runs(tx, icp.id)
     return render(
         request,
         "outreach/icp_form.html",
@@ -102,7 +103,7 @@ async def _icp_page(
 @router.get("/icps/{icp_id}")
 async def icp_edit(icp_id: uuid.UUID, request: Request, principal: Principal = READ, tx: Tx = TX):
     icp = await service.get_icp(tx, icp_id)
-    return await _icp_page(request, tx, principal, icp, icp, {})
+    return await _icp_page(request, tx, principal, icp, asdict(icp), {})
 
 
 @router.post("/icps/{icp_id}")
@@ -143,7 +144,7 @@ async def run_panel(
     icp_id: uuid.UUID, run_id: uuid.UUID, request: Request, principal: Principal = READ, tx: Tx = TX
 ) -> HTMLResponse:
     run = await service.get_run(tx, icp_id, run_id)
-    job = await get_execution(tx, run["job_id"]) if run["job_id"] else None
+    job = await get_execution(tx, run.job_id) if run.job_id else None
     return render(
         request, "outreach/_run_panel.html", principal, run=run, job=job, terminal=TERMINAL
     )
