@@ -234,8 +234,8 @@ def jobs_list(limit: int = typer.Option(50, help="At most this many.")) -> None:
         typer.echo("no failed jobs")
     for letter in letters:
         typer.echo(
-            f"{letter['id']:<38} {letter['type']:<16} attempts={letter['attempts']:<3} "
-            f"{(letter['error'] or '')[:100]}"
+            f"{letter.id:<38} {letter.type:<16} attempts={letter.attempts:<3} "
+            f"{(letter.error or '')[:100]}"
         )
 
 

@@ -36,7 +36,7 @@ async def test_failed_search_is_replayed_after_the_key_is_fixed(
     started = await start_search(client, manager, icp_id)
     await drain_jobs(runtime)
     letters = await _in_unit(runtime, list_dead_letters)
-    assert [(d["id"], d["type"]) for d in letters] == [(str(started["job_id"]), "icp.search.run")]
+    assert [(d.id, d.type) for d in letters] == [(str(started["job_id"]), "icp.search.run")]
 
     runtime.settings.apollo_api_key = SecretStr("apollo-test-key")
     message = await _in_unit(runtime, replay, str(started["job_id"]))
@@ -62,20 +62,16 @@ async def test_failed_pipeline_job_is_requeued(runtime) -> None:
         await conn.enqueue("test_flaky_pipeline_job", {"lead_id": "x"})
     await drain_jobs(runtime)
     (letter,) = [
-        d
-        for d in await _in_unit(runtime, list_dead_letters)
-        if d["type"] == "test_flaky_pipeline_job"
+        d for d in await _in_unit(runtime, list_dead_letters) if d.type == "test_flaky_pipeline_job"
     ]
     tries = FLAKY["runs"]
     assert tries >= 1
     FLAKY["broken"] = False
-    assert "queued again" in await _in_unit(runtime, replay, letter["id"])
+    assert "queued again" in await _in_unit(runtime, replay, letter.id)
     await drain_jobs(runtime)
     assert FLAKY["runs"] == tries + 1
     assert not [
-        d
-        for d in await _in_unit(runtime, list_dead_letters)
-        if d["type"] == "test_flaky_pipeline_job"
+        d for d in await _in_unit(runtime, list_dead_letters) if d.type == "test_flaky_pipeline_job"
     ]
     with pytest.raises(NotReplayable):
         await _in_unit(runtime, replay, "not-an-id")

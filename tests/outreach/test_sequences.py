@@ -352,6 +352,34 @@ async def test_unsubscribe_link_stops_everything(client, runtime, manager, smtp)
     assert again["refused"] == [{"lead_id": ana, "reason": "suppressed"}]
 
 
+async def test_a_manual_suppression_answers_the_stored_row(client, runtime, manager) -> None:
+    made = await client.post(
+        "/v1/suppressions",
+        json={"address": " Zoe@Lead.Example ", "detail": "asked"},
+        headers=manager,
+    )
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert (body["address"], body["reason"], body["detail"]) == (
+        "zoe@lead.example",
+        "manual",
+        "asked",
+    )
+    assert body["created_at"]
+    # An address suppressed before keeps its first reason: a bounce stays a bounce.
+    async with unit_of_work(runtime.db) as conn:
+        await run(
+            conn,
+            "INSERT INTO outreach.suppressions (address, reason) VALUES ('bob@lead.example', 'bounced')",
+        )
+    again = await client.post(
+        "/v1/suppressions", json={"address": "bob@lead.example"}, headers=manager
+    )
+    assert again.status_code == 201 and again.json()["reason"] == "bounced"
+    listed = (await client.get("/v1/suppressions", headers=manager)).json()["items"]
+    assert {s["address"] for s in listed} == {"zoe@lead.example", "bob@lead.example"}
+
+
 async def test_daily_limit_and_send_window_defer_without_spending_attempts(
     client, runtime, manager, smtp
 ) -> None:

@@ -306,7 +306,7 @@ async def import_service_areas(
 
 async def reference_options(
     conn: Tx, references: dict[str, tuple[str, str]], names: list[str]
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, list[repo.Option]]:
     """Choices for reference fields (id + a readable label), for forms and filters."""
     options = {}
     for name in names:

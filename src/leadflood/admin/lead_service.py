@@ -69,28 +69,26 @@ async def search(tx: Tx, query: LeadQuery) -> dict[str, Any]:
     last = rows[-1] if rows else None
     return {
         "items": rows,
-        "next_cursor": encode_cursor(last["created_at"], last["id"]) if more and last else None,
+        "next_cursor": encode_cursor(last.created_at, last.id) if more and last else None,
     }
 
 
 async def detail(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:
     """Raw and normalized fields, validation outcome, every routing decision, delivery."""
-    lead = await repo.lead_detail(tx, lead_id)
-    if lead is None:
+    found = await repo.lead_detail(tx, lead_id)
+    if found is None:
         raise NotFound("lead_not_found", "no lead with this id")
+    lead, raw_payload = found
     decisions = await _name_buyers(tx, await RoutingService(tx).decisions(lead_id))
     delivery, attempts = await _delivery(tx, lead_id)
     return {
-        "lead": {k: v for k, v in lead.items() if k not in ("raw_payload",)},
-        "raw_payload": lead["raw_payload"],
-        "normalized": {
-            "email": lead["normalized_email"],
-            "phone": lead["normalized_phone"],
-        },
+        "lead": lead,
+        "raw_payload": raw_payload,
+        "normalized": {"email": lead.normalized_email, "phone": lead.normalized_phone},
         "validation": {
-            "validated_at": lead["validated_at"],
-            "rejection_reasons": lead["rejection_reasons"] or [],
-            "duplicate_of_lead_id": lead["duplicate_of_lead_id"],
+            "validated_at": lead.validated_at,
+            "rejection_reasons": lead.rejection_reasons or [],
+            "duplicate_of_lead_id": lead.duplicate_of_lead_id,
         },
         "routing": decisions,
         "delivery": delivery,
@@ -141,7 +139,7 @@ async def deliveries(
     buyer_id: uuid.UUID | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> list[dict[str, Any]]:
+) -> list[repo.DeliveryListItem]:
     if status and status not in DELIVERY_STATUSES:
         raise BadRequest("invalid_status", f"status must be one of {', '.join(DELIVERY_STATUSES)}")
     return await repo.list_deliveries(
@@ -188,10 +186,10 @@ async def reroute(tx: Tx, principal: Principal | None, lead_id: uuid.UUID) -> di
 
 
 async def _status(tx: Tx, lead_id: uuid.UUID) -> str:
-    lead = await repo.lead_detail(tx, lead_id)
-    if lead is None:
+    status = await repo.lead_status(tx, lead_id)
+    if status is None:
         raise NotFound("lead_not_found", "no lead with this id")
-    return lead["status"]
+    return status
 
 
 async def dashboard(tx: Tx, *, days: int = 14, tz: str = "UTC") -> dict[str, Any]:
@@ -200,18 +198,10 @@ async def dashboard(tx: Tx, *, days: int = 14, tz: str = "UTC") -> dict[str, Any
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     funnel = await repo.funnel(tx, today, today + timedelta(days=1))
     daily = await repo.daily_counts(tx, today - timedelta(days=days - 1), tz)
-    by_day = {row["day"]: row for row in daily}
-    series = []
-    for offset in range(days - 1, -1, -1):
-        day = (today - timedelta(days=offset)).date()
-        row = by_day.get(day, {})
-        series.append(
-            {
-                "day": day,
-                "received": row.get("received", 0),
-                "delivered": row.get("delivered", 0),
-                "rejected": row.get("rejected", 0),
-                "unrouted": row.get("unrouted", 0),
-            }
-        )
+    by_day = {row.day: row for row in daily}
+    first = today - timedelta(days=days - 1)
+    series = [
+        by_day.get(day) or repo.DayCounts(day=day)
+        for day in ((first + timedelta(days=n)).date() for n in range(days))
+    ]
     return {"today": funnel, "days": series}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from leadflood.admin.resources import Resource
@@ -78,11 +78,71 @@ async def insert_service_areas(
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadListItem:
+    id: uuid.UUID
+    status: str
+    created_at: datetime
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    postal_code: str | None
+    city: str | None
+    state: str | None
+    price_cents: int | None
+    billing_status: str
+    rejection_reasons: list[str]
+    source_id: uuid.UUID
+    source_name: str
+    offer_id: uuid.UUID
+    offer_slug: str
+    offer_name: str
+    buyer_id: uuid.UUID | None
+    buyer_name: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lead(LeadListItem):
+    """A lead's stored fields and names of what it belongs to (its raw payload apart)."""
+
+    market_id: uuid.UUID
+    vertical_id: uuid.UUID
+    idempotency_key: str
+    idempotency_key_derived: bool
+    normalized_email: str | None
+    normalized_phone: str | None
+    address: str | None
+    consent: bool | None
+    consent_text: str | None
+    consent_certificate_url: str | None
+    ip: str | None
+    user_agent: str | None
+    duplicate_of_lead_id: uuid.UUID | None
+    validated_at: datetime | None
+    routed_at: datetime | None
+    delivered_at: datetime | None
+    unsold_at: datetime | None
+    updated_at: datetime
+    market_slug: str
+    market_name: str
+    vertical_slug: str
+    vertical_name: str
+
+
 _LEAD_LIST_COLUMNS = """
 l.id, l.status::text AS status, l.created_at, l.first_name, l.last_name, l.email, l.phone,
 l.postal_code, l.city, l.state, l.price_cents, l.billing_status::text AS billing_status,
 l.rejection_reasons, l.source_id, s.name AS source_name, l.offer_id, o.slug AS offer_slug,
 o.name AS offer_name, l.buyer_id, b.name AS buyer_name
+"""
+
+_LEAD_COLUMNS = f"""{_LEAD_LIST_COLUMNS},
+l.market_id, l.vertical_id, l.idempotency_key, l.idempotency_key_derived, l.normalized_email,
+l.normalized_phone, l.address, l.consent, l.consent_text, l.consent_certificate_url,
+host(l.ip) AS ip, l.user_agent, l.duplicate_of_lead_id, l.validated_at, l.routed_at,
+l.delivered_at, l.unsold_at, l.updated_at, m.slug AS market_slug, m.name AS market_name,
+v.slug AS vertical_slug, v.name AS vertical_name
 """
 
 
@@ -98,7 +158,7 @@ async def search_leads(
     created_to: datetime | None,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[LeadListItem]:
     clauses = ["true"]
     params: list[Any] = [limit]
 
@@ -138,16 +198,14 @@ async def search_leads(
         "ORDER BY l.created_at DESC, l.id DESC LIMIT $1",
         *params,
     )
-    return [dict(r) for r in rows]
+    return [LeadListItem(**r) for r in rows]
 
 
-async def lead_detail(conn: Conn, lead_id: uuid.UUID) -> dict[str, Any] | None:
+async def lead_detail(conn: Conn, lead_id: uuid.UUID) -> tuple[Lead, dict[str, Any]] | None:
+    """The lead and its raw payload as the source posted it."""
     row = await conn.fetchrow(
         (
-            "SELECT l.*, l.status::text AS status, l.billing_status::text AS billing_status, "
-            "       host(l.ip) AS ip, s.name AS source_name, o.slug AS offer_slug, "
-            "       o.name AS offer_name, m.slug AS market_slug, m.name AS market_name, "
-            "       v.slug AS vertical_slug, v.name AS vertical_name, b.name AS buyer_name "
+            f"SELECT {_LEAD_COLUMNS}, l.raw_payload "
             "FROM leads l JOIN sources s ON s.id = l.source_id "
             "JOIN offers o ON o.id = l.offer_id JOIN markets m ON m.id = l.market_id "
             "JOIN verticals v ON v.id = l.vertical_id LEFT JOIN buyers b ON b.id = l.buyer_id "
@@ -155,7 +213,15 @@ async def lead_detail(conn: Conn, lead_id: uuid.UUID) -> dict[str, Any] | None:
         ),
         lead_id,
     )
-    return dict(row) if row else None
+    if row is None:
+        return None
+    fields = dict(row)
+    raw = fields.pop("raw_payload")
+    return Lead(**fields), raw
+
+
+async def lead_status(conn: Conn, lead_id: uuid.UUID) -> str | None:
+    return await conn.fetchval("SELECT status::text FROM leads WHERE id = $1", lead_id)
 
 
 async def buyer_names(conn: Conn, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -165,9 +231,17 @@ async def buyer_names(conn: Conn, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     return {r["id"]: r["name"] for r in rows}
 
 
-async def option_rows(conn: Conn, table: str, label: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Option:
+    """A choice for a reference field: the id and a readable label."""
+
+    id: uuid.UUID
+    label: str
+
+
+async def option_rows(conn: Conn, table: str, label: str) -> list[Option]:
     rows = await conn.fetch(f"SELECT id, {label} AS label FROM {table} ORDER BY {label}")
-    return [dict(r) for r in rows]
+    return [Option(**r) for r in rows]
 
 
 _FUNNEL = """
@@ -211,19 +285,48 @@ GROUP BY 1 ORDER BY 1
 """
 
 
-async def funnel(conn: Conn, since: datetime, until: datetime) -> dict[str, Any]:
-    counts = dict(await conn.fetchrow(_FUNNEL, since, until))
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReasonCount:
+    reason: str | None
+    n: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Funnel:
+    received: int
+    validated: int
+    rejected: int
+    routed: int
+    unrouted: int
+    delivered: int
+    delivery_failed: int
+    unsold: int
+    rejection_reasons: list[ReasonCount]
+    unrouted_reasons: list[ReasonCount]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DayCounts:
+    day: date
+    received: int = 0
+    delivered: int = 0
+    rejected: int = 0
+    unrouted: int = 0
+
+
+async def funnel(conn: Conn, since: datetime, until: datetime) -> Funnel:
+    counts = await conn.fetchrow(_FUNNEL, since, until)
     rejected = await conn.fetch(_REJECTION_REASONS, since, until)
     unrouted = await conn.fetch(_UNROUTED_REASONS, since, until)
-    return {
+    return Funnel(
         **counts,
-        "rejection_reasons": [dict(r) for r in rejected],
-        "unrouted_reasons": [dict(r) for r in unrouted],
-    }
+        rejection_reasons=[ReasonCount(**r) for r in rejected],
+        unrouted_reasons=[ReasonCount(**r) for r in unrouted],
+    )
 
 
-async def daily_counts(conn: Conn, since: datetime, tz: str) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(_DAILY, since, tz)]
+async def daily_counts(conn: Conn, since: datetime, tz: str) -> list[DayCounts]:
+    return [DayCounts(**r) for r in await conn.fetch(_DAILY, since, tz)]
 
 
 @dataclass(frozen=True, slots=True)

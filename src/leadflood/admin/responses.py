@@ -6,70 +6,26 @@ from __future__ import annotations
 import types
 import typing
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import create_model
 
-from leadflood.admin.repository import DeliveryListItem as DeliveryListItem  # its own response
+# Typed rows that are their own responses (their fields are the allow-list).
+from leadflood.admin.repository import DayCounts as DayCounts
+from leadflood.admin.repository import DeliveryListItem as DeliveryListItem
+from leadflood.admin.repository import Funnel as Funnel
+from leadflood.admin.repository import Lead as LeadOut
+from leadflood.admin.repository import LeadListItem as LeadListItem
+from leadflood.admin.repository import ReasonCount as ReasonCount
 from leadflood.admin.resources import RESOURCES, Resource
 from leadflood.core.api import ApiModel
 from leadflood.delivery.repository import Attempt, Delivery
 
 
-class LeadListItem(ApiModel):
-    id: uuid.UUID
-    status: str
-    created_at: datetime
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    postal_code: str | None = None
-    city: str | None = None
-    state: str | None = None
-    price_cents: int | None = None
-    billing_status: str
-    rejection_reasons: list[str] | None = None
-    source_id: uuid.UUID
-    source_name: str
-    offer_id: uuid.UUID
-    offer_slug: str
-    offer_name: str
-    buyer_id: uuid.UUID | None = None
-    buyer_name: str | None = None
-
-
 class LeadsPage(ApiModel):
     items: list[LeadListItem]
     next_cursor: str | None = None
-
-
-class LeadOut(LeadListItem):
-    """A lead's stored fields and names of what it belongs to (its raw payload apart)."""
-
-    market_id: uuid.UUID
-    vertical_id: uuid.UUID
-    idempotency_key: str
-    idempotency_key_derived: bool
-    normalized_email: str | None = None
-    normalized_phone: str | None = None
-    address: str | None = None
-    consent: bool | None = None
-    consent_text: str | None = None
-    consent_certificate_url: str | None = None
-    ip: str | None = None
-    user_agent: str | None = None
-    duplicate_of_lead_id: uuid.UUID | None = None
-    validated_at: datetime | None = None
-    routed_at: datetime | None = None
-    delivered_at: datetime | None = None
-    unsold_at: datetime | None = None
-    updated_at: datetime
-    market_slug: str
-    market_name: str
-    vertical_slug: str
-    vertical_name: str
 
 
 class Normalized(ApiModel):
@@ -129,32 +85,6 @@ class LeadAction(ApiModel):
     lead_id: uuid.UUID
     result: str
     status: str
-
-
-class ReasonCount(ApiModel):
-    reason: str | None = None
-    n: int
-
-
-class Funnel(ApiModel):
-    received: int
-    validated: int
-    rejected: int
-    routed: int
-    unrouted: int
-    delivered: int
-    delivery_failed: int
-    unsold: int
-    rejection_reasons: list[ReasonCount]
-    unrouted_reasons: list[ReasonCount]
-
-
-class DayCounts(ApiModel):
-    day: date
-    received: int
-    delivered: int
-    rejected: int
-    unrouted: int
 
 
 class Dashboard(ApiModel):

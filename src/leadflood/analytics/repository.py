@@ -2,10 +2,41 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from leadflood.core.uow import Conn
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutreachCounts:
+    leads_total: int
+    leads_new: int
+    leads_enriched: int
+    sent: int
+    delivered: int
+    failed: int
+    bounced: int
+    replied: int
+    enrolled: int
+    active: int
+    completed: int
+    enrollments_replied: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunnelOf:
+    """The distribution funnel of one source, offer or buyer over a period."""
+
+    id: uuid.UUID | None  # None: leads no buyer took
+    name: str | None
+    received: int
+    rejected: int
+    routed: int
+    delivered: int
+    unsold: int
+
 
 _OUTREACH = """
 SELECT
@@ -68,16 +99,16 @@ TREND_METRICS = {
 }
 
 
-async def outreach_counts(conn: Conn, since: datetime, until: datetime) -> dict:
-    return dict(await conn.fetchrow(_OUTREACH, since, until))
+async def outreach_counts(conn: Conn, since: datetime, until: datetime) -> OutreachCounts:
+    return OutreachCounts(**await conn.fetchrow(_OUTREACH, since, until))
 
 
 async def distribution_by(
     conn: Conn, dimension: str, since: datetime, until: datetime
-) -> list[dict[str, Any]]:
+) -> list[FunnelOf]:
     key, label, join = _BREAKDOWNS[dimension]
     rows = await conn.fetch(_DISTRIBUTION.format(key=key, label=label, join=join), since, until)
-    return [dict(r) for r in rows]
+    return [FunnelOf(**r) for r in rows]
 
 
 async def daily(conn: Conn, metric: str, since: date, until: date, tz: str) -> dict[date, int]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 
 from pydantic import Field
 
+# A typed row that is its own response (its fields are the allow-list).
+from leadflood.analytics.repository import FunnelOf as FunnelOf
 from leadflood.core.api import ApiModel
 
 
@@ -37,11 +38,6 @@ class Funnel(ApiModel):
     routed: int
     delivered: int
     unsold: int
-
-
-class FunnelOf(Funnel):
-    id: uuid.UUID | None = None  # None: leads no buyer took
-    name: str | None = None
 
 
 class Distribution(ApiModel):

@@ -37,25 +37,27 @@ async def summary(tx: Tx, since: date | None = None, until: date | None = None) 
     distribution = {
         d: await repo.distribution_by(tx, d, start, end) for d in ("source", "offer", "buyer")
     }
-    enrolled = counts["enrolled"]
+    enrolled = counts.enrolled
     return {
         "from": first,
         "to": last,
         "leads": {
-            "total": counts["leads_total"],
-            "new": counts["leads_new"],
-            "enriched": counts["leads_enriched"],
+            "total": counts.leads_total,
+            "new": counts.leads_new,
+            "enriched": counts.leads_enriched,
         },
-        "messages": {k: counts[k] for k in ("sent", "delivered", "failed", "replied", "bounced")},
+        "messages": {
+            k: getattr(counts, k) for k in ("sent", "delivered", "failed", "replied", "bounced")
+        },
         "sequences": {
             "enrolled": enrolled,
-            "active": counts["active"],
-            "completed": counts["completed"],
-            "reply_rate": round(counts["enrollments_replied"] / enrolled, 4) if enrolled else 0.0,
+            "active": counts.active,
+            "completed": counts.completed,
+            "reply_rate": round(counts.enrollments_replied / enrolled, 4) if enrolled else 0.0,
         },
         "distribution": {
             "totals": {
-                k: sum(row[k] for row in distribution["source"])
+                k: sum(getattr(row, k) for row in distribution["source"])
                 for k in ("received", "rejected", "routed", "delivered", "unsold")
             },
             "by_source": distribution["source"],

@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -47,10 +47,33 @@ class Deferred(Exception):
         super().__init__(reason)
 
 
-Handler = Callable[[JobContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Execution:
+    """One tracked job (a `job_executions` row)."""
+
+    id: uuid.UUID
+    type: str
+    status: str
+    attempts: int
+    max_attempts: int
+    payload: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    dedupe_key: str | None
+    lead_id: uuid.UUID | None
+    icp_id: uuid.UUID | None
+    search_run_id: uuid.UUID | None
+    next_attempt_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+Handler = Callable[[JobContext, Execution], Awaitable[dict[str, Any]]]
 # Both run inside the unit of work that changes the execution's status.
-OnFailure = Callable[[Tx, dict[str, Any], str], Awaitable[None]]
-OnReplay = Callable[[Tx, dict[str, Any]], Awaitable[None]]
+OnFailure = Callable[[Tx, Execution, str], Awaitable[None]]
+OnReplay = Callable[[Tx, Execution], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +149,11 @@ async def create_execution(
     return row_id, True
 
 
-async def get_execution(conn: Conn, execution_id: uuid.UUID) -> dict | None:
+async def get_execution(conn: Conn, execution_id: uuid.UUID) -> Execution | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM outreach.job_executions WHERE id = $1", execution_id
     )
-    return dict(row) if row else None
+    return Execution(**row) if row else None
 
 
 # `running` too: pgqueuer hands a job out again only when its holder stopped heartbeating.
@@ -167,9 +190,9 @@ async def run_execution(ctx: JobContext, execution_id: uuid.UUID) -> str:
         row = await tx.fetchrow(_CLAIM, execution_id)
     if row is None:
         return "noop"  # finished already (or unknown)
-    execution = dict(row)
-    spec = TRACKED[execution["type"]]
-    attempt = execution["attempts"]
+    execution = Execution(**row)
+    spec = TRACKED[execution.type]
+    attempt = execution.attempts
     with structlog.contextvars.bound_contextvars(execution_id=str(execution_id)):
         try:
             result = await spec.handler(ctx, execution)
@@ -202,7 +225,7 @@ async def run_execution(ctx: JobContext, execution_id: uuid.UUID) -> str:
 
 async def _retry(
     ctx: JobContext,
-    execution: dict[str, Any],
+    execution: Execution,
     error: str,
     delay: timedelta,
     *,
@@ -210,29 +233,29 @@ async def _retry(
 ) -> None:
     spent = 0 if count_attempt else 1
     async with ctx.unit_of_work() as tx:
-        await tx.execute(_REQUEUED, execution["id"], error[:2000], delay, spent)
-        await tx.enqueue(execution["type"], {"execution_id": str(execution["id"])}, delay=delay)
+        await tx.execute(_REQUEUED, execution.id, error[:2000], delay, spent)
+        await tx.enqueue(execution.type, {"execution_id": str(execution.id)}, delay=delay)
 
 
-async def _fail(ctx: JobContext, spec: TrackedJob, execution: dict[str, Any], error: str) -> str:
+async def _fail(ctx: JobContext, spec: TrackedJob, execution: Execution, error: str) -> str:
     async with ctx.unit_of_work() as tx:
-        await tx.execute(_FAILED, execution["id"], error[:2000])
+        await tx.execute(_FAILED, execution.id, error[:2000])
         if spec.on_failure is not None:
             await spec.on_failure(tx, execution, error)
-    log.warning("execution_failed", type=execution["type"], error=error[:300])
+    log.warning("execution_failed", type=execution.type, error=error[:300])
     return "failed"
 
 
-async def failed_executions(conn: Conn, limit: int = 100) -> list[dict[str, Any]]:
+async def failed_executions(conn: Conn, limit: int = 100) -> list[Execution]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM outreach.job_executions WHERE status = 'failed' "
         "ORDER BY finished_at DESC NULLS LAST LIMIT $1",
         limit,
     )
-    return [dict(r) for r in rows]
+    return [Execution(**r) for r in rows]
 
 
-async def replay_execution(tx: Tx, execution_id: uuid.UUID) -> dict[str, Any]:
+async def replay_execution(tx: Tx, execution_id: uuid.UUID) -> Execution:
     """A failed (dead-letter) execution gets a fresh round of attempts. Run it after the
     cause is fixed. Refuses anything that is not failed."""
     row = await tx.fetchrow(
@@ -245,11 +268,11 @@ async def replay_execution(tx: Tx, execution_id: uuid.UUID) -> dict[str, Any]:
         current = await get_execution(tx, execution_id)
         raise TerminalJobError(
             "not_replayable",
-            "no such job" if current is None else f"job is {current['status']}, not failed",
+            "no such job" if current is None else f"job is {current.status}, not failed",
         )
-    execution = dict(row)
-    spec = TRACKED.get(execution["type"])
+    execution = Execution(**row)
+    spec = TRACKED.get(execution.type)
     if spec is not None and spec.on_replay is not None:
         await spec.on_replay(tx, execution)
-    await tx.enqueue(execution["type"], {"execution_id": str(execution_id)})
+    await tx.enqueue(execution.type, {"execution_id": str(execution_id)})
     return execution

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import typer
 
 from leadflood.analytics import service as analytics
-from leadflood.core.executions import get_execution
+from leadflood.core.executions import Execution, get_execution
 from leadflood.core.runtime import Runtime
 from leadflood.core.uow import Tx, unit_of_work
 from leadflood.enrichment.service import start_enrichment
@@ -39,12 +39,12 @@ DEMO_ICP = IcpIn(
 )
 
 
-async def _wait(runtime: Runtime, job_ids: list[Any], timeout_s: float = 30) -> list[dict]:
+async def _wait(runtime: Runtime, job_ids: list[Any], timeout_s: float = 30) -> list[Execution]:
     deadline = time.monotonic() + timeout_s
     while True:
         async with unit_of_work(runtime.db) as tx:
             jobs = [await get_execution(tx, job_id) for job_id in job_ids]
-        if all(j and j["status"] in ("completed", "failed") for j in jobs) or (
+        if all(j and j.status in ("completed", "failed") for j in jobs) or (
             time.monotonic() > deadline
         ):
             return [j for j in jobs if j]
@@ -89,7 +89,7 @@ async def run_outreach_demo(runtime: Runtime) -> None:
     done = await _wait(runtime, jobs)
     reachable = []
     for job in done:
-        lead = await _do(runtime, lambda tx, job=job: prospecting.lead_detail(tx, job["lead_id"]))
+        lead = await _do(runtime, lambda tx, job=job: prospecting.lead_detail(tx, job.lead_id))
         if lead.email and lead.email_status in ("valid", "accept_all"):
             reachable.append(lead.id)
         name = f"{lead.first_name or ''} {lead.last_name or ''}".strip()

@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
 
 from leadflood.core.uow import Conn
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadSummary:
+    id: uuid.UUID
+    first_name: str | None
+    postal_code: str | None
+    status: str
+    rejection_reasons: list[str] | None
+    buyer: str | None
+    delivery: str | None
+    attempt_count: int | None
+    routing: str | None
+
 
 _SUMMARY = """
 SELECT l.id, l.first_name, l.postal_code, l.status::text AS status, l.rejection_reasons,
@@ -19,6 +33,6 @@ WHERE l.id = ANY($1::uuid[])
 """
 
 
-async def lead_summaries(conn: Conn, ids: list[uuid.UUID]) -> dict[str, Any]:
+async def lead_summaries(conn: Conn, ids: list[uuid.UUID]) -> dict[str, LeadSummary]:
     rows = await conn.fetch(_SUMMARY, ids)
-    return {str(r["id"]): dict(r) for r in rows}
+    return {str(r["id"]): LeadSummary(**r) for r in rows}

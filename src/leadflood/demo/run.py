@@ -21,7 +21,7 @@ from leadflood.core.settings import Settings
 from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.demo.buyer_endpoint import start_demo_buyer
 from leadflood.demo.outreach import run_outreach_demo
-from leadflood.demo.repository import lead_summaries
+from leadflood.demo.repository import LeadSummary, lead_summaries
 from leadflood.demo.seed import (
     DEMO_ADMIN_EMAIL,
     DEMO_ADMIN_PASSWORD,
@@ -192,7 +192,9 @@ async def _outreach(settings: Settings, url: str) -> None:
         await runtime.close()
 
 
-async def _wait_settled(settings: Settings, url: str, lead_ids: list[str]) -> dict:
+async def _wait_settled(
+    settings: Settings, url: str, lead_ids: list[str]
+) -> dict[str, LeadSummary]:
     runtime = build_runtime(settings, url)
     ids = [uuid.UUID(i) for i in lead_ids]
     try:
@@ -201,7 +203,7 @@ async def _wait_settled(settings: Settings, url: str, lead_ids: list[str]) -> di
             async with single_statements(runtime.db) as conn:
                 rows = await lead_summaries(conn, ids)
             done = all(
-                r["status"] in SETTLED or (r["status"] == "validated" and r["routing"])
+                r.status in SETTLED or (r.status == "validated" and r.routing)
                 for r in rows.values()
             )
             if done or time.monotonic() > deadline:
@@ -211,21 +213,21 @@ async def _wait_settled(settings: Settings, url: str, lead_ids: list[str]) -> di
         await runtime.close()
 
 
-def _print_table(posted: list[tuple[str, str]], rows: dict) -> None:
+def _print_table(posted: list[tuple[str, str]], rows: dict[str, LeadSummary]) -> None:
     typer.echo("")
     typer.echo(f"{'lead':<10} {'scenario':<30} {'status':<16} {'buyer':<22} why")
     typer.echo("-" * 110)
     for lead_id, expected in posted:
-        r = rows.get(lead_id, {})
-        status = r.get("status", "?")
-        if status == "rejected":
-            why = ", ".join(r["rejection_reasons"])
+        r = rows.get(lead_id)
+        status = r.status if r else "?"
+        why = ""
+        if r is None:
+            pass
+        elif status == "rejected":
+            why = ", ".join(r.rejection_reasons or [])
         elif status == "validated":
-            why = f"routing: {r.get('routing')}"
-        elif r.get("delivery"):
-            why = f"delivery {r['delivery']} after {r['attempt_count']} attempt(s)"
-        else:
-            why = ""
-        typer.echo(
-            f"{lead_id[:8]:<10} {expected:<30} {status:<16} {r.get('buyer') or '-':<22} {why}"
-        )
+            why = f"routing: {r.routing}"
+        elif r.delivery:
+            why = f"delivery {r.delivery} after {r.attempt_count} attempt(s)"
+        buyer = (r.buyer if r else None) or "-"
+        typer.echo(f"{lead_id[:8]:<10} {expected:<30} {status:<16} {buyer:<22} {why}")

@@ -9,7 +9,7 @@ from typing import Any
 
 from leadflood.core import circuit
 from leadflood.core.errors import AppError, NotFound
-from leadflood.core.executions import TerminalJobError, create_execution
+from leadflood.core.executions import Execution, TerminalJobError, create_execution
 from leadflood.core.principal import Principal
 from leadflood.core.providers import PermanentProviderError, TransientProviderError
 from leadflood.core.retry import RetryPolicy
@@ -139,11 +139,11 @@ async def apply_result(tx: Tx, run: repo.Run, lead_id: uuid.UUID, result: Any) -
     return {"lead_id": str(lead_id), "outcome": result.outcome, "changed": sorted(values)}
 
 
-async def enrichment_failed(tx: Tx, execution: dict[str, Any], error: str) -> None:
+async def enrichment_failed(tx: Tx, execution: Execution, error: str) -> None:
     await repo.fail_run(
-        tx, uuid.UUID(execution["payload"]["enrichment_run_id"]), execution["lead_id"], error
+        tx, uuid.UUID(execution.payload["enrichment_run_id"]), execution.lead_id, error
     )
 
 
-async def reopen_enrichment(tx: Tx, execution: dict[str, Any]) -> None:
-    await repo.reopen_run(tx, uuid.UUID(execution["payload"]["enrichment_run_id"]))
+async def reopen_enrichment(tx: Tx, execution: Execution) -> None:
+    await repo.reopen_run(tx, uuid.UUID(execution.payload["enrichment_run_id"]))

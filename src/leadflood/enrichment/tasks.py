@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from leadflood.core.executions import Execution
 from leadflood.core.jobs import JobContext, job
 from leadflood.enrichment import service
 from leadflood.enrichment.service import ENRICH_JOB, ENRICH_RETRY
@@ -17,9 +18,9 @@ FAILED, REPLAYED = service.enrichment_failed, service.reopen_enrichment
 
 
 @job(ENRICH_JOB, retry=ENRICH_RETRY, tracked=True, on_failure=FAILED, on_replay=REPLAYED)
-async def run_enrichment(ctx: JobContext, execution: dict[str, Any]) -> dict[str, Any]:
-    run_id = uuid.UUID(execution["payload"]["enrichment_run_id"])
-    lead_id = execution["lead_id"]
+async def run_enrichment(ctx: JobContext, execution: Execution) -> dict[str, Any]:
+    run_id = uuid.UUID(execution.payload["enrichment_run_id"])
+    lead_id = execution.lead_id
     async with ctx.statements() as tx:
         run, lead = await service.begin_run(tx, run_id, lead_id)
     result = await service.fetch(run, lead, ctx.runtime.settings)

@@ -9,7 +9,8 @@ replay gives a fresh round of attempts and resets the linked run. Pipeline jobs
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
@@ -25,29 +26,34 @@ class NotReplayable(Exception):
     pass
 
 
-async def list_dead_letters(tx: Tx, limit: int = 100) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    id: str  # a UUID (tracked execution) or a number (pipeline job)
+    type: str
+    attempts: int
+    failed_at: datetime | None
+    error: str | None
+
+
+async def list_dead_letters(tx: Tx, limit: int = 100) -> list[DeadLetter]:
     executions = await failed_executions(tx, limit)
     queued = await Queries(AsyncpgDriver(await tx.connection())).list_failed_jobs(limit)
     letters = [
-        {
-            "id": str(e["id"]),
-            "type": e["type"],
-            "attempts": e["attempts"],
-            "failed_at": e["finished_at"],
-            "error": e["error"],
-        }
+        DeadLetter(
+            id=str(e.id), type=e.type, attempts=e.attempts, failed_at=e.finished_at, error=e.error
+        )
         for e in executions
     ]
     for job in queued:
         payload = orjson.loads(job.payload) if job.payload else {}
         letters.append(
-            {
-                "id": str(job.id),
-                "type": job.entrypoint,
-                "attempts": job.attempts,
-                "failed_at": job.updated,
-                "error": f"payload {payload}",
-            }
+            DeadLetter(
+                id=str(job.id),
+                type=job.entrypoint,
+                attempts=job.attempts,
+                failed_at=job.updated,
+                error=f"payload {payload}",
+            )
         )
     return letters
 
@@ -64,7 +70,7 @@ async def replay(tx: Tx, job_id: str) -> str:
             execution = await replay_execution(tx, execution_id)
         except Exception as exc:  # TerminalJobError: not failed / unknown
             raise NotReplayable(str(exc)) from None
-        return f"{execution['type']} {execution_id} queued for a new round of attempts"
+        return f"{execution.type} {execution_id} queued for a new round of attempts"
     if not job_id.isdigit():
         raise NotReplayable("a job id is a UUID (outreach job) or a number (pipeline job)")
     failed = await failed_job_entrypoint(await tx.connection(), int(job_id))

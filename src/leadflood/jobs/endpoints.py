@@ -11,6 +11,7 @@ from leadflood.auth.policy import Permission
 from leadflood.core.boundary import Call
 from leadflood.core.errors import NotFound
 from leadflood.core.executions import get_execution
+from leadflood.core.rows import as_fields
 from leadflood.jobs.responses import Job
 
 router = APIRouter(tags=["jobs"])
@@ -25,5 +26,9 @@ async def job_status(job_id: uuid.UUID, call: Call = call_as(Permission.outreach
     execution = await get_execution(call.tx, job_id)
     if execution is None:
         raise NotFound("job_not_found", "no job with this id")
-    links = {k: execution[k] for k in ("lead_id", "icp_id", "search_run_id") if execution[k]}
-    return {**execution, "links": links}
+    links = {
+        "lead_id": execution.lead_id,
+        "icp_id": execution.icp_id,
+        "search_run_id": execution.search_run_id,
+    }
+    return {**as_fields(execution), "links": links}

@@ -335,6 +335,15 @@ async def is_suppressed(conn: Conn, address: str) -> bool:
     )
 
 
+async def get_suppression(conn: Conn, address: str) -> Suppression | None:
+    row = await conn.fetchrow(
+        "SELECT address, reason, detail, created_at FROM outreach.suppressions "
+        "WHERE address = lower($1)",
+        address,
+    )
+    return Suppression(**row) if row else None
+
+
 async def list_suppressions(conn: Conn, limit: int = 500) -> list[Suppression]:
     rows = await conn.fetch(
         "SELECT address, reason, detail, created_at FROM outreach.suppressions "

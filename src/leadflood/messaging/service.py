@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from leadflood.core.errors import BadRequest, Conflict
-from leadflood.core.executions import create_execution
+from leadflood.core.executions import Execution, create_execution
 from leadflood.core.principal import Principal
 from leadflood.core.providers import PermanentProviderError
 from leadflood.core.retry import RetryPolicy
@@ -80,11 +80,11 @@ async def record_failure(tx: Tx, outgoing: Outgoing, exc: Exception) -> None:
         await repo.update_message(tx, message.id, {"status": "failed", "error": str(exc)})
 
 
-async def send_failed(tx: Tx, execution: dict[str, Any], error: str) -> None:
+async def send_failed(tx: Tx, execution: Execution, error: str) -> None:
     """The send job gave up: the message shows why."""
     await repo.update_message(
         tx,
-        uuid.UUID(execution["payload"]["message_id"]),
+        uuid.UUID(execution.payload["message_id"]),
         {"status": "failed", "error": error[:2000]},
     )
 
@@ -92,7 +92,7 @@ async def send_failed(tx: Tx, execution: dict[str, Any], error: str) -> None:
 # ---- mailboxes and suppressions -----------------------------------------------------------
 
 
-async def create_mailbox(tx: Tx, principal: Principal | None, body: MailboxIn) -> dict:
+async def create_mailbox(tx: Tx, principal: Principal | None, body: MailboxIn) -> repo.Mailbox:
     if body.window_end <= body.window_start:
         raise BadRequest("invalid_window", "window_end must be after window_start")
     try:
@@ -104,19 +104,22 @@ async def create_mailbox(tx: Tx, principal: Principal | None, body: MailboxIn) -
     return mailbox
 
 
-async def list_mailboxes(tx: Tx) -> list[dict]:
+async def list_mailboxes(tx: Tx) -> list[repo.Mailbox]:
     return await repo.list_mailboxes(tx)
 
 
 async def suppress(
     tx: Tx, principal: Principal | None, address: str, detail: str = ""
-) -> dict[str, Any]:
-    """An operator's manual suppression: the address gets no more email."""
+) -> repo.Suppression:
+    """An operator's manual suppression: the address gets no more email. An address
+    suppressed before keeps its first reason (a bounce stays a bounce)."""
     address = address.strip().lower()
     await repo.suppress(tx, address, "manual", detail)
     await tx.audit(principal, "suppress", "address", None, {"address": address})
-    return {"address": address, "reason": "manual"}
+    stored = await repo.get_suppression(tx, address)
+    assert stored is not None  # written or found above, in this transaction
+    return stored
 
 
-async def suppressions(tx: Tx, limit: int = 500) -> list[dict]:
+async def suppressions(tx: Tx, limit: int = 500) -> list[repo.Suppression]:
     return await repo.list_suppressions(tx, limit)

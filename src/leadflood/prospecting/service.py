@@ -12,7 +12,7 @@ import orjson
 
 from leadflood.core import circuit
 from leadflood.core.errors import AppError, BadRequest, Conflict, NotFound
-from leadflood.core.executions import TerminalJobError, create_execution
+from leadflood.core.executions import Execution, TerminalJobError, create_execution
 from leadflood.core.principal import Principal
 from leadflood.core.providers import PermanentProviderError, TransientProviderError
 from leadflood.core.retry import RetryPolicy
@@ -249,14 +249,14 @@ async def finish_run(tx: Tx, run_id: uuid.UUID, *, pages: int, total: int | None
     }
 
 
-async def search_failed(tx: Tx, execution: dict[str, Any], error: str) -> None:
-    if execution.get("search_run_id"):
-        await repo.fail_run(tx, execution["search_run_id"], error)
+async def search_failed(tx: Tx, execution: Execution, error: str) -> None:
+    if execution.search_run_id:
+        await repo.fail_run(tx, execution.search_run_id, error)
 
 
-async def reopen_search(tx: Tx, execution: dict[str, Any]) -> None:
-    if execution.get("search_run_id"):
-        await repo.reopen_run(tx, execution["search_run_id"])
+async def reopen_search(tx: Tx, execution: Execution) -> None:
+    if execution.search_run_id:
+        await repo.reopen_run(tx, execution.search_run_id)
 
 
 # ---- leads --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from leadflood.core.executions import Execution
 from leadflood.core.jobs import JobContext, job
 from leadflood.prospecting import service
 from leadflood.prospecting.service import SEARCH_JOB, SEARCH_RETRY
@@ -16,8 +17,8 @@ FAILED, REPLAYED = service.search_failed, service.reopen_search
 
 
 @job(SEARCH_JOB, retry=SEARCH_RETRY, tracked=True, on_failure=FAILED, on_replay=REPLAYED)
-async def run_search(ctx: JobContext, execution: dict[str, Any]) -> dict[str, Any]:
-    run_id = execution["search_run_id"]
+async def run_search(ctx: JobContext, execution: Execution) -> dict[str, Any]:
+    run_id = execution.search_run_id
     async with ctx.statements() as tx:
         run = await service.begin_run(tx, run_id)
     params, filters = run.params, service.run_filters(run)

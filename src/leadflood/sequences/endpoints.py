@@ -138,5 +138,5 @@ async def suppressions(call: Call = READ) -> dict:
     summary="Suppress an address by hand",
     response_model=mo.Suppression,
 )
-async def suppress(body: SuppressionIn, call: Call = DEFINE) -> dict:
+async def suppress(body: SuppressionIn, call: Call = DEFINE) -> mo.Suppression:
     return await messaging.suppress(call.tx, call.principal, body.address, body.detail)

@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from leadflood.core.executions import Execution
 from leadflood.core.jobs import JobContext, job
 from leadflood.core.retry import NO_RETRY
 from leadflood.core.runtime import Runtime
@@ -24,8 +25,8 @@ TICK_JOB = "sequence.tick"
 
 
 @job(SEND_JOB, retry=SEND_RETRY, tracked=True, on_failure=messaging.send_failed)
-async def send_message(ctx: JobContext, execution: dict[str, Any]) -> dict[str, Any]:
-    message_id = uuid.UUID(execution["payload"]["message_id"])
+async def send_message(ctx: JobContext, execution: Execution) -> dict[str, Any]:
+    message_id = uuid.UUID(execution.payload["message_id"])
     settings = ctx.runtime.settings
     async with ctx.unit_of_work() as tx:
         prepared = await service.prepare_send(tx, settings, message_id, datetime.now(UTC))

@@ -131,7 +131,7 @@ async def dashboard(
     request: Request, principal: Principal = READ_LEADS, tx: Tx = TX
 ) -> HTMLResponse:
     data = await lead_service.dashboard(tx, days=14)
-    peak = max([d["received"] for d in data["days"]] + [1])
+    peak = max([d.received for d in data["days"]] + [1])
     return render(request, "dashboard.html", principal, data=data, peak=peak)
 
 
@@ -271,7 +271,7 @@ async def config_list(name: str, request: Request, principal: Principal = READ_C
         tx,
         [forms.FormField(c, c, "reference", False) for c in columns if c in forms.REFERENCES],
     )
-    names = {k: {str(o["id"]): o["label"] for o in v} for k, v in labels.items()}
+    names = {k: {str(o.id): o.label for o in v} for k, v in labels.items()}
     return render(
         request,
         "config_list.html",
