@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from leadflood.admin.resource_rows import select_list
+from leadflood.admin.resources import RESOURCES
 from leadflood.admin.responses import RESOURCE_MODELS
 from leadflood.app import create_app
 from leadflood.core.api import shaped
@@ -65,3 +67,18 @@ def test_a_column_nobody_named_never_leaves_the_server() -> None:
         body = shaped(model, row)
         assert body["name"] == "Acme"
         assert not {"api_key_hash", "webhook_secret", "a_column_added_later"} & set(body)
+
+
+def test_a_resource_row_reads_no_secret_and_only_named_columns() -> None:
+    """The repository reads each configuration row by its allow-list, not SELECT *: a
+    secret never reaches Python memory through a list or a detail read."""
+    for resource in RESOURCES.values():
+        selected = select_list(resource)
+        assert "*" not in selected
+        parts = re.split(r", (?![^(]*\))", selected)  # commas outside parentheses
+        read = {part.split(" AS ")[-1].strip() for part in parts}
+        assert not {"api_key_hash", "webhook_secret"} & read, resource.name
+        assert read == set(RESOURCE_MODELS[resource.name].model_fields), resource.name
+    assert "(coalesce(webhook_secret, '') <> '') AS webhook_secret_set" in select_list(
+        RESOURCES["buyers"]
+    )

@@ -13,9 +13,11 @@ import asyncpg
 from pydantic import BaseModel
 
 from leadflood.admin import repository as repo
+from leadflood.admin.resource_rows import SECRET_FLAGS
 from leadflood.admin.resources import WRITE_ONLY, Resource
 from leadflood.catalog import repository as catalog_repo
 from leadflood.catalog import service as catalog
+from leadflood.core.api import ApiModel
 from leadflood.core.db import constraint_violation
 from leadflood.core.errors import BadRequest, Conflict, NotFound
 from leadflood.core.principal import Principal
@@ -29,15 +31,21 @@ from leadflood.routing.service import capacity_may_have_opened
 MAX_IMPORT_ROWS = 50_000
 
 
-def public(resource: Resource, row: dict[str, Any]) -> dict[str, Any]:
-    """The row as the API shows it: allowed columns, secrets replaced by presence flags."""
-    allowed = resource.shown
-    shown = {k: v for k, v in row.items() if k in allowed}
-    if resource.table == "sources":
-        shown["has_api_key"] = bool(row.get("api_key_hash"))
-    if resource.table == "buyers":
-        shown["webhook_secret_set"] = bool(row.get("webhook_secret"))
-    return shown
+def _stored(row: dict[str, Any], column: str) -> Any:
+    """A column's stored value as the row shows it; a write-only secret as "[set]"."""
+    if column in SECRET_FLAGS:
+        return "[set]" if row.get(SECRET_FLAGS[column]) else None
+    return row.get(column)
+
+
+def _changes(row: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The values that differ from the stored row; a new secret always does (it is stored
+    encrypted, so it cannot be compared)."""
+    return {
+        k: v
+        for k, v in values.items()
+        if (k in SECRET_FLAGS and v is not None) or _stored(row, k) != v
+    }
 
 
 def _redacted(values: dict[str, Any]) -> dict[str, Any]:
@@ -73,8 +81,8 @@ def _canonical_source_fields(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-async def get(conn: Tx, resource: Resource, row_id: uuid.UUID) -> dict[str, Any]:
-    row = await catalog_repo.fetch_row(conn, resource.table, row_id)
+async def get(conn: Tx, resource: Resource, row_id: uuid.UUID) -> ApiModel:
+    row = await repo.get_row(conn, resource, row_id)
     if row is None:
         raise NotFound(f"{resource.entity}_not_found", f"no {resource.entity} with this id")
     return row
@@ -87,7 +95,7 @@ async def list_(
     *,
     limit: int = 100,
     offset: int = 0,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[ApiModel], int]:
     unknown = set(filters) - set(resource.filters)
     if unknown:
         raise BadRequest("unknown_filter", f"cannot filter {resource.name} by {sorted(unknown)}")
@@ -115,7 +123,7 @@ async def create(
     resource: Resource,
     body: BaseModel,
     secret_key: str,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[ApiModel, dict[str, Any]]:
     """Returns (row, one-time extras such as a new source API key)."""
     values = {k: v for k, v in body.model_dump().items() if v is not None}
     extras: dict[str, Any] = {}
@@ -140,19 +148,19 @@ async def update(
     row_id: uuid.UUID,
     body: BaseModel,
     secret_key: str,
-) -> dict[str, Any]:
+) -> ApiModel:
     values = body.model_dump(exclude_unset=True)
     cleared = sorted(k for k, v in values.items() if v is None and k not in resource.nullable)
     if cleared:
         raise BadRequest(
             "invalid_value", f"{', '.join(cleared)} cannot be null", details={"fields": cleared}
         )
-    before = await get(conn, resource, row_id)
+    before = (await get(conn, resource, row_id)).model_dump()
     if resource.table == "sources":
         values = _canonical_source_fields(values)
     if resource.table == "buyers" and values.get("webhook_secret"):
         values["webhook_secret"] = encrypt_secret(values["webhook_secret"], secret_key)
-    changed = {k: v for k, v in values.items() if before.get(k) != v}
+    changed = _changes(before, values)
     if changed:
         async with _constraints(resource), conn.savepoint():
             await catalog_repo.update_row(conn, resource.table, row_id, changed)
@@ -162,7 +170,7 @@ async def update(
             resource.entity,
             row_id,
             {
-                k: {"from": _redacted({k: before.get(k)})[k], "to": _redacted({k: v})[k]}
+                k: {"from": _stored(before, k), "to": _redacted({k: v})[k]}
                 for k, v in changed.items()
             },
         )
@@ -187,9 +195,7 @@ async def delete(
     before = await get(conn, resource, row_id)
     async with _constraints(resource), conn.savepoint():
         await repo.delete_row(conn, resource.table, row_id)
-    await conn.audit(
-        principal, "delete", resource.entity, row_id, _redacted(public(resource, before))
-    )
+    await conn.audit(principal, "delete", resource.entity, row_id, before.model_dump())
 
 
 async def rotate_source_key(conn: Tx, principal: Principal | None, source_id: uuid.UUID) -> str:

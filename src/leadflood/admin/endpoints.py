@@ -21,7 +21,7 @@ from leadflood.admin.schemas import ServiceAreaImport
 from leadflood.auth import repository as auth_repo
 from leadflood.auth.dependencies import call_as
 from leadflood.auth.policy import Permission
-from leadflood.core.api import Items
+from leadflood.core.api import ApiModel, Items
 from leadflood.core.boundary import Call
 from leadflood.core.errors import BadRequest
 from leadflood.core.request_guard import MAX_OFFSET
@@ -68,7 +68,7 @@ def _register(resource: Resource) -> None:
         rows, total = await config.list_(
             call.tx, resource, _filters(resource, call.request), limit=limit, offset=offset
         )
-        return {"items": [config.public(resource, r) for r in rows], "total": total}
+        return {"items": rows, "total": total}
 
     async def create_item(body: create_model = Body(...), call: Call = WRITE) -> JSONResponse:
         # Before the unit's first statement: resolving the host is a network call.
@@ -78,24 +78,23 @@ def _register(resource: Resource) -> None:
             row, extras = await config.create(
                 call.tx, call.principal, resource, body, _secret_key(call.request)
             )
-            return {**config.public(resource, row), **extras}
+            return {**row.model_dump(), **extras}
 
         # A retried create with the same Idempotency-Key makes one row, not two.
         return await call.idempotent(work())
 
-    async def get_item(item_id: uuid.UUID, call: Call = READ) -> dict:
-        return config.public(resource, await config.get(call.tx, resource, item_id))
+    async def get_item(item_id: uuid.UUID, call: Call = READ) -> ApiModel:
+        return await config.get(call.tx, resource, item_id)
 
     async def update_item(
         item_id: uuid.UUID,
         body: patch_model = Body(...),
         call: Call = WRITE,
-    ) -> dict:
+    ) -> ApiModel:
         await config.check_destination(resource, body, call.settings)
-        row = await config.update(
+        return await config.update(
             call.tx, call.principal, resource, item_id, body, _secret_key(call.request)
         )
-        return config.public(resource, row)
 
     async def delete_item(item_id: uuid.UUID, call: Call = WRITE) -> Response:
         await config.delete(call.tx, call.principal, resource, item_id)

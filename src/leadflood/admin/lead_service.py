@@ -78,12 +78,12 @@ async def detail(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:
     found = await repo.lead_detail(tx, lead_id)
     if found is None:
         raise NotFound("lead_not_found", "no lead with this id")
-    lead, raw_payload = found
+    lead = found.lead
     decisions = await _name_buyers(tx, await RoutingService(tx).decisions(lead_id))
     delivery, attempts = await _delivery(tx, lead_id)
     return {
         "lead": lead,
-        "raw_payload": raw_payload,
+        "raw_payload": found.raw_payload,
         "normalized": {"email": lead.normalized_email, "phone": lead.normalized_phone},
         "validation": {
             "validated_at": lead.validated_at,

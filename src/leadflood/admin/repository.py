@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from leadflood.admin.resource_rows import ROW_MODELS, select_list
 from leadflood.admin.resources import Resource
+from leadflood.core.api import ApiModel
 from leadflood.core.uow import Conn
 from leadflood.delivery.repository import Delivery
 from leadflood.ingestion.normalize import normalize_phone
@@ -20,22 +22,28 @@ async def list_rows(
     *,
     limit: int,
     offset: int,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[ApiModel], int]:
     # Column names come from the resource declaration, never from the request.
-    columns = list(filters)
-    where = " AND ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=3)) or "true"
+    names = list(filters)
+    where = " AND ".join(f"{c} = ${i}" for i, c in enumerate(names, start=3)) or "true"
     rows = await conn.fetch(
-        f"SELECT *, count(*) OVER () AS _total FROM {resource.table} WHERE {where} "
-        f"ORDER BY {resource.order_by} LIMIT $1 OFFSET $2",
+        f"SELECT {select_list(resource)}, count(*) OVER () AS _total FROM {resource.table} "
+        f"WHERE {where} ORDER BY {resource.order_by} LIMIT $1 OFFSET $2",
         limit,
         offset,
-        *(filters[c] for c in columns),
+        *(filters[c] for c in names),
     )
-    items = [dict(r) for r in rows]
-    total = items[0].pop("_total") if items else 0
-    for item in items[1:]:
-        item.pop("_total")
+    model = ROW_MODELS[resource.name]
+    total = rows[0]["_total"] if rows else 0
+    items = [model.model_validate({k: v for k, v in r.items() if k != "_total"}) for r in rows]
     return items, total
+
+
+async def get_row(conn: Conn, resource: Resource, row_id: uuid.UUID) -> ApiModel | None:
+    row = await conn.fetchrow(
+        f"SELECT {select_list(resource)} FROM {resource.table} WHERE id = $1", row_id
+    )
+    return ROW_MODELS[resource.name].model_validate(dict(row)) if row else None
 
 
 async def delete_row(conn: Conn, table: str, row_id: uuid.UUID) -> bool:
@@ -201,8 +209,13 @@ async def search_leads(
     return [LeadListItem(**r) for r in rows]
 
 
-async def lead_detail(conn: Conn, lead_id: uuid.UUID) -> tuple[Lead, dict[str, Any]] | None:
-    """The lead and its raw payload as the source posted it."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredLead:
+    lead: Lead
+    raw_payload: dict[str, Any]  # the JSON document the source posted, as posted
+
+
+async def lead_detail(conn: Conn, lead_id: uuid.UUID) -> StoredLead | None:
     row = await conn.fetchrow(
         (
             f"SELECT {_LEAD_COLUMNS}, l.raw_payload "
@@ -216,8 +229,8 @@ async def lead_detail(conn: Conn, lead_id: uuid.UUID) -> tuple[Lead, dict[str, A
     if row is None:
         return None
     fields = dict(row)
-    raw = fields.pop("raw_payload")
-    return Lead(**fields), raw
+    raw_payload = fields.pop("raw_payload")
+    return StoredLead(lead=Lead(**fields), raw_payload=raw_payload)
 
 
 async def lead_status(conn: Conn, lead_id: uuid.UUID) -> str | None:

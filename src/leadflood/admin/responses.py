@@ -3,11 +3,9 @@ log, and one model per configuration resource built from its declaration."""
 
 from __future__ import annotations
 
-import types
-import typing
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import create_model
 
@@ -18,6 +16,7 @@ from leadflood.admin.repository import Funnel as Funnel
 from leadflood.admin.repository import Lead as LeadOut
 from leadflood.admin.repository import LeadListItem as LeadListItem
 from leadflood.admin.repository import ReasonCount as ReasonCount
+from leadflood.admin.resource_rows import CREATED_MODELS, ROW_MODELS
 from leadflood.admin.resources import RESOURCES, Resource
 from leadflood.core.api import ApiModel
 from leadflood.delivery.repository import Attempt, Delivery
@@ -119,60 +118,6 @@ class ServiceAreaImportOut(ApiModel):
 
 # ---- configuration resources ---------------------------------------------------------------
 
-# Columns a resource shows beyond its create model's fields: types of the table's own.
-_EXTRA_TYPES: dict[str, Any] = {
-    "id": uuid.UUID,
-    "created_at": datetime,
-    "updated_at": datetime,
-    "balance_cents": int,
-    "reserved_cents": int,
-    "cap_day_window": datetime,
-    "cap_day_count": int,
-    "cap_hour_window": datetime,
-    "cap_hour_count": int,
-    "last_routed_at": datetime,
-}
-# Presence flags standing in for secrets, and one-time extras of a create.
-_FLAGS: dict[str, dict[str, Any]] = {
-    "sources": {"has_api_key": (bool, False)},
-    "buyers": {"webhook_secret_set": (bool, False)},
-}
-# Shown once, in the answer to the create (a replay of it answers without).
-_CREATED: dict[str, dict[str, Any]] = {"sources": {"api_key": (str | None, None)}}
-
-
-# Create-model fields that steer the create and are no columns.
-_NOT_COLUMNS = frozenset({"with_api_key"})
-
-
-def _output_type(annotation: Any) -> Any:
-    """An input field's type without its input constraints, optional on output (rows
-    stored before a constraint was added must still be shown)."""
-    if typing.get_origin(annotation) is Annotated:
-        annotation = typing.get_args(annotation)[0]
-    if typing.get_origin(annotation) is typing.Literal:
-        annotation = str
-    if typing.get_origin(annotation) in (types.UnionType, typing.Union):
-        return annotation if types.NoneType in typing.get_args(annotation) else annotation | None
-    return annotation | None
-
-
-def resource_model(resource: Resource, *, created: bool = False) -> type[ApiModel]:
-    """The response model of one configuration resource: exactly its shown columns (and,
-    for the answer to a create, its one-time extras)."""
-    fields: dict[str, Any] = {}
-    inputs = resource.create.model_fields
-    for name in sorted(resource.shown - _NOT_COLUMNS):
-        if name in inputs:
-            fields[name] = (_output_type(inputs[name].annotation), None)
-        else:
-            fields[name] = (_EXTRA_TYPES.get(name, Any) | None, None)
-    fields.update(_FLAGS.get(resource.table, {}))
-    if created:
-        fields.update(_CREATED.get(resource.table, {}))
-    title = "".join(part.title() for part in resource.name.split("-"))
-    return create_model(f"{title}{'Created' if created else 'Out'}", __base__=ApiModel, **fields)
-
 
 def page_model(resource: Resource, item: type[ApiModel]) -> type[ApiModel]:
     title = "".join(part.title() for part in resource.name.split("-"))
@@ -181,12 +126,9 @@ def page_model(resource: Resource, item: type[ApiModel]) -> type[ApiModel]:
     )
 
 
-RESOURCE_MODELS: dict[str, type[ApiModel]] = {
-    name: resource_model(resource) for name, resource in RESOURCES.items()
-}
-RESOURCE_CREATED: dict[str, type[ApiModel]] = {
-    name: resource_model(resource, created=True) for name, resource in RESOURCES.items()
-}
+# A resource's typed row is its response: built from its declaration (resource_rows).
+RESOURCE_MODELS: dict[str, type[ApiModel]] = ROW_MODELS
+RESOURCE_CREATED: dict[str, type[ApiModel]] = CREATED_MODELS
 RESOURCE_PAGES: dict[str, type[ApiModel]] = {
     name: page_model(RESOURCES[name], model) for name, model in RESOURCE_MODELS.items()
 }

@@ -42,8 +42,3 @@ async def update_row(conn: Conn, table: str, row_id: uuid.UUID, values: dict[str
         f"UPDATE {table} SET {sets} WHERE id = $1", row_id, *(params[c] for c in columns)
     )
     return status == "UPDATE 1"
-
-
-async def fetch_row(conn: Conn, table: str, row_id: uuid.UUID) -> dict | None:
-    row = await conn.fetchrow(f"SELECT * FROM {table} WHERE id = $1", row_id)
-    return dict(row) if row else None

@@ -1,4 +1,4 @@
-"""SQL for the demo's summary of where each posted lead ended."""
+"""SQL of the demo: whether it was seeded, and where each posted lead ended."""
 
 from __future__ import annotations
 
@@ -36,3 +36,17 @@ WHERE l.id = ANY($1::uuid[])
 async def lead_summaries(conn: Conn, ids: list[uuid.UUID]) -> dict[str, LeadSummary]:
     rows = await conn.fetch(_SUMMARY, ids)
     return {str(r["id"]): LeadSummary(**r) for r in rows}
+
+
+async def market_exists(conn: Conn, slug: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM markets WHERE slug = $1", slug))
+
+
+async def source_ids(conn: Conn) -> dict[str, uuid.UUID]:
+    """Each source's id by its source key."""
+    rows = await conn.fetch("SELECT source_key, id FROM sources")
+    return {r["source_key"]: r["id"] for r in rows}
+
+
+async def any_user(conn: Conn) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM users LIMIT 1"))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from leadflood.catalog import service as catalog
 from leadflood.core.uow import Tx
+from leadflood.demo import repository as demo_repo
 
 DEMO_MARKET = "phoenix-az"
 
@@ -22,10 +23,9 @@ async def seed_demo(
     conn: Tx, *, secret_key: str, buyer_webhook_base: str = "http://127.0.0.1:8099"
 ) -> DemoConfig:
     """Create the demo configuration once; a second call changes nothing."""
-    existing = await conn.fetchval("SELECT id FROM markets WHERE slug = $1", DEMO_MARKET)
-    if existing:
-        rows = await conn.fetch("SELECT source_key, id FROM sources")
-        return DemoConfig(created=False, ids={f"source:{r['source_key']}": r["id"] for r in rows})
+    if await demo_repo.market_exists(conn, DEMO_MARKET):
+        sources = await demo_repo.source_ids(conn)
+        return DemoConfig(created=False, ids={f"source:{k}": v for k, v in sources.items()})
 
     ids: dict[str, uuid.UUID] = {}
     ids["market"] = await catalog.create_market(
@@ -136,7 +136,7 @@ async def ensure_demo_admin(conn: Tx) -> bool:
     """A known demo login when the database has no users yet (demo only; never in prod)."""
     from leadflood.auth.service import create_user
 
-    if await conn.fetchval("SELECT 1 FROM users LIMIT 1"):
+    if await demo_repo.any_user(conn):
         return False
     user = await create_user(
         conn, email=DEMO_ADMIN_EMAIL, password=DEMO_ADMIN_PASSWORD, role="admin", name="Demo admin"

@@ -145,7 +145,18 @@ class LeadJob:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LeadHistory:
+    """What happened to an outreach lead: its enrichments, the searches that found it, its
+    jobs."""
+
+    enrichment_runs: list[EnrichmentRun]
+    search_results: list[FoundIn]
+    jobs: list[LeadJob]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProspectDetail(Prospect):
+    # A LeadHistory's fields (slotted dataclasses cannot inherit from two rows).
     enrichment_runs: list[EnrichmentRun]
     search_results: list[FoundIn]
     jobs: list[LeadJob]
@@ -456,7 +467,7 @@ async def search_leads(
     ]
 
 
-async def lead_history(conn: Conn, lead_id: uuid.UUID) -> dict[str, list[Any]]:
+async def lead_history(conn: Conn, lead_id: uuid.UUID) -> LeadHistory:
     runs = await conn.fetch(
         "SELECT id, provider, overwrite, status, outcome, changes, error, job_id, created_at, "
         "finished_at FROM outreach.enrichment_runs WHERE lead_id = $1 ORDER BY created_at DESC",
@@ -474,11 +485,11 @@ async def lead_history(conn: Conn, lead_id: uuid.UUID) -> dict[str, list[Any]]:
         lead_id,
     )
 
-    return {
-        "enrichment_runs": [EnrichmentRun(**r) for r in runs],
-        "search_results": [FoundIn(**r) for r in found_in],
-        "jobs": [LeadJob(**r) for r in jobs],
-    }
+    return LeadHistory(
+        enrichment_runs=[EnrichmentRun(**r) for r in runs],
+        search_results=[FoundIn(**r) for r in found_in],
+        jobs=[LeadJob(**r) for r in jobs],
+    )
 
 
 async def icp_exists(conn: Conn, icp_id: uuid.UUID) -> bool:

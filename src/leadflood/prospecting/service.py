@@ -334,4 +334,4 @@ async def lead_detail(tx: Tx, lead_id: uuid.UUID) -> repo.ProspectDetail:
     if lead is None:
         raise _not_found("lead")
     history = await repo.lead_history(tx, lead_id)
-    return repo.ProspectDetail(**as_fields(lead), **history)
+    return repo.ProspectDetail(**as_fields(lead), **as_fields(history))

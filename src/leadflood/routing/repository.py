@@ -16,6 +16,8 @@ from leadflood.billing import ledger
 from leadflood.core.jobs import DELIVER_LEAD
 from leadflood.core.queue import fused_enqueue_ctes
 from leadflood.core.uow import Conn
+from leadflood.routing.schedule import compile_schedule
+from leadflood.routing.selection import Candidate
 
 _LOCK_LEAD = """
 SELECT l.id, l.status::text AS status, l.offer_id, l.market_id, l.buyer_id,
@@ -190,8 +192,18 @@ async def load_lead(conn: Conn, lead_id: uuid.UUID, at: datetime) -> LeadToRoute
     return LeadToRoute(*row) if row else None
 
 
-async def candidates(conn: Conn, lead: LeadToRoute) -> list[asyncpg.Record]:
-    return await conn.fetch(_CANDIDATES, lead.offer_id, lead.market_id, lead.postal_code, lead.city)
+async def candidates(conn: Conn, lead: LeadToRoute) -> list[Candidate]:
+    """Every buyer enrolled in the lead's offer, with what eligibility needs to judge it."""
+    rows = await conn.fetch(_CANDIDATES, lead.offer_id, lead.market_id, lead.postal_code, lead.city)
+    return [_candidate(row) for row in rows]
+
+
+def _candidate(row: asyncpg.Record) -> Candidate:
+    # Positional (the hot path): the query selects columns in Candidate's field order,
+    # pinned by a test.
+    values = list(row.values())
+    values[5] = compile_schedule(values[5] or "")
+    return Candidate(*values)
 
 
 async def commit_route(

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import structlog
 
 from leadflood.core.errors import NotFound
@@ -16,7 +15,6 @@ from leadflood.core.jobs import RETRY_UNROUTED
 from leadflood.core.status import LeadStatus
 from leadflood.core.uow import Tx
 from leadflood.routing import repository as repo
-from leadflood.routing.schedule import compile_schedule
 from leadflood.routing.selection import Candidate, DecisionClock, choose, evaluate
 
 MAX_SELECTION_ROUNDS = 50
@@ -63,7 +61,7 @@ class RoutingService:
             return RouteResult(lead_id, "noop", lead.status, buyer_id=lead.buyer_id, statements=1)
 
         clock = DecisionClock(at)
-        pool = [_candidate(row) for row in await repo.candidates(conn, lead)]
+        pool = await repo.candidates(conn, lead)
         outcome, eligible = _eligible(lead, pool, clock)
         winner = choose(lead.strategy, eligible, lead_id) if eligible else None
         trace = [c.trace(winner.buyer_id if winner else None) for c in pool]
@@ -204,10 +202,3 @@ async def capacity_may_have_opened(tx: Tx) -> None:
     retry unrouted leads now rather than at the next periodic sweep. In the caller's
     transaction; one queued sweep covers any number of such changes."""
     await tx.enqueue_once(RETRY_UNROUTED, {})
-
-
-def _candidate(row: asyncpg.Record) -> Candidate:
-    # The candidate query selects columns in Candidate's field order (pinned by a test).
-    values = list(row.values())
-    values[5] = compile_schedule(values[5] or "")
-    return Candidate(*values)

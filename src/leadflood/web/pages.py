@@ -277,7 +277,7 @@ async def config_list(name: str, request: Request, principal: Principal = READ_C
         "config_list.html",
         principal,
         resource=resource,
-        rows=[config.public(resource, r) for r in rows],
+        rows=[r.model_dump() for r in rows],
         total=total,
         columns=columns,
         names=names,
@@ -318,7 +318,7 @@ async def config_create(
                     row=row,
                     api_key=extras["api_key"],
                 )
-            return RedirectResponse(f"/config/{name}/{row['id']}?saved=1", status_code=303)
+            return RedirectResponse(f"/config/{name}/{row.id}?saved=1", status_code=303)
     return await _form_page(request, tx, principal, resource, fields, None, errors, status=400)
 
 
@@ -331,7 +331,7 @@ async def config_edit(
     name: str, item_id: uuid.UUID, request: Request, principal: Principal = READ_CONFIG, tx: Tx = TX
 ):
     resource = _resource(name)
-    row = config.public(resource, await config.get(tx, resource, item_id))
+    row = (await config.get(tx, resource, item_id)).model_dump()
     fields = forms.form_fields(resource.patch, editing=True)
     forms.fill(fields, row)
     saved = request.query_params.get("saved") == "1"
@@ -359,7 +359,7 @@ async def config_update(
             errors = {"__all__": f"{exc.message} ({exc.code})"}
         else:
             return RedirectResponse(f"/config/{name}/{item_id}?saved=1", status_code=303)
-    row = config.public(resource, await config.get(tx, resource, item_id))
+    row = (await config.get(tx, resource, item_id)).model_dump()
     return await _form_page(request, tx, principal, resource, fields, row, errors, status=400)
 
 
