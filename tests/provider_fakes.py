@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -135,7 +136,18 @@ class FakeApollo(FakeProvider):
 # ---- Hunter --------------------------------------------------------------------------------
 
 
+FIXTURES = Path(__file__).parent / "fixtures" / "providers"
+
+
+def fixture(provider: str, name: str) -> Any:
+    """A recorded response body of the provider's documented shape (fixtures/providers)."""
+    return orjson.loads((FIXTURES / provider / f"{name}.json").read_bytes())
+
+
 class FakeHunter(FakeProvider):
+    """Answers from the recorded Hunter responses, with the request's own person, domain
+    or address put in; an address starting with "bounce" verifies as invalid."""
+
     def __init__(self) -> None:
         super().__init__(
             [
@@ -150,20 +162,7 @@ class FakeHunter(FakeProvider):
         if scripted:
             return seen, reply(scripted)
         if seen.query.get("api_key") != "hunter-test-key":
-            return seen, reply(
-                Scripted(
-                    401,
-                    {
-                        "errors": [
-                            {
-                                "id": "authentication_failed",
-                                "code": 401,
-                                "details": "No user found for the API key supplied",
-                            }
-                        ]
-                    },
-                )
-            )
+            return seen, reply(Scripted(401, fixture("hunter", "error_authentication_failed")))
         return seen, None
 
     async def _finder(self, request: Request) -> Response:
@@ -171,70 +170,37 @@ class FakeHunter(FakeProvider):
         if early:
             return early
         q = seen.query
-        email = f"{q.get('first_name', '').lower()}.{q.get('last_name', '').lower()}@{q['domain']}"
-        return reply(
-            Scripted(
-                200,
-                {
-                    "data": {
-                        "first_name": q.get("first_name"),
-                        "last_name": q.get("last_name"),
-                        "email": email,
-                        "score": 91,
-                        "domain": q["domain"],
-                        "position": "Head of Growth",
-                        "linkedin_url": None,
-                        "phone_number": None,
-                        "company": "Acme Corp",
-                        "sources": [],
-                        "verification": {"date": "2026-11-20", "status": "valid"},
-                    },
-                    "meta": {"params": q},
-                },
-            )
+        body = fixture("hunter", "email_finder")
+        first, last, domain = q.get("first_name", ""), q.get("last_name", ""), q["domain"]
+        body["data"].update(
+            first_name=first,
+            last_name=last,
+            domain=domain,
+            email=f"{first.lower()}.{last.lower()}@{domain}",
         )
+        body["meta"]["params"].update(first_name=first, last_name=last, domain=domain)
+        return reply(Scripted(200, body))
 
     async def _verifier(self, request: Request) -> Response:
         seen, early = await self._guard(request)
         if early:
             return early
         email = seen.query["email"]
-        status = "invalid" if email.startswith("bounce") else "valid"
-        return reply(
-            Scripted(
-                200,
-                {
-                    "data": {
-                        "status": status,
-                        "result": "deliverable",
-                        "score": 94,
-                        "email": email,
-                    },
-                    "meta": {},
-                },
-            )
-        )
+        body = fixture("hunter", "email_verifier")
+        if email.startswith("bounce"):
+            body["data"].update(status="invalid", result="undeliverable", score=12)
+            body["data"].update(smtp_check=False)
+        body["data"]["email"] = email
+        body["meta"]["params"]["email"] = email
+        return reply(Scripted(200, body))
 
     async def _domain(self, request: Request) -> Response:
         seen, early = await self._guard(request)
         if early:
             return early
-        return reply(
-            Scripted(
-                200,
-                {
-                    "data": {
-                        "domain": seen.query["domain"],
-                        "organization": "Acme Corp",
-                        "industry": "Software",
-                        "headcount": "51-200",
-                        "country": "US",
-                        "emails": [],
-                    },
-                    "meta": {"results": 0, "limit": 1, "offset": 0},
-                },
-            )
-        )
+        body = fixture("hunter", "domain_search")
+        body["data"]["domain"] = body["meta"]["params"]["domain"] = seen.query["domain"]
+        return reply(Scripted(200, body))
 
 
 def hunter_error(status: int, error_id: str, details: str) -> Scripted:

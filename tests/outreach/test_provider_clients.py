@@ -137,7 +137,7 @@ async def test_hunter_finder_verifier_and_domain_search(hunter) -> None:
     org = await client.domain_search("acme.example", limit=1)
     await client.close()
     assert found["email"] == "ana.lopez@acme.example" and verified["status"] == "valid"
-    assert org["industry"] == "Software"
+    assert org["industry"] == "Renewables & Environment" and org["headcount"] == "51-200"
     assert hunter.calls("/v2/email-finder")[0].query == {
         "domain": "acme.example",
         "first_name": "Ana",

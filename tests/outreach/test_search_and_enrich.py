@@ -246,7 +246,7 @@ async def test_enrichment_fills_empty_fields_and_records_changes(
     detail = (await client.get(f"/v1/leads/{lead}", headers=manager)).json()
     assert detail["status"] == "enriched" and detail["email_status"] == "valid"
     assert detail["title"] == "Founder"  # kept: enrichment fills only what is empty
-    assert detail["industry"] == "Software" and detail["company_size"] == "51-200"
+    assert detail["industry"] == "Renewables & Environment" and detail["company_size"] == "51-200"
     (run,) = detail["enrichment_runs"]
     assert run["changes"]["email_status"] == {"from": "unknown", "to": "valid"}
     assert "title" not in run["changes"]
