@@ -36,8 +36,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "env": Environment.test,
         "database_url": database_url,
-        "db_pool_size": 30,
-        "db_max_overflow": 20,
+        "db_pool_size": 50,
         "log_json": True,
     }
     values.update(overrides)
@@ -75,7 +74,7 @@ async def tx(database_url: str) -> AsyncIterator[Tx]:
     that need no other process to see their data. They leave nothing behind, so they need
     no TRUNCATE, and must not assume an empty database (other tests' rows may be there).
     Tests whose data a worker, a served app or a browser must see use `runtime`."""
-    db = Database(database_url, pool_size=1, max_overflow=0)
+    db = Database(database_url, pool_size=1)
     try:
         async with db.pool_connection() as conn:
             transaction = conn.transaction()

@@ -278,9 +278,7 @@ async def test_keyed_posts_beyond_the_pool_size_do_not_starve_it(database_url) -
     from tests.conftest import make_settings, truncate_all
     from tests.factories import make_lead
 
-    runtime = build_runtime(
-        make_settings(database_url, db_pool_size=2, db_max_overflow=0), database_url
-    )
+    runtime = build_runtime(make_settings(database_url, db_pool_size=2), database_url)
     await truncate_all(runtime)
     try:
         async with unit_of_work(runtime.db) as conn:

@@ -26,9 +26,9 @@ def libpq_url(url: str) -> str:
 class Database:
     """Owns the connection pool; `core.uow` opens units of work on it."""
 
-    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
         self.url = libpq_url(url)
-        self._pool_size = pool_size + max_overflow
+        self._pool_size = pool_size
         self._raw_pool: asyncpg.Pool | None = None
         self._raw_pool_lock = asyncio.Lock()
 

@@ -43,7 +43,7 @@ def resolve_database_url(settings: Settings) -> str:
 
 def build_runtime(settings: Settings, database_url: str | None = None) -> Runtime:
     url = database_url or resolve_database_url(settings)
-    db = Database(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    db = Database(url, pool_size=settings.db_pool_size)
     return Runtime(settings=settings, db=db)
 
 
