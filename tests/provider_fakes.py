@@ -74,74 +74,101 @@ def reply(scripted: Scripted) -> Response:
     )
 
 
-# ---- Apollo --------------------------------------------------------------------------------
-
-APOLLO_SEARCH = "/api/v1/mixed_people/api_search"
-
-
-def apollo_person(n: int, *, email: bool = True) -> dict[str, Any]:
-    return {
-        "id": f"apollo-{n}",
-        "first_name": f"First{n}",
-        "last_name": f"Last{n}",
-        "title": "VP of Sales",
-        "seniority": "vp",
-        "email": f"first{n}.last{n}@acme{n % 3}.example"
-        if email
-        else "email_not_unlocked@domain.com",
-        "linkedin_url": f"https://www.linkedin.com/in/p{n}",
-        "city": "Austin",
-        "state": "Texas",
-        "country": "United States",
-        "organization": {
-            "name": f"Acme {n % 3}",
-            "primary_domain": f"acme{n % 3}.example",
-            "estimated_num_employees": 120,
-            "industry": "computer software",
-        },
-    }
-
-
-class FakeApollo(FakeProvider):
-    """Serves `total` people; `with_pagination=False` drops the pagination object."""
-
-    def __init__(self, total: int = 5, with_pagination: bool = True) -> None:
-        self.total = total
-        self.with_pagination = with_pagination
-        super().__init__([Route(APOLLO_SEARCH, self._search, methods=["POST"])])
-
-    async def _search(self, request: Request) -> Response:
-        seen, scripted = await self._record(request)
-        if scripted:
-            return reply(scripted)
-        if seen.headers.get("x-api-key") != "apollo-test-key":
-            return reply(Scripted(401, {"error": "Invalid access credentials."}))
-        page, per_page = int(seen.body.get("page", 1)), int(seen.body.get("per_page", 10))
-        people = [apollo_person(n) for n in range(1, self.total + 1)]
-        chunk = people[(page - 1) * per_page : page * per_page]
-        body: dict[str, Any] = {"people": chunk}
-        if self.with_pagination:
-            pages = -(-self.total // per_page)
-            body["pagination"] = {
-                "page": page,
-                "per_page": per_page,
-                "total_entries": self.total,
-                "total_pages": pages,
-            }
-        else:
-            body["total_entries"] = self.total
-        return reply(Scripted(200, body, {"x-minute-requests-left": "199"}))
-
-
-# ---- Hunter --------------------------------------------------------------------------------
-
-
 FIXTURES = Path(__file__).parent / "fixtures" / "providers"
 
 
 def fixture(provider: str, name: str) -> Any:
     """A recorded response body of the provider's documented shape (fixtures/providers)."""
     return orjson.loads((FIXTURES / provider / f"{name}.json").read_bytes())
+
+
+# ---- Apollo --------------------------------------------------------------------------------
+
+APOLLO_SEARCH = "/api/v1/mixed_people/api_search"
+APOLLO_MATCH = "/api/v1/people/match"
+
+
+def apollo_person(n: int) -> dict[str, Any]:
+    """Person n as the People API Search returns it: no email, an obfuscated last name."""
+    template = fixture("apollo", "people_api_search")["people"]
+    person = template[(n - 1) % len(template)]
+    person.update(id=f"apollo-{n}", first_name=f"First{n}", last_name_obfuscated=f"La***{n}")
+    person["organization"]["name"] = f"Acme {n % 3}"
+    return person
+
+
+def apollo_match(n: int) -> dict[str, Any]:
+    """Person n as People Enrichment returns it: full name, email and company facts."""
+    body = fixture("apollo", "people_match")
+    person, domain = body["person"], f"acme{n % 3}.example"
+    person.update(
+        id=f"apollo-{n}",
+        first_name=f"First{n}",
+        last_name=f"Last{n}",
+        name=f"First{n} Last{n}",
+        email=f"first{n}.last{n}@{domain}",
+        linkedin_url=f"http://www.linkedin.com/in/first{n}-last{n}",
+    )
+    person["organization"].update(
+        name=f"Acme {n % 3}", primary_domain=domain, website_url=f"http://www.{domain}"
+    )
+    return body
+
+
+class FakeApollo(FakeProvider):
+    """Serves `total` people from the recorded Apollo responses: the search without
+    contact data (`total_entries` at the top, as documented; `with_pagination` adds the
+    `pagination` object older answers carried), People Enrichment by id with it."""
+
+    def __init__(self, total: int = 5, with_pagination: bool = False) -> None:
+        self.total = total
+        self.with_pagination = with_pagination
+        super().__init__(
+            [
+                Route(APOLLO_SEARCH, self._search, methods=["POST"]),
+                Route(APOLLO_MATCH, self._match, methods=["POST"]),
+            ]
+        )
+
+    async def _guard(self, request: Request) -> tuple[Seen, Response | None]:
+        seen, scripted = await self._record(request)
+        if scripted:
+            return seen, reply(scripted)
+        if seen.headers.get("x-api-key") != "apollo-test-key":
+            return seen, reply(Scripted(401, fixture("apollo", "error_invalid_key")))
+        return seen, None
+
+    async def _search(self, request: Request) -> Response:
+        seen, early = await self._guard(request)
+        if early:
+            return early
+        page, per_page = int(seen.body.get("page", 1)), int(seen.body.get("per_page", 10))
+        people = [apollo_person(n) for n in range(1, self.total + 1)]
+        body: dict[str, Any] = {
+            "total_entries": self.total,
+            "people": people[(page - 1) * per_page : page * per_page],
+        }
+        if self.with_pagination:
+            body["pagination"] = {
+                "page": page,
+                "per_page": per_page,
+                "total_entries": self.total,
+                "total_pages": -(-self.total // per_page),
+            }
+        return reply(Scripted(200, body, {"x-minute-requests-left": "199"}))
+
+    async def _match(self, request: Request) -> Response:
+        seen, early = await self._guard(request)
+        if early:
+            return early
+        apollo_id = seen.query.get("id", "")
+        n = int(apollo_id.removeprefix("apollo-")) if apollo_id.startswith("apollo-") else 0
+        if not 1 <= n <= self.total:
+            return reply(Scripted(200, {"person": None}))
+        return reply(Scripted(200, apollo_match(n), {"x-minute-requests-left": "198"}))
+
+
+# ---- Hunter --------------------------------------------------------------------------------
 
 
 class FakeHunter(FakeProvider):

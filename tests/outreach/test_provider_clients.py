@@ -11,12 +11,20 @@ from leadflood.core.providers import PermanentProviderError, TransientProviderEr
 from leadflood.integrations.apollo.client import ApolloClient
 from leadflood.integrations.hunter.client import HunterClient
 from leadflood.prospecting.sources import map_apollo_person
-from tests.provider_fakes import APOLLO_SEARCH, FakeApollo, FakeHunter, Scripted, hunter_error
+from tests.provider_fakes import (
+    APOLLO_MATCH,
+    APOLLO_SEARCH,
+    FakeApollo,
+    FakeHunter,
+    Scripted,
+    fixture,
+    hunter_error,
+)
 
 
 @pytest.fixture
 def apollo():
-    with FakeApollo(total=5) as server:
+    with FakeApollo(total=5, with_pagination=True) as server:
         yield server
 
 
@@ -59,13 +67,69 @@ async def test_apollo_per_page_is_capped_at_100(apollo) -> None:
     assert apollo.calls(APOLLO_SEARCH)[0].body["per_page"] == 100
 
 
-async def test_apollo_without_pagination_object() -> None:
-    with FakeApollo(total=3, with_pagination=False) as server:
+async def test_apollo_documented_search_without_pagination_object() -> None:
+    with FakeApollo(total=3) as server:
         last = await apollo_call(server, filters={}, page=2, per_page=2)
         assert last.total_entries == 3 and last.has_more is False
         server.script(APOLLO_SEARCH, Scripted(200, {"people": [{"id": "a"}, {"id": "b"}]}))
         bare = await apollo_call(server, filters={}, page=1, per_page=2)
         assert bare.total_entries is None and bare.has_more is True  # a full page: ask again
+
+
+def test_the_documented_search_shape_maps_to_prospects_without_contact_data() -> None:
+    """People API Search never returns an email, a phone or a full last name."""
+    people = fixture("apollo", "people_api_search")["people"]
+    mapped = [map_apollo_person(p) for p in people]
+    assert [m.provider_ref for m in mapped] == [p["id"] for p in people]
+    assert all(m.fields["email"] is None and m.fields["last_name"] is None for m in mapped)
+    assert all(m.fields["phone"] is None for m in mapped)
+    assert [m.fields["company"] for m in mapped] == [p["organization"]["name"] for p in people]
+    assert mapped[0].fields["first_name"] == "Dana" and mapped[0].fields["title"] == "VP of Sales"
+
+
+def test_the_documented_match_shape_maps_the_contact_data() -> None:
+    person = fixture("apollo", "people_match")["person"]
+    fields = map_apollo_person(person).fields
+    assert (fields["email"], fields["last_name"]) == ("dana.reyes@acme-solar.example", "Reyes")
+    assert fields["company_domain"] == "acme-solar.example" and fields["company_size"] == "140"
+    assert fields["industry"] == "renewables & environment" and fields["city"] == "Phoenix"
+
+
+async def test_apollo_people_match_by_id(apollo) -> None:
+    client = ApolloClient("apollo-test-key", apollo.base)
+    try:
+        found = await client.match_person("apollo-2")
+        missing = await client.match_person("apollo-99")
+    finally:
+        await client.close()
+    assert found is not None and found["email"] == "first2.last2@acme2.example"
+    assert missing is None
+    first = apollo.calls(APOLLO_MATCH)[0]
+    assert first.query == {
+        "id": "apollo-2",
+        "reveal_personal_emails": "false",
+        "reveal_phone_number": "false",
+    }
+    assert first.headers["x-api-key"] == "apollo-test-key"
+
+
+async def test_an_exhausted_apollo_window_is_waited_out(apollo) -> None:
+    apollo.script(
+        APOLLO_MATCH,
+        Scripted(
+            429,
+            fixture("apollo", "error_rate_limited"),
+            {"x-minute-requests-left": "0", "x-hourly-requests-left": "120"},
+        ),
+    )
+    client = ApolloClient("apollo-test-key", apollo.base)
+    try:
+        with pytest.raises(TransientProviderError) as raised:
+            await client.match_person("apollo-1")
+    finally:
+        await client.close()
+    assert raised.value.retry_after == timedelta(minutes=1)
+    assert "maximum number of api calls" in str(raised.value)
 
 
 @pytest.mark.parametrize(

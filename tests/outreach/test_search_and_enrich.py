@@ -10,7 +10,7 @@ from leadflood.core.uow import unit_of_work
 from leadflood.prospecting.sources import sample_people
 from tests.conftest import auth_headers, drain_jobs
 from tests.outreach.helpers import ICP, job_state, make_jobs_due, new_icp, scalar, start_search
-from tests.provider_fakes import APOLLO_SEARCH, Scripted, hunter_error
+from tests.provider_fakes import APOLLO_MATCH, APOLLO_SEARCH, Scripted, hunter_error
 from tests.sql import run
 
 
@@ -107,6 +107,68 @@ async def test_apollo_search_runs_as_a_job_and_never_duplicates_leads(
     ).json()
     assert (second["results_count"], second["leads_created"]) == (5, 0)
     assert await scalar(runtime, "SELECT count(*) FROM outreach.leads") == 5
+
+
+async def test_apollo_search_brings_no_emails_and_enriches_only_the_top_n(
+    client, runtime, manager, fakes
+) -> None:
+    """The documented search has no contact data; People Enrichment spends a credit per
+    lead, so it runs for the top-ranked N leads the search asked for, and no others."""
+    apollo, _ = fakes
+    icp_id = await new_icp(client, manager)
+    started = await client.post(
+        f"/v1/icps/{icp_id}/search",
+        json={"provider": "apollo", "per_page": 10, "enrich_top": 2},
+        headers=manager,
+    )
+    assert started.status_code == 202, started.text
+    await drain_jobs(runtime)
+    job = await job_state(client, manager, started.json()["job_id"])
+    assert job["status"] == "completed" and job["result"]["enrichments_started"] == 2
+    assert sorted(c.query["id"] for c in apollo.calls(APOLLO_MATCH)) == ["apollo-1", "apollo-2"]
+    leads = {
+        lead["source_ref"]: lead
+        for lead in (await client.get(f"/v1/leads?icp_id={icp_id}", headers=manager)).json()[
+            "items"
+        ]
+    }
+    assert len(leads) == 5
+    top = leads["apollo-1"]
+    assert (top["email"], top["last_name"], top["email_status"]) == (
+        "first1.last1@acme1.example",
+        "Last1",
+        "valid",
+    )
+    assert top["company_domain"] == "acme1.example" and top["status"] == "enriched"
+    rest = [leads[f"apollo-{n}"] for n in (3, 4, 5)]
+    assert all(lead["email"] is None and lead["last_name"] is None for lead in rest)
+    # The same search again today is the same run: no second round of credits.
+    again = await client.post(
+        f"/v1/icps/{icp_id}/search",
+        json={"provider": "apollo", "per_page": 10, "enrich_top": 2},
+        headers=manager,
+    )
+    assert again.json()["deduplicated"] is True
+    await drain_jobs(runtime)
+    assert len(apollo.calls(APOLLO_MATCH)) == 2
+
+
+async def test_enrich_top_is_bounded_and_checked_before_the_search(
+    client, runtime, manager, fakes
+) -> None:
+    icp_id = await new_icp(client, manager)
+    too_many = await client.post(
+        f"/v1/icps/{icp_id}/search",
+        json={"provider": "apollo", "enrich_top": 101},
+        headers=manager,
+    )
+    assert too_many.status_code == 400
+    runtime.settings.sample_providers = False
+    sample = await client.post(
+        f"/v1/icps/{icp_id}/search", json={"provider": "sample", "enrich_top": 1}, headers=manager
+    )
+    assert sample.status_code == 400 and sample.json()["error"]["code"] == "provider_not_enabled"
+    assert await scalar(runtime, "SELECT count(*) FROM outreach.search_runs") == 0
 
 
 async def test_rate_limited_search_retries_then_completes(client, runtime, manager, fakes) -> None:

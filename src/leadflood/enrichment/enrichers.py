@@ -1,4 +1,4 @@
-"""Enrichment providers behind one interface: Hunter (real) and `sample` (offline)."""
+"""Enrichment providers behind one interface: Hunter and Apollo (real), `sample` (offline)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from leadflood.core.providers import check_provider
 from leadflood.core.settings import Settings
+from leadflood.integrations.apollo.client import ApolloClient
 from leadflood.integrations.hunter.client import HunterClient
+from leadflood.prospecting.sources import map_apollo_person
 
 EMAIL_STATUSES = ("valid", "invalid", "accept_all", "webmail", "disposable", "unknown")
 
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
 
 class EnrichmentProvider(StrEnum):
     hunter = "hunter"
+    apollo = "apollo"
     sample = "sample"
 
 
@@ -89,6 +92,36 @@ class HunterEnricher:
         await self.client.close()
 
 
+# Apollo's email_status values, read as our verification verdicts.
+_APOLLO_EMAIL_STATUS = {"verified": "valid", "bounced": "invalid", "invalid": "invalid"}
+
+
+class ApolloEnricher:
+    """People Enrichment by the Apollo id a search found (one credit per lead): the email,
+    full last name, LinkedIn profile and company facts that the search never returns."""
+
+    name = EnrichmentProvider.apollo.value
+
+    def __init__(self, client: ApolloClient) -> None:
+        self.client = client
+
+    async def enrich(self, lead: Prospect) -> Enrichment:
+        if lead.source != "apollo" or not lead.source_ref:
+            return Enrichment({}, "not_found", {"reason": "the lead was not found by Apollo"})
+        person = await self.client.match_person(lead.source_ref)
+        if person is None:
+            return Enrichment({}, "not_found", {"reason": "Apollo has no match for this id"})
+        fields = {k: v for k, v in map_apollo_person(person).fields.items() if v}
+        if fields.get("email"):
+            fields["email_status"] = _APOLLO_EMAIL_STATUS.get(
+                str(person.get("email_status") or ""), "unknown"
+            )
+        return Enrichment(fields, "found" if fields else "not_found", {"people_match": person})
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
 class SampleEnricher:
     """Deterministic offline enrichment: first.last@domain, a stable verification verdict."""
 
@@ -122,13 +155,23 @@ class SampleEnricher:
 
 
 def check_available(provider: str, settings: Settings) -> None:
-    check_provider(provider, EnrichmentProvider, settings, {"hunter": "hunter_api_key"})
+    keys = {"hunter": "hunter_api_key", "apollo": "apollo_api_key"}
+    check_provider(provider, EnrichmentProvider, settings, keys)
 
 
 def enricher_for(provider: str, settings: Settings) -> Enricher:
     check_available(provider, settings)
     if provider == EnrichmentProvider.sample:
         return SampleEnricher()
+    if provider == EnrichmentProvider.apollo:
+        assert settings.apollo_api_key is not None
+        return ApolloEnricher(
+            ApolloClient(
+                settings.apollo_api_key.get_secret_value(),
+                settings.apollo_base_url,
+                settings.provider_timeout_s,
+            )
+        )
     assert settings.hunter_api_key is not None
     return HunterEnricher(
         HunterClient(

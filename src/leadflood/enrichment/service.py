@@ -28,12 +28,19 @@ ENRICH_RETRY = RetryPolicy(
 ENRICHABLE = (
     "email",
     "email_status",
+    # A search may bring only a first name (Apollo obfuscates the last one).
+    "first_name",
+    "last_name",
     "title",
+    "seniority",
     "phone",
     "linkedin_url",
     "company",
+    "company_domain",
     "company_size",
     "industry",
+    "city",
+    "state",
     "country",
 )
 

@@ -333,8 +333,10 @@ async def insert_result(
 ) -> bool:
     status = await conn.execute(
         "INSERT INTO outreach.search_results (run_id, provider_ref, payload, mapped, lead_id, "
-        "                                     outcome) "
-        "VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6) "
+        "                                     outcome, created_at) "
+        # clock_timestamp(): the provider's order within a page survives (now() is one
+        # instant per transaction), so "the top N results" means what the provider ranked.
+        "VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, clock_timestamp()) "
         "ON CONFLICT (run_id, provider_ref) DO NOTHING",
         run_id,
         provider_ref,
@@ -344,6 +346,19 @@ async def insert_result(
         outcome,
     )
     return status == "INSERT 0 1"
+
+
+async def leads_without_email(conn: Conn, run_id: uuid.UUID, limit: int) -> list[uuid.UUID]:
+    """The run's leads that have no email yet, in the order the provider ranked them."""
+    rows = await conn.fetch(
+        "SELECT r.lead_id FROM outreach.search_results r "
+        "JOIN outreach.leads l ON l.id = r.lead_id "
+        "WHERE r.run_id = $1 AND l.email IS NULL AND NOT l.do_not_contact "
+        "ORDER BY r.created_at, r.provider_ref LIMIT $2",
+        run_id,
+        limit,
+    )
+    return [r["lead_id"] for r in rows]
 
 
 async def result_exists(conn: Conn, run_id: uuid.UUID, provider_ref: str) -> bool:

@@ -46,6 +46,10 @@ class SearchIn(BaseModel):
     provider: str | None = None  # default: LEADFLOOD_PROSPECT_PROVIDER
     pages: int = Field(1, ge=1, le=10)
     per_page: int = Field(25, ge=1, le=100)
+    # After the search, enrich this many of its leads that have no email, top-ranked
+    # first. Apollo's search returns no emails; its People Enrichment spends one credit
+    # per lead, so it runs only when asked, and never for more than this many.
+    enrich_top: int = Field(0, ge=0, le=100)
 
 
 Optional = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None

@@ -20,6 +20,8 @@ from leadflood.core.rows import as_fields
 from leadflood.core.settings import Settings
 from leadflood.core.status import ExecutionStatus
 from leadflood.core.uow import Tx
+from leadflood.enrichment.enrichers import check_available as check_enrichment_available
+from leadflood.enrichment.service import start_enrichment
 from leadflood.ingestion.normalize import normalize_email
 from leadflood.prospecting import repository as repo
 from leadflood.prospecting.schemas import IcpIn, LeadIn, SearchIn
@@ -100,6 +102,9 @@ async def start_search(
         raise _not_found("icp")
     filters = SearchFilters.from_icp(icp)
     params = {"filters": filters.as_dict(), "pages": body.pages, "per_page": body.per_page}
+    if body.enrich_top:
+        check_enrichment_available(enrichment_provider_for(provider), settings)
+        params["enrich_top"] = body.enrich_top
     key = search_dedupe_key(icp_id, provider, params, datetime.now(UTC))
     run = {
         "icp_id": icp_id,
@@ -238,14 +243,32 @@ async def store_page(tx: Tx, run: repo.SearchRun, prospects: list[Prospect]) -> 
         )
 
 
-async def finish_run(tx: Tx, run_id: uuid.UUID, *, pages: int, total: int | None) -> dict:
-    done = await repo.finish_run(tx, run_id, pages=pages, total=total)
+def enrichment_provider_for(search_provider: str) -> str:
+    """Who enriches a search's leads: Apollo's People Enrichment for Apollo's (by the
+    Apollo id the search found), the offline sample for the sample's."""
+    return "sample" if search_provider == "sample" else "apollo"
+
+
+async def finish_run(
+    tx: Tx, settings: Settings, run: repo.SearchRun, *, pages: int, total: int | None
+) -> dict:
+    """The run's counts, and the enrichment of its top leads without an email when the
+    search asked for it (in the same unit: the run never completes without them)."""
+    done = await repo.finish_run(tx, run.id, pages=pages, total=total)
+    started = 0
+    enrich_top = int(run.params.get("enrich_top") or 0)
+    if enrich_top:
+        provider = enrichment_provider_for(run.provider)
+        for lead_id in await repo.leads_without_email(tx, run.id, enrich_top):
+            await start_enrichment(tx, settings, None, lead_id, provider=provider)
+            started += 1
     return {
-        "run_id": str(run_id),
+        "run_id": str(run.id),
         "results": done.results_count,
         "leads_created": done.leads_created,
         "leads_updated": done.leads_updated,
         "pages": pages,
+        "enrichments_started": started,
     }
 
 

@@ -37,5 +37,5 @@ async def run_search(ctx: JobContext, execution: Execution) -> dict[str, Any]:
             page += 1
     finally:
         await source.close()
-    async with ctx.statements() as tx:
-        return await service.finish_run(tx, run_id, pages=fetched, total=total)
+    async with ctx.unit_of_work() as tx:
+        return await service.finish_run(tx, ctx.runtime.settings, run, pages=fetched, total=total)

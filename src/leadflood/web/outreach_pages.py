@@ -129,12 +129,17 @@ async def icp_search(icp_id: uuid.UUID, request: Request, principal: Principal =
             provider=str(form.get("provider") or "") or None,
             pages=int(str(form.get("pages") or 1)),
             per_page=int(str(form.get("per_page") or 25)),
+            enrich_top=int(str(form.get("enrich_top") or 0)),
         )
         started = await attempt(
             tx, service.start_search(tx, runtime_of(request).settings, principal, icp_id, body)
         )
     except (AppError, ValidationError, ValueError) as exc:
-        message = exc.message if isinstance(exc, AppError) else "pages 1 to 10, per page 1 to 100"
+        message = (
+            exc.message
+            if isinstance(exc, AppError)
+            else "pages 1 to 10, per page 1 to 100, enrich the top 0 to 100"
+        )
         return render(request, "_flash.html", principal, message=message, ok=False)
     return await run_panel(icp_id, started["run_id"], request, principal, tx=tx)
 

@@ -1,9 +1,11 @@
-"""Apollo people search: POST /api/v1/mixed_people/api_search (x-api-key header).
+"""Apollo: People API Search, then People Enrichment (x-api-key header).
 
-Documented shapes handled: `people` with or without a `pagination` object
-(`total_entries` may be top-level), obfuscated last names and locked emails,
-429 with `Retry-After` or the `x-*-requests-left` headers, and 401/403/422 bodies
-(`{"error": "..."}` or `{"message": "..."}`).
+`POST /api/v1/mixed_people/api_search` spends no credits and returns no email, phone or
+full last name (`last_name_obfuscated`, `has_email` flags; `total_entries` top-level or in
+a `pagination` object). `POST /api/v1/people/match?id=...` spends one credit and returns
+the `person` with them. Both answer 429 with `Retry-After` or the `x-*-requests-left`
+headers, and 401/403/422 with `{"error": "..."}` or `{"message": "..."}`. Recorded
+responses: tests/fixtures/providers/apollo.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from leadflood.integrations import http
 
 PROVIDER = "apollo"
 SEARCH_PATH = "/api/v1/mixed_people/api_search"
+MATCH_PATH = "/api/v1/people/match"
 MAX_PER_PAGE = 100
 FILTERS = (
     "person_titles",
@@ -104,29 +107,53 @@ class ApolloClient:
         body = {k: v for k, v in filters.items() if v} | {"page": page, "per_page": per_page}
         request = self._http.build_request("POST", SEARCH_PATH, content=orjson.dumps(body))
         response = await http.send(PROVIDER, self._http, request)
-        left = _requests_left(response)
-        wait = None
-        if response.status_code == 429:
-            wait = http.retry_after(response) or next(
-                (w for h, w in _WINDOWS if left.get(h) == 0), timedelta(minutes=1)
-            )
-        raise_for_status(PROVIDER, response.status_code, _message(response), retry_after=wait)
-        try:
-            data = response.json()
-            people = data.get("people") or []
-        except (ValueError, AttributeError):
-            raise TransientProviderError(
-                PROVIDER, "malformed_response", excerpt(response.text), status=response.status_code
-            ) from None
-        pagination = data.get("pagination") or {}
+        data, left = _checked(response)
+        people = data.get("people") or []
+        pagination = data.get("pagination")
+        pagination = pagination if isinstance(pagination, dict) else {}
         return ApolloPage(
-            people=[p for p in people if isinstance(p, dict)],
-            page=int(pagination.get("page") or page),
-            per_page=int(pagination.get("per_page") or per_page),
+            people=[p for p in people if isinstance(p, dict)] if isinstance(people, list) else [],
+            page=_int(pagination.get("page")) or page,
+            per_page=_int(pagination.get("per_page")) or per_page,
             total_entries=_int(pagination.get("total_entries", data.get("total_entries"))),
             total_pages=_int(pagination.get("total_pages")),
             requests_left=left,
         )
+
+    async def match_person(self, apollo_id: str) -> dict[str, Any] | None:
+        """People Enrichment by Apollo id (one credit); None when Apollo has no match.
+        Personal emails and phone numbers stay unrevealed (they cost more and need a
+        webhook)."""
+        params = {
+            "id": apollo_id,
+            "reveal_personal_emails": "false",
+            "reveal_phone_number": "false",
+        }
+        request = self._http.build_request("POST", MATCH_PATH, params=params)
+        data, _ = _checked(await http.send(PROVIDER, self._http, request))
+        person = data.get("person")
+        return person if isinstance(person, dict) else None
+
+
+def _checked(response: httpx.Response) -> tuple[dict[str, Any], dict[str, int]]:
+    """The JSON body of a successful answer and the requests left in each window; a
+    429 waits out the exhausted window, other failures raise by their status."""
+    left = _requests_left(response)
+    wait = None
+    if response.status_code == 429:
+        wait = http.retry_after(response) or next(
+            (w for h, w in _WINDOWS if left.get(h) == 0), timedelta(minutes=1)
+        )
+    raise_for_status(PROVIDER, response.status_code, _message(response), retry_after=wait)
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise TransientProviderError(
+            PROVIDER, "malformed_response", excerpt(response.text), status=response.status_code
+        )
+    return data, left
 
 
 def _int(value: Any) -> int | None:
