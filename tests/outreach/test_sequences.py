@@ -22,7 +22,7 @@ from leadflood.sequences.tasks import tick
 from tests.conftest import drain_jobs
 from tests.live import free_port
 from tests.outreach.helpers import make_jobs_due, scalar
-from tests.provider_fakes import FakeTrengo, Scripted
+from tests.provider_fakes import FakeTrengo, Scripted, fixture
 from tests.sql import run
 
 INBOUND_SECRET = "inbound-secret"
@@ -510,15 +510,14 @@ async def test_whatsapp_steps_go_through_trengo_and_inbound_is_signed(
         assert calls[-1].headers["authorization"] == "Bearer trengo-test-token"
         assert await scalar(runtime, "SELECT status FROM outreach.messages") == "sent"
 
-        form = urlencode(
-            {"message_id": "tr-1", "contact_identifier": "+16025550101", "message": "Yes please"}
-        ).encode()
+        form = urlencode(fixture("trengo", "webhook_inbound_whatsapp")).encode()
         headers = {
             "content-type": "application/x-www-form-urlencoded",
             "trengo-signature": sign("trengo-hook", form),
         }
         first = await client.post("/v1/webhooks/trengo", content=form, headers=headers)
         assert first.json()["outcome"] == "recorded" and first.json()["stopped"] == 1
+        assert first.json()["kind"] == "whatsapp"
         assert (await client.post("/v1/webhooks/trengo", content=form, headers=headers)).json()[
             "outcome"
         ] == "duplicate"
@@ -526,6 +525,47 @@ async def test_whatsapp_steps_go_through_trengo_and_inbound_is_signed(
         assert (
             await client.post("/v1/webhooks/trengo", content=form, headers=forged)
         ).status_code == 401
+
+
+async def _trengo_hook(client, name: str, **changes: str):
+    form = urlencode({**fixture("trengo", name), **changes}).encode()
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "trengo-signature": sign("trengo-hook", form),
+    }
+    return await client.post("/v1/webhooks/trengo", content=form, headers=headers)
+
+
+async def test_trengo_webhooks_are_read_as_trengo_sends_them(client, runtime, manager) -> None:
+    """Agents' messages and notes are no replies; the channel comes from channel_id; an
+    email-channel event (no phone) is accepted and matched by its address."""
+    s = runtime.settings
+    s.trengo_webhook_secret, s.trengo_sms_channel_id = SecretStr("trengo-hook"), 78
+    box = await mailbox(client, manager)
+    seq = await sequence(client, manager, box)
+    ana = await lead(client, manager, "ana@lead.example", phone="+1 602 555 0101")
+    await client.post(f"/v1/sequences/{seq}/enrollments", json={"lead_ids": [ana]}, headers=manager)
+
+    for name in ("webhook_outbound_agent", "webhook_note"):
+        answer = await _trengo_hook(client, name)
+        assert answer.status_code == 200 and answer.json()["outcome"] == "ignored", name
+    assert (await enrollment(runtime, ana))["status"] == "active"
+    assert await scalar(runtime, "SELECT count(*) FROM outreach.messages") == 0
+
+    sms = await _trengo_hook(client, "webhook_inbound_whatsapp", channel_id="78")
+    assert sms.json()["outcome"] == "recorded" and sms.json()["kind"] == "sms"
+    assert (await enrollment(runtime, ana))["stop_reason"] == "replied"
+    by_mail = await _trengo_hook(client, "webhook_inbound_email")
+    assert by_mail.status_code == 200, by_mail.text
+    assert by_mail.json()["outcome"] == "recorded" and by_mail.json()["kind"] == "email"
+    channels = await scalar(
+        runtime,
+        "SELECT string_agg(channel || ':' || provider_message_id, ',' ORDER BY channel) "
+        "FROM outreach.messages WHERE direction = 'inbound'",
+    )
+    assert channels == "email:881204502,sms:881204467"
+    nameless = await _trengo_hook(client, "webhook_inbound_email", contact_email="")
+    assert nameless.status_code == 400 and nameless.json()["error"]["code"] == "invalid_webhook"
 
 
 async def test_analytics_counts_and_trends(client, runtime, manager, smtp) -> None:

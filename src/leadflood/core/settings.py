@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     trengo_api_key: SecretStr | None = None
     trengo_base_url: str = "https://app.trengo.com"
     trengo_channel_id: int | None = None
+    # SMS goes through its own Trengo channel when set (else through trengo_channel_id);
+    # inbound messages on it are recorded as SMS.
+    trengo_sms_channel_id: int | None = None
     trengo_webhook_secret: SecretStr | None = None
     # Shared secret of the inbound email webhook (X-Leadflood-Signature: sha256=<hex HMAC>).
     inbound_email_secret: SecretStr | None = None

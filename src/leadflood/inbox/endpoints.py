@@ -99,7 +99,7 @@ async def webhook(provider: str, request: Request, tx: Tx = TX) -> dict:
         if not verify_trengo(secret, raw, request.headers.get("trengo-signature")):
             raise Unauthorized("invalid_signature", "Trengo-Signature does not match")
         form = dict(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
-        return await service.receive_trengo(tx, form)
+        return await service.receive_trengo(tx, settings, form)
     raise NotFound("unknown_provider", "webhooks exist for email and trengo")
 
 

@@ -13,6 +13,7 @@ import structlog
 from leadflood.core.errors import BadRequest, NotFound
 from leadflood.core.principal import Principal
 from leadflood.core.rows import as_fields
+from leadflood.core.settings import Settings
 from leadflood.core.uow import Tx
 from leadflood.inbox import repository as repo
 from leadflood.inbox.classify import InboundEmail, parse
@@ -91,18 +92,27 @@ async def _original(tx: Tx, inbound: InboundEmail) -> messaging_repo.Message | N
     return None
 
 
-async def receive_trengo(tx: Tx, form: dict[str, str]) -> dict[str, Any]:
-    event_id = form.get("message_id") or form.get("id")
-    contact = form.get("contact_identifier") or form.get("phone") or ""
-    body = form.get("message") or form.get("body") or ""
-    if not event_id or not contact:
-        raise BadRequest("invalid_webhook", "message_id and contact_identifier are required")
-    channel = "sms" if (form.get("channel_type") or "").lower() == "sms" else "whatsapp"
-    digits = "".join(ch for ch in contact if ch.isdigit())
+async def receive_trengo(tx: Tx, settings: Settings, form: dict[str, str]) -> dict[str, Any]:
+    """A Trengo webhook, read from the fields Trengo sends (its payload names no event
+    type): an agent's message or an internal note carries `user_id` and is no reply of
+    the lead's; the channel comes from `channel_id`, the contact from
+    `contact_identifier` (a phone) or, on an email channel, `contact_email`."""
+    event_id = form.get("message_id")
+    if not event_id:
+        raise BadRequest("invalid_webhook", "message_id is required")
+    if form.get("user_id"):
+        return {"outcome": "ignored", "reason": "sent by an agent or a note"}
+    phone, address = form.get("contact_identifier") or "", form.get("contact_email") or ""
+    if not phone and not address:
+        raise BadRequest("invalid_webhook", "contact_identifier or contact_email is required")
+    channel = _trengo_channel(settings, form.get("channel_id"), phone)
     now = datetime.now(UTC)
     if not await repo.claim_event(tx, "trengo", event_id):
         return {"outcome": "duplicate"}
-    lead = await repo.lead_by_phone(tx, digits)
+    if phone:
+        lead = await repo.lead_by_phone(tx, "".join(ch for ch in phone if ch.isdigit()))
+    else:
+        lead = await repo.lead_by_address(tx, address)
     if lead is None:
         return {"outcome": "ignored", "reason": "unknown contact"}
     conversation = await messaging_repo.conversation_for(tx, lead.id, channel)
@@ -115,15 +125,22 @@ async def receive_trengo(tx: Tx, form: dict[str, str]) -> dict[str, Any]:
             "channel": channel,
             "kind": "reply",
             "status": "received",
-            "from_address": contact,
-            "body": body,
+            "from_address": phone or address,
+            "body": form.get("message") or "",
             "provider_message_id": event_id,
             "received_at": now,
         },
     )
     await messaging_repo.touch_conversation(tx, conversation, now, unread=True)
     stopped = await sequences.stop_for_lead(tx, lead.id, "replied")
-    return {"outcome": "recorded", "lead_id": lead.id, "stopped": stopped}
+    return {"outcome": "recorded", "kind": channel, "lead_id": lead.id, "stopped": stopped}
+
+
+def _trengo_channel(settings: Settings, channel_id: str | None, phone: str) -> str:
+    if not phone:
+        return "email"
+    sms = settings.trengo_sms_channel_id
+    return "sms" if sms is not None and channel_id == str(sms) else "whatsapp"
 
 
 async def conversations(

@@ -111,8 +111,11 @@ class TrengoChannel:
             s.trengo_api_key.get_secret_value(), s.trengo_base_url, s.provider_timeout_s
         )
         try:
+            sms = outgoing.message.channel == Channel.sms and s.trengo_sms_channel_id
             response = await client.send_message(
-                channel_id=s.trengo_channel_id, to=phone, body=outgoing.body
+                channel_id=s.trengo_sms_channel_id if sms else s.trengo_channel_id,
+                to=phone,
+                body=outgoing.body,
             )
         finally:
             await client.close()
