@@ -82,3 +82,20 @@ def test_a_resource_row_reads_no_secret_and_only_named_columns() -> None:
     assert "(coalesce(webhook_secret, '') <> '') AS webhook_secret_set" in select_list(
         RESOURCES["buyers"]
     )
+
+
+def test_no_schema_promises_an_offset_the_api_does_not_send() -> None:
+    """JSON Schema's "time" format is RFC 3339's full-time (with an offset); a mailbox's
+    send window is a wall-clock time in its own timezone ("23:59:00"), so a client that
+    validated against "time" rejected every mailbox the API returned."""
+    schema = _APP.openapi()
+    promised = [
+        f"{name}.{field}"
+        for name, component in schema["components"]["schemas"].items()
+        for field, spec in component.get("properties", {}).items()
+        if spec.get("format") == "time"
+        or any(option.get("format") == "time" for option in spec.get("anyOf", []))
+    ]
+    assert promised == []
+    window = schema["components"]["schemas"]["Mailbox"]["properties"]["window_end"]
+    assert re.fullmatch(window["pattern"], "23:59:00") and re.fullmatch(window["pattern"], "09:30")

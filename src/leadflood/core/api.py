@@ -9,12 +9,28 @@ are still sent beside them as deprecated aliases.
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, computed_field
+from pydantic import BaseModel, ConfigDict, TypeAdapter, WithJsonSchema, computed_field
 
 T = TypeVar("T")
+
+
+# A wall-clock time in some timezone named beside it (a mailbox's send window). JSON
+# Schema's "time" format is RFC 3339's full-time and requires an offset, which such a
+# time has not: the schema says what the API sends and takes, "HH:MM" or "HH:MM:SS".
+LocalTime = Annotated[
+    time,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+            "description": "a wall-clock time, HH:MM[:SS], in the timezone given beside it",
+        }
+    ),
+]
 
 
 class ApiModel(BaseModel):

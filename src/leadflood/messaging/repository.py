@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
+from leadflood.core.api import LocalTime
 from leadflood.core.uow import Conn
 
 MESSAGE_COLUMNS = (
@@ -93,8 +94,8 @@ class Mailbox:
     from_name: str | None
     timezone: str
     daily_limit: int
-    window_start: time
-    window_end: time
+    window_start: LocalTime
+    window_end: LocalTime
     active: bool
     created_at: datetime
     updated_at: datetime

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from leadflood.admin.schemas import Name, Timezone
+from leadflood.core.api import LocalTime
 from leadflood.core.text import single_line
 
 # A header value (subject, display name): one line, so it can never split a header.
@@ -31,8 +32,8 @@ class MailboxIn(Strict):
     from_name: Annotated[str, StringConstraints(max_length=200), AfterValidator(single_line)] = ""
     timezone: Timezone = "UTC"
     daily_limit: int = Field(200, ge=0, le=100_000)
-    window_start: time = time(8, 0)
-    window_end: time = time(18, 0)
+    window_start: LocalTime = time(8, 0)
+    window_end: LocalTime = time(18, 0)
     active: bool = True
 
 
