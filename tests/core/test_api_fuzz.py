@@ -61,7 +61,44 @@ def admin_token(fuzz_server, database_url) -> str:
         json={"email": "fuzz-admin@example.com", "password": PASSWORD},
     )
     assert response.status_code == 200, response.text
-    return response.json()["access_token"]
+    token = response.json()["access_token"]
+    _populate(fuzz_server.url, token, database_url)
+    return token
+
+
+def _populate(url: str, token: str, database_url: str) -> None:
+    """One of everything, so list and detail answers are checked with rows in them (an
+    empty list matches any item schema: a mailbox's window once broke its own schema and
+    only a test that had left a mailbox behind noticed)."""
+    from tests.factories import make_lead, make_world
+
+    async def distribution() -> None:
+        runtime = build_runtime(make_settings(database_url), database_url)
+        try:
+            async with unit_of_work(runtime.db) as conn:
+                world = await make_world(conn)
+                await make_lead(conn, world)
+        finally:
+            await runtime.close()
+
+    asyncio.run(distribution())
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def post(path: str, body: dict) -> dict:
+        answer = httpx.post(f"{url}{path}", json=body, headers=headers, timeout=30)
+        assert answer.status_code in (200, 201), (path, answer.text)
+        return answer.json()
+
+    box = post(
+        "/v1/mailboxes",
+        {"name": "Fuzz", "from_email": "fuzz@seller.example", "from_name": "Fuzz Seller"},
+    )
+    step = {"channel": "email", "delay_minutes": 0, "subject_template": "Hi", "body_template": "Hi"}
+    sequence = post("/v1/sequences", {"name": "Fuzz", "mailbox_id": box["id"], "steps": [step]})
+    lead = post("/v1/leads", {"email": "fuzz.lead@prospect.example", "first_name": "Fuzz"})
+    post(f"/v1/sequences/{sequence['id']}/enrollments", {"lead_ids": [lead["id"]]})
+    post("/v1/icps", {"name": "Fuzz ICP", "titles": ["VP of Sales"]})
+    post("/v1/suppressions", {"address": "gone@prospect.example", "detail": "fuzz"})
 
 
 @schema.parametrize()
