@@ -180,6 +180,7 @@ class FakeHunter(FakeProvider):
             [
                 Route("/v2/email-finder", self._finder),
                 Route("/v2/email-verifier", self._verifier),
+                Route("/v2/companies/find", self._company),
                 Route("/v2/domain-search", self._domain),
             ]
         )
@@ -188,7 +189,8 @@ class FakeHunter(FakeProvider):
         seen, scripted = await self._record(request)
         if scripted:
             return seen, reply(scripted)
-        if seen.query.get("api_key") != "hunter-test-key":
+        key = seen.headers.get("x-api-key") or seen.query.get("api_key")
+        if key != "hunter-test-key":
             return seen, reply(Scripted(401, fixture("hunter", "error_authentication_failed")))
         return seen, None
 
@@ -198,7 +200,11 @@ class FakeHunter(FakeProvider):
             return early
         q = seen.query
         body = fixture("hunter", "email_finder")
-        first, last, domain = q.get("first_name", ""), q.get("last_name", ""), q["domain"]
+        first, last = q.get("first_name", ""), q.get("last_name", "")
+        # By company name, Hunter finds the domain itself.
+        domain = (
+            q.get("domain") or "".join(c for c in q["company"].lower() if c.isalnum()) + ".example"
+        )
         body["data"].update(
             first_name=first,
             last_name=last,
@@ -219,6 +225,14 @@ class FakeHunter(FakeProvider):
             body["data"].update(smtp_check=False)
         body["data"]["email"] = email
         body["meta"]["params"]["email"] = email
+        return reply(Scripted(200, body))
+
+    async def _company(self, request: Request) -> Response:
+        seen, early = await self._guard(request)
+        if early:
+            return early
+        body = fixture("hunter", "company_find")
+        body["data"]["domain"] = body["meta"]["domain"] = seen.query["domain"]
         return reply(Scripted(200, body))
 
     async def _domain(self, request: Request) -> Response:

@@ -194,20 +194,24 @@ async def hunter_client(server) -> HunterClient:
     return HunterClient("hunter-test-key", server.base)
 
 
-async def test_hunter_finder_verifier_and_domain_search(hunter) -> None:
+async def test_hunter_finder_verifier_and_company_enrichment(hunter) -> None:
     client = await hunter_client(hunter)
     found = await client.email_finder(domain="acme.example", first_name="Ana", last_name="Lopez")
+    by_company = await client.email_finder(company="Zeta Corp", full_name="Zed Zulu")
     verified = await client.email_verifier(found["email"])
-    org = await client.domain_search("acme.example", limit=1)
+    org = await client.company("acme.example")
     await client.close()
     assert found["email"] == "ana.lopez@acme.example" and verified["status"] == "valid"
-    assert org["industry"] == "Renewables & Environment" and org["headcount"] == "51-200"
-    assert hunter.calls("/v2/email-finder")[0].query == {
-        "domain": "acme.example",
-        "first_name": "Ana",
-        "last_name": "Lopez",
-        "api_key": "hunter-test-key",
-    }
+    assert found["verification"]["status"] == "valid"  # the finder's own verdict
+    assert by_company["domain"] == "zetacorp.example"  # Hunter found the domain itself
+    assert org["category"]["industry"] == "Renewables & Environment"
+    assert org["metrics"]["employeesRange"] == "51-200"
+    first, second = hunter.calls("/v2/email-finder")
+    # The key travels in the X-API-KEY header, never in a URL a log could keep.
+    assert first.query == {"domain": "acme.example", "first_name": "Ana", "last_name": "Lopez"}
+    assert first.headers["x-api-key"] == "hunter-test-key"
+    assert second.query == {"company": "Zeta Corp", "full_name": "Zed Zulu"}
+    assert second.headers["x-api-key"] == "hunter-test-key"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from leadflood.core.uow import unit_of_work
 from leadflood.prospecting.sources import sample_people
 from tests.conftest import auth_headers, drain_jobs
 from tests.outreach.helpers import ICP, job_state, make_jobs_due, new_icp, scalar, start_search
-from tests.provider_fakes import APOLLO_MATCH, APOLLO_SEARCH, Scripted, hunter_error
+from tests.provider_fakes import APOLLO_MATCH, APOLLO_SEARCH, Scripted, fixture, hunter_error
 from tests.sql import run
 
 
@@ -335,6 +335,13 @@ async def test_enrichment_finds_a_missing_email_and_retries_pending_verification
                 "RETURNING id",
             )
         ).scalar()
+    # The finder found the address but did not verify it: the verifier runs, and first
+    # answers 202 (still verifying).
+    unverified = fixture("hunter", "email_finder")
+    unverified["data"].update(
+        email="ana.lopez@acme.example", verification={"date": None, "status": None}
+    )
+    hunter.script("/v2/email-finder", Scripted(200, unverified), Scripted(200, unverified))
     hunter.script("/v2/email-verifier", Scripted(202, {"data": {}}))
     job_id = (await client.post(f"/v1/leads/{lead}/enrich", headers=manager)).json()["job_id"]
     await drain_jobs(runtime)
@@ -349,6 +356,50 @@ async def test_enrichment_finds_a_missing_email_and_retries_pending_verification
         detail["normalized_email"] == "ana.lopez@acme.example" and detail["email_status"] == "valid"
     )
     assert detail["title"] == "Head of Growth"
+
+
+async def test_hunter_spends_only_the_calls_a_lead_needs(client, runtime, manager, fakes) -> None:
+    """The finder's own verification stands (no second, billed verifier call); a company
+    name stands in for a missing domain; a first name alone is not searched at all."""
+    _, hunter = fakes
+    async with unit_of_work(runtime.db) as conn:
+        ids = {}
+        for ref, first, last, company, domain in (
+            ("a", "Ana", "Lopez", None, "acme.example"),
+            ("b", "Bo", "Berg", "Zeta Corp", None),
+            ("c", "Cy", None, "Acme", "acme.example"),
+        ):
+            ids[ref] = (
+                await run(
+                    conn,
+                    "INSERT INTO outreach.leads (first_name, last_name, company, company_domain, "
+                    "source, source_ref) VALUES (:f, :l, :c, :d, 'import', :r) RETURNING id",
+                    {"f": first, "l": last, "c": company, "d": domain, "r": ref},
+                )
+            ).scalar()
+    for lead_id in ids.values():
+        await client.post(f"/v1/leads/{lead_id}/enrich", headers=manager)
+    await drain_jobs(runtime)
+    detail = {
+        ref: (await client.get(f"/v1/leads/{lead_id}", headers=manager)).json()
+        for ref, lead_id in ids.items()
+    }
+    assert (detail["a"]["email"], detail["a"]["email_status"]) == (
+        "ana.lopez@acme.example",
+        "valid",
+    )
+    assert detail["a"]["industry"] == "Renewables & Environment"
+    assert detail["a"]["company_size"] == "51-200"
+    assert detail["b"]["email"] == "bo.berg@zetacorp.example"
+    assert detail["b"]["company_domain"] == "zetacorp.example"
+    assert detail["c"]["email"] is None
+    assert detail["c"]["enrichment_runs"][0]["outcome"] == "not_found"
+    assert hunter.calls("/v2/email-verifier") == []
+    finder = {
+        (c.query.get("domain", "-"), c.query.get("company", "-"))
+        for c in hunter.calls("/v2/email-finder")
+    }
+    assert finder == {("-", "Zeta Corp"), ("acme.example", "-")}
 
 
 async def test_exhausted_credits_fail_at_once_and_opt_outs_drop_the_data(

@@ -175,10 +175,16 @@ async def test_sequence_runs_once_per_step_and_stops_on_reply(
             "VALUES ('dee@lead.example', 'manual')",
         )
     dee = await lead(client, manager, "dee@lead.example")
+    # Verified undeliverable (an enrichment's verdict): a send would only bounce.
+    eve = await lead(client, manager, "eve@lead.example")
+    async with unit_of_work(runtime.db) as conn:
+        await run(
+            conn, "UPDATE outreach.leads SET email_status = 'invalid' WHERE id = :i", {"i": eve}
+        )
     result = (
         await client.post(
             f"/v1/sequences/{seq}/enrollments",
-            json={"lead_ids": [ana, ben, nocompany, dee, ana]},
+            json={"lead_ids": [ana, ben, nocompany, dee, eve, ana]},
             headers=manager,
         )
     ).json()
@@ -186,6 +192,7 @@ async def test_sequence_runs_once_per_step_and_stops_on_reply(
     assert {r["lead_id"]: r["reason"] for r in result["refused"]} == {
         nocompany: "missing_variable:company",
         dee: "suppressed",
+        eve: "email_invalid",
     }
     again = await client.post(
         f"/v1/sequences/{seq}/enrollments", json={"lead_ids": [ana]}, headers=manager

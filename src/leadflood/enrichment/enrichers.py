@@ -40,12 +40,19 @@ class Enricher(Protocol):
     async def close(self) -> None: ...
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """A nested object of a provider's answer, or {} when it is missing or odd."""
+    return value if isinstance(value, dict) else {}
+
+
 def _status(value: Any) -> str:
     return value if value in EMAIL_STATUSES else "unknown"
 
 
 class HunterEnricher:
-    """Find the email (domain + name) when missing, verify it, fill company facts."""
+    """Find the email when missing (by domain or company, and the person's name), take the
+    finder's own verification when it made one (no second, billed verifier call), verify
+    an address the lead already had, and fill company facts from Company Enrichment."""
 
     name = EnrichmentProvider.hunter.value
 
@@ -57,34 +64,49 @@ class HunterEnricher:
         fields: dict[str, Any] = {}
         email = lead.email
         domain = lead.company_domain or (email.split("@")[-1] if email else None)
+        status = None
         if not email:
-            if not domain:
-                return Enrichment({}, "not_found", {"reason": "no email and no company domain"})
+            if not (domain or lead.company):
+                return Enrichment({}, "not_found", {"reason": "no company domain or name"})
+            if not (lead.first_name and lead.last_name):
+                # Hunter needs the whole name; a search may bring only a first name.
+                return Enrichment({}, "not_found", {"reason": "no full name to search for"})
             found = await self.client.email_finder(
-                domain=domain, first_name=lead.first_name, last_name=lead.last_name
+                domain=domain,
+                company=lead.company,
+                first_name=lead.first_name,
+                last_name=lead.last_name,
             )
             raw["email_finder"] = found
             email = found.get("email")
             if not email:
                 return Enrichment({}, "not_found", raw)
+            status = _dict(found.get("verification")).get("status")
+            domain = domain or found.get("domain")
             fields.update(
                 email=email,
                 title=found.get("position"),
                 linkedin_url=found.get("linkedin_url"),
                 phone=found.get("phone_number"),
                 company=found.get("company"),
+                company_domain=found.get("domain"),
             )
-        verified = await self.client.email_verifier(email)
-        raw["email_verifier"] = verified
-        fields["email_status"] = _status(verified.get("status"))
+        if status is None:
+            verified = await self.client.email_verifier(email)
+            raw["email_verifier"] = verified
+            status = verified.get("status")
+        fields["email_status"] = _status(status)
         if domain and not (lead.industry and lead.company_size):
-            org = await self.client.domain_search(domain, limit=1)
-            raw["domain_search"] = {k: v for k, v in org.items() if k != "emails"}
+            org = await self.client.company(domain)
+            raw["company"] = org
+            category, metrics = _dict(org.get("category")), _dict(org.get("metrics"))
+            geo = _dict(org.get("geo"))
+            employees = metrics.get("employeesRange") or metrics.get("employees")
             fields.update(
-                company=fields.get("company") or org.get("organization"),
-                industry=org.get("industry"),
-                company_size=org.get("headcount"),
-                country=org.get("country"),
+                company=fields.get("company") or org.get("name"),
+                industry=category.get("industry"),
+                company_size=str(employees) if employees else None,
+                country=geo.get("country"),
             )
         return Enrichment({k: v for k, v in fields.items() if v}, "found", raw)
 

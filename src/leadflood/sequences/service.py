@@ -160,6 +160,8 @@ def _refusal(lead: EnrollmentCandidate | None, steps: list[repo.Step], sender: s
     channels = {s.channel for s in steps}
     if "email" in channels and not lead.normalized_email:
         return "no_email"
+    if "email" in channels and lead.email_status == "invalid":
+        return "email_invalid"  # verified undeliverable: a send would only bounce
     if channels & {"whatsapp", "sms"} and not lead.phone:
         return "no_phone"
     context = _preview_context(lead, sender)

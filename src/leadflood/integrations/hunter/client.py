@@ -1,4 +1,8 @@
-"""Hunter: /v2/email-finder, /v2/email-verifier, /v2/domain-search (api_key parameter).
+"""Hunter: /v2/email-finder, /v2/email-verifier and /v2/companies/find.
+
+The key travels in the `X-API-KEY` header (never in a URL, where proxies and access logs
+keep it). Calls are paced within Hunter's documented limits per process (the finder and
+company enrichment 15 a second and 500 a minute, the verifier 10 and 300).
 
 Errors arrive as {"errors": [{"id", "code", "details"}]}. Hunter's own meanings:
 403 is the short rate limit (retry), 429 means the monthly credits are used up (do
@@ -21,6 +25,7 @@ from leadflood.core.providers import (
     raise_for_status,
 )
 from leadflood.integrations import http
+from leadflood.integrations.pacing import Pacer
 
 PROVIDER = "hunter"
 
@@ -72,29 +77,60 @@ _HUNTER_STATUSES: dict[int, tuple[type[ProviderError], str]] = {
 }
 
 
+# Hunter's documented limits per endpoint: (per second, per minute).
+_LIMITS = {
+    "/v2/email-finder": (15, 500),
+    "/v2/email-verifier": (10, 300),
+    "/v2/companies/find": (15, 500),
+}
+PACERS: dict[str, Pacer] = {}
+
+
+def _pacer(path: str) -> Pacer:
+    if path not in PACERS:
+        per_second, per_minute = _LIMITS[path]
+        PACERS[path] = Pacer(((per_second, 1.0), (per_minute, 60.0)))
+    return PACERS[path]
+
+
 class HunterClient:
     def __init__(self, api_key: str, base_url: str, timeout_s: float = 15.0) -> None:
-        self._key = api_key
-        self._http = http.client(base_url, timeout_s)
+        self._http = http.client(base_url, timeout_s, {"X-API-KEY": api_key})
 
     async def close(self) -> None:
         await self._http.aclose()
 
     async def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        query = {k: v for k, v in params.items() if v not in (None, "")} | {"api_key": self._key}
+        query = {k: v for k, v in params.items() if v not in (None, "")}
         request = self._http.build_request("GET", path, params=query)
+        await _pacer(path).wait()
         return _check(await http.send(PROVIDER, self._http, request))
 
     async def email_finder(
-        self, *, domain: str, first_name: str | None, last_name: str | None
+        self,
+        *,
+        domain: str | None = None,
+        company: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        full_name: str | None = None,
     ) -> dict[str, Any]:
+        """The finder takes a domain or a company name, and a first and last name or a
+        full name; the answer carries its own verification when Hunter made one."""
         return await self._get(
             "/v2/email-finder",
-            {"domain": domain, "first_name": first_name, "last_name": last_name},
+            {
+                "domain": domain,
+                "company": None if domain else company,
+                "first_name": first_name,
+                "last_name": last_name,
+                "full_name": None if last_name else full_name,
+            },
         )
+
+    async def company(self, domain: str) -> dict[str, Any]:
+        """Company Enrichment: name, category (industry), metrics (employees), geo."""
+        return await self._get("/v2/companies/find", {"domain": domain})
 
     async def email_verifier(self, email: str) -> dict[str, Any]:
         return await self._get("/v2/email-verifier", {"email": email})
-
-    async def domain_search(self, domain: str, limit: int = 10) -> dict[str, Any]:
-        return await self._get("/v2/domain-search", {"domain": domain, "limit": limit})
