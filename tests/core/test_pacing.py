@@ -45,3 +45,15 @@ def test_waiting_really_sleeps_the_difference() -> None:
         return loop.time() - start
 
     assert asyncio.run(burst()) >= 0.2  # the 3rd and 4th calls waited for the window
+
+
+def test_one_pacer_serves_one_event_loop_after_another() -> None:
+    """The pacers are process-wide; a worker's loop (or each test's) must not inherit a
+    lock bound to a loop that has ended."""
+    pacer = Pacer(((1, 0.01),))  # every call after the first sleeps holding the lock
+
+    async def contended() -> None:
+        await asyncio.gather(*(pacer.wait() for _ in range(5)))
+
+    asyncio.run(contended())
+    asyncio.run(contended())  # a new loop: no "bound to a different event loop"

@@ -17,13 +17,15 @@ from tests.sql import run
 async def test_icp_crud_validates_and_audits(client, runtime, manager) -> None:
     icp_id = await new_icp(client, manager)
     bad = await client.post(
-        "/v1/icps", json={**ICP, "company_sizes": ["big"], "x": 1}, headers=manager
+        "/v1/icps",
+        json={**ICP, "company_sizes": ["big"], "seniorities": ["VP", "Boss"], "x": 1},
+        headers=manager,
     )
     assert bad.status_code == 400
-    assert {f["loc"][-1] for f in bad.json()["error"]["details"]["fields"]} == {
-        "company_sizes",
-        "x",
-    }
+    fields = bad.json()["error"]["details"]["fields"]
+    assert {f["loc"][-1] for f in fields} == {"company_sizes", "seniorities", "x"}
+    (seniority,) = [f for f in fields if f["loc"][-1] == "seniorities"]
+    assert "'Boss' is not one of owner, founder, c_suite" in seniority["message"]
     replaced = await client.put(
         f"/v1/icps/{icp_id}", json={**ICP, "name": "Renamed"}, headers=manager
     )
@@ -39,6 +41,14 @@ async def test_icp_crud_validates_and_audits(client, runtime, manager) -> None:
     assert actions == "create,update,delete"
     agent = await auth_headers(client, runtime, "agent")
     assert (await client.post("/v1/icps", json=ICP, headers=agent)).status_code == 403
+
+
+async def test_seniorities_take_apollos_values_in_any_spelling(client, manager) -> None:
+    spelled = await client.post(
+        "/v1/icps", json={**ICP, "seniorities": ["C-Suite", " VP ", "head"]}, headers=manager
+    )
+    assert spelled.status_code == 201, spelled.text
+    assert spelled.json()["seniorities"] == ["c_suite", "vp", "head"]
 
 
 async def test_missing_provider_key_answers_503(client, runtime, manager) -> None:

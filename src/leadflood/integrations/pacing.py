@@ -22,7 +22,7 @@ class Pacer:
         self._limits = limits  # (calls, window seconds)
         self._clock = clock
         self._calls: deque[float] = deque()
-        self._lock = asyncio.Lock()
+        self._locks: dict[int, asyncio.Lock] = {}
 
     def delay(self) -> float:
         """Seconds until one more call fits every window (0 when it fits now)."""
@@ -37,8 +37,16 @@ class Pacer:
                 wait = max(wait, recent[-calls] + window - now)
         return wait
 
+    def _lock(self) -> asyncio.Lock:
+        # One lock per event loop: an asyncio.Lock is bound to the loop that first waits
+        # on it, and a process-wide pacer outlives loops (each test runs its own).
+        loop = id(asyncio.get_running_loop())
+        if loop not in self._locks:
+            self._locks = {loop: asyncio.Lock()}
+        return self._locks[loop]
+
     async def wait(self) -> None:
-        async with self._lock:
+        async with self._lock():
             while (pause := self.delay()) > 0:
                 await asyncio.sleep(pause)
             self._calls.append(self._clock())

@@ -24,6 +24,32 @@ def _sizes(values: list[str]) -> list[str]:
     return out
 
 
+# Apollo's person_seniorities values (its People API Search documents exactly these).
+SENIORITIES = (
+    "owner",
+    "founder",
+    "c_suite",
+    "partner",
+    "vp",
+    "head",
+    "director",
+    "manager",
+    "senior",
+    "entry",
+    "intern",
+)
+
+
+def _seniorities(values: list[str]) -> list[str]:
+    out = []
+    for value in values:
+        key = value.strip().lower().replace("-", "_").replace(" ", "_")
+        if key not in SENIORITIES:
+            raise ValueError(f"seniority {value!r} is not one of {', '.join(SENIORITIES)}")
+        out.append(key)
+    return out
+
+
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Terms = Annotated[list[Text], Field(max_length=50)]
 
@@ -33,7 +59,7 @@ class IcpIn(BaseModel):
     name: Text
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
     titles: Terms = Field(default_factory=list)
-    seniorities: Terms = Field(default_factory=list)
+    seniorities: Annotated[Terms, AfterValidator(_seniorities)] = Field(default_factory=list)
     locations: Terms = Field(default_factory=list)
     industries: Terms = Field(default_factory=list)
     company_sizes: Annotated[Terms, AfterValidator(_sizes)] = Field(default_factory=list)
