@@ -58,6 +58,10 @@ async def lead_address(conn: Conn, lead_id: uuid.UUID) -> Sender | None:
     return Sender(**row) if row else None
 
 
+async def mark_do_not_contact(conn: Conn, lead_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE outreach.leads SET do_not_contact = true WHERE id = $1", lead_id)
+
+
 async def claim_event(conn: Conn, provider: str, event_id: str) -> bool:
     """False when this provider event was processed before (webhook redelivery)."""
     return (

@@ -132,8 +132,23 @@ async def receive_trengo(tx: Tx, settings: Settings, form: dict[str, str]) -> di
         },
     )
     await messaging_repo.touch_conversation(tx, conversation, now, unread=True)
+    if channel != "email" and _is_stop(form.get("message") or ""):
+        # The carriers' opt-out keywords: no more messages to this person, on any channel.
+        await repo.mark_do_not_contact(tx, lead.id)
+        stopped = await sequences.stop_for_lead(tx, lead.id, "unsubscribed")
+        return {"outcome": "opted_out", "kind": channel, "lead_id": lead.id, "stopped": stopped}
     stopped = await sequences.stop_for_lead(tx, lead.id, "replied")
     return {"outcome": "recorded", "kind": channel, "lead_id": lead.id, "stopped": stopped}
+
+
+# The opt-out keywords SMS carriers and WhatsApp senders honour (CTIA's list and common
+# variants), as the whole message.
+_STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout"})
+
+
+def _is_stop(body: str) -> bool:
+    word = "".join(ch for ch in body.strip().lower() if ch.isalpha())
+    return word in _STOP_WORDS and len(body.strip()) <= 20
 
 
 def _trengo_channel(settings: Settings, channel_id: str | None, phone: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import format_datetime, formataddr, make_msgid
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -83,6 +83,7 @@ def compose(outgoing: Outgoing, header: str) -> EmailMessage:
         email["To"] = lead.email
         email["Subject"] = outgoing.subject
         email["Message-ID"] = header
+        email["Date"] = format_datetime(outgoing.started)
         if message.in_reply_to:
             email["In-Reply-To"] = message.in_reply_to
             email["References"] = message.in_reply_to

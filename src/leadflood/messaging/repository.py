@@ -245,6 +245,21 @@ async def last_inbound_header(conn: Conn, conversation_id: uuid.UUID) -> HeaderR
     return HeaderRef(**row) if row else None
 
 
+async def first_sent_email(
+    conn: Conn, enrollment_id: uuid.UUID, other_than: uuid.UUID
+) -> HeaderRef | None:
+    """The first email an enrollment sent: the one its follow-ups answer."""
+    row = await conn.fetchrow(
+        "SELECT message_id_header, subject FROM outreach.messages "
+        "WHERE enrollment_id = $1 AND id <> $2 AND direction = 'outbound' "
+        "AND channel = 'email' AND message_id_header IS NOT NULL AND sent_at IS NOT NULL "
+        "ORDER BY sent_at, created_at LIMIT 1",
+        enrollment_id,
+        other_than,
+    )
+    return HeaderRef(**row) if row else None
+
+
 async def reply_mailbox(conn: Conn, conversation_id: uuid.UUID) -> uuid.UUID | None:
     """The mailbox the thread was last written from, else the oldest active one."""
     return await conn.fetchval(

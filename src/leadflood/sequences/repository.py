@@ -106,6 +106,7 @@ class Enrollment:
     updated_at: datetime
     finished_at: datetime | None
     last_position: int | None
+    sequence_status: str
 
 
 async def insert_sequence(
@@ -291,12 +292,44 @@ async def advance(conn: Conn, enrollment_id: uuid.UUID, next_step_at: datetime |
 
 async def get_enrollment(conn: Conn, enrollment_id: uuid.UUID) -> Enrollment | None:
     row = await conn.fetchrow(
-        "SELECT e.*, (SELECT max(position) FROM outreach.sequence_steps st "
-        "             WHERE st.sequence_id = e.sequence_id) AS last_position "
-        "FROM outreach.enrollments e WHERE e.id = $1",
+        "SELECT e.id, e.sequence_id, e.lead_id, e.status, e.next_position, e.next_step_at, "
+        "       e.stop_reason, e.enrolled_by, e.created_at, e.updated_at, e.finished_at, "
+        "       (SELECT max(position) FROM outreach.sequence_steps st "
+        "        WHERE st.sequence_id = e.sequence_id) AS last_position, "
+        "       s.status AS sequence_status "
+        "FROM outreach.enrollments e JOIN outreach.sequences s ON s.id = e.sequence_id "
+        "WHERE e.id = $1",
         enrollment_id,
     )
     return Enrollment(**row) if row else None
+
+
+async def delay_from_send(
+    conn: Conn, enrollment_id: uuid.UUID, step_id: uuid.UUID, sent_at: datetime
+) -> None:
+    """Restart the wait for the step after `step_id` at its actual send, unless that
+    step was scheduled already."""
+    await conn.execute(
+        "UPDATE outreach.enrollments e "
+        "SET next_step_at = $3::timestamptz + make_interval(mins => nxt.delay_minutes) "
+        "FROM outreach.sequence_steps cur JOIN outreach.sequence_steps nxt "
+        "  ON nxt.sequence_id = cur.sequence_id AND nxt.position = cur.position + 1 "
+        "WHERE e.id = $1 AND cur.id = $2 AND e.status = 'active' "
+        "  AND e.next_position = nxt.position",
+        enrollment_id,
+        step_id,
+        sent_at,
+    )
+
+
+async def first_email_subject(conn: Conn, enrollment_id: uuid.UUID) -> str | None:
+    """The subject template of the first email step of the enrollment's sequence."""
+    return await conn.fetchval(
+        "SELECT st.subject_template FROM outreach.enrollments e "
+        "JOIN outreach.sequence_steps st ON st.sequence_id = e.sequence_id "
+        "WHERE e.id = $1 AND st.channel = 'email' ORDER BY st.position LIMIT 1",
+        enrollment_id,
+    )
 
 
 async def complete_if_done(conn: Conn, enrollment_id: uuid.UUID) -> None:

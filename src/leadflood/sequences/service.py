@@ -4,6 +4,7 @@ itself is the message.send job (sequences/tasks.py) on a messaging channel."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from leadflood.core.uow import Tx
 from leadflood.messaging import repository as messaging_repo
 from leadflood.messaging import service as messaging
 from leadflood.messaging.channels import Outgoing
+from leadflood.messaging.repository import Message
 from leadflood.prospecting import repository as leads_repo
 from leadflood.prospecting.repository import Prospect
 from leadflood.sequences import repository as repo
@@ -42,16 +44,20 @@ def _not_found(what: str) -> NotFound:
 
 
 def _check_steps(body: SequenceIn) -> list[dict[str, Any]]:
+    """The first email step needs a subject; a later one without a subject answers the
+    first in its thread ("Re: ...")."""
     steps = []
+    first_email = True
     for n, step in enumerate(body.steps, start=1):
         templates.check(step.body_template, f"steps[{n}].body_template")
         if step.channel == "email":
-            if not step.subject_template.strip():
+            if first_email and not step.subject_template.strip():
                 raise BadRequest(
                     "subject_required",
-                    f"steps[{n}]: an email step needs a subject",
+                    f"steps[{n}]: the first email step needs a subject",
                     details={"field": f"steps[{n}].subject_template"},
                 )
+            first_email = False
             templates.check(step.subject_template, f"steps[{n}].subject_template")
         steps.append(step.model_dump())
     return steps
@@ -213,6 +219,8 @@ async def tick_batch(tx: Tx, at: datetime) -> tuple[int, int, bool]:
 
 # ---- preparing a send -------------------------------------------------------------------
 
+PAUSED_RECHECK = timedelta(minutes=10)
+
 
 def unsubscribe_url(settings: Settings, lead_id: uuid.UUID) -> str:
     key = settings.secret_key.get_secret_value()
@@ -243,6 +251,9 @@ async def prepare_send(
     if enrollment is not None and enrollment.status != EnrollmentStatus.active:
         reason = f"enrollment {enrollment.status}: {enrollment.stop_reason}"
         return await messaging.cancel(tx, message_id, reason)
+    if enrollment is not None and enrollment.sequence_status == SequenceStatus.paused:
+        # Paused means nothing leaves, steps already queued included; they go on resume.
+        raise Deferred(PAUSED_RECHECK, "the sequence is paused")
     suppressed = bool(lead.normalized_email) and await messaging_repo.is_suppressed(
         tx, lead.normalized_email
     )
@@ -274,10 +285,35 @@ async def prepare_send(
                 "outcome": "template_error",
                 "missing": exc.names,
             }
+        if message.channel == "email":
+            message, subject = await _threaded(tx, message, subject, context)
     outgoing = Outgoing(message, lead, mailbox, subject, body, link, now)
     if message.channel == "email":
         return await _take_email_unit(tx, outgoing)
     return outgoing
+
+
+async def _threaded(
+    tx: Tx, message: Message, subject: str, context: dict[str, Any]
+) -> tuple[Message, str]:
+    """A follow-up answers the enrollment's first email: In-Reply-To and References name
+    it, and the subject is its "Re: ..." unless the step has a subject of its own."""
+    assert message.enrollment_id is not None  # a step's message belongs to an enrollment
+    first = await messaging_repo.first_sent_email(tx, message.enrollment_id, message.id)
+    if first is None:
+        if not subject.strip():  # the first email is not out yet: its own subject
+            template = await repo.first_email_subject(tx, message.enrollment_id)
+            subject = templates.render(template or "", context)
+        return message, subject
+    if not subject.strip():
+        base = first.subject or ""
+        subject = base if base.lower().startswith("re:") else f"Re: {base}"
+    if message.in_reply_to != first.message_id_header:
+        await messaging_repo.update_message(
+            tx, message.id, {"in_reply_to": first.message_id_header}
+        )
+        message = dataclasses.replace(message, in_reply_to=first.message_id_header)
+    return message, subject
 
 
 async def _take_email_unit(tx: Tx, outgoing: Outgoing) -> Outgoing:
@@ -286,6 +322,9 @@ async def _take_email_unit(tx: Tx, outgoing: Outgoing) -> Outgoing:
         raise PermanentProviderError("smtp", "no_mailbox", "no active mailbox to send from")
     if not lead.email:
         raise PermanentProviderError("smtp", "no_email", "the lead has no email address")
+    if outgoing.message.kind == "manual":
+        # A person answering a lead who wrote back: now, not behind the cold limit/window.
+        return outgoing
     wait = wait_for_window(now, mailbox.timezone, mailbox.window_start, mailbox.window_end)
     if wait is not None:
         raise Deferred(wait, f"outside the send window of {mailbox.from_email}")
@@ -309,8 +348,13 @@ async def _take_email_unit(tx: Tx, outgoing: Outgoing) -> Outgoing:
 
 async def record_sent(tx: Tx, outgoing: Outgoing, sent: dict[str, Any]) -> None:
     await messaging.record_sent(tx, outgoing, sent)
-    if outgoing.message.enrollment_id:
-        await repo.complete_if_done(tx, outgoing.message.enrollment_id)
+    message = outgoing.message
+    if message.enrollment_id:
+        if message.step_id:
+            # The next step's delay counts from this send, not from when it was scheduled
+            # (a send window or a daily limit may have held it for hours).
+            await repo.delay_from_send(tx, message.enrollment_id, message.step_id, outgoing.started)
+        await repo.complete_if_done(tx, message.enrollment_id)
 
 
 async def stop_for_lead(tx: Tx, lead_id: uuid.UUID, reason: str) -> int:
