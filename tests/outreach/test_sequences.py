@@ -19,7 +19,7 @@ from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.integrations.smtp.sink import start_sink
 from leadflood.integrations.trengo.client import sign
 from leadflood.sequences.tasks import tick
-from tests.conftest import drain_jobs
+from tests.conftest import PASSWORD, drain_jobs
 from tests.live import free_port
 from tests.outreach.helpers import make_jobs_due, scalar
 from tests.provider_fakes import FakeTrengo, Scripted, fixture
@@ -530,6 +530,56 @@ async def test_a_step_waits_from_the_previous_send_not_from_its_scheduling(
         l=ana,
     )
     assert gap == timedelta(days=2)
+
+
+async def test_status_follows_its_state_machine_and_one_lead_can_be_stopped(
+    client, runtime, manager, smtp
+) -> None:
+    box = await mailbox(client, manager)
+    draft = (
+        await client.post(
+            "/v1/sequences",
+            json={"name": "Draft", "mailbox_id": box, "steps": STEPS},
+            headers=manager,
+        )
+    ).json()["id"]
+    paused = await client.post(f"/v1/sequences/{draft}/pause", headers=manager)
+    assert paused.status_code == 409
+    assert paused.json()["error"]["code"] == "invalid_transition"
+    assert paused.json()["error"]["details"] == {"from": "draft", "to": "paused"}
+    assert (await client.post(f"/v1/sequences/{draft}/activate", headers=manager)).json()[
+        "status"
+    ] == "active"
+
+    ana = await lead(client, manager, "ana@lead.example")
+    ben = await lead(client, manager, "ben@lead.example", first_name="Ben")
+    await client.post(
+        f"/v1/sequences/{draft}/enrollments", json={"lead_ids": [ana, ben]}, headers=manager
+    )
+    await tick(runtime)  # both first steps queued
+    stopped = await client.post(f"/v1/sequences/{draft}/enrollments/{ana}/stop", headers=manager)
+    assert stopped.status_code == 200, stopped.text
+    assert (stopped.json()["status"], stopped.json()["stop_reason"]) == (
+        "stopped",
+        "stopped_by_user",
+    )
+    await drain_jobs(runtime)
+    assert [m["To"] for m in await sent_mail(runtime)] == ["ben@lead.example"]
+    unknown = await client.post(f"/v1/sequences/{draft}/enrollments/{box}/stop", headers=manager)
+    assert unknown.status_code == 404
+    # The sequence page's Stop button does the same for Ben.
+    origin = {"origin": "http://testserver"}
+    login = await client.post(
+        "/login", data={"email": "manager@example.com", "password": PASSWORD}, headers=origin
+    )
+    assert login.status_code == 303
+    page = (await client.get(f"/outreach/sequences/{draft}")).text
+    assert page.count('class="stop-enrollment"') == 1  # Ana is stopped, Ben is not
+    button = await client.post(
+        f"/outreach/sequences/{draft}/enrollments/{ben}/stop", headers=origin
+    )
+    assert button.status_code == 204
+    assert (await enrollment(runtime, ben))["stop_reason"] == "stopped_by_user"
 
 
 async def test_a_paused_sequence_sends_nothing_already_queued_included(

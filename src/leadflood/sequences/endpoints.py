@@ -114,6 +114,15 @@ async def enroll(sequence_id: uuid.UUID, body: EnrollIn, call: Call = WORK) -> J
 
 
 @router.post(
+    "/v1/sequences/{sequence_id}/enrollments/{lead_id}/stop",
+    summary="Take one lead out of the sequence (nothing more is sent to it)",
+    response_model=out.EnrollmentStatus,
+)
+async def stop_enrollment(sequence_id: uuid.UUID, lead_id: uuid.UUID, call: Call = WORK) -> dict:
+    return await service.stop_enrollment(call.tx, call.principal, sequence_id, lead_id)
+
+
+@router.post(
     "/v1/sequences/tick",
     summary="Schedule due steps now (workers do it every minute)",
     response_model=out.Tick,

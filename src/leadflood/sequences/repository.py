@@ -342,6 +342,26 @@ async def complete_if_done(conn: Conn, enrollment_id: uuid.UUID) -> None:
     )
 
 
+async def stop_enrollment(
+    conn: Conn, sequence_id: uuid.UUID, lead_id: uuid.UUID, reason: str
+) -> Enrollment | None:
+    """Stop the lead's enrollment in this sequence (if it is active); the row as it is."""
+    await conn.execute(
+        "UPDATE outreach.enrollments SET status = 'stopped', stop_reason = $3, "
+        "next_step_at = NULL, finished_at = now() "
+        "WHERE sequence_id = $1 AND lead_id = $2 AND status = 'active'",
+        sequence_id,
+        lead_id,
+        reason,
+    )
+    enrollment_id = await conn.fetchval(
+        "SELECT id FROM outreach.enrollments WHERE sequence_id = $1 AND lead_id = $2",
+        sequence_id,
+        lead_id,
+    )
+    return await get_enrollment(conn, enrollment_id) if enrollment_id else None
+
+
 async def stop_enrollments(conn: Conn, lead_id: uuid.UUID, reason: str) -> int:
     """Every active enrollment of the lead stops (a reply, bounce or unsubscribe)."""
     result = await conn.execute(

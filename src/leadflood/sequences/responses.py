@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from leadflood.core.api import ApiModel
 
@@ -13,6 +14,19 @@ from leadflood.sequences.repository import SequenceDetail as SequenceDetail
 from leadflood.sequences.repository import SequenceHeader as SequenceHeader
 from leadflood.sequences.repository import SequenceListItem as SequenceListItem
 from leadflood.sequences.repository import Step as Step
+
+
+class EnrollmentStatus(ApiModel):
+    """One lead's enrollment in a sequence."""
+
+    id: uuid.UUID
+    sequence_id: uuid.UUID
+    lead_id: uuid.UUID
+    status: str
+    next_position: int
+    next_step_at: datetime | None = None
+    stop_reason: str | None = None
+    finished_at: datetime | None = None
 
 
 class Refusal(ApiModel):

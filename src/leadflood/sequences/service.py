@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 
-from leadflood.core.errors import BadRequest, NotFound
+from leadflood.core.errors import BadRequest, Conflict, NotFound
 from leadflood.core.executions import Deferred, TerminalJobError
 from leadflood.core.principal import Principal
 from leadflood.core.providers import PermanentProviderError
@@ -104,12 +104,38 @@ async def set_status(
     sequence = await repo.get_sequence(tx, sequence_id)
     if sequence is None:
         raise _not_found("sequence")
+    if status not in _NEXT_STATUSES.get(sequence.status, ()):
+        raise Conflict(
+            "invalid_transition",
+            f"a {sequence.status} sequence cannot become {status}",
+            details={"from": sequence.status, "to": status},
+        )
     sends_email = any(step.channel == "email" for step in sequence.steps)
     if status == SequenceStatus.active and sends_email and sequence.mailbox_id is None:
         raise BadRequest("mailbox_required", "choose the mailbox email steps send from")
     await repo.set_status(tx, sequence_id, status)
     await tx.audit(principal, status, "sequence", sequence_id)
     return await repo.get_sequence(tx, sequence_id)  # type: ignore[return-value]
+
+
+# draft -> active <-> paused; activating an active sequence again is a no-op, not an error.
+_NEXT_STATUSES: dict[str, tuple[str, ...]] = {
+    SequenceStatus.draft: (SequenceStatus.active,),
+    SequenceStatus.active: (SequenceStatus.active, SequenceStatus.paused),
+    SequenceStatus.paused: (SequenceStatus.active, SequenceStatus.paused),
+}
+
+
+async def stop_enrollment(
+    tx: Tx, principal: Principal | None, sequence_id: uuid.UUID, lead_id: uuid.UUID
+) -> repo.Enrollment:
+    """Take one lead out of a sequence by hand: nothing more is sent to it from here
+    (a queued step is cancelled when its send runs)."""
+    stopped = await repo.stop_enrollment(tx, sequence_id, lead_id, "stopped_by_user")
+    if stopped is None:
+        raise _not_found("enrollment")
+    await tx.audit(principal, "stop_enrollment", "sequence", sequence_id, {"lead_id": str(lead_id)})
+    return stopped
 
 
 async def delete_sequence(tx: Tx, principal: Principal | None, sequence_id: uuid.UUID):

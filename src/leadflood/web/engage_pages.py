@@ -199,6 +199,21 @@ async def sequence_enroll(
     return render(request, "_flash.html", principal, message=message, ok=bool(result["enrolled"]))
 
 
+@router.post("/sequences/{sequence_id}/enrollments/{lead_id}/stop")
+async def enrollment_stop(
+    sequence_id: uuid.UUID,
+    lead_id: uuid.UUID,
+    request: Request,
+    principal: Principal = WORK,
+    tx: Tx = TX,
+):
+    try:
+        await attempt(tx, sequences.stop_enrollment(tx, principal, sequence_id, lead_id))
+    except AppError as exc:
+        return render(request, "_flash.html", principal, message=exc.message, ok=False)
+    return Response(status_code=204, headers={"HX-Redirect": f"/outreach/sequences/{sequence_id}"})
+
+
 @router.post("/tick")
 async def run_tick(request: Request, principal: Principal = DEFINE) -> HTMLResponse:
     result = await sequence_tasks.tick(runtime_of(request))
