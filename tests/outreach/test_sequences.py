@@ -54,6 +54,9 @@ async def mailbox(client, headers, **fields) -> str:
         "from_name": "Sam Seller",
         "window_start": "00:00",
         "window_end": "23:59",
+        # No spacing between sends unless a test is about it.
+        "min_spacing_s": 0,
+        "jitter_s": 0,
         **fields,
     }
     response = await client.post("/v1/mailboxes", json=body, headers=headers)

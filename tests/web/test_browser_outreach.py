@@ -64,6 +64,8 @@ def test_sequence_mail_reply_and_inbox_in_the_browser(database_url) -> None:
             page.fill("#f-from_name", "Sam Seller")
             page.fill("#f-window_start", "00:00")
             page.fill("#f-window_end", "23:59")
+            page.fill("#f-min_spacing_s", "0")  # both emails at once, for this test
+            page.fill("#f-jitter_s", "0")
             page.click("form.entity button[type=submit]")
             page.wait_for_selector("text=sales@seller.example")
 

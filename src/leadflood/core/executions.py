@@ -120,6 +120,7 @@ async def create_execution(
     lead_id: uuid.UUID | None = None,
     icp_id: uuid.UUID | None = None,
     search_run_id: uuid.UUID | None = None,
+    delay: timedelta | None = None,
 ) -> tuple[uuid.UUID, bool]:
     """(execution id, created). With a dedupe_key already queued or running, the
     existing execution is returned and nothing is enqueued."""
@@ -145,7 +146,7 @@ async def create_execution(
             dedupe_key,
         )
         return existing, False
-    await tx.enqueue(type_, {"execution_id": str(row_id)})
+    await tx.enqueue(type_, {"execution_id": str(row_id)}, delay=delay)
     return row_id, True
 
 

@@ -57,8 +57,16 @@ async def vet(url: str | None, *, allow_private: bool) -> Target:
     (rebinding) cannot redirect the request."""
     _, host, port = parse_target(url)
     assert url is not None
+    pinned = await vet_host(host, port, allow_private=allow_private)
+    return Target(url, host, pinned)
+
+
+async def vet_host(host: str, port: int, *, allow_private: bool) -> str | None:
+    """The vetted address to connect to (None with private networks allowed: resolve
+    normally). Also for mailbox SMTP/IMAP servers, so an operator's form cannot reach
+    the metadata service or the internal network in production."""
     if allow_private:
-        return Target(url, host, None)
+        return None
     if host.lower() in METADATA_HOSTS:
         raise DestinationError("destination_not_allowed", "metadata hosts are not allowed")
     try:
@@ -68,6 +76,6 @@ async def vet(url: str | None, *, allow_private: bool) -> Target:
     addresses = sorted({info[4][0] for info in infos})
     if not addresses or not all(is_public(a) for a in addresses):
         raise DestinationError(
-            "destination_not_allowed", "webhook host resolves to a non-public address"
+            "destination_not_allowed", f"{host} resolves to a non-public address"
         )
-    return Target(url, host, addresses[0])
+    return addresses[0]

@@ -107,6 +107,9 @@ DEMO_MAILBOX = MailboxIn(
     from_name="Sam from Lead Flood",
     window_start="00:00",
     window_end="23:59",
+    # The demo sends into the local sink: no spacing, so its emails show at once.
+    min_spacing_s=0,
+    jitter_s=0,
 )
 DEMO_SEQUENCE = SequenceIn(
     name="Demo intro",
@@ -130,7 +133,12 @@ async def run_sequence_demo(runtime: Runtime, lead_ids: list[Any]) -> None:
     mailboxes = await _do(runtime, lambda tx: messaging.list_mailboxes(tx))
     mailbox = next((m for m in mailboxes if m.from_email == DEMO_MAILBOX.from_email), None)
     if mailbox is None:
-        mailbox = await _do(runtime, lambda tx: messaging.create_mailbox(tx, None, DEMO_MAILBOX))
+        mailbox = await _do(
+            runtime,
+            lambda tx: messaging.create_mailbox(
+                tx, None, DEMO_MAILBOX, runtime.settings.secret_key.get_secret_value()
+            ),
+        )
     existing = [
         s
         for s in await _do(runtime, lambda tx: sequences.list_sequences(tx))

@@ -24,29 +24,30 @@ from leadflood.sequences import service as sequences
 log = structlog.get_logger("leadflood.inbox")
 
 
-async def receive_email(tx: Tx, raw: bytes) -> dict[str, Any]:
+async def receive_email(
+    tx: Tx, raw: bytes, *, mailbox_id: uuid.UUID | None = None
+) -> dict[str, Any]:
+    """One inbound email (from the signed webhook or a mailbox's IMAP inbox), once.
+
+    A person's reply stops the lead's sequences; an opt-out reply also suppresses the
+    address; a hard bounce suppresses it and stops them; a soft bounce retries the send
+    later; a DSN "delivered" marks the message delivered. Mail no lead matches is kept
+    in the unmatched view."""
     inbound = parse(raw)
     event_id = inbound.message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
     now = datetime.now(UTC)
     if not await repo.claim_event(tx, "email", event_id):
         return {"outcome": "duplicate", "kind": inbound.kind}
     original = await _original(tx, inbound)
-    lead = None
-    if original is not None:
-        lead = repo.Sender(id=original.lead_id, normalized_email=None)
-    elif inbound.kind != "bounce":
-        lead = await repo.lead_by_address(tx, inbound.from_address)
-    elif inbound.bounced:
-        lead = await repo.lead_by_address(tx, inbound.bounced[0])
-    if inbound.kind == "bounce":
-        for address in inbound.bounced:
-            await messaging_repo.suppress(tx, address, "bounced", inbound.subject)
-        if original is not None:
-            await messaging_repo.update_message(
-                tx, original.id, {"status": "bounced", "error": "hard bounce"}
-            )
+    if inbound.kind in ("bounce", "delivered", "delayed"):
+        return await _report(tx, inbound, original, mailbox_id, now)
+    lead = (
+        repo.Sender(id=original.lead_id, normalized_email=None)
+        if original is not None
+        else await repo.lead_by_address(tx, inbound.from_address)
+    )
     if lead is None:
-        return {"outcome": "ignored", "kind": inbound.kind, "reason": "unknown sender"}
+        return await _unmatched(tx, inbound, mailbox_id, "unknown sender")
     conversation = (
         original.conversation_id
         if original
@@ -57,28 +58,96 @@ async def receive_email(tx: Tx, raw: bytes) -> dict[str, Any]:
         {
             "conversation_id": conversation,
             "lead_id": lead.id,
+            "mailbox_id": mailbox_id,
             "direction": "inbound",
             "channel": "email",
             "kind": inbound.kind,
             "status": "received",
             "from_address": inbound.from_address,
-            "to_address": ", ".join(inbound.to_addresses),
-            "subject": inbound.subject,
+            "to_address": ", ".join(inbound.to_addresses)[:2000],
+            "subject": inbound.subject[:1000],
             "body": inbound.body,
+            "full_body": inbound.full_body,
             "message_id_header": inbound.message_id,
             "in_reply_to": inbound.in_reply_to[0] if inbound.in_reply_to else None,
             "received_at": now,
         },
     )
-    # Only a person's reply is unread news; auto-replies and bounces are recorded.
-    await messaging_repo.touch_conversation(tx, conversation, now, unread=inbound.kind == "reply")
+    # A person's words are unread news; auto-replies are recorded quietly.
+    person = inbound.kind in ("reply", "opt_out")
+    await messaging_repo.touch_conversation(tx, conversation, now, unread=person)
     stopped = 0
     if inbound.kind == "reply":
         stopped = await sequences.stop_for_lead(tx, lead.id, "replied")
-    elif inbound.kind == "bounce":
-        stopped = await sequences.stop_for_lead(tx, lead.id, "bounced")
+    elif inbound.kind == "opt_out":
+        if inbound.from_address:
+            await messaging_repo.suppress(tx, inbound.from_address, "unsubscribed", "opt-out reply")
+        stopped = await sequences.stop_for_lead(tx, lead.id, "unsubscribed")
     log.info("inbound_email", kind=inbound.kind, stopped=stopped)
     return {"outcome": "recorded", "kind": inbound.kind, "lead_id": lead.id, "stopped": stopped}
+
+
+async def _report(
+    tx: Tx,
+    inbound: InboundEmail,
+    original: messaging_repo.Message | None,
+    mailbox_id: uuid.UUID | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A bounce or a delivery report: it moves the message it reports on."""
+    addresses = inbound.bounced or (
+        [original.to_address] if original and original.to_address else []
+    )
+    lead = (
+        repo.Sender(id=original.lead_id, normalized_email=None)
+        if original is not None
+        else (await repo.lead_by_address(tx, addresses[0]) if addresses else None)
+    )
+    if lead is None:
+        return await _unmatched(tx, inbound, mailbox_id, "no message or lead for this report")
+    result: dict[str, Any] = {"outcome": "recorded", "kind": inbound.kind, "lead_id": lead.id}
+    if inbound.kind == "delivered":
+        if original is not None and original.status == "sent":
+            await messaging_repo.update_message(tx, original.id, {"status": "delivered"})
+            await messaging_repo.record_attempt(
+                tx, original.id, "delivered", now, None, inbound.reason
+            )
+        return result
+    if inbound.kind == "delayed":
+        return result  # the sending server keeps trying; nothing to do yet
+    if inbound.bounce_type == "soft":
+        result["bounce_type"] = "soft"
+        result["retry"] = (
+            await messaging.soft_bounced(tx, original, inbound.reason) if original else False
+        )
+        result["stopped"] = 0
+        return result
+    result["bounce_type"] = "hard"
+    await messaging.mark_bounced(tx, addresses, original, inbound.reason or inbound.subject)
+    result["stopped"] = await sequences.stop_for_lead(tx, lead.id, "bounced")
+    log.info("inbound_bounce", bounce_type="hard", stopped=result["stopped"])
+    return result
+
+
+async def _unmatched(
+    tx: Tx, inbound: InboundEmail, mailbox_id: uuid.UUID | None, reason: str
+) -> dict[str, Any]:
+    """Kept for a person to look at (a colleague answering for the lead, a forward)."""
+    await messaging_repo.insert_unmatched(
+        tx,
+        {
+            "channel": "email",
+            "mailbox_id": mailbox_id,
+            "kind": inbound.kind,
+            "reason": f"{reason}; {inbound.reason}"[:500],
+            "from_address": inbound.from_address[:320],
+            "to_address": ", ".join(inbound.to_addresses)[:2000],
+            "subject": inbound.subject[:1000],
+            "body": inbound.body[:20_000],
+            "message_id_header": inbound.message_id,
+        },
+    )
+    return {"outcome": "unmatched", "kind": inbound.kind, "reason": reason}
 
 
 async def _original(tx: Tx, inbound: InboundEmail) -> messaging_repo.Message | None:
@@ -224,6 +293,10 @@ async def unsubscribe(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:
         await messaging_repo.suppress(tx, lead.normalized_email, "unsubscribed", "link")
     stopped = await sequences.stop_for_lead(tx, lead_id, "unsubscribed")
     return {"email": lead.normalized_email, "stopped": stopped}
+
+
+async def unmatched(tx: Tx, limit: int = 100) -> list[messaging_repo.UnmatchedInbound]:
+    return await messaging_repo.list_unmatched(tx, limit)
 
 
 async def caught_mail(tx: Tx, limit: int = 100) -> list[repo.CaughtMailItem]:

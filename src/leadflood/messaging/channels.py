@@ -16,8 +16,9 @@ from typing import Any, Protocol
 
 from leadflood.core.providers import PermanentProviderError
 from leadflood.core.settings import Settings
+from leadflood.delivery.safety import DestinationError, vet_host
+from leadflood.integrations.smtp.sender import SmtpConfig, send_email
 from leadflood.integrations.smtp.sender import config_from as smtp_config_from
-from leadflood.integrations.smtp.sender import send_email
 from leadflood.integrations.trengo.client import TrengoClient
 from leadflood.messaging.repository import Mailbox, Message
 from leadflood.prospecting.repository import Prospect
@@ -42,6 +43,8 @@ class Outgoing:
     started: datetime
     # The mailbox day whose send unit was taken (email only): given back if the send fails.
     unit_day: Any = None
+    # The mailbox's own SMTP server (else LEADFLOOD_SMTP_*).
+    smtp: SmtpConfig | None = None
 
 
 class MessageChannel(Protocol):
@@ -55,11 +58,18 @@ class EmailChannel:
         self.settings = settings
 
     async def send(self, outgoing: Outgoing) -> dict[str, Any]:
-        config = smtp_config_from(self.settings)
+        config = outgoing.smtp or smtp_config_from(self.settings)
         if config is None:
             raise PermanentProviderError(
-                "smtp", "provider_not_configured", "set LEADFLOOD_SMTP_HOST"
+                "smtp", "provider_not_configured", "set LEADFLOOD_SMTP_HOST or the mailbox's SMTP"
             )
+        if outgoing.smtp is not None:
+            try:
+                await vet_host(
+                    config.host, config.port, allow_private=self.settings.private_networks_allowed
+                )
+            except DestinationError as exc:
+                raise PermanentProviderError("smtp", exc.code, str(exc)) from None
         mailbox = outgoing.mailbox
         assert mailbox is not None  # checked when the send was prepared
         header = make_msgid(domain=mailbox.from_email.split("@")[-1])

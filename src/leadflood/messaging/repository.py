@@ -13,7 +13,8 @@ from leadflood.core.uow import Conn
 MESSAGE_COLUMNS = (
     "id, conversation_id, lead_id, enrollment_id, step_id, mailbox_id, direction, channel, kind, "
     "status, from_address, to_address, subject, body, message_id_header, in_reply_to, "
-    "provider_message_id, error, job_id, sent_at, received_at, created_by, created_at, updated_at"
+    "provider_message_id, error, job_id, sent_at, received_at, created_by, created_at, updated_at, "
+    "full_body, not_before, soft_bounces"
 )
 
 
@@ -45,6 +46,9 @@ class Message:
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+    full_body: str | None  # an inbound email's whole text; `body` is the reply itself
+    not_before: datetime | None  # the send slot this message holds on its mailbox
+    soft_bounces: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +92,9 @@ class HeaderRef:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Mailbox:
+    """A sending identity. Passwords never leave the database in this row: only whether
+    one is set (`MailboxSecrets` carries them, encrypted, to the SMTP and IMAP clients)."""
+
     id: uuid.UUID
     name: str
     from_email: str
@@ -97,8 +104,64 @@ class Mailbox:
     window_start: LocalTime
     window_end: LocalTime
     active: bool
+    smtp_host: str | None
+    smtp_port: int | None
+    smtp_security: str
+    smtp_username: str | None
+    smtp_password_set: bool
+    imap_host: str | None
+    imap_port: int | None
+    imap_security: str
+    imap_username: str | None
+    imap_password_set: bool
+    imap_folder: str
+    imap_last_uid: int
+    imap_checked_at: datetime | None
+    imap_error: str | None
+    min_spacing_s: int
+    jitter_s: int
+    warmup_start: int | None
+    warmup_step: int
+    warmup_started_on: date | None
+    bounce_pause_rate: float
+    paused_reason: str | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MailboxSecrets:
+    """What the SMTP and IMAP clients need, passwords still encrypted."""
+
+    id: uuid.UUID
+    smtp_host: str | None
+    smtp_port: int | None
+    smtp_security: str
+    smtp_username: str | None
+    smtp_password_enc: str | None
+    imap_host: str | None
+    imap_port: int | None
+    imap_security: str
+    imap_username: str | None
+    imap_password_enc: str | None
+    imap_folder: str
+    imap_uidvalidity: int | None
+    imap_last_uid: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnmatchedInbound:
+    id: int
+    channel: str
+    mailbox_id: uuid.UUID | None
+    kind: str
+    reason: str
+    from_address: str
+    to_address: str
+    subject: str
+    body: str
+    message_id_header: str | None
+    received_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -283,7 +346,17 @@ async def last_outbound_header(conn: Conn, conversation_id: uuid.UUID) -> Header
 
 MAILBOX_COLUMNS = (
     "id, name, from_email, from_name, timezone, daily_limit, window_start, window_end, active, "
-    "created_at, updated_at"
+    "smtp_host, smtp_port, smtp_security, smtp_username, "
+    "smtp_password_enc IS NOT NULL AS smtp_password_set, imap_host, imap_port, imap_security, "
+    "imap_username, imap_password_enc IS NOT NULL AS imap_password_set, imap_folder, "
+    "imap_last_uid, imap_checked_at, imap_error, min_spacing_s, jitter_s, warmup_start, "
+    "warmup_step, warmup_started_on, bounce_pause_rate::float8 AS bounce_pause_rate, "
+    "paused_reason, created_at, updated_at"
+)
+SECRETS_COLUMNS = (
+    "id, smtp_host, smtp_port, smtp_security, smtp_username, smtp_password_enc, imap_host, "
+    "imap_port, imap_security, imap_username, imap_password_enc, imap_folder, "
+    "imap_uidvalidity, imap_last_uid"
 )
 
 
@@ -308,6 +381,134 @@ async def get_mailbox(conn: Conn, mailbox_id: uuid.UUID) -> Mailbox | None:
         f"SELECT {MAILBOX_COLUMNS} FROM outreach.mailboxes WHERE id = $1", mailbox_id
     )
     return Mailbox(**row) if row else None
+
+
+async def update_mailbox(conn: Conn, mailbox_id: uuid.UUID, values: dict[str, Any]) -> bool:
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(values, start=2))
+    done = await conn.execute(
+        f"UPDATE outreach.mailboxes SET {sets} WHERE id = $1", mailbox_id, *values.values()
+    )
+    return done != "UPDATE 0"
+
+
+async def mailbox_in_use(conn: Conn, mailbox_id: uuid.UUID) -> list[str]:
+    """The names of live sequences that send from this mailbox."""
+    rows = await conn.fetch(
+        "SELECT name FROM outreach.sequences WHERE status <> 'draft' "
+        "AND (mailbox_id = $1 OR $1 = ANY (mailbox_ids)) ORDER BY name",
+        mailbox_id,
+    )
+    return [r["name"] for r in rows]
+
+
+async def delete_mailbox(conn: Conn, mailbox_id: uuid.UUID) -> bool:
+    """Messages keep their history without the mailbox; draft sequences lose it."""
+    await conn.execute(
+        "UPDATE outreach.messages SET mailbox_id = NULL WHERE mailbox_id = $1", mailbox_id
+    )
+    await conn.execute(
+        "UPDATE outreach.sequences SET mailbox_id = NULL WHERE mailbox_id = $1", mailbox_id
+    )
+    await conn.execute(
+        "UPDATE outreach.sequences SET mailbox_ids = array_remove(mailbox_ids, $1) "
+        "WHERE $1 = ANY (mailbox_ids)",
+        mailbox_id,
+    )
+    done = await conn.execute("DELETE FROM outreach.mailboxes WHERE id = $1", mailbox_id)
+    return done != "DELETE 0"
+
+
+async def mailbox_secrets(conn: Conn, mailbox_id: uuid.UUID) -> MailboxSecrets | None:
+    row = await conn.fetchrow(
+        f"SELECT {SECRETS_COLUMNS} FROM outreach.mailboxes WHERE id = $1", mailbox_id
+    )
+    return MailboxSecrets(**row) if row else None
+
+
+async def mailboxes_to_poll(conn: Conn) -> list[uuid.UUID]:
+    rows = await conn.fetch(
+        "SELECT id FROM outreach.mailboxes WHERE imap_host IS NOT NULL "
+        "AND imap_password_enc IS NOT NULL ORDER BY imap_checked_at NULLS FIRST"
+    )
+    return [r["id"] for r in rows]
+
+
+async def set_imap_position(
+    conn: Conn, mailbox_id: uuid.UUID, uidvalidity: int, last_uid: int
+) -> None:
+    """Only forward: a slower poll that overlapped a newer one never moves it back."""
+    await conn.execute(
+        "UPDATE outreach.mailboxes SET imap_uidvalidity = $2, "
+        "imap_last_uid = CASE WHEN imap_uidvalidity IS DISTINCT FROM $2 THEN $3 "
+        "                     ELSE greatest(imap_last_uid, $3) END, "
+        "imap_checked_at = now(), imap_error = NULL WHERE id = $1",
+        mailbox_id,
+        uidvalidity,
+        last_uid,
+    )
+
+
+async def set_imap_error(conn: Conn, mailbox_id: uuid.UUID, error: str) -> None:
+    await conn.execute(
+        "UPDATE outreach.mailboxes SET imap_checked_at = now(), imap_error = $2 WHERE id = $1",
+        mailbox_id,
+        error[:1000],
+    )
+
+
+async def reserve_send_slot(conn: Conn, mailbox_id: uuid.UUID, at: datetime) -> datetime:
+    """The mailbox's next free send slot (now, or after the last reserved one), and the
+    slot after it taken: spacing plus a random part of the jitter."""
+    return await conn.fetchval(
+        "WITH slot AS ("
+        "  SELECT greatest(coalesce(next_send_at, $2), $2) AS at, min_spacing_s, jitter_s "
+        "  FROM outreach.mailboxes WHERE id = $1 FOR UPDATE) "
+        "UPDATE outreach.mailboxes m SET next_send_at = slot.at "
+        "  + make_interval(secs => slot.min_spacing_s + random() * slot.jitter_s) "
+        "FROM slot WHERE m.id = $1 RETURNING slot.at",
+        mailbox_id,
+        at,
+    )
+
+
+async def bounce_rate(conn: Conn, mailbox_id: uuid.UUID, since: datetime) -> tuple[int, int]:
+    """(emails sent, of which bounced) by the mailbox since `since`."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS sent, count(*) FILTER (WHERE status = 'bounced') AS bounced "
+        "FROM outreach.messages WHERE mailbox_id = $1 AND direction = 'outbound' "
+        "AND sent_at >= $2",
+        mailbox_id,
+        since,
+    )
+    return row["sent"], row["bounced"]
+
+
+async def pause_mailbox(conn: Conn, mailbox_id: uuid.UUID, reason: str) -> bool:
+    done = await conn.execute(
+        "UPDATE outreach.mailboxes SET active = false, paused_reason = $2 WHERE id = $1 AND active",
+        mailbox_id,
+        reason,
+    )
+    return done != "UPDATE 0"
+
+
+async def insert_unmatched(conn: Conn, values: dict[str, Any]) -> int:
+    columns = list(values)
+    return await conn.fetchval(
+        f"INSERT INTO outreach.unmatched_inbound ({', '.join(columns)}) "
+        f"VALUES ({', '.join(f'${i}' for i in range(1, len(columns) + 1))}) RETURNING id",
+        *values.values(),
+    )
+
+
+async def list_unmatched(conn: Conn, limit: int) -> list[UnmatchedInbound]:
+    rows = await conn.fetch(
+        "SELECT id, channel, mailbox_id, kind, reason, from_address, to_address, subject, "
+        "body, message_id_header, received_at FROM outreach.unmatched_inbound "
+        "ORDER BY received_at DESC, id DESC LIMIT $1",
+        limit,
+    )
+    return [UnmatchedInbound(**r) for r in rows]
 
 
 async def take_send_unit(conn: Conn, mailbox_id: uuid.UUID, day: date, limit: int) -> bool:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -26,6 +27,40 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _host(value: str) -> str:
+    value = single_line(value.strip().lower())
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?|\[[0-9a-f:.]+\]", value):
+        raise ValueError("not a host name")
+    return value
+
+
+Host = Annotated[str, StringConstraints(min_length=1, max_length=253), AfterValidator(_host)]
+Login = Annotated[str, StringConstraints(min_length=1, max_length=320), AfterValidator(single_line)]
+# Write-only: stored encrypted, never returned; omitted on an update keeps the stored one.
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+class SmtpIn(Strict):
+    """The mailbox's own outgoing server (else the server in LEADFLOOD_SMTP_*)."""
+
+    host: Host
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: Login | None = None
+    password: Password | None = None
+
+
+class ImapIn(Strict):
+    """The mailbox's inbox, polled for replies and bounces."""
+
+    host: Host
+    port: int = Field(993, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    username: Login
+    password: Password | None = None
+    folder: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "INBOX"
+
+
 class MailboxIn(Strict):
     name: Name
     from_email: Annotated[str, AfterValidator(_email)]
@@ -35,6 +70,18 @@ class MailboxIn(Strict):
     window_start: LocalTime = time(8, 0)
     window_end: LocalTime = time(18, 0)
     active: bool = True
+    smtp: SmtpIn | None = None
+    imap: ImapIn | None = None
+    # Cadence: at least min_spacing_s between two sends, plus up to jitter_s at random.
+    min_spacing_s: int = Field(60, ge=0, le=86_400)
+    jitter_s: int = Field(30, ge=0, le=86_400)
+    # Warm-up: a new address starts at warmup_start a day and adds warmup_step each day,
+    # up to daily_limit. None: no ramp.
+    warmup_start: int | None = Field(None, ge=1, le=100_000)
+    warmup_step: int = Field(0, ge=0, le=10_000)
+    # Above this share of bounced sends (over the last 7 days, from 20 sends on) the
+    # mailbox pauses itself.
+    bounce_pause_rate: float = Field(0.05, gt=0, le=1)
 
 
 class ReplyIn(Strict):

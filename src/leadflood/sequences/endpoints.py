@@ -38,7 +38,33 @@ async def list_mailboxes(call: Call = READ) -> dict:
     response_model=mo.Mailbox,
 )
 async def create_mailbox(body: MailboxIn, call: Call = DEFINE) -> JSONResponse:
-    return await call.idempotent(messaging.create_mailbox(call.tx, call.principal, body))
+    key = call.settings.secret_key.get_secret_value()
+    return await call.idempotent(messaging.create_mailbox(call.tx, call.principal, body, key))
+
+
+@router.get("/v1/mailboxes/{mailbox_id}", summary="A mailbox", response_model=mo.Mailbox)
+async def get_mailbox(mailbox_id: uuid.UUID, call: Call = READ) -> mo.Mailbox:
+    return await messaging.get_mailbox(call.tx, mailbox_id)
+
+
+@router.put(
+    "/v1/mailboxes/{mailbox_id}",
+    summary="Replace a mailbox's settings (an omitted password keeps the stored one)",
+    response_model=mo.Mailbox,
+)
+async def update_mailbox(mailbox_id: uuid.UUID, body: MailboxIn, call: Call = DEFINE):
+    key = call.settings.secret_key.get_secret_value()
+    return await messaging.update_mailbox(call.tx, call.principal, mailbox_id, body, key)
+
+
+@router.delete(
+    "/v1/mailboxes/{mailbox_id}",
+    summary="Delete a mailbox no live sequence sends from",
+    response_model=Success,
+)
+async def delete_mailbox(mailbox_id: uuid.UUID, call: Call = DEFINE) -> dict:
+    await messaging.delete_mailbox(call.tx, call.principal, mailbox_id)
+    return {"success": True}
 
 
 @router.get(

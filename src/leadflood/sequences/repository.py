@@ -12,7 +12,7 @@ from leadflood.prospecting.repository import LEAD_COLUMNS, Prospect
 
 # ---- sequences --------------------------------------------------------------------------
 
-SEQUENCE_COLUMNS = "id, name, status, mailbox_id, created_by, created_at, updated_at"
+SEQUENCE_COLUMNS = "id, name, status, mailbox_id, mailbox_ids, created_by, created_at, updated_at"
 STEP_COLUMNS = "id, sequence_id, position, channel, delay_minutes, subject_template, body_template"
 
 
@@ -22,6 +22,7 @@ class SequenceHeader:
     name: str
     status: str
     mailbox_id: uuid.UUID | None
+    mailbox_ids: list[uuid.UUID]  # more mailboxes to rotate over, besides mailbox_id
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
@@ -86,10 +87,19 @@ class DueStep:
     lead_id: uuid.UUID
     sequence_id: uuid.UUID
     next_position: int
+    kept_mailbox_id: uuid.UUID | None
     mailbox_id: uuid.UUID | None
+    mailbox_ids: list[uuid.UUID]
     step_id: uuid.UUID
     channel: str
     next_delay: int | None
+
+    @property
+    def pool(self) -> list[uuid.UUID]:
+        """The mailboxes this step may go out from, the sequence's main one first."""
+        return list(
+            dict.fromkeys([*([self.mailbox_id] if self.mailbox_id else []), *self.mailbox_ids])
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,28 +120,60 @@ class Enrollment:
 
 
 async def insert_sequence(
-    conn: Conn, name: str, mailbox_id: uuid.UUID | None, created_by: uuid.UUID | None
+    conn: Conn,
+    name: str,
+    mailbox_id: uuid.UUID | None,
+    mailbox_ids: list[uuid.UUID],
+    created_by: uuid.UUID | None,
 ) -> SequenceHeader:
     row = await conn.fetchrow(
-        f"INSERT INTO outreach.sequences (name, mailbox_id, created_by) VALUES ($1, $2, $3) "
-        f"RETURNING {SEQUENCE_COLUMNS}",
+        "INSERT INTO outreach.sequences (name, mailbox_id, mailbox_ids, created_by) "
+        f"VALUES ($1, $2, $3, $4) RETURNING {SEQUENCE_COLUMNS}",
         name,
         mailbox_id,
+        mailbox_ids,
         created_by,
     )
     return SequenceHeader(**row)
 
 
 async def update_sequence(
-    conn: Conn, sequence_id: uuid.UUID, name: str, mailbox_id: uuid.UUID | None
+    conn: Conn,
+    sequence_id: uuid.UUID,
+    name: str,
+    mailbox_id: uuid.UUID | None,
+    mailbox_ids: list[uuid.UUID],
 ) -> bool:
     status = await conn.execute(
-        "UPDATE outreach.sequences SET name = $2, mailbox_id = $3 WHERE id = $1",
+        "UPDATE outreach.sequences SET name = $2, mailbox_id = $3, mailbox_ids = $4 WHERE id = $1",
         sequence_id,
         name,
         mailbox_id,
+        mailbox_ids,
     )
     return status == "UPDATE 1"
+
+
+async def pick_mailbox(conn: Conn, pool: list[uuid.UUID], since: datetime) -> uuid.UUID | None:
+    """Rotation: of the pool's active mailboxes, the one given the fewest emails since
+    `since` (messages scheduled in this transaction count, so a batch spreads out)."""
+    return await conn.fetchval(
+        "SELECT m.id FROM outreach.mailboxes m WHERE m.id = ANY ($1::uuid[]) AND m.active "
+        "ORDER BY (SELECT count(*) FROM outreach.messages x WHERE x.mailbox_id = m.id "
+        "          AND x.direction = 'outbound' AND x.created_at >= $2), "
+        "         array_position($1::uuid[], m.id) LIMIT 1",
+        pool,
+        since,
+    )
+
+
+async def keep_mailbox(conn: Conn, enrollment_id: uuid.UUID, mailbox_id: uuid.UUID) -> None:
+    """The lead's thread stays on the mailbox that wrote to it first."""
+    await conn.execute(
+        "UPDATE outreach.enrollments SET mailbox_id = $2 WHERE id = $1 AND mailbox_id IS NULL",
+        enrollment_id,
+        mailbox_id,
+    )
 
 
 async def replace_steps(conn: Conn, sequence_id: uuid.UUID, steps: list[dict[str, Any]]) -> None:
@@ -262,8 +304,8 @@ async def list_enrollments(conn: Conn, sequence_id: uuid.UUID) -> list[Enrollmen
 
 # Due steps of active enrollments in active sequences; SKIP LOCKED lets ticks overlap.
 _DUE = """
-SELECT e.id AS enrollment_id, e.lead_id, e.sequence_id, e.next_position, s.mailbox_id,
-       st.id AS step_id, st.channel,
+SELECT e.id AS enrollment_id, e.lead_id, e.sequence_id, e.next_position,
+       e.mailbox_id AS kept_mailbox_id, s.mailbox_id, s.mailbox_ids, st.id AS step_id, st.channel,
        (SELECT delay_minutes FROM outreach.sequence_steps n
         WHERE n.sequence_id = e.sequence_id AND n.position = e.next_position + 1) AS next_delay
 FROM outreach.enrollments e

@@ -21,6 +21,8 @@ class StepIn(Strict):
 class SequenceIn(Strict):
     name: Name
     mailbox_id: uuid.UUID | None = None
+    # More mailboxes to rotate over: each lead is written from one of them, least used first.
+    mailbox_ids: Annotated[list[uuid.UUID], Field(max_length=50)] = []
     steps: Annotated[list[StepIn], Field(min_length=1, max_length=20)]
 
 

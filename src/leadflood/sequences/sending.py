@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from leadflood.messaging.repository import Mailbox
 
 
 def local_day(now: datetime, timezone: str):
@@ -26,3 +30,12 @@ def wait_for_tomorrow(now: datetime, timezone: str, start: time) -> timedelta:
     zone = ZoneInfo(timezone)
     tomorrow = now.astimezone(zone).date() + timedelta(days=1)
     return datetime.combine(tomorrow, start, tzinfo=zone).astimezone(UTC) - now.astimezone(UTC)
+
+
+def daily_limit_on(mailbox: Mailbox, day: date) -> int:
+    """The day's limit: the warm-up ramp (start + step per day since it began), never
+    above the mailbox's daily limit."""
+    if mailbox.warmup_start is None or mailbox.warmup_started_on is None:
+        return mailbox.daily_limit
+    days = max((day - mailbox.warmup_started_on).days, 0)
+    return min(mailbox.daily_limit, mailbox.warmup_start + days * mailbox.warmup_step)

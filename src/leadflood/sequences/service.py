@@ -5,6 +5,7 @@ itself is the message.send job (sequences/tasks.py) on a messaging channel."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from leadflood.core.settings import Settings
 from leadflood.core.status import EnrollmentStatus, MessageStatus, SequenceStatus
 from leadflood.core.uow import Tx
 from leadflood.messaging import repository as messaging_repo
+from leadflood.messaging import servers
 from leadflood.messaging import service as messaging
 from leadflood.messaging.channels import Outgoing
 from leadflood.messaging.repository import Message
@@ -29,7 +31,12 @@ from leadflood.sequences import repository as repo
 from leadflood.sequences import templates, unsubscribe
 from leadflood.sequences.repository import EnrollmentCandidate
 from leadflood.sequences.schemas import SequenceIn
-from leadflood.sequences.sending import local_day, wait_for_tomorrow, wait_for_window
+from leadflood.sequences.sending import (
+    daily_limit_on,
+    local_day,
+    wait_for_tomorrow,
+    wait_for_window,
+)
 
 log = structlog.get_logger("leadflood.sequences")
 
@@ -63,12 +70,27 @@ def _check_steps(body: SequenceIn) -> list[dict[str, Any]]:
     return steps
 
 
+async def _check_mailboxes(tx: Tx, body: SequenceIn) -> list[uuid.UUID]:
+    if body.mailbox_id and await messaging_repo.get_mailbox(tx, body.mailbox_id) is None:
+        raise BadRequest(
+            "unknown_mailbox", "mailbox_id does not name a mailbox", details={"field": "mailbox_id"}
+        )
+    pool = [m for m in dict.fromkeys(body.mailbox_ids) if m != body.mailbox_id]
+    for n, mailbox_id in enumerate(pool):
+        if await messaging_repo.get_mailbox(tx, mailbox_id) is None:
+            raise BadRequest(
+                "unknown_mailbox",
+                "mailbox_ids names a mailbox that does not exist",
+                details={"field": f"mailbox_ids[{n}]"},
+            )
+    return pool
+
+
 async def create_sequence(tx: Tx, principal: Principal | None, body: SequenceIn) -> repo.Sequence:
     steps = _check_steps(body)
-    if body.mailbox_id and await messaging_repo.get_mailbox(tx, body.mailbox_id) is None:
-        raise BadRequest("unknown_mailbox", "mailbox_id does not name a mailbox")
+    pool = await _check_mailboxes(tx, body)
     sequence = await repo.insert_sequence(
-        tx, body.name, body.mailbox_id, principal.user_id if principal else None
+        tx, body.name, body.mailbox_id, pool, principal.user_id if principal else None
     )
     await repo.replace_steps(tx, sequence.id, steps)
     await tx.audit(principal, "create", "sequence", sequence.id, {"name": body.name})
@@ -79,7 +101,10 @@ async def update_sequence(
     tx: Tx, principal: Principal | None, sequence_id: uuid.UUID, body: SequenceIn
 ) -> repo.Sequence:
     steps = _check_steps(body)
-    if not await repo.update_sequence(tx, sequence_id, body.name, body.mailbox_id):
+    if await repo.get_sequence(tx, sequence_id) is None:
+        raise _not_found("sequence")
+    pool = await _check_mailboxes(tx, body)
+    if not await repo.update_sequence(tx, sequence_id, body.name, body.mailbox_id, pool):
         raise _not_found("sequence")
     await repo.replace_steps(tx, sequence_id, steps)
     await tx.audit(principal, "update", "sequence", sequence_id, {"steps": len(steps)})
@@ -111,7 +136,8 @@ async def set_status(
             details={"from": sequence.status, "to": status},
         )
     sends_email = any(step.channel == "email" for step in sequence.steps)
-    if status == SequenceStatus.active and sends_email and sequence.mailbox_id is None:
+    no_mailbox = sequence.mailbox_id is None and not sequence.mailbox_ids
+    if status == SequenceStatus.active and sends_email and no_mailbox:
         raise BadRequest("mailbox_required", "choose the mailbox email steps send from")
     await repo.set_status(tx, sequence_id, status)
     await tx.audit(principal, status, "sequence", sequence_id)
@@ -160,9 +186,8 @@ async def enroll(
     sequence = await repo.get_sequence(tx, sequence_id)
     if sequence is None:
         raise _not_found("sequence")
-    mailbox = (
-        await messaging_repo.get_mailbox(tx, sequence.mailbox_id) if sequence.mailbox_id else None
-    )
+    main_mailbox = sequence.mailbox_id or next(iter(sequence.mailbox_ids), None)
+    mailbox = await messaging_repo.get_mailbox(tx, main_mailbox) if main_mailbox else None
     sender = (mailbox.from_name if mailbox else None) or ""
     leads = {lead.id: lead for lead in await repo.leads_for_enrollment(tx, lead_ids)}
     first_at = datetime.now(UTC) + timedelta(minutes=sequence.steps[0].delay_minutes)
@@ -218,6 +243,12 @@ async def tick_batch(tx: Tx, at: datetime) -> tuple[int, int, bool]:
     scheduled = skipped = 0
     due = await repo.due_steps(tx, at, TICK_BATCH)
     for step in due:
+        mailbox_id = step.kept_mailbox_id
+        if step.channel == "email" and mailbox_id is None:
+            mailbox_id = await repo.pick_mailbox(tx, step.pool, at - timedelta(days=1))
+            mailbox_id = mailbox_id or step.mailbox_id  # all paused: it waits on the main one
+            if mailbox_id is not None:
+                await repo.keep_mailbox(tx, step.enrollment_id, mailbox_id)
         conversation = await messaging_repo.conversation_for(tx, step.lead_id, step.channel)
         message_id = await messaging_repo.insert_message(
             tx,
@@ -226,7 +257,7 @@ async def tick_batch(tx: Tx, at: datetime) -> tuple[int, int, bool]:
                 "lead_id": step.lead_id,
                 "enrollment_id": step.enrollment_id,
                 "step_id": step.step_id,
-                "mailbox_id": step.mailbox_id,
+                "mailbox_id": mailbox_id if step.channel == "email" else step.mailbox_id,
                 "direction": "outbound",
                 "channel": step.channel,
                 "kind": "sequence",
@@ -255,7 +286,7 @@ def unsubscribe_url(settings: Settings, lead_id: uuid.UUID) -> str:
 
 async def prepare_send(
     tx: Tx, settings: Settings, message_id: uuid.UUID, now: datetime
-) -> Outgoing | dict[str, Any]:
+) -> Outgoing | Later | dict[str, Any]:
     """What one attempt of message.send will send, or the outcome that ends it without a
     send (sent already, cancelled, a template error). Raises `Deferred` outside the send
     window or at the mailbox's daily limit (the unit taken here is given back if the send
@@ -274,7 +305,8 @@ async def prepare_send(
     mailbox = (
         await messaging_repo.get_mailbox(tx, message.mailbox_id) if message.mailbox_id else None
     )
-    if enrollment is not None and enrollment.status != EnrollmentStatus.active:
+    # A completed enrollment still sends a step queued again after a soft bounce.
+    if enrollment is not None and enrollment.status == EnrollmentStatus.stopped:
         reason = f"enrollment {enrollment.status}: {enrollment.stop_reason}"
         return await messaging.cancel(tx, message_id, reason)
     if enrollment is not None and enrollment.sequence_status == SequenceStatus.paused:
@@ -315,7 +347,7 @@ async def prepare_send(
             message, subject = await _threaded(tx, message, subject, context)
     outgoing = Outgoing(message, lead, mailbox, subject, body, link, now)
     if message.channel == "email":
-        return await _take_email_unit(tx, outgoing)
+        return await _take_email_unit(tx, settings, outgoing)
     return outgoing
 
 
@@ -342,34 +374,75 @@ async def _threaded(
     return message, subject
 
 
-async def _take_email_unit(tx: Tx, outgoing: Outgoing) -> Outgoing:
-    mailbox, lead, now = outgoing.mailbox, outgoing.lead, outgoing.started
+@dataclasses.dataclass(frozen=True, slots=True)
+class Later:
+    """Not now: what was decided (a send slot taken or given up) is committed first, then
+    the job runs again after `delay`."""
+
+    delay: timedelta
+    reason: str
+
+
+async def _take_email_unit(tx: Tx, settings: Settings, outgoing: Outgoing) -> Outgoing | Later:
+    """The mailbox's turn for this email: its send window, its spacing (a slot at least
+    min_spacing_s plus jitter after the previous one), and a unit of its daily limit (or
+    of its warm-up ramp)."""
+    mailbox, lead, now, message = (
+        outgoing.mailbox,
+        outgoing.lead,
+        outgoing.started,
+        outgoing.message,
+    )
+    if mailbox is not None and not mailbox.active and mailbox.paused_reason:
+        # Paused by its bounce rate: queued mail waits for a person to look, not fails.
+        raise Deferred(PAUSED_RECHECK, f"{mailbox.from_email} is paused: {mailbox.paused_reason}")
     if mailbox is None or not mailbox.active:
         raise PermanentProviderError("smtp", "no_mailbox", "no active mailbox to send from")
     if not lead.email:
         raise PermanentProviderError("smtp", "no_email", "the lead has no email address")
-    if outgoing.message.kind == "manual":
+    secrets = await messaging_repo.mailbox_secrets(tx, mailbox.id)
+    try:
+        smtp = servers.smtp_for(secrets, settings) if secrets else None
+    except ValueError:
+        raise PermanentProviderError(
+            "smtp", "credentials_unreadable", "re-enter the mailbox's SMTP password"
+        ) from None
+    if message.kind == "manual":
         # A person answering a lead who wrote back: now, not behind the cold limit/window.
-        return outgoing
+        return dataclasses.replace(outgoing, smtp=smtp)
     wait = wait_for_window(now, mailbox.timezone, mailbox.window_start, mailbox.window_end)
     if wait is not None:
-        raise Deferred(wait, f"outside the send window of {mailbox.from_email}")
+        return await _give_up_slot(
+            tx, message, wait, f"outside the send window of {mailbox.from_email}"
+        )
+    if message.not_before is None:
+        slot = await messaging_repo.reserve_send_slot(tx, mailbox.id, now)
+        await messaging_repo.update_message(tx, message.id, {"not_before": slot})
+        if slot - now > SLOT_SLACK:
+            return Later(slot - now, f"spacing sends from {mailbox.from_email}")
+    elif message.not_before - now > SLOT_SLACK:
+        raise Deferred(message.not_before - now, f"spacing sends from {mailbox.from_email}")
     day = local_day(now, mailbox.timezone)
-    if not await messaging_repo.take_send_unit(tx, mailbox.id, day, mailbox.daily_limit):
-        raise Deferred(
+    if not await messaging_repo.take_send_unit(tx, mailbox.id, day, daily_limit_on(mailbox, day)):
+        return await _give_up_slot(
+            tx,
+            message,
             wait_for_tomorrow(now, mailbox.timezone, mailbox.window_start),
             f"daily limit of {mailbox.from_email} reached",
         )
-    return Outgoing(
-        outgoing.message,
-        lead,
-        mailbox,
-        outgoing.subject,
-        outgoing.body,
-        outgoing.unsubscribe_url,
-        now,
-        unit_day=day,
-    )
+    return dataclasses.replace(outgoing, unit_day=day, smtp=smtp)
+
+
+# A slot this close is now: the job queue does not wake to the millisecond.
+SLOT_SLACK = timedelta(seconds=1)
+
+
+async def _give_up_slot(tx: Tx, message: Message, wait: timedelta, reason: str) -> Later:
+    """Held past its slot (window closed, day full): it takes a new slot when it wakes,
+    so a morning's backlog is spaced out again instead of leaving at once."""
+    if message.not_before is not None:
+        await messaging_repo.update_message(tx, message.id, {"not_before": None})
+    return Later(wait, reason)
 
 
 async def record_sent(tx: Tx, outgoing: Outgoing, sent: dict[str, Any]) -> None:
@@ -381,6 +454,34 @@ async def record_sent(tx: Tx, outgoing: Outgoing, sent: dict[str, Any]) -> None:
             # (a send window or a daily limit may have held it for hours).
             await repo.delay_from_send(tx, message.enrollment_id, message.step_id, outgoing.started)
         await repo.complete_if_done(tx, message.enrollment_id)
+
+
+async def record_failure(tx: Tx, outgoing: Outgoing, exc: Exception) -> None:
+    """A failed send; a recipient the receiving server refuses for good (550 5.1.1 at
+    RCPT) is a hard bounce like any returned mail: suppressed, sequences stopped."""
+    await messaging.record_failure(tx, outgoing, exc)
+    if outgoing.message.channel != "email" or not _refused_for_good(exc):
+        return
+    assert isinstance(exc, PermanentProviderError)
+    message = outgoing.message
+    await messaging_repo.update_message(tx, message.id, {"sent_at": outgoing.started})
+    bounced = dataclasses.replace(
+        message,
+        sent_at=outgoing.started,
+        mailbox_id=(outgoing.mailbox.id if outgoing.mailbox else message.mailbox_id),
+    )
+    addresses = [outgoing.lead.email] if outgoing.lead.email else []
+    await messaging.mark_bounced(tx, addresses, bounced, exc.message)
+    await repo.stop_enrollments(tx, message.lead_id, "bounced")
+
+
+def _refused_for_good(exc: Exception) -> bool:
+    if not isinstance(exc, PermanentProviderError) or exc.provider != "smtp":
+        return False
+    if exc.code == "recipient_refused":
+        return True
+    # Refused after DATA with the RFC 3463 code of a bad address (5.1.x).
+    return exc.code == "smtp_rejected" and re.search(r"\b5\.1\.\d{1,3}\b", exc.message) is not None
 
 
 async def stop_for_lead(tx: Tx, lead_id: uuid.UUID, reason: str) -> int:

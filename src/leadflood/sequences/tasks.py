@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from leadflood.core.executions import Execution
+from leadflood.core.executions import Deferred, Execution
 from leadflood.core.jobs import JobContext, job
 from leadflood.core.retry import NO_RETRY
 from leadflood.core.runtime import Runtime
@@ -30,13 +30,15 @@ async def send_message(ctx: JobContext, execution: Execution) -> dict[str, Any]:
     settings = ctx.runtime.settings
     async with ctx.unit_of_work() as tx:
         prepared = await service.prepare_send(tx, settings, message_id, datetime.now(UTC))
+    if isinstance(prepared, service.Later):
+        raise Deferred(prepared.delay, prepared.reason)  # after its slot decision committed
     if not isinstance(prepared, Outgoing):
         return prepared
     try:
         sent = await channel_for(prepared.message.channel, settings).send(prepared)
     except Exception as exc:
         async with ctx.unit_of_work() as tx:
-            await messaging.record_failure(tx, prepared, exc)
+            await service.record_failure(tx, prepared, exc)
         raise
     async with ctx.unit_of_work() as tx:
         await service.record_sent(tx, prepared, sent)

@@ -50,11 +50,16 @@ async def mailboxes(request: Request, principal: Principal = READ, tx: Tx = TX) 
 @router.post("/mailboxes")
 async def mailbox_create(request: Request, principal: Principal = DEFINE, tx: Tx = TX) -> Response:
     values = {k: str(v) for k, v in (await request.form()).items() if str(v).strip()}
+    key = runtime_of(request).settings.secret_key.get_secret_value()
     try:
-        await attempt(tx, messaging.create_mailbox(tx, principal, MailboxIn(**values)))
+        body = MailboxIn(**forms.nested(values, ("smtp", "imap")))
+        await attempt(tx, messaging.create_mailbox(tx, principal, body, key))
     except (ValidationError, AppError) as exc:
         errors = (
-            forms.validation_errors(exc, whole_path=True)
+            {
+                k.replace(".", "_"): v
+                for k, v in forms.validation_errors(exc, whole_path=True).items()
+            }
             if isinstance(exc, ValidationError)
             else {"__all__": exc.message}
         )

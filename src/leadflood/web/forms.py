@@ -176,3 +176,17 @@ def parse_form(
     for f in fields:
         f.error = errors.pop(f.name, None)
     return body, fields, errors
+
+
+def nested(values: dict[str, str], groups: tuple[str, ...]) -> dict[str, Any]:
+    """Flat form fields `smtp_host`, `smtp_port`... as `{"smtp": {"host": ..., ...}}` for
+    the groups named; a group whose host is empty is left out (its other fields carry
+    defaults)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        group = next((g for g in groups if key.startswith(g + "_")), None)
+        if group is None:
+            out[key] = value
+        elif values.get(f"{group}_host"):
+            out.setdefault(group, {})[key[len(group) + 1 :]] = value
+    return out

@@ -26,6 +26,7 @@ class SmtpConfig:
     password: str | None = None
     starttls: bool = False
     timeout_s: float = 10.0
+    tls: bool = False  # implicit TLS (port 465) instead of STARTTLS
 
 
 def config_from(settings: Settings) -> SmtpConfig | None:
@@ -43,9 +44,15 @@ def config_from(settings: Settings) -> SmtpConfig | None:
 
 
 def _send(config: SmtpConfig, message: EmailMessage) -> None:
-    with smtplib.SMTP(config.host, config.port, timeout=config.timeout_s) as smtp:
-        if config.starttls:
-            smtp.starttls(context=ssl.create_default_context())
+    context = ssl.create_default_context()
+    opened = (
+        smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout_s, context=context)
+        if config.tls
+        else smtplib.SMTP(config.host, config.port, timeout=config.timeout_s)
+    )
+    with opened as smtp:
+        if config.starttls and not config.tls:
+            smtp.starttls(context=context)
         if config.username and config.password:
             smtp.login(config.username, config.password)
         smtp.send_message(message)
