@@ -9,7 +9,7 @@ from leadflood.core.uow import unit_of_work
 from leadflood.sequences.tasks import tick
 from tests.conftest import drain_jobs
 from tests.outreach.helpers import scalar
-from tests.outreach.test_sequences import lead, mailbox, sent_mail, sequence, smtp  # noqa: F401
+from tests.outreach.test_sequences import lead, mailbox, sent_mail, sequence
 from tests.sql import run
 
 INJECTED = "Hello\r\nBcc: victim@example.com"
@@ -41,7 +41,7 @@ async def test_a_rendered_subject_with_a_line_break_fails_the_send(
     client,
     runtime,
     manager,
-    smtp,  # noqa: F811
+    smtp,
 ) -> None:
     box = await mailbox(client, manager)
     seq = await sequence(client, manager, box)

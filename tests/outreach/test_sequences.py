@@ -12,33 +12,17 @@ from datetime import time, timedelta
 from email.message import EmailMessage
 from urllib.parse import urlencode
 
-import pytest
 from pydantic import SecretStr
 
 from leadflood.core.uow import single_statements, unit_of_work
-from leadflood.integrations.smtp.sink import start_sink
 from leadflood.integrations.trengo.client import sign
 from leadflood.sequences.tasks import tick
 from tests.conftest import PASSWORD, drain_jobs
-from tests.live import free_port
 from tests.outreach.helpers import make_jobs_due, scalar
 from tests.provider_fakes import FakeTrengo, Scripted, fixture
 from tests.sql import run
 
 INBOUND_SECRET = "inbound-secret"
-
-
-@pytest.fixture
-def smtp(runtime):
-    """A real SMTP server (the built-in sink) receiving what the sender sends."""
-    port = free_port()
-    sink = start_sink(runtime.db.url, port)
-    s = runtime.settings
-    s.smtp_host, s.smtp_port = "127.0.0.1", port
-    s.inbound_email_secret = SecretStr(INBOUND_SECRET)
-    s.public_base_url = "https://app.example.com"
-    yield
-    sink.stop()
 
 
 async def sent_mail(runtime) -> list[email.message.EmailMessage]:

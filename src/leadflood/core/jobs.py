@@ -110,6 +110,7 @@ def load_job_modules() -> None:
         "leadflood.prospecting.tasks",
         "leadflood.enrichment.tasks",
         "leadflood.sequences.tasks",
+        "leadflood.inbox.tasks",
         "leadflood.reconcile.tasks",
     ):
         try:
@@ -233,6 +234,7 @@ def periodic_jobs(settings: Any) -> dict[str, float]:
     time however many workers there are."""
     return {
         "sequence.tick": 60.0,
+        "mailbox.poll": settings.imap_poll_interval_s,
         RECONCILE: settings.reconcile_interval_s,
         RETRY_UNROUTED: settings.unrouted_retry_interval_s,
     }

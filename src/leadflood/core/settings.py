@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     # A job whose worker stopped heartbeating this long ago is handed to another worker.
     job_heartbeat_timeout_s: float = Field(default=30.0, ge=1)
     unrouted_retry_interval_s: float = Field(default=60.0, gt=0)
+    # How often every mailbox with an IMAP inbox is read for replies and bounces.
+    imap_poll_interval_s: float = Field(default=60.0, gt=0)
     # SMTP for the email delivery channel (and outreach email later).
     smtp_host: str | None = None
     smtp_port: int = 25

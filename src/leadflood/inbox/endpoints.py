@@ -72,6 +72,18 @@ async def reply(
     )
 
 
+@router.get(
+    "/v1/inbox/unmatched",
+    summary="Inbound mail no lead matched (a colleague answering, a forward), newest first",
+    response_model=Items[mo.UnmatchedInbound],
+)
+async def unmatched(
+    limit: int = Query(100, ge=1, le=500),
+    call: Call = call_as(Permission.outreach_read),
+) -> dict:
+    return {"items": await service.unmatched(call.tx, limit)}
+
+
 @router.post(
     "/v1/webhooks/{provider}",
     summary="Inbound messages (email, trengo); signed",

@@ -216,6 +216,16 @@ async def update_message(conn: Conn, message_id: uuid.UUID, values: dict[str, An
     )
 
 
+async def fail_message(conn: Conn, message_id: uuid.UUID, error: str) -> None:
+    """A send that gave up; a refusal already recorded as a bounce stays a bounce."""
+    await conn.execute(
+        "UPDATE outreach.messages SET status = 'failed', error = $2 "
+        "WHERE id = $1 AND status <> 'bounced'",
+        message_id,
+        error,
+    )
+
+
 async def touch_conversation(
     conn: Conn, conversation_id: uuid.UUID, at: datetime, *, unread: bool
 ) -> None:

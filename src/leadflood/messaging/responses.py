@@ -13,6 +13,7 @@ from leadflood.messaging.repository import Mailbox as Mailbox
 from leadflood.messaging.repository import Message as Message
 from leadflood.messaging.repository import Suppression as Suppression
 from leadflood.messaging.repository import Thread as Thread
+from leadflood.messaging.repository import UnmatchedInbound as UnmatchedInbound
 
 
 class ReplyQueued(ApiModel):
@@ -30,3 +31,5 @@ class InboundResult(ApiModel):
     lead_id: uuid.UUID | None = None
     stopped: int | None = None
     reason: str | None = None
+    bounce_type: str | None = None  # hard | soft
+    retry: bool | None = None  # a soft bounce: the message goes out again later

@@ -3,23 +3,11 @@ uses them (never logged, never returned)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from leadflood.core.security import decrypt_secret
 from leadflood.core.settings import Settings
+from leadflood.integrations.imap.reader import ImapConfig
 from leadflood.integrations.smtp.sender import SmtpConfig
 from leadflood.messaging.repository import MailboxSecrets
-
-
-@dataclass(frozen=True)
-class ImapConfig:
-    host: str
-    port: int
-    security: str  # tls | starttls | none
-    username: str
-    password: str = field(repr=False)
-    folder: str = "INBOX"
-    timeout_s: float = 20.0
 
 
 def _password(token: str | None, settings: Settings) -> str | None:

@@ -90,11 +90,7 @@ async def record_failure(tx: Tx, outgoing: Outgoing, exc: Exception) -> None:
 
 async def send_failed(tx: Tx, execution: Execution, error: str) -> None:
     """The send job gave up: the message shows why."""
-    await repo.update_message(
-        tx,
-        uuid.UUID(execution.payload["message_id"]),
-        {"status": "failed", "error": error[:2000]},
-    )
+    await repo.fail_message(tx, uuid.UUID(execution.payload["message_id"]), error[:2000])
 
 
 # ---- what comes back ---------------------------------------------------------------------
@@ -275,6 +271,13 @@ async def get_mailbox(tx: Tx, mailbox_id: uuid.UUID) -> repo.Mailbox:
     if found is None:
         raise NotFound("mailbox_not_found", "no mailbox with this id")
     return found
+
+
+async def queue_inbox_check(tx: Tx, mailbox_id: uuid.UUID) -> None:
+    mailbox = await get_mailbox(tx, mailbox_id)
+    if not mailbox.imap_host:
+        raise BadRequest("no_imap", "this mailbox has no IMAP inbox to read")
+    await tx.enqueue("mailbox.poll", {"mailbox_id": str(mailbox_id)})
 
 
 async def delete_mailbox(tx: Tx, principal: Principal | None, mailbox_id: uuid.UUID) -> None:

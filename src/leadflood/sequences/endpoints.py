@@ -57,6 +57,17 @@ async def update_mailbox(mailbox_id: uuid.UUID, body: MailboxIn, call: Call = DE
     return await messaging.update_mailbox(call.tx, call.principal, mailbox_id, body, key)
 
 
+@router.post(
+    "/v1/mailboxes/{mailbox_id}/check",
+    status_code=202,
+    summary="Read the mailbox's IMAP inbox now (else every LEADFLOOD_IMAP_POLL_INTERVAL_S)",
+    response_model=Success,
+)
+async def check_mailbox(mailbox_id: uuid.UUID, call: Call = WORK) -> dict:
+    await messaging.queue_inbox_check(call.tx, mailbox_id)
+    return {"success": True}
+
+
 @router.delete(
     "/v1/mailboxes/{mailbox_id}",
     summary="Delete a mailbox no live sequence sends from",

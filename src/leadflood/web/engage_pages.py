@@ -233,7 +233,15 @@ async def run_tick(request: Request, principal: Principal = DEFINE) -> HTMLRespo
 async def inbox_page(request: Request, principal: Principal = READ, tx: Tx = TX) -> HTMLResponse:
     unread = request.query_params.get("unread") == "1"
     items = await inbox.conversations(tx, unread_only=unread)
-    return render(request, "outreach/inbox.html", principal, conversations=items, unread=unread)
+    unmatched = await inbox.unmatched(tx, 50)
+    return render(
+        request,
+        "outreach/inbox.html",
+        principal,
+        conversations=items,
+        unread=unread,
+        unmatched=unmatched,
+    )
 
 
 @router.get("/inbox/{conversation_id}")
