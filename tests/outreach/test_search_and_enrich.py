@@ -446,3 +446,29 @@ async def test_enrich_without_hunter_key_is_503(client, runtime, manager) -> Non
         response.status_code == 503
         and response.json()["error"]["code"] == "provider_not_configured"
     )
+
+
+async def test_a_lead_created_with_enrich_starts_its_enrichment(
+    client, runtime, manager, fakes
+) -> None:
+    body = {"email": "ana@acme.example", "company_domain": "acme.example", "enrich": True}
+    created = await client.post("/v1/leads", json=body, headers=manager)
+    assert created.status_code == 201, created.text
+    job_id = created.json()["enrichment_job_id"]
+    assert job_id is not None
+    await drain_jobs(runtime)
+    assert (await client.get(f"/v1/jobs/{job_id}", headers=manager)).json()["status"] == "completed"
+    detail = (await client.get(f"/v1/leads/{created.json()['id']}", headers=manager)).json()
+    assert detail["status"] == "enriched" and detail["email_status"] == "valid"
+    plain = await client.post("/v1/leads", json={"email": "bo@acme.example"}, headers=manager)
+    assert plain.status_code == 201 and plain.json()["enrichment_job_id"] is None
+
+
+async def test_enrich_on_create_without_a_provider_creates_nothing(
+    client, runtime, manager
+) -> None:
+    body = {"email": "x@acme.example", "enrich": True}
+    response = await client.post("/v1/leads", json=body, headers=manager)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "provider_not_configured"
+    assert await scalar(runtime, "SELECT count(*) FROM outreach.leads") == 0

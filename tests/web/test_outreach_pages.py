@@ -107,3 +107,30 @@ async def test_analytics_inbox_and_sink_pages_render(web, runtime) -> None:
         headers=ORIGIN,
     )
     assert bad.status_code == 400 and "unknown variable" in bad.text
+
+
+async def test_a_lead_is_added_by_hand_and_enriched_from_the_leads_page(web, runtime) -> None:
+    bad = await web.post(
+        "/outreach/leads", data={"email": "not an address", "first_name": "Ana"}, headers=ORIGIN
+    )
+    assert bad.status_code == 400
+    assert re.search(r'data-field="email">.*?class="error"', bad.text, re.S)
+    assert 'value="Ana"' in bad.text  # what was typed stays
+    made = await web.post(
+        "/outreach/leads",
+        data={
+            "email": "ana@acme.example",
+            "first_name": "<b>Ana</b>",
+            "company": "Acme",
+            "enrich": "on",
+        },
+        headers=ORIGIN,
+    )
+    assert made.status_code == 303
+    page = await web.get(made.headers["location"])
+    assert "&lt;b&gt;Ana&lt;/b&gt;" in page.text and "<b>Ana</b>" not in page.text
+    await drain_jobs(runtime)
+    page = await web.get(made.headers["location"])
+    assert "enriched" in page.text
+    again = await web.post("/outreach/leads", data={"email": "ana@acme.example"}, headers=ORIGIN)
+    assert again.status_code == 400 and "a lead with this email exists" in again.text

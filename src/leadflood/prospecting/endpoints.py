@@ -122,11 +122,13 @@ async def list_leads(
 @router.post(
     "/v1/leads",
     status_code=201,
-    summary="Create an outreach lead by hand",
-    response_model=out.Prospect,
+    summary="Create an outreach lead by hand (`enrich: true` starts its enrichment)",
+    response_model=out.ProspectCreated,
 )
 async def create_lead(body: LeadIn, call: Call = WORK) -> JSONResponse:
-    return await call.idempotent(service.create_lead(call.tx, call.principal, body))
+    return await call.idempotent(
+        service.create_lead_and_enrich(call.tx, call.settings, call.principal, body)
+    )
 
 
 @router.get(

@@ -111,6 +111,13 @@ class Prospect:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ProspectCreated(Prospect):
+    """A lead just created, with the job of the enrichment it asked for, if any."""
+
+    enrichment_job_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EnrichmentRun:
     id: uuid.UUID
     provider: str

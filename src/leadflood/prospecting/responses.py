@@ -13,6 +13,7 @@ from leadflood.prospecting.repository import Icp as Icp
 from leadflood.prospecting.repository import IcpListItem as IcpListItem
 from leadflood.prospecting.repository import LeadJob as LeadJob
 from leadflood.prospecting.repository import Prospect as Prospect
+from leadflood.prospecting.repository import ProspectCreated as ProspectCreated
 from leadflood.prospecting.repository import ProspectDetail as ProspectDetail
 from leadflood.prospecting.repository import SearchRun as SearchRun
 

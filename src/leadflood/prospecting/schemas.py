@@ -96,3 +96,6 @@ class LeadIn(BaseModel):
     state: Optional = None
     country: Optional = None
     icp_id: uuid.UUID | None = None
+    # Start an enrichment (the default provider) once the lead is created; the response
+    # carries its job id.
+    enrich: bool = False

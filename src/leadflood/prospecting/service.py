@@ -326,8 +326,20 @@ async def list_leads(
     return {"items": [lead for lead, _ in rows], "next_cursor": next_cursor}
 
 
+async def create_lead_and_enrich(
+    tx: Tx, settings: Settings, principal: Principal | None, body: LeadIn
+) -> repo.ProspectCreated:
+    """A lead by hand, enriched at once when asked (`enrich`): both in one unit of work, so
+    a refused enrichment (no provider configured) creates no lead either."""
+    lead = await create_lead(tx, principal, body)
+    job_id = None
+    if body.enrich:
+        job_id = (await start_enrichment(tx, settings, principal, lead.id))["job_id"]
+    return repo.ProspectCreated(**as_fields(lead), enrichment_job_id=job_id)
+
+
 async def create_lead(tx: Tx, principal: Principal | None, body: LeadIn) -> repo.Prospect:
-    values = {k: v for k, v in body.model_dump().items() if v is not None}
+    values = {k: v for k, v in body.model_dump(exclude={"enrich"}).items() if v is not None}
     email = normalize_email(values["email"])
     if values.get("icp_id") and not await repo.icp_exists(tx, values["icp_id"]):
         raise BadRequest("unknown_icp", "icp_id does not name an ICP")

@@ -23,7 +23,7 @@ from leadflood.enrichment.enrichers import EnrichmentProvider
 from leadflood.enrichment.service import start_enrichment
 from leadflood.prospecting import service
 from leadflood.prospecting.repository import SORTS
-from leadflood.prospecting.schemas import IcpIn, SearchIn
+from leadflood.prospecting.schemas import IcpIn, LeadIn, SearchIn
 from leadflood.prospecting.sources import ProspectProvider
 from leadflood.web import forms
 from leadflood.web.pages import attempt, render
@@ -192,6 +192,51 @@ async def leads(request: Request, principal: Principal = READ, tx: Tx = TX) -> H
         error=error,
         icps=await service.list_icps(tx),
     )
+
+
+LEAD_FORM_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "title",
+    "company",
+    "company_domain",
+    "phone",
+)
+
+
+@router.post("/leads")
+async def lead_create(request: Request, principal: Principal = WORK, tx: Tx = TX) -> Response:
+    """Add one lead by hand, optionally enriching it at once."""
+    form = dict(await request.form())
+    values = {k: str(form[k]).strip() for k in LEAD_FORM_FIELDS if str(form.get(k, "")).strip()}
+    settings = runtime_of(request).settings
+    try:
+        body = LeadIn(**values, enrich=form.get("enrich") == "on")
+        lead = await attempt(tx, service.create_lead_and_enrich(tx, settings, principal, body))
+    except (ValidationError, AppError) as exc:
+        errors = (
+            forms.validation_errors(exc)
+            if isinstance(exc, ValidationError)
+            else {"__all__": exc.message}
+        )
+        page = await service.list_leads(
+            tx, filters={}, q=None, sort="-created_at", cursor=None, limit=50
+        )
+        return render(
+            request,
+            "outreach/leads.html",
+            principal,
+            status=400,
+            page=page,
+            filters={},
+            sorts=list(SORTS),
+            error=None,
+            icps=await service.list_icps(tx),
+            values=values,
+            errors=errors,
+        )
+    return RedirectResponse(f"/outreach/leads/{lead.id}", status_code=303)
 
 
 @router.get("/leads/{lead_id}")
