@@ -252,8 +252,31 @@ def hunter_error(status: int, error_id: str, details: str) -> Scripted:
 
 
 class FakeTrengo(FakeProvider):
+    """Trengo's send endpoints: free text (`/api/v2/messages`) and WhatsApp conversations
+    started with an approved template (`/api/v2/wa_sessions`, answered with the ticket's
+    shape as in trengo/wa_session_created.json)."""
+
     def __init__(self) -> None:
-        super().__init__([Route("/api/v2/messages", self._send, methods=["POST"])])
+        super().__init__(
+            [
+                Route("/api/v2/messages", self._send, methods=["POST"]),
+                Route("/api/v2/wa_sessions", self._wa_session, methods=["POST"]),
+            ]
+        )
+
+    async def _wa_session(self, request: Request) -> Response:
+        seen, scripted = await self._record(request)
+        if scripted:
+            return reply(scripted)
+        if seen.headers.get("authorization") != "Bearer trengo-test-token":
+            return reply(Scripted(401, {"message": "Unauthenticated."}))
+        body = seen.body
+        if not str(body.get("recipient_phone_number", "")).startswith("+") or not body.get(
+            "hsm_id"
+        ):
+            return reply(Scripted(422, {"message": "The given data was invalid."}))
+        created = fixture("trengo", "wa_session_created")
+        return reply(Scripted(200, {**created, "id": 7000 + len(self.seen)}))
 
     async def _send(self, request: Request) -> Response:
         seen, scripted = await self._record(request)

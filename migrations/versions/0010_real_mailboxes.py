@@ -5,7 +5,8 @@
   jitter (`next_send_at` is the next free slot), a warm-up ramp, and a bounce rate above
   which the mailbox pauses itself (`paused_reason`). Passwords are encrypted at rest.
 - sequences.mailbox_ids: the mailboxes a sequence rotates over; enrollments.mailbox_id
-  keeps one lead's thread on one mailbox.
+  keeps one lead's thread on one mailbox. Quiet hours for its WhatsApp/SMS steps.
+- sequence_steps: the approved WhatsApp template (Trengo's HSM id) and its parameters.
 - messages: `opt_out` replies, `full_body` beside the stripped reply, `not_before` (the
   send slot a message holds), `soft_bounces`; attempts record bounces.
 - unmatched_inbound: mail from senders no lead matches, kept for a person to look at.
@@ -51,7 +52,11 @@ ALTER TABLE outreach.mailboxes
         CHECK (bounce_pause_rate > 0 AND bounce_pause_rate <= 1),
     ADD COLUMN paused_reason text;
 
-ALTER TABLE outreach.sequences ADD COLUMN mailbox_ids uuid[] NOT NULL DEFAULT '{}';
+ALTER TABLE outreach.sequences ADD COLUMN mailbox_ids uuid[] NOT NULL DEFAULT '{}',
+    ADD COLUMN quiet_start time DEFAULT '20:00', ADD COLUMN quiet_end time DEFAULT '09:00',
+    ADD COLUMN timezone text NOT NULL DEFAULT 'UTC';
+ALTER TABLE outreach.sequence_steps ADD COLUMN whatsapp_template_id bigint,
+    ADD COLUMN template_params jsonb NOT NULL DEFAULT '[]';
 ALTER TABLE outreach.enrollments
     ADD COLUMN mailbox_id uuid REFERENCES outreach.mailboxes (id) ON DELETE SET NULL;
 
@@ -107,7 +112,10 @@ ALTER TABLE outreach.messages DROP CONSTRAINT messages_kind_check;
 ALTER TABLE outreach.messages ADD CONSTRAINT messages_kind_check
     CHECK (kind IN ('sequence', 'manual', 'reply', 'auto_reply', 'bounce'));
 ALTER TABLE outreach.enrollments DROP COLUMN mailbox_id;
-ALTER TABLE outreach.sequences DROP COLUMN mailbox_ids;
+ALTER TABLE outreach.sequence_steps DROP COLUMN whatsapp_template_id,
+    DROP COLUMN template_params;
+ALTER TABLE outreach.sequences DROP COLUMN mailbox_ids, DROP COLUMN quiet_start,
+    DROP COLUMN quiet_end, DROP COLUMN timezone;
 ALTER TABLE outreach.mailboxes
     DROP COLUMN smtp_host, DROP COLUMN smtp_port, DROP COLUMN smtp_security,
     DROP COLUMN smtp_username, DROP COLUMN smtp_password_enc, DROP COLUMN imap_host,

@@ -604,15 +604,23 @@ async def test_whatsapp_steps_go_through_trengo_and_inbound_is_signed(
         )
         s.trengo_webhook_secret = SecretStr("trengo-hook")
         trengo.script(
-            "/api/v2/messages",
+            "/api/v2/wa_sessions",
             Scripted(429, {"message": "Too Many Attempts."}, {"Retry-After": "2"}),
         )
         steps = [
-            {"channel": "whatsapp", "delay_minutes": 0, "body_template": "Hi {{ first_name }}!"},
+            {
+                "channel": "whatsapp",
+                "delay_minutes": 0,
+                "body_template": "Hi {{ first_name }}!",
+                "whatsapp_template_id": 4711,
+                "template_params": ["{{ first_name }}"],
+            },
             {"channel": "sms", "delay_minutes": 1440, "body_template": "Still keen?"},
         ]
         response = await client.post(
-            "/v1/sequences", json={"name": "WA", "steps": steps}, headers=manager
+            "/v1/sequences",
+            json={"name": "WA", "steps": steps, "quiet_start": None, "quiet_end": None},
+            headers=manager,
         )
         seq = response.json()["id"]
         await client.post(f"/v1/sequences/{seq}/activate", headers=manager)
@@ -627,11 +635,13 @@ async def test_whatsapp_steps_go_through_trengo_and_inbound_is_signed(
         )  # 429: retry
         await make_jobs_due(runtime)
         await drain_jobs(runtime)
-        calls = trengo.calls("/api/v2/messages")
+        # Outside the 24-hour window WhatsApp takes only an approved template; the number
+        # goes in E.164.
+        calls = trengo.calls("/api/v2/wa_sessions")
         assert len(calls) == 2 and calls[-1].body == {
-            "channel_id": 77,
-            "contact_identifier": "+1 602 555 0101",
-            "message": "Hi Ana!",
+            "recipient_phone_number": "+16025550101",
+            "hsm_id": 4711,
+            "params": [{"key": "{{1}}", "value": "Ana"}],
         }
         assert calls[-1].headers["authorization"] == "Bearer trengo-test-token"
         assert await scalar(runtime, "SELECT status FROM outreach.messages") == "sent"

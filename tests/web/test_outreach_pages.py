@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tests.conftest import drain_jobs
+from tests.outreach.helpers import scalar
 from tests.web.test_pages import ORIGIN, browser
 
 
@@ -134,3 +135,26 @@ async def test_a_lead_is_added_by_hand_and_enriched_from_the_leads_page(web, run
     assert "enriched" in page.text
     again = await web.post("/outreach/leads", data={"email": "ana@acme.example"}, headers=ORIGIN)
     assert again.status_code == 400 and "a lead with this email exists" in again.text
+
+
+async def test_a_whatsapp_step_is_set_up_with_its_template_on_the_sequence_form(
+    web, runtime
+) -> None:
+    step = {"name": "WA", "step1_channel": "whatsapp", "step1_body": "Hi {{ first_name }}"}
+    missing = await web.post("/outreach/sequences/new", data=step, headers=ORIGIN)
+    assert missing.status_code == 400 and "approved" in missing.text
+    made = await web.post(
+        "/outreach/sequences/new",
+        data={
+            **step,
+            "step1_whatsapp_template_id": "4711",
+            "step1_template_params": "{{ first_name }}\n{{ company }}",
+        },
+        headers=ORIGIN,
+    )
+    assert made.status_code == 303, made.text
+    assert await scalar(runtime, "SELECT whatsapp_template_id FROM outreach.sequence_steps") == 4711
+    assert (
+        await scalar(runtime, "SELECT template_params::text FROM outreach.sequence_steps")
+        == '["{{ first_name }}", "{{ company }}"]'
+    )

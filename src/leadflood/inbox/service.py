@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
-from leadflood.core.errors import BadRequest, NotFound
+from leadflood.core.errors import BadRequest, Conflict, NotFound
 from leadflood.core.principal import Principal
 from leadflood.core.rows import as_fields
 from leadflood.core.settings import Settings
@@ -256,6 +256,14 @@ async def reply(
     found = await messaging_repo.get_conversation(tx, conversation_id)
     if found is None:
         raise NotFound("conversation_not_found", "no conversation with this id")
+    if found.channel == "whatsapp":
+        wrote = await messaging_repo.last_inbound_at(tx, conversation_id)
+        if wrote is None or datetime.now(UTC) - wrote > WHATSAPP_WINDOW:
+            raise Conflict(
+                "whatsapp_window_closed",
+                "WhatsApp allows free text only within 24 hours of the lead's last message; "
+                "write with an approved template from a sequence step instead",
+            )
     last = await messaging_repo.last_outbound_header(tx, conversation_id)
     inbound = await messaging_repo.last_inbound_header(tx, conversation_id)
     mailbox_id = await messaging_repo.reply_mailbox(tx, conversation_id)
@@ -283,6 +291,10 @@ async def reply(
     job_id = await messaging.queue_send(tx, message_id, found.lead_id)
     await messaging_repo.mark_read(tx, conversation_id)
     return {"message_id": message_id, "job_id": job_id, "status": "queued"}
+
+
+# WhatsApp's customer-service window: free text only this long after the contact wrote.
+WHATSAPP_WINDOW = timedelta(hours=24)
 
 
 async def unsubscribe(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:

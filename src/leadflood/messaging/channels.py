@@ -45,6 +45,10 @@ class Outgoing:
     unit_day: Any = None
     # The mailbox's own SMTP server (else LEADFLOOD_SMTP_*).
     smtp: SmtpConfig | None = None
+    # WhatsApp outside the 24-hour window: (Trengo template id, rendered parameters).
+    whatsapp_template: tuple[int, list[str]] | None = None
+    # WhatsApp/SMS: the lead's number in E.164.
+    phone: str | None = None
 
 
 class MessageChannel(Protocol):
@@ -115,19 +119,25 @@ class TrengoChannel:
             raise PermanentProviderError(
                 "trengo", "provider_not_configured", "set LEADFLOOD_TRENGO_API_KEY and _CHANNEL_ID"
             )
-        phone = outgoing.lead.phone
+        phone = outgoing.phone or outgoing.lead.phone
         if not phone:
             raise PermanentProviderError("trengo", "no_phone", "the lead has no phone number")
         client = TrengoClient(
             s.trengo_api_key.get_secret_value(), s.trengo_base_url, s.provider_timeout_s
         )
         try:
-            sms = outgoing.message.channel == Channel.sms and s.trengo_sms_channel_id
-            response = await client.send_message(
-                channel_id=s.trengo_sms_channel_id if sms else s.trengo_channel_id,
-                to=phone,
-                body=outgoing.body,
-            )
+            if outgoing.whatsapp_template is not None:
+                template_id, params = outgoing.whatsapp_template
+                response = await client.start_whatsapp(
+                    to=phone, template_id=template_id, params=params
+                )
+            else:
+                sms = outgoing.message.channel == Channel.sms and s.trengo_sms_channel_id
+                response = await client.send_message(
+                    channel_id=s.trengo_sms_channel_id if sms else s.trengo_channel_id,
+                    to=phone,
+                    body=outgoing.body,
+                )
         finally:
             await client.close()
         data = response.get("data") or response if isinstance(response, dict) else {}

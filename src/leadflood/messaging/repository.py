@@ -318,6 +318,14 @@ async def last_inbound_header(conn: Conn, conversation_id: uuid.UUID) -> HeaderR
     return HeaderRef(**row) if row else None
 
 
+async def last_inbound_at(conn: Conn, conversation_id: uuid.UUID) -> datetime | None:
+    return await conn.fetchval(
+        "SELECT max(received_at) FROM outreach.messages WHERE conversation_id = $1 "
+        "AND direction = 'inbound'",
+        conversation_id,
+    )
+
+
 async def first_sent_email(
     conn: Conn, enrollment_id: uuid.UUID, other_than: uuid.UUID
 ) -> HeaderRef | None:

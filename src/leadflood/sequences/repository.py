@@ -7,13 +7,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from leadflood.core.api import LocalTime
 from leadflood.core.uow import Conn
 from leadflood.prospecting.repository import LEAD_COLUMNS, Prospect
 
 # ---- sequences --------------------------------------------------------------------------
 
-SEQUENCE_COLUMNS = "id, name, status, mailbox_id, mailbox_ids, created_by, created_at, updated_at"
-STEP_COLUMNS = "id, sequence_id, position, channel, delay_minutes, subject_template, body_template"
+SEQUENCE_COLUMNS = (
+    "id, name, status, mailbox_id, mailbox_ids, quiet_start, quiet_end, timezone, created_by, "
+    "created_at, updated_at"
+)
+STEP_COLUMNS = (
+    "id, sequence_id, position, channel, delay_minutes, subject_template, body_template, "
+    "whatsapp_template_id, template_params"
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -23,6 +30,9 @@ class SequenceHeader:
     status: str
     mailbox_id: uuid.UUID | None
     mailbox_ids: list[uuid.UUID]  # more mailboxes to rotate over, besides mailbox_id
+    quiet_start: LocalTime | None  # WhatsApp/SMS steps wait out [quiet_start, quiet_end)
+    quiet_end: LocalTime | None
+    timezone: str  # of the quiet hours, where the lead's number names no zone of its own
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
@@ -37,6 +47,8 @@ class Step:
     delay_minutes: int
     subject_template: str | None
     body_template: str
+    whatsapp_template_id: int | None  # Trengo's id of an approved WhatsApp template (HSM)
+    template_params: list[str]  # its {{1}}, {{2}}... as templates over the lead
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,39 +129,30 @@ class Enrollment:
     finished_at: datetime | None
     last_position: int | None
     sequence_status: str
+    quiet_start: LocalTime | None
+    quiet_end: LocalTime | None
+    timezone: str
 
 
 async def insert_sequence(
-    conn: Conn,
-    name: str,
-    mailbox_id: uuid.UUID | None,
-    mailbox_ids: list[uuid.UUID],
-    created_by: uuid.UUID | None,
+    conn: Conn, values: dict[str, Any], created_by: uuid.UUID | None
 ) -> SequenceHeader:
+    """`values`: name, mailbox_id, mailbox_ids, quiet_start, quiet_end, timezone."""
+    columns = [*values, "created_by"]
     row = await conn.fetchrow(
-        "INSERT INTO outreach.sequences (name, mailbox_id, mailbox_ids, created_by) "
-        f"VALUES ($1, $2, $3, $4) RETURNING {SEQUENCE_COLUMNS}",
-        name,
-        mailbox_id,
-        mailbox_ids,
+        f"INSERT INTO outreach.sequences ({', '.join(columns)}) "
+        f"VALUES ({', '.join(f'${i}' for i in range(1, len(columns) + 1))}) "
+        f"RETURNING {SEQUENCE_COLUMNS}",
+        *values.values(),
         created_by,
     )
     return SequenceHeader(**row)
 
 
-async def update_sequence(
-    conn: Conn,
-    sequence_id: uuid.UUID,
-    name: str,
-    mailbox_id: uuid.UUID | None,
-    mailbox_ids: list[uuid.UUID],
-) -> bool:
+async def update_sequence(conn: Conn, sequence_id: uuid.UUID, values: dict[str, Any]) -> bool:
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(values, start=2))
     status = await conn.execute(
-        "UPDATE outreach.sequences SET name = $2, mailbox_id = $3, mailbox_ids = $4 WHERE id = $1",
-        sequence_id,
-        name,
-        mailbox_id,
-        mailbox_ids,
+        f"UPDATE outreach.sequences SET {sets} WHERE id = $1", sequence_id, *values.values()
     )
     return status == "UPDATE 1"
 
@@ -181,18 +184,23 @@ async def replace_steps(conn: Conn, sequence_id: uuid.UUID, steps: list[dict[str
     for position, step in enumerate(steps, start=1):
         await conn.execute(
             "INSERT INTO outreach.sequence_steps (sequence_id, position, channel, delay_minutes, "
-            "                                      subject_template, body_template) "
-            "VALUES ($1, $2, $3, $4, $5, $6) "
+            "                                      subject_template, body_template, "
+            "                                      whatsapp_template_id, template_params) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
             "ON CONFLICT (sequence_id, position) DO UPDATE SET channel = EXCLUDED.channel, "
             "  delay_minutes = EXCLUDED.delay_minutes, "
             "  subject_template = EXCLUDED.subject_template, "
-            "  body_template = EXCLUDED.body_template",
+            "  body_template = EXCLUDED.body_template, "
+            "  whatsapp_template_id = EXCLUDED.whatsapp_template_id, "
+            "  template_params = EXCLUDED.template_params",
             sequence_id,
             position,
             step["channel"],
             step["delay_minutes"],
             step["subject_template"],
             step["body_template"],
+            step.get("whatsapp_template_id"),
+            step.get("template_params") or [],
         )
     await conn.execute(
         "DELETE FROM outreach.sequence_steps WHERE sequence_id = $1 AND position > $2",
@@ -338,7 +346,7 @@ async def get_enrollment(conn: Conn, enrollment_id: uuid.UUID) -> Enrollment | N
         "       e.stop_reason, e.enrolled_by, e.created_at, e.updated_at, e.finished_at, "
         "       (SELECT max(position) FROM outreach.sequence_steps st "
         "        WHERE st.sequence_id = e.sequence_id) AS last_position, "
-        "       s.status AS sequence_status "
+        "       s.status AS sequence_status, s.quiet_start, s.quiet_end, s.timezone "
         "FROM outreach.enrollments e JOIN outreach.sequences s ON s.id = e.sequence_id "
         "WHERE e.id = $1",
         enrollment_id,

@@ -39,3 +39,20 @@ def daily_limit_on(mailbox: Mailbox, day: date) -> int:
         return mailbox.daily_limit
     days = max((day - mailbox.warmup_started_on).days, 0)
     return min(mailbox.daily_limit, mailbox.warmup_start + days * mailbox.warmup_step)
+
+
+def wait_out_quiet_hours(
+    now: datetime, timezone: str, start: time | None, end: time | None
+) -> timedelta | None:
+    """None outside [start, end) local time (across midnight when start > end);
+    otherwise how long until `end`."""
+    if start is None or end is None or start == end:
+        return None
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    t = local.time()
+    quiet = start <= t < end if start < end else (t >= start or t < end)
+    if not quiet:
+        return None
+    day = local.date() if t < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, tzinfo=zone).astimezone(UTC) - now.astimezone(UTC)

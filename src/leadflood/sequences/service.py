@@ -20,8 +20,8 @@ from leadflood.core.rows import as_fields
 from leadflood.core.settings import Settings
 from leadflood.core.status import EnrollmentStatus, MessageStatus, SequenceStatus
 from leadflood.core.uow import Tx
+from leadflood.messaging import phones, servers
 from leadflood.messaging import repository as messaging_repo
-from leadflood.messaging import servers
 from leadflood.messaging import service as messaging
 from leadflood.messaging.channels import Outgoing
 from leadflood.messaging.repository import Message
@@ -36,6 +36,7 @@ from leadflood.sequences.sending import (
     local_day,
     wait_for_tomorrow,
     wait_for_window,
+    wait_out_quiet_hours,
 )
 
 log = structlog.get_logger("leadflood.sequences")
@@ -66,8 +67,34 @@ def _check_steps(body: SequenceIn) -> list[dict[str, Any]]:
                 )
             first_email = False
             templates.check(step.subject_template, f"steps[{n}].subject_template")
+        if step.channel == "whatsapp" and step.whatsapp_template_id is None:
+            raise BadRequest(
+                "whatsapp_template_required",
+                f"steps[{n}]: WhatsApp lets a business write first only with an approved "
+                "template: set whatsapp_template_id (the template's id in Trengo)",
+                details={"field": f"steps[{n}].whatsapp_template_id"},
+            )
+        for k, param in enumerate(step.template_params):
+            templates.check(param, f"steps[{n}].template_params[{k}]")
         steps.append(step.model_dump())
+    if (body.quiet_start is None) != (body.quiet_end is None):
+        raise BadRequest(
+            "invalid_quiet_hours",
+            "set both quiet_start and quiet_end, or neither",
+            details={"field": "quiet_end" if body.quiet_end is None else "quiet_start"},
+        )
     return steps
+
+
+def _sequence_columns(body: SequenceIn, pool: list[uuid.UUID]) -> dict[str, Any]:
+    return {
+        "name": body.name,
+        "mailbox_id": body.mailbox_id,
+        "mailbox_ids": pool,
+        "quiet_start": body.quiet_start,
+        "quiet_end": body.quiet_end,
+        "timezone": body.timezone,
+    }
 
 
 async def _check_mailboxes(tx: Tx, body: SequenceIn) -> list[uuid.UUID]:
@@ -90,7 +117,7 @@ async def create_sequence(tx: Tx, principal: Principal | None, body: SequenceIn)
     steps = _check_steps(body)
     pool = await _check_mailboxes(tx, body)
     sequence = await repo.insert_sequence(
-        tx, body.name, body.mailbox_id, pool, principal.user_id if principal else None
+        tx, _sequence_columns(body, pool), principal.user_id if principal else None
     )
     await repo.replace_steps(tx, sequence.id, steps)
     await tx.audit(principal, "create", "sequence", sequence.id, {"name": body.name})
@@ -104,7 +131,7 @@ async def update_sequence(
     if await repo.get_sequence(tx, sequence_id) is None:
         raise _not_found("sequence")
     pool = await _check_mailboxes(tx, body)
-    if not await repo.update_sequence(tx, sequence_id, body.name, body.mailbox_id, pool):
+    if not await repo.update_sequence(tx, sequence_id, _sequence_columns(body, pool)):
         raise _not_found("sequence")
     await repo.replace_steps(tx, sequence_id, steps)
     await tx.audit(principal, "update", "sequence", sequence_id, {"steps": len(steps)})
@@ -320,6 +347,7 @@ async def prepare_send(
 
     link = unsubscribe_url(settings, lead.id)
     subject, body = message.subject, message.body
+    whatsapp_template: tuple[int, list[str]] | None = None
     if message.step_id:
         step = await repo.get_step(tx, message.step_id)
         context = templates.context_for(
@@ -345,10 +373,15 @@ async def prepare_send(
             }
         if message.channel == "email":
             message, subject = await _threaded(tx, message, subject, context)
-    outgoing = Outgoing(message, lead, mailbox, subject, body, link, now)
+        if message.channel == "whatsapp" and step.whatsapp_template_id is not None:
+            params = [templates.render(p, context) for p in step.template_params]
+            whatsapp_template = (step.whatsapp_template_id, params)
+    outgoing = Outgoing(
+        message, lead, mailbox, subject, body, link, now, whatsapp_template=whatsapp_template
+    )
     if message.channel == "email":
         return await _take_email_unit(tx, settings, outgoing)
-    return outgoing
+    return _to_phone(outgoing, enrollment)
 
 
 async def _threaded(
@@ -372,6 +405,24 @@ async def _threaded(
         )
         message = dataclasses.replace(message, in_reply_to=first.message_id_header)
     return message, subject
+
+
+def _to_phone(outgoing: Outgoing, enrollment: repo.Enrollment | None) -> Outgoing:
+    """A WhatsApp/SMS send: the number in E.164, and a sequence step outside its quiet
+    hours (in the lead's own zone when the number names one)."""
+    number = phones.e164(outgoing.lead.phone, outgoing.lead.country)
+    if number is None:
+        raise PermanentProviderError(
+            "trengo", "invalid_phone", "the lead's phone number is not a valid number"
+        )
+    if enrollment is not None and outgoing.message.kind == "sequence":
+        zone = phones.time_zone(number) or enrollment.timezone
+        wait = wait_out_quiet_hours(
+            outgoing.started, zone, enrollment.quiet_start, enrollment.quiet_end
+        )
+        if wait is not None:
+            raise Deferred(wait, f"quiet hours in {zone}")
+    return dataclasses.replace(outgoing, phone=number)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -91,14 +91,17 @@ def _steps_from_form(form: dict[str, str]) -> list[dict[str, Any]]:
         body = form.get(f"step{n}_body", "").strip()
         if not body:
             continue
-        steps.append(
-            {
-                "channel": form.get(f"step{n}_channel", "email"),
-                "delay_minutes": form.get(f"step{n}_delay") or 0,
-                "subject_template": form.get(f"step{n}_subject", ""),
-                "body_template": body,
-            }
-        )
+        step = {
+            "channel": form.get(f"step{n}_channel", "email"),
+            "delay_minutes": form.get(f"step{n}_delay") or 0,
+            "subject_template": form.get(f"step{n}_subject", ""),
+            "body_template": body,
+        }
+        if form.get(f"step{n}_whatsapp_template_id", "").strip():
+            step["whatsapp_template_id"] = form[f"step{n}_whatsapp_template_id"].strip()
+            params = form.get(f"step{n}_template_params", "")
+            step["template_params"] = [p.strip() for p in params.splitlines() if p.strip()]
+        steps.append(step)
     return steps
 
 

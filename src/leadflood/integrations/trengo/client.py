@@ -1,7 +1,10 @@
 """Trengo: send WhatsApp/SMS messages and check inbound webhook signatures.
 
-Outbound: `POST /api/v2/messages` with `Authorization: Bearer <token>`; Trengo allows
-120 requests a minute and answers 429 with `Retry-After` beyond that.
+Outbound: `POST /api/v2/messages` (free text: SMS, or WhatsApp inside the 24-hour window
+after the contact wrote) and `POST /api/v2/wa_sessions` (a WhatsApp conversation started
+with an approved template: `recipient_phone_number`, `hsm_id`, `params` as key/value
+pairs), with `Authorization: Bearer <token>`; Trengo allows 120 requests a minute and
+answers 429 with `Retry-After` beyond that.
 Inbound webhooks are form-encoded and signed: `Trengo-Signature: <timestamp>;<hex
 HMAC-SHA256 of "<timestamp>.<raw body>" with the webhook secret>`.
 """
@@ -24,6 +27,7 @@ from leadflood.integrations import http
 
 PROVIDER = "trengo"
 MESSAGES_PATH = "/api/v2/messages"
+WA_SESSIONS_PATH = "/api/v2/wa_sessions"
 SIGNATURE_TOLERANCE = timedelta(minutes=5)
 
 
@@ -38,9 +42,24 @@ class TrengoClient:
 
     async def send_message(self, *, channel_id: int, to: str, body: str) -> dict[str, Any]:
         payload = {"channel_id": channel_id, "contact_identifier": to, "message": body}
+        return await self._post(MESSAGES_PATH, payload)
+
+    async def start_whatsapp(
+        self, *, to: str, template_id: int, params: list[str]
+    ) -> dict[str, Any]:
+        """A WhatsApp conversation begun with an approved template; `params` fill its
+        placeholders {{1}}, {{2}}... in order."""
+        payload = {
+            "recipient_phone_number": to,
+            "hsm_id": template_id,
+            "params": [{"key": f"{{{{{n}}}}}", "value": v} for n, v in enumerate(params, 1)],
+        }
+        return await self._post(WA_SESSIONS_PATH, payload)
+
+    async def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         request = self._http.build_request(
             "POST",
-            MESSAGES_PATH,
+            path,
             content=orjson.dumps(payload),
             headers={"Content-Type": "application/json"},
         )
