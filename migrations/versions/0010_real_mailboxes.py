@@ -10,6 +10,7 @@
 - messages: `opt_out` replies, `full_body` beside the stripped reply, `not_before` (the
   send slot a message holds), `soft_bounces`; attempts record bounces.
 - unmatched_inbound: mail from senders no lead matches, kept for a person to look at.
+- provider_quotas: a provider account whose quota is used up, for every worker to see.
 
 Revision ID: 0010
 Revises: 0009
@@ -89,6 +90,15 @@ CREATE TABLE outreach.unmatched_inbound (
     received_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX unmatched_inbound_recent_idx ON outreach.unmatched_inbound (received_at DESC);
+
+-- An account-level state of a provider: its plan's quota used up (Hunter's monthly
+-- requests, say). Every worker reads it before calling; it is probed again after retry_at.
+CREATE TABLE outreach.provider_quotas (
+    provider text PRIMARY KEY,
+    exhausted_at timestamptz NOT NULL,
+    retry_at timestamptz NOT NULL,
+    message text NOT NULL
+);
 """
 
 
@@ -99,6 +109,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     run_script(
         """
+DROP TABLE outreach.provider_quotas;
 DROP TABLE outreach.unmatched_inbound;
 DROP INDEX outreach.messages_mailbox_sent_idx;
 ALTER TABLE outreach.message_delivery_attempts

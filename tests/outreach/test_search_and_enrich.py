@@ -428,6 +428,8 @@ async def test_exhausted_credits_fail_at_once_and_opt_outs_drop_the_data(
     )
     assert (await client.get(f"/v1/leads/{spent}", headers=manager)).json()["status"] == "failed"
 
+    # The account's quota is on record; clearing it (a bigger plan) lets calls through.
+    assert (await client.delete("/v1/providers/quotas/hunter", headers=manager)).status_code == 200
     gone = await make_lead(client, manager, email="two@acme.example")
     hunter.script("/v2/email-verifier", hunter_error(451, "claimed_email", "opted out"))
     job_id = (await client.post(f"/v1/leads/{gone}/enrich", headers=manager)).json()["job_id"]
@@ -472,3 +474,79 @@ async def test_enrich_on_create_without_a_provider_creates_nothing(
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "provider_not_configured"
     assert await scalar(runtime, "SELECT count(*) FROM outreach.leads") == 0
+
+
+async def test_industries_are_a_filter_of_their_own_not_keywords(
+    client, runtime, manager, fakes
+) -> None:
+    apollo, _ = fakes
+    icp = await client.post(
+        "/v1/icps",
+        json={
+            "name": "Solar",
+            "titles": ["Owner"],
+            "industries": ["Solar", "Roofing"],
+            "keywords": "installer",
+        },
+        headers=manager,
+    )
+    assert icp.status_code == 201, icp.text
+    await client.post(
+        f"/v1/icps/{icp.json()['id']}/search", json={"provider": "apollo"}, headers=manager
+    )
+    await drain_jobs(runtime)
+    sent = apollo.calls(APOLLO_SEARCH)[0].body
+    # Any of the industries matches; the keywords stay the keywords.
+    assert sorted(sent["q_organization_keyword_tags"]) == ["Roofing", "Solar"]
+    assert sent["q_keywords"] == "installer"
+
+
+async def test_a_used_up_quota_stops_the_batch_with_one_account_level_message(
+    client, runtime, manager, fakes
+) -> None:
+    _, hunter = fakes
+    leads = [await make_lead(client, manager, email=f"q{n}@acme.example") for n in range(4)]
+    hunter.script(
+        "/v2/email-verifier", hunter_error(429, "too_many_requests", "monthly requests used")
+    )
+    # Four queued at once: the first to call Hunter learns the quota is gone; the others
+    # end without calling it.
+    jobs = [
+        (await client.post(f"/v1/leads/{lead}/enrich", headers=manager)).json()["job_id"]
+        for lead in leads
+    ]
+    await drain_jobs(runtime)
+    verifier_calls = len(hunter.calls("/v2/email-verifier"))
+    assert verifier_calls == 1
+    errors = [(await client.get(f"/v1/jobs/{j}", headers=manager)).json()["error"] for j in jobs]
+    assert "credits_exhausted" in errors[0]
+    assert all("quota_exhausted" in e for e in errors[1:])
+    (quota,) = (await client.get("/v1/providers/quotas", headers=manager)).json()["items"]
+    assert quota["provider"] == "hunter" and "monthly requests used" in quota["message"]
+    # A new request is refused up front, with the account-level message.
+    more = await make_lead(client, manager, email="q9@acme.example")
+    refused = await client.post(f"/v1/leads/{more}/enrich", headers=manager)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "provider_quota_exhausted"
+    # The operator raised the plan: Hunter is called again.
+    cleared = await client.delete("/v1/providers/quotas/hunter", headers=manager)
+    assert cleared.status_code == 200
+    assert (await client.post(f"/v1/leads/{more}/enrich", headers=manager)).status_code == 202
+    await drain_jobs(runtime)
+    assert len(hunter.calls("/v2/email-verifier")) > verifier_calls
+
+
+async def test_a_search_completes_without_enrichment_when_the_quota_is_used_up(
+    client, runtime, manager, fakes
+) -> None:
+    async with unit_of_work(runtime.db) as tx:
+        await tx.execute(
+            "INSERT INTO outreach.provider_quotas (provider, exhausted_at, retry_at, message) "
+            "VALUES ('apollo', now(), now() + interval '1 hour', 'insufficient credits')"
+        )
+    icp_id = await new_icp(client, manager)
+    started = await start_search(client, manager, icp_id, per_page=10, enrich_top=2)
+    await drain_jobs(runtime)
+    job = (await client.get(f"/v1/jobs/{started['job_id']}", headers=manager)).json()
+    assert job["status"] == "completed" and job["result"]["enrichments_started"] == 0
+    assert "insufficient credits" in job["result"]["enrichment_skipped"]

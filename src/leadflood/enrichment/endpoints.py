@@ -1,4 +1,5 @@
-"""POST /v1/leads/{id}/enrich: queue an enrichment (one pending per lead)."""
+"""POST /v1/leads/{id}/enrich: queue an enrichment (one pending per lead); provider
+accounts whose quota is used up."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from starlette.responses import JSONResponse
 
 from leadflood.auth.dependencies import call_as
 from leadflood.auth.policy import Permission
+from leadflood.core.api import Items, Success
 from leadflood.core.boundary import Call
+from leadflood.enrichment import service
+from leadflood.enrichment.repository import ProviderQuota
 from leadflood.enrichment.service import start_enrichment
 from leadflood.prospecting.responses import EnrichmentStarted
 
@@ -47,3 +51,22 @@ async def enrich(
             provider=body.provider,
         ),
     )
+
+
+@router.get(
+    "/v1/providers/quotas",
+    summary="Provider accounts whose quota is used up (not called until retry_at)",
+    response_model=Items[ProviderQuota],
+)
+async def provider_quotas(call: Call = call_as(Permission.outreach_read)) -> dict:
+    return {"items": await service.provider_quotas(call.tx)}
+
+
+@router.delete(
+    "/v1/providers/quotas/{provider}",
+    summary="Call the provider again now (after raising the plan)",
+    response_model=Success,
+)
+async def clear_quota(provider: str, call: Call = call_as(Permission.icps_write)) -> dict:
+    await service.clear_quota(call.tx, call.principal, provider)
+    return {"success": True}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -133,3 +134,48 @@ async def reopen_run(conn: Conn, run_id: uuid.UUID) -> None:
         "WHERE id = $1 AND status = 'failed'",
         run_id,
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderQuota:
+    provider: str
+    exhausted_at: datetime
+    retry_at: datetime
+    message: str
+
+
+async def quota_exhausted(conn: Conn, provider: str) -> ProviderQuota | None:
+    """The provider's used-up quota, while it stands (until its retry time)."""
+    row = await conn.fetchrow(
+        "SELECT provider, exhausted_at, retry_at, message FROM outreach.provider_quotas "
+        "WHERE provider = $1 AND retry_at > now()",
+        provider,
+    )
+    return ProviderQuota(**row) if row else None
+
+
+async def mark_quota_exhausted(
+    conn: Conn, provider: str, retry_after: timedelta, message: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO outreach.provider_quotas (provider, exhausted_at, retry_at, message) "
+        "VALUES ($1, now(), now() + $2::interval, $3) ON CONFLICT (provider) DO UPDATE SET "
+        "retry_at = EXCLUDED.retry_at, message = EXCLUDED.message, "
+        "exhausted_at = CASE WHEN provider_quotas.retry_at > now() "
+        "                    THEN provider_quotas.exhausted_at ELSE now() END",
+        provider,
+        retry_after,
+        message[:1000],
+    )
+
+
+async def clear_quota(conn: Conn, provider: str) -> None:
+    await conn.execute("DELETE FROM outreach.provider_quotas WHERE provider = $1", provider)
+
+
+async def list_quotas(conn: Conn) -> list[ProviderQuota]:
+    rows = await conn.fetch(
+        "SELECT provider, exhausted_at, retry_at, message FROM outreach.provider_quotas "
+        "WHERE retry_at > now() ORDER BY provider"
+    )
+    return [ProviderQuota(**r) for r in rows]

@@ -7,8 +7,10 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import structlog
+
 from leadflood.core import circuit
-from leadflood.core.errors import AppError, NotFound
+from leadflood.core.errors import AppError, Conflict, NotFound
 from leadflood.core.executions import Execution, TerminalJobError, create_execution
 from leadflood.core.principal import Principal
 from leadflood.core.providers import PermanentProviderError, TransientProviderError
@@ -19,6 +21,8 @@ from leadflood.enrichment import repository as repo
 from leadflood.enrichment.enrichers import check_available, enricher_for
 from leadflood.ingestion.normalize import normalize_email
 from leadflood.prospecting.repository import Prospect
+
+log = structlog.get_logger("leadflood.enrichment")
 
 ENRICH_JOB = "lead.enrich"
 # OUTREACH.md: 3 attempts, waiting 5 s then 15 s (45 s would follow a third failure).
@@ -60,6 +64,7 @@ async def start_enrichment(
 ) -> dict[str, Any]:
     provider = provider or settings.enrichment_provider
     check_available(provider, settings)
+    await check_quota(tx, provider)
     if await repo.lock_lead(tx, lead_id) is None:
         raise NotFound("lead_not_found", "no lead with this id")
     run_id = await repo.insert_run(tx, lead_id, provider, overwrite)
@@ -78,12 +83,49 @@ async def start_enrichment(
     return {"job_id": job_id, "enrichment_run_id": run_id, "deduplicated": False}
 
 
+# A used-up plan quota is probed again after this long (Hunter's resets monthly, on the
+# account's billing day, which the API does not tell).
+QUOTA_REPROBE = timedelta(hours=1)
+
+
+async def check_quota(tx: Tx, provider: str) -> None:
+    """A provider whose account quota is used up is not called: one account-level
+    message instead of one failure per lead."""
+    quota = await repo.quota_exhausted(tx, provider)
+    if quota is not None:
+        raise Conflict(
+            "provider_quota_exhausted",
+            f"{provider}: the account's quota is used up ({quota.message}); "
+            f"tried again after {quota.retry_at:%Y-%m-%d %H:%M} UTC",
+            details={"provider": provider, "retry_at": quota.retry_at.isoformat()},
+        )
+
+
+async def record_quota_exhausted(tx: Tx, provider: str, message: str) -> None:
+    await repo.mark_quota_exhausted(tx, provider, QUOTA_REPROBE, message)
+    log.warning("provider_quota_exhausted", provider=provider)
+
+
+async def provider_quotas(tx: Tx) -> list[repo.ProviderQuota]:
+    return await repo.list_quotas(tx)
+
+
+async def clear_quota(tx: Tx, principal: Principal | None, provider: str) -> None:
+    """The operator raised the plan: call the provider again now."""
+    await repo.clear_quota(tx, provider)
+    await tx.audit(principal, "clear_quota", "provider", None, {"provider": provider})
+
+
 async def begin_run(tx: Tx, run_id: uuid.UUID, lead_id: uuid.UUID) -> tuple[repo.Run, Prospect]:
-    """(run, lead) of an attempt, the run marked running."""
+    """(run, lead) of an attempt, the run marked running; an attempt for a provider whose
+    quota is used up ends at once without calling it."""
     run = await repo.get_run(tx, run_id)
     lead = await repo.lock_lead(tx, lead_id)
     if run is None or lead is None:
         raise TerminalJobError("lead_not_found", "the lead was deleted")
+    quota = await repo.quota_exhausted(tx, run.provider)
+    if quota is not None:
+        raise PermanentProviderError(run.provider, "quota_exhausted", quota.message)
     await repo.mark_running(tx, run_id, lead_id)
     return run, lead
 

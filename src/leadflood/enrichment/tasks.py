@@ -11,6 +11,7 @@ from typing import Any
 
 from leadflood.core.executions import Execution
 from leadflood.core.jobs import JobContext, job
+from leadflood.core.providers import PermanentProviderError
 from leadflood.enrichment import service
 from leadflood.enrichment.service import ENRICH_JOB, ENRICH_RETRY
 
@@ -23,7 +24,14 @@ async def run_enrichment(ctx: JobContext, execution: Execution) -> dict[str, Any
     lead_id = execution.lead_id
     async with ctx.statements() as tx:
         run, lead = await service.begin_run(tx, run_id, lead_id)
-    result = await service.fetch(run, lead, ctx.runtime.settings)
+    try:
+        result = await service.fetch(run, lead, ctx.runtime.settings)
+    except PermanentProviderError as exc:
+        if exc.code == "credits_exhausted":
+            # The account's quota, not this lead: every worker stops calling (one message).
+            async with ctx.unit_of_work() as tx:
+                await service.record_quota_exhausted(tx, run.provider, exc.message)
+        raise
     async with ctx.unit_of_work() as tx:
         if result is None:
             return await service.record_opt_out(tx, run_id, lead_id)

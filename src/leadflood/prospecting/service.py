@@ -21,7 +21,7 @@ from leadflood.core.settings import Settings
 from leadflood.core.status import ExecutionStatus
 from leadflood.core.uow import Tx
 from leadflood.enrichment.enrichers import check_available as check_enrichment_available
-from leadflood.enrichment.service import start_enrichment
+from leadflood.enrichment.service import check_quota, start_enrichment
 from leadflood.ingestion.normalize import normalize_email
 from leadflood.prospecting import repository as repo
 from leadflood.prospecting.schemas import IcpIn, LeadIn, SearchIn
@@ -255,13 +255,18 @@ async def finish_run(
     """The run's counts, and the enrichment of its top leads without an email when the
     search asked for it (in the same unit: the run never completes without them)."""
     done = await repo.finish_run(tx, run.id, pages=pages, total=total)
-    started = 0
+    started, skipped = 0, None
     enrich_top = int(run.params.get("enrich_top") or 0)
     if enrich_top:
         provider = enrichment_provider_for(run.provider)
-        for lead_id in await repo.leads_without_email(tx, run.id, enrich_top):
-            await start_enrichment(tx, settings, None, lead_id, provider=provider)
-            started += 1
+        try:
+            await check_quota(tx, provider)
+        except Conflict as exc:
+            skipped = exc.message  # the account's quota: the run completes, unenriched
+        else:
+            for lead_id in await repo.leads_without_email(tx, run.id, enrich_top):
+                await start_enrichment(tx, settings, None, lead_id, provider=provider)
+                started += 1
     return {
         "run_id": str(run.id),
         "results": done.results_count,
@@ -269,6 +274,7 @@ async def finish_run(
         "leads_updated": done.leads_updated,
         "pages": pages,
         "enrichments_started": started,
+        **({"enrichment_skipped": skipped} if skipped else {}),
     }
 
 

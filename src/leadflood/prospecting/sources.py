@@ -103,14 +103,14 @@ class ProspectSource(Protocol):
 
 
 def apollo_filters(filters: SearchFilters) -> dict[str, Any]:
-    keywords = " ".join([filters.keywords, *filters.industries]).strip()
     return {
         "person_titles": list(filters.titles),
         "person_seniorities": list(filters.seniorities),
         "person_locations": list(filters.locations),
         "organization_num_employees_ranges": list(filters.company_sizes),
         "q_organization_domains_list": list(filters.domains),
-        "q_keywords": keywords,
+        "q_organization_keyword_tags": list(filters.industries),
+        "q_keywords": filters.keywords.strip(),
     }
 
 

@@ -34,6 +34,9 @@ FILTERS = (
     "person_locations",
     "organization_num_employees_ranges",
     "q_organization_domains_list",
+    # Industries: the company's keyword tags, a filter of their own (any tag matches),
+    # not words ANDed into q_keywords.
+    "q_organization_keyword_tags",
     "q_keywords",
 )
 # Exhausted windows, longest first: how long to wait when Apollo does not say.
