@@ -86,6 +86,7 @@ def fixture(provider: str, name: str) -> Any:
 
 APOLLO_SEARCH = "/api/v1/mixed_people/api_search"
 APOLLO_MATCH = "/api/v1/people/match"
+APOLLO_BULK_MATCH = "/api/v1/people/bulk_match"
 
 
 def apollo_person(n: int) -> dict[str, Any]:
@@ -127,6 +128,7 @@ class FakeApollo(FakeProvider):
             [
                 Route(APOLLO_SEARCH, self._search, methods=["POST"]),
                 Route(APOLLO_MATCH, self._match, methods=["POST"]),
+                Route(APOLLO_BULK_MATCH, self._bulk_match, methods=["POST"]),
             ]
         )
 
@@ -166,6 +168,29 @@ class FakeApollo(FakeProvider):
         if not 1 <= n <= self.total:
             return reply(Scripted(200, {"person": None}))
         return reply(Scripted(200, apollo_match(n), {"x-minute-requests-left": "198"}))
+
+    async def _bulk_match(self, request: Request) -> Response:
+        seen, early = await self._guard(request)
+        if early:
+            return early
+        details = seen.body.get("details") or []
+        if not 1 <= len(details) <= 10:
+            return reply(Scripted(422, {"error": "details must have 1 to 10 entries"}))
+        matches = []
+        for detail in details:
+            apollo_id = str(detail.get("id", ""))
+            n = int(apollo_id.removeprefix("apollo-")) if apollo_id.startswith("apollo-") else 0
+            matches.append(apollo_match(n)["person"] if 1 <= n <= self.total else None)
+        found = sum(1 for m in matches if m)
+        body = {
+            **fixture("apollo", "people_bulk_match"),
+            "total_requested_enrichments": len(details),
+            "unique_enriched_records": found,
+            "missing_records": len(details) - found,
+            "credits_consumed": found,
+            "matches": matches,
+        }
+        return reply(Scripted(200, body, {"x-minute-requests-left": "197"}))
 
 
 # ---- Hunter --------------------------------------------------------------------------------

@@ -113,6 +113,19 @@ async def test_apollo_people_match_by_id(apollo) -> None:
     assert first.headers["x-api-key"] == "apollo-test-key"
 
 
+async def test_apollo_bulk_match_keeps_the_order_and_reads_a_miss_as_none(apollo) -> None:
+    client = ApolloClient("apollo-test-key", apollo.base)
+    try:
+        found = await client.bulk_match(["apollo-3", "apollo-99", "apollo-1"])
+        with pytest.raises(ValueError):
+            await client.bulk_match([f"apollo-{n}" for n in range(11)])
+    finally:
+        await client.close()
+    assert [p["id"] if p else None for p in found] == ["apollo-3", None, "apollo-1"]
+    (call,) = apollo.calls("/api/v1/people/bulk_match")
+    assert call.body == {"details": [{"id": "apollo-3"}, {"id": "apollo-99"}, {"id": "apollo-1"}]}
+
+
 async def test_an_exhausted_apollo_window_is_waited_out(apollo) -> None:
     apollo.script(
         APOLLO_MATCH,

@@ -10,7 +10,14 @@ from leadflood.core.uow import unit_of_work
 from leadflood.prospecting.sources import sample_people
 from tests.conftest import auth_headers, drain_jobs
 from tests.outreach.helpers import ICP, job_state, make_jobs_due, new_icp, scalar, start_search
-from tests.provider_fakes import APOLLO_MATCH, APOLLO_SEARCH, Scripted, fixture, hunter_error
+from tests.provider_fakes import (
+    APOLLO_BULK_MATCH,
+    APOLLO_MATCH,
+    APOLLO_SEARCH,
+    Scripted,
+    fixture,
+    hunter_error,
+)
 from tests.sql import run
 
 
@@ -135,7 +142,11 @@ async def test_apollo_search_brings_no_emails_and_enriches_only_the_top_n(
     await drain_jobs(runtime)
     job = await job_state(client, manager, started.json()["job_id"])
     assert job["status"] == "completed" and job["result"]["enrichments_started"] == 2
-    assert sorted(c.query["id"] for c in apollo.calls(APOLLO_MATCH)) == ["apollo-1", "apollo-2"]
+    # Both in one Bulk People Enrichment call, no single-person calls.
+    (bulk,) = apollo.calls(APOLLO_BULK_MATCH)
+    assert bulk.body == {"details": [{"id": "apollo-1"}, {"id": "apollo-2"}]}
+    assert bulk.query["reveal_personal_emails"] == "false"
+    assert apollo.calls(APOLLO_MATCH) == []
     leads = {
         lead["source_ref"]: lead
         for lead in (await client.get(f"/v1/leads?icp_id={icp_id}", headers=manager)).json()[
@@ -160,7 +171,7 @@ async def test_apollo_search_brings_no_emails_and_enriches_only_the_top_n(
     )
     assert again.json()["deduplicated"] is True
     await drain_jobs(runtime)
-    assert len(apollo.calls(APOLLO_MATCH)) == 2
+    assert len(apollo.calls(APOLLO_BULK_MATCH)) == 1
 
 
 async def test_enrich_top_is_bounded_and_checked_before_the_search(
@@ -550,3 +561,28 @@ async def test_a_search_completes_without_enrichment_when_the_quota_is_used_up(
     job = (await client.get(f"/v1/jobs/{started['job_id']}", headers=manager)).json()
     assert job["status"] == "completed" and job["result"]["enrichments_started"] == 0
     assert "insufficient credits" in job["result"]["enrichment_skipped"]
+
+
+async def test_enrich_top_goes_ten_leads_per_bulk_call(client, runtime, manager) -> None:
+    from tests.provider_fakes import FakeApollo
+
+    with FakeApollo(total=23) as apollo:
+        s = runtime.settings
+        s.apollo_api_key, s.apollo_base_url = SecretStr("apollo-test-key"), apollo.base
+        icp_id = await new_icp(client, manager)
+        started = await start_search(client, manager, icp_id, per_page=30, enrich_top=23)
+        await drain_jobs(runtime)
+        job = await job_state(client, manager, started["job_id"])
+        assert job["result"]["enrichments_started"] == 23
+        sizes = sorted(len(c.body["details"]) for c in apollo.calls(APOLLO_BULK_MATCH))
+        assert sizes == [3, 10, 10]  # 23 leads, 3 calls, not 23
+        enriched = await scalar(
+            runtime, "SELECT count(*) FROM outreach.leads WHERE status = 'enriched'"
+        )
+        assert enriched == 23
+        # Each lead's own history shows its run, linked to the batch's job.
+        runs = await scalar(
+            runtime,
+            "SELECT count(DISTINCT job_id) FROM outreach.enrichment_runs WHERE status = 'completed'",
+        )
+        assert runs == 3

@@ -130,7 +130,24 @@ class ApolloEnricher:
     async def enrich(self, lead: Prospect) -> Enrichment:
         if lead.source != "apollo" or not lead.source_ref:
             return Enrichment({}, "not_found", {"reason": "the lead was not found by Apollo"})
-        person = await self.client.match_person(lead.source_ref)
+        return self._read(await self.client.match_person(lead.source_ref))
+
+    async def enrich_many(self, leads: list[Prospect]) -> list[Enrichment]:
+        """Up to 10 leads in one Bulk People Enrichment call, answers in the same order."""
+        found = [lead for lead in leads if lead.source == "apollo" and lead.source_ref]
+        people = (
+            await self.client.bulk_match([lead.source_ref or "" for lead in found]) if found else []
+        )
+        by_lead = {lead.id: person for lead, person in zip(found, people, strict=True)}
+        return [
+            self._read(by_lead[lead.id])
+            if lead.id in by_lead
+            else Enrichment({}, "not_found", {"reason": "the lead was not found by Apollo"})
+            for lead in leads
+        ]
+
+    @staticmethod
+    def _read(person: dict | None) -> Enrichment:
         if person is None:
             return Enrichment({}, "not_found", {"reason": "Apollo has no match for this id"})
         fields = {k: v for k, v in map_apollo_person(person).fields.items() if v}

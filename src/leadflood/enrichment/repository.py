@@ -23,6 +23,15 @@ async def insert_run(conn: Conn, lead_id: uuid.UUID, provider: str, overwrite: b
     )
 
 
+async def pending_enrichments(conn: Conn, lead_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT lead_id FROM outreach.enrichment_runs "
+        "WHERE lead_id = ANY ($1::uuid[]) AND status IN ('queued', 'running')",
+        lead_ids,
+    )
+    return {r["lead_id"] for r in rows}
+
+
 async def set_run_job(conn: Conn, run_id: uuid.UUID, job_id: uuid.UUID) -> None:
     await conn.execute(
         "UPDATE outreach.enrichment_runs SET job_id = $2 WHERE id = $1", run_id, job_id

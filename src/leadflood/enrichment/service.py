@@ -20,6 +20,7 @@ from leadflood.core.uow import Tx
 from leadflood.enrichment import repository as repo
 from leadflood.enrichment.enrichers import check_available, enricher_for
 from leadflood.ingestion.normalize import normalize_email
+from leadflood.integrations.apollo.client import BULK_MAX
 from leadflood.prospecting.repository import Prospect
 
 log = structlog.get_logger("leadflood.enrichment")
@@ -114,6 +115,86 @@ async def clear_quota(tx: Tx, principal: Principal | None, provider: str) -> Non
     """The operator raised the plan: call the provider again now."""
     await repo.clear_quota(tx, provider)
     await tx.audit(principal, "clear_quota", "provider", None, {"provider": provider})
+
+
+BULK_JOB = "lead.enrich_bulk"
+
+
+async def start_bulk_enrichment(
+    tx: Tx, settings: Settings, lead_ids: list[uuid.UUID], provider: str = "apollo"
+) -> int:
+    """Apollo's Bulk People Enrichment for many leads: one tracked job per ten (one call
+    each), one enrichment run per lead, linked to its job. Leads with an enrichment
+    already pending are left to it."""
+    check_available(provider, settings)
+    await check_quota(tx, provider)
+    started = 0
+    pending = await repo.pending_enrichments(tx, lead_ids)
+    todo = [lead_id for lead_id in dict.fromkeys(lead_ids) if lead_id not in pending]
+    for first in range(0, len(todo), BULK_MAX):
+        runs = [
+            (await repo.insert_run(tx, lead_id, provider, False), lead_id)
+            for lead_id in todo[first : first + BULK_MAX]
+        ]
+        job_id, _ = await create_execution(
+            tx,
+            BULK_JOB,
+            {"runs": [[str(run_id), str(lead_id)] for run_id, lead_id in runs]},
+            max_attempts=ENRICH_RETRY.max_attempts,
+        )
+        for run_id, _ in runs:
+            await repo.set_run_job(tx, run_id, job_id)
+        started += len(runs)
+    return started
+
+
+def bulk_runs(execution: Execution) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    return [(uuid.UUID(r), uuid.UUID(lead)) for r, lead in execution.payload["runs"]]
+
+
+async def begin_runs(
+    tx: Tx, pairs: list[tuple[uuid.UUID, uuid.UUID]]
+) -> list[tuple[repo.Run, Prospect]]:
+    """The runs of a bulk attempt whose leads still exist, marked running."""
+    begun = []
+    for run_id, lead_id in pairs:
+        try:
+            begun.append(await begin_run(tx, run_id, lead_id))
+        except TerminalJobError:
+            continue  # the lead was deleted meanwhile: nothing to enrich
+    return begun
+
+
+async def fetch_many(begun: list[tuple[repo.Run, Prospect]], settings: Settings) -> list[Any]:
+    """One provider call for all the runs' leads, through the provider's breaker."""
+    if not begun:
+        return []
+    provider = begun[0][0].provider
+    try:
+        enricher = enricher_for(provider, settings)
+    except AppError as exc:
+        raise PermanentProviderError(provider, exc.code, exc.message) from None
+    breaker = circuit.breaker(provider)
+    breaker.before_call()
+    try:
+        results = await enricher.enrich_many([lead for _, lead in begun])  # type: ignore[attr-defined]
+        breaker.record_success()
+        return results
+    except TransientProviderError:
+        breaker.record_failure()
+        raise
+    finally:
+        await enricher.close()
+
+
+async def bulk_failed(tx: Tx, execution: Execution, error: str) -> None:
+    for run_id, lead_id in bulk_runs(execution):
+        await repo.fail_run(tx, run_id, lead_id, error)
+
+
+async def reopen_bulk(tx: Tx, execution: Execution) -> None:
+    for run_id, _ in bulk_runs(execution):
+        await repo.reopen_run(tx, run_id)
 
 
 async def begin_run(tx: Tx, run_id: uuid.UUID, lead_id: uuid.UUID) -> tuple[repo.Run, Prospect]:

@@ -36,3 +36,33 @@ async def run_enrichment(ctx: JobContext, execution: Execution) -> dict[str, Any
         if result is None:
             return await service.record_opt_out(tx, run_id, lead_id)
         return await service.apply_result(tx, run, lead_id, result)
+
+
+@job(
+    service.BULK_JOB,
+    retry=ENRICH_RETRY,
+    tracked=True,
+    on_failure=service.bulk_failed,
+    on_replay=service.reopen_bulk,
+)
+async def run_bulk_enrichment(ctx: JobContext, execution: Execution) -> dict[str, Any]:
+    """Up to ten leads in one provider call (Apollo's bulk_match), applied in one unit."""
+    async with ctx.statements() as tx:
+        begun = await service.begin_runs(tx, service.bulk_runs(execution))
+    try:
+        results = await service.fetch_many(begun, ctx.runtime.settings)
+    except PermanentProviderError as exc:
+        if exc.code == "credits_exhausted" and begun:
+            async with ctx.unit_of_work() as tx:
+                await service.record_quota_exhausted(tx, begun[0][0].provider, exc.message)
+        raise
+    async with ctx.unit_of_work() as tx:
+        outcomes = [
+            await service.apply_result(tx, run, lead.id, result)
+            for (run, lead), result in zip(begun, results, strict=True)
+        ]
+    return {
+        "leads": len(begun),
+        "found": sum(1 for o in outcomes if o.get("outcome") == "found"),
+        "outcomes": [{"lead_id": o.get("lead_id"), "outcome": o.get("outcome")} for o in outcomes],
+    }

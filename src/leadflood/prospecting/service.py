@@ -21,7 +21,11 @@ from leadflood.core.settings import Settings
 from leadflood.core.status import ExecutionStatus
 from leadflood.core.uow import Tx
 from leadflood.enrichment.enrichers import check_available as check_enrichment_available
-from leadflood.enrichment.service import check_quota, start_enrichment
+from leadflood.enrichment.service import (
+    check_quota,
+    start_bulk_enrichment,
+    start_enrichment,
+)
 from leadflood.ingestion.normalize import normalize_email
 from leadflood.prospecting import repository as repo
 from leadflood.prospecting.schemas import IcpIn, LeadIn, SearchIn
@@ -264,9 +268,13 @@ async def finish_run(
         except Conflict as exc:
             skipped = exc.message  # the account's quota: the run completes, unenriched
         else:
-            for lead_id in await repo.leads_without_email(tx, run.id, enrich_top):
-                await start_enrichment(tx, settings, None, lead_id, provider=provider)
-                started += 1
+            top = await repo.leads_without_email(tx, run.id, enrich_top)
+            if provider == "apollo":  # ten per call (Bulk People Enrichment)
+                started = await start_bulk_enrichment(tx, settings, top, provider)
+            else:
+                for lead_id in top:
+                    await start_enrichment(tx, settings, None, lead_id, provider=provider)
+                    started += 1
     return {
         "run_id": str(run.id),
         "results": done.results_count,

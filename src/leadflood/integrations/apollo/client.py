@@ -27,6 +27,8 @@ from leadflood.integrations import http
 PROVIDER = "apollo"
 SEARCH_PATH = "/api/v1/mixed_people/api_search"
 MATCH_PATH = "/api/v1/people/match"
+BULK_MATCH_PATH = "/api/v1/people/bulk_match"
+BULK_MAX = 10  # people per bulk_match call, as Apollo documents
 MAX_PER_PAGE = 100
 FILTERS = (
     "person_titles",
@@ -136,6 +138,24 @@ class ApolloClient:
         data, _ = _checked(await http.send(PROVIDER, self._http, request))
         person = data.get("person")
         return person if isinstance(person, dict) else None
+
+    async def bulk_match(self, apollo_ids: list[str]) -> list[dict[str, Any] | None]:
+        """Bulk People Enrichment (one credit per match, up to 10 per call): each answer
+        in the order asked, None for a miss (Apollo aligns `matches` with `details`)."""
+        if not 1 <= len(apollo_ids) <= BULK_MAX:
+            raise ValueError(f"bulk_match takes 1 to {BULK_MAX} people")
+        params = {"reveal_personal_emails": "false", "reveal_phone_number": "false"}
+        body = {"details": [{"id": i} for i in apollo_ids]}
+        request = self._http.build_request(
+            "POST", BULK_MATCH_PATH, params=params, content=orjson.dumps(body)
+        )
+        data, _ = _checked(await http.send(PROVIDER, self._http, request))
+        matches = data.get("matches")
+        matches = matches if isinstance(matches, list) else []
+        return [
+            (matches[n] if n < len(matches) and isinstance(matches[n], dict) else None)
+            for n in range(len(apollo_ids))
+        ]
 
 
 def _checked(response: httpx.Response) -> tuple[dict[str, Any], dict[str, int]]:
