@@ -586,6 +586,14 @@ async def test_a_mailbox_is_edited_keeping_its_password_and_deleted_when_unused(
         {"smtp": {"host": "smtp.example.com", "username": "ann"}},
         {"imap": {"host": "imap.example.com", "username": "ann"}},
         {"imap": {"host": "imap.example.com", "username": "ann\nx", "password": "p"}},
+        {
+            "imap": {
+                "host": "imap.example.com",
+                "username": "a",
+                "password": "p",
+                "folder": "INBOX\r\nA1 DELETE INBOX",
+            }
+        },
         {"min_spacing_s": -1},
         {"warmup_start": 0},
         {"bounce_pause_rate": 0},
@@ -601,3 +609,39 @@ async def test_bad_mailbox_settings_get_a_field_error(client, manager, bad) -> N
         "password_required",
         "nul_character",
     )
+
+
+async def test_outside_dev_a_mailbox_cannot_reach_private_addresses(
+    client, runtime, manager, smtp, dovecot, own_smtp
+) -> None:
+    """An operator's form must not turn the worker into a probe of the internal network
+    (or the cloud metadata service): in production SMTP and IMAP hosts must be public."""
+    controller, recorder = own_smtp
+    runtime.settings.allow_private_networks = False
+    try:
+        box = await mailbox(
+            client,
+            manager,
+            smtp={
+                "host": "127.0.0.1",
+                "port": controller.port,
+                "security": "none",
+                "username": "ann",
+                "password": "smtp-secret",
+            },
+            imap={
+                "host": dovecot.host,
+                "port": dovecot.port,
+                "security": "none",
+                "username": "ann@sales.example",
+                "password": USERS["ann@sales.example"],
+            },
+        )
+        polled = await poll_mailbox(runtime, box)
+        assert "destination_not_allowed" in polled["error"] or "non-public" in polled["error"]
+        await send_to(client, runtime, manager, box, "ana@lead.example")
+        assert recorder.received == []
+        error = await scalar(runtime, "SELECT error FROM outreach.messages")
+        assert "non-public" in error
+    finally:
+        runtime.settings.allow_private_networks = None

@@ -37,7 +37,9 @@ def _host(value: str) -> str:
 Host = Annotated[str, StringConstraints(min_length=1, max_length=253), AfterValidator(_host)]
 Login = Annotated[str, StringConstraints(min_length=1, max_length=320), AfterValidator(single_line)]
 # Write-only: stored encrypted, never returned; omitted on an update keeps the stored one.
-Password = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+Password = Annotated[
+    str, StringConstraints(min_length=1, max_length=1000), AfterValidator(single_line)
+]
 
 
 class SmtpIn(Strict):
@@ -58,7 +60,10 @@ class ImapIn(Strict):
     security: Literal["tls", "starttls", "none"] = "tls"
     username: Login
     password: Password | None = None
-    folder: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "INBOX"
+    # One line: a folder name goes into an IMAP command.
+    folder: Annotated[
+        str, StringConstraints(min_length=1, max_length=200), AfterValidator(single_line)
+    ] = "INBOX"
 
 
 class MailboxIn(Strict):
