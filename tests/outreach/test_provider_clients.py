@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -298,3 +299,38 @@ def test_circuit_breaker_opens_cools_down_and_probes_once() -> None:
     breaker.before_call()
     breaker.record_success()
     assert breaker.state == "closed" and breaker.failures == 0
+
+
+async def test_a_window_used_up_by_a_success_is_waited_out_before_the_next_call(
+    apollo, monkeypatch
+) -> None:
+    """Apollo says a window is spent (x-*-requests-left: 0) on a 200: the next call waits
+    it out instead of earning a 429; a long wait ends the attempt for the job to retry."""
+    from leadflood.integrations.apollo import client as apollo_client
+
+    monkeypatch.setattr(
+        apollo_client,
+        "_WINDOWS",
+        (
+            ("x-daily-requests-left", timedelta(hours=1)),
+            ("x-hourly-requests-left", timedelta(minutes=10)),
+            ("x-minute-requests-left", timedelta(seconds=0.4)),
+        ),
+    )
+    page = fixture("apollo", "people_api_search")
+    apollo.script(APOLLO_SEARCH, Scripted(200, page, {"x-minute-requests-left": "0"}))
+    client = ApolloClient("apollo-test-key", apollo.base)
+    try:
+        await client.search_people({"person_titles": ["VP"]})
+        started = time.monotonic()
+        await client.search_people({"person_titles": ["VP"]}, page=2)
+        assert time.monotonic() - started >= 0.35  # waited out the spent minute
+        apollo.script(APOLLO_SEARCH, Scripted(200, page, {"x-daily-requests-left": "0"}))
+        await client.search_people({"person_titles": ["VP"]}, page=3)
+        with pytest.raises(TransientProviderError) as raised:
+            await client.search_people({"person_titles": ["VP"]}, page=4)
+    finally:
+        await client.close()
+    assert raised.value.code == "rate_limited"
+    assert raised.value.retry_after > timedelta(minutes=59)
+    assert len(apollo.calls(APOLLO_SEARCH)) == 3  # the fourth was never sent

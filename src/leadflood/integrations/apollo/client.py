@@ -10,6 +10,8 @@ responses: tests/fixtures/providers/apollo.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -43,10 +45,14 @@ FILTERS = (
 )
 # Exhausted windows, longest first: how long to wait when Apollo does not say.
 _WINDOWS = (
+    ("x-daily-requests-left", timedelta(hours=1)),
     ("x-24-hour-requests-left", timedelta(hours=1)),
     ("x-hourly-requests-left", timedelta(minutes=10)),
     ("x-minute-requests-left", timedelta(minutes=1)),
 )
+# A wait this short is slept through inside the job; a longer one ends the attempt and
+# the job retries after it.
+MAX_INLINE_WAIT = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -98,9 +104,30 @@ class ApolloClient:
             timeout_s,
             {"x-api-key": api_key, "Content-Type": "application/json", "Cache-Control": "no-cache"},
         )
+        self._blocked_until = 0.0
 
     async def close(self) -> None:
         await self._http.aclose()
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """Send, first waiting out a window the previous answer said was used up (its
+        `x-*-requests-left` header at 0), so the next call is not a certain 429."""
+        wait = self._blocked_until - time.monotonic()
+        if wait > 0:
+            if wait > MAX_INLINE_WAIT.total_seconds():
+                raise TransientProviderError(
+                    PROVIDER,
+                    "rate_limited",
+                    "Apollo's request window is used up",
+                    retry_after=timedelta(seconds=wait),
+                )
+            await asyncio.sleep(wait)
+        response = await http.send(PROVIDER, self._http, request)
+        left = _requests_left(response)
+        spent = [w for header, w in _WINDOWS if left.get(header) == 0]
+        if spent and response.status_code < 400:
+            self._blocked_until = time.monotonic() + max(spent).total_seconds()
+        return response
 
     async def search_people(
         self, filters: dict[str, Any], page: int = 1, per_page: int = 25
@@ -111,7 +138,7 @@ class ApolloClient:
         per_page = max(1, min(per_page, MAX_PER_PAGE))
         body = {k: v for k, v in filters.items() if v} | {"page": page, "per_page": per_page}
         request = self._http.build_request("POST", SEARCH_PATH, content=orjson.dumps(body))
-        response = await http.send(PROVIDER, self._http, request)
+        response = await self._send(request)
         data, left = _checked(response)
         people = data.get("people") or []
         pagination = data.get("pagination")
@@ -135,7 +162,7 @@ class ApolloClient:
             "reveal_phone_number": "false",
         }
         request = self._http.build_request("POST", MATCH_PATH, params=params)
-        data, _ = _checked(await http.send(PROVIDER, self._http, request))
+        data, _ = _checked(await self._send(request))
         person = data.get("person")
         return person if isinstance(person, dict) else None
 
@@ -149,7 +176,7 @@ class ApolloClient:
         request = self._http.build_request(
             "POST", BULK_MATCH_PATH, params=params, content=orjson.dumps(body)
         )
-        data, _ = _checked(await http.send(PROVIDER, self._http, request))
+        data, _ = _checked(await self._send(request))
         matches = data.get("matches")
         matches = matches if isinstance(matches, list) else []
         return [
