@@ -24,6 +24,7 @@ _RESPONSES = {
     401: {"description": "unauthorized_source"},
     409: {"description": "ambiguous_source_mapping"},
     413: {"description": "payload_too_large"},
+    415: {"description": "unsupported_media_type (JSON, form-urlencoded and XML are read)"},
 }
 
 
@@ -59,6 +60,7 @@ async def _post(request: Request) -> Response:
     headers = request.headers
     ingest = IngestRequest(
         body=body,
+        content_type=headers.get("content-type"),
         host=headers.get("host"),
         path=request.scope["path"],
         idempotency_header=headers.get("idempotency-key"),

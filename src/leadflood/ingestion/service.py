@@ -21,6 +21,7 @@ from leadflood.ingestion.source_cache import SourceCache
 @dataclass(frozen=True)
 class IngestRequest:
     body: bytes
+    content_type: str | None
     host: str | None
     path: str
     idempotency_header: str | None
@@ -38,7 +39,7 @@ class IngestResult:
 async def ingest_lead(
     conn: asyncpg.Connection, sources: SourceCache, request: IngestRequest
 ) -> IngestResult:
-    payload = parse_body(request.body)
+    payload = parse_body(request.body, request.content_type)
     binding = await classify(
         conn,
         sources,
@@ -77,8 +78,8 @@ async def ingest_lead(
         "consent": payload.consent,
         "ip": request.ip,
         "user_agent": (request.user_agent or None) and request.user_agent[:512],
-        # The body parsed as a JSON object: store its text verbatim (no re-encoding).
-        "raw_payload": request.body.decode("utf-8"),
+        # A JSON body is stored verbatim (no re-encoding); a form or XML as its fields.
+        "raw_payload": payload.raw_text,
     }
     inserted = await repo.insert_lead_and_enqueue(conn, values)
     if inserted is not None:
