@@ -6,9 +6,12 @@ import uuid
 from typing import Any
 
 from leadflood.catalog import repository as repo
+from leadflood.core.errors import NotFound
 from leadflood.core.security import encrypt_secret, hash_api_key, new_api_key
 from leadflood.core.uow import Conn
 from leadflood.ingestion.canonical import canonical_host, canonical_path, canonical_source_key
+from leadflood.ingestion.instructions import Instructions
+from leadflood.ingestion.instructions import build as build_instructions
 
 
 async def create_market(
@@ -175,3 +178,11 @@ async def rotate_source_api_key(conn: Conn, source_id: uuid.UUID) -> str:
     api_key = new_api_key("lfsrc")
     await repo.update_row(conn, "sources", source_id, {"api_key_hash": hash_api_key(api_key)})
     return api_key
+
+
+async def posting_instructions(conn: Conn, offer_id: uuid.UUID, base_url: str) -> Instructions:
+    """The offer's posting instructions, built from its configuration."""
+    offer = await repo.offer_for_posting(conn, offer_id)
+    if offer is None:
+        raise NotFound("offer_not_found", "no offer with this id")
+    return build_instructions(offer, await repo.sources_for_posting(conn, offer_id), base_url)

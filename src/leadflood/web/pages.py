@@ -24,6 +24,7 @@ from leadflood.auth.dependencies import (
     require_same_origin,
 )
 from leadflood.auth.policy import Permission, allows
+from leadflood.catalog import service as catalog
 from leadflood.core.boundary import TX
 from leadflood.core.errors import AppError, NotFound
 from leadflood.core.principal import Principal
@@ -282,6 +283,16 @@ async def config_list(name: str, request: Request, principal: Principal = READ_C
         columns=columns,
         names=names,
     )
+
+
+@router.get("/config/offers/{offer_id}/posting")
+async def posting_instructions(
+    offer_id: uuid.UUID, request: Request, principal: Principal = READ_CONFIG, tx: Tx = TX
+) -> HTMLResponse:
+    """The offer's posting instructions, a page to hand to a source."""
+    base_url = runtime_of(request).settings.base_url
+    doc = await catalog.posting_instructions(tx, offer_id, base_url)
+    return render(request, "posting_instructions.html", principal, doc=doc)
 
 
 @router.get("/config/{name}/new")
