@@ -22,6 +22,8 @@ class Reply:
     delay_s: float = 0.0
     body: str = '{"accepted": true}'
     headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
+    echo_headers: bool = False  # answer with the request's headers (a leaky buyer)
 
 
 @dataclass
@@ -30,6 +32,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    method: str = "POST"
+    query: str = ""
 
 
 class BuyerServer(ThreadedServer):
@@ -38,7 +42,9 @@ class BuyerServer(ThreadedServer):
         self.default = Reply()
         self.received: list[Received] = []
         self._lock = threading.Lock()
-        super().__init__(Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST"])]))
+        super().__init__(
+            Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST", "PUT", "GET"])])
+        )
 
     def url(self, path: str = "leads") -> str:
         return f"{self.base}/{path}"
@@ -54,14 +60,21 @@ class BuyerServer(ThreadedServer):
         body = await request.body()
         path = request.path_params["path"]
         with self._lock:
-            self.received.append(Received(path, dict(request.headers), body, time.time()))
+            self.received.append(
+                Received(
+                    path,
+                    dict(request.headers),
+                    body,
+                    time.time(),
+                    request.method,
+                    request.url.query,
+                )
+            )
             script = self.scripts.get(path)
             reply = script.pop(0) if script else self.default
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
+        text = str(dict(request.headers)) if reply.echo_headers else reply.body
         return Response(
-            reply.body,
-            status_code=reply.status,
-            headers=reply.headers,
-            media_type="application/json",
+            text, status_code=reply.status, headers=reply.headers, media_type=reply.media_type
         )

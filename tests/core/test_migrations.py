@@ -29,7 +29,7 @@ SPEC_ENUMS = {
     "exclusive_fallback": ["fail_closed", "fallback_allowed"],
     "delivery_channel": ["webhook", "email"],
     "delivery_status": ["pending", "in_progress", "succeeded", "failed"],
-    "attempt_outcome": ["success", "retryable_error", "permanent_error"],
+    "attempt_outcome": ["success", "retryable_error", "permanent_error", "rejected"],
 }
 
 SPEC_COLUMNS = {

@@ -158,8 +158,10 @@ async def update(
     before = (await get(conn, resource, row_id)).model_dump()
     if resource.table == "sources":
         values = _canonical_source_fields(values)
-    if resource.table == "buyers" and values.get("webhook_secret"):
-        values["webhook_secret"] = encrypt_secret(values["webhook_secret"], secret_key)
+    if resource.table == "buyers":
+        for secret in ("webhook_secret", "integration_secret"):
+            if values.get(secret):
+                values[secret] = encrypt_secret(values[secret], secret_key)
     changed = _changes(before, values)
     if changed:
         async with _constraints(resource), conn.savepoint():

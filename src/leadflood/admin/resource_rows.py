@@ -31,10 +31,16 @@ _EXTRA_TYPES: dict[str, Any] = {
 # Presence flags standing in for secrets: name -> the SQL that computes it.
 FLAGS: dict[str, dict[str, str]] = {
     "sources": {"has_api_key": "coalesce(api_key_hash, '') <> ''"},
-    "buyers": {"webhook_secret_set": "coalesce(webhook_secret, '') <> ''"},
+    "buyers": {
+        "webhook_secret_set": "coalesce(webhook_secret, '') <> ''",
+        "integration_secret_set": "coalesce(integration_secret, '') <> ''",
+    },
 }
 # The flag that tells whether a write-only secret is set (for the audit's "from").
-SECRET_FLAGS = {"webhook_secret": "webhook_secret_set"}
+SECRET_FLAGS = {
+    "webhook_secret": "webhook_secret_set",
+    "integration_secret": "integration_secret_set",
+}
 # Shown once, in the answer to the create (a replay of it answers without).
 _CREATED: dict[str, dict[str, Any]] = {"sources": {"api_key": (str | None, None)}}
 

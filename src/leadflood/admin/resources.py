@@ -60,7 +60,7 @@ class Resource:
 _COUNTERS = frozenset({"cap_day_window", "cap_day_count", "cap_hour_window", "cap_hour_count"})
 _ALWAYS_SHOWN = frozenset({"id", "created_at", "updated_at"})
 # Accepted on input, never returned.
-WRITE_ONLY = frozenset({"webhook_secret"})
+WRITE_ONLY = frozenset({"webhook_secret", "integration_secret"})
 
 RESOURCES: dict[str, Resource] = {
     r.name: r
@@ -112,7 +112,7 @@ RESOURCES: dict[str, Resource] = {
             "buyer",
             schemas.BuyerIn,
             "Buyers",
-            hidden=frozenset({"webhook_secret", "api_key_hash"}) | _COUNTERS,
+            hidden=frozenset({"webhook_secret", "integration_secret", "api_key_hash"}) | _COUNTERS,
             readonly=frozenset({"balance_cents", "reserved_cents", "max_return_rate"}),
             filters=("status",),
             order_by="name",

@@ -21,6 +21,7 @@ from pydantic import (
 
 from leadflood.core.errors import AppError
 from leadflood.core.text import single_line
+from leadflood.delivery.integration import validate_integration, validate_rules
 from leadflood.routing.schedule import compile_schedule, zone
 from leadflood.validation.rules import parse_rules
 
@@ -69,6 +70,9 @@ Country = Annotated[str, StringConstraints(to_upper=True, pattern=r"^[A-Za-z]{2}
 Currency = Annotated[str, StringConstraints(to_upper=True, pattern=r"^[A-Za-z]{3}$")]
 Timezone = Annotated[str, AfterValidator(_timezone)]
 Schedule = Annotated[dict[str, Any], AfterValidator(_schedule)]
+# A buyer's posting format and how to read its answer (delivery/integration.py).
+IntegrationConfig = Annotated[dict[str, Any], AfterValidator(validate_integration)]
+ResponseRulesConfig = Annotated[dict[str, Any], AfterValidator(validate_rules)]
 Rules = Annotated[dict[str, Any], AfterValidator(_rules)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Email = Annotated[
@@ -151,6 +155,12 @@ class BuyerIn(Strict):
     currency: Currency = "USD"
     min_balance_cents: int = 0
     delivery_timeout_ms: Annotated[int, Field(gt=0, le=60_000)] | None = None
+    integration: IntegrationConfig | None = None
+    # Write-only: the password, token or API key the integration's auth sends.
+    integration_secret: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = (
+        None
+    )
+    response_rules: ResponseRulesConfig | None = None
 
 
 class BuyerOfferIn(Strict):
@@ -162,6 +172,7 @@ class BuyerOfferIn(Strict):
     price_cents: Annotated[int, Field(ge=0)] = 0
     daily_cap: Cap | None = None
     hourly_cap: Cap | None = None
+    integration: IntegrationConfig | None = None  # this offer's own posting format
 
 
 class ServiceAreaIn(Strict):

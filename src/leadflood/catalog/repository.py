@@ -10,7 +10,7 @@ import orjson
 
 from leadflood.core.uow import Conn
 
-JSON_COLUMNS = {"rules", "config", "schedule"}
+JSON_COLUMNS = {"rules", "config", "schedule", "integration", "response_rules"}
 
 
 def _params(values: dict[str, Any]) -> dict[str, Any]:

@@ -116,10 +116,11 @@ async def create_source(
 
 
 async def create_buyer(conn: Conn, *, secret_key: str, name: str, **fields: Any) -> uuid.UUID:
-    secret = fields.pop("webhook_secret", None)
+    """Its write-only secrets (webhook signing, integration credential) are encrypted."""
     values = {"name": name, **fields}
-    if secret:
-        values["webhook_secret"] = encrypt_secret(secret, secret_key)
+    for secret in ("webhook_secret", "integration_secret"):
+        if values.get(secret):
+            values[secret] = encrypt_secret(values[secret], secret_key)
     return await repo.insert_row(conn, "buyers", values)
 
 

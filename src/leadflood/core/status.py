@@ -15,7 +15,8 @@ LeadStatus = StrEnum(
     "LeadStatus", "received validated rejected routed delivered delivery_failed returned unsold"
 )
 DeliveryStatus = StrEnum("DeliveryStatus", "pending in_progress succeeded failed")
-AttemptOutcome = StrEnum("AttemptOutcome", "success retryable_error permanent_error")
+# `rejected`: the buyer answered, and refused this lead (issue 16).
+AttemptOutcome = StrEnum("AttemptOutcome", "success retryable_error permanent_error rejected")
 BillingStatus = StrEnum("BillingStatus", "unbilled billable invoiced credited non_billable")
 InvoiceStatus = StrEnum("InvoiceStatus", "draft issued paid void")
 

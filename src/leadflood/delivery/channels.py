@@ -17,6 +17,7 @@ from leadflood.core.providers import ProviderError, TransientProviderError
 from leadflood.core.redact import redact
 from leadflood.core.retry_after import parse_retry_after
 from leadflood.core.settings import Settings
+from leadflood.delivery.integration import MAX_RESPONSE_BYTES, ResponseRules, read_answer
 from leadflood.delivery.policy import classify_status
 from leadflood.delivery.safety import DestinationError, vet
 from leadflood.integrations.smtp.sender import config_from as smtp_config_from
@@ -38,15 +39,24 @@ class Outbound:
     subject: str
     # A configuration problem found while building it: recorded as a permanent failure.
     problem: str | None = None
+    method: str = "POST"
+    # How to read the buyer's answer (None: any 2xx is accepted).
+    rules: ResponseRules | None = None
+    # Secret values sent (a credential): never in an excerpt or error.
+    hidden: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class AttemptResult:
-    outcome: str  # success | retryable_error | permanent_error
+    outcome: str  # success | rejected | retryable_error | permanent_error
     http_status: int | None = None
     response_excerpt: str | None = None
     error: str | None = None
     retry_after: timedelta | None = None
+    # What the buyer's answer said, read by its response rules.
+    reason: str | None = None
+    reference: str | None = None
+    price_cents: int | None = None
 
 
 class DeliveryChannel(Protocol):
@@ -102,10 +112,12 @@ class WebhookChannel:
             url = urlunsplit(parts._replace(netloc=netloc))
             headers["Host"] = parts.netloc.rsplit("@", 1)[-1]
             extra["server_hostname"] = target.host
+        limit = MAX_RESPONSE_BYTES if message.rules else EXCERPT_BYTES * 2
         try:
-            async with self.session_factory().post(
+            async with self.session_factory().request(
+                message.method,
                 url,
-                data=message.body,
+                data=message.body or None,
                 headers=headers,
                 timeout=timeout,
                 allow_redirects=False,
@@ -113,7 +125,7 @@ class WebhookChannel:
             ) as response:
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
-                raw = await response.content.read(EXCERPT_BYTES * 2)
+                raw = await response.content.read(limit)
         except TimeoutError as exc:
             return AttemptResult("retryable_error", error=f"timeout: {type(exc).__name__}")
         except aiohttp.InvalidURL as exc:
@@ -125,22 +137,47 @@ class WebhookChannel:
                     f"connection_error: {type(exc).__name__}: {exc}",
                     message.secret,
                     message.webhook_url,
+                    *message.hidden,
                 ),
             )
+        excerpt = sanitize(raw.decode("utf-8", "replace"), message.secret, *message.hidden)
+        later = parse_retry_after(retry_after, datetime.now(UTC)) if status == 429 else None
+        if message.rules is not None and status in message.rules.success_statuses:
+            return _by_rules(message, status, raw, excerpt)
         outcome = classify_status(status)
         if 300 <= status < 400:
             outcome = "permanent_error"  # redirects are not followed: misconfigured URL
-        excerpt = sanitize(raw.decode("utf-8", "replace"), message.secret)
+        elif outcome == "success" and message.rules is not None:
+            outcome = "retryable_error"  # a 2xx this buyer does not count as success
         error = None if outcome == "success" else f"http_{status} from {_safe_url(target.url)}"
         return AttemptResult(
-            outcome,
+            outcome, http_status=status, response_excerpt=excerpt, error=error, retry_after=later
+        )
+
+
+def _by_rules(message: Outbound, status: int, raw: bytes, excerpt: str) -> AttemptResult:
+    assert message.rules is not None
+    verdict = read_answer(message.rules, status, raw)
+    reason = (
+        sanitize(verdict.reason, message.secret, *message.hidden, limit=500)
+        if (verdict.reason)
+        else None
+    )
+    if verdict.outcome == "accepted":
+        return AttemptResult(
+            "success",
             http_status=status,
             response_excerpt=excerpt,
-            error=error,
-            retry_after=parse_retry_after(retry_after, datetime.now(UTC))
-            if status == 429
-            else None,
+            reference=verdict.reference and verdict.reference[:200],
+            price_cents=verdict.price_cents,
         )
+    return AttemptResult(
+        "rejected",
+        http_status=status,
+        response_excerpt=excerpt,
+        error=f"rejected: {reason or 'refused by the buyer'}",
+        reason=reason,
+    )
 
 
 class EmailChannel:

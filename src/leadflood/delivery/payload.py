@@ -81,12 +81,40 @@ def signature(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def base_headers(lead_id: str) -> dict[str, str]:
+    """Ours on every request, whatever the buyer's format: its templates cannot replace
+    them."""
+    return {"Idempotency-Key": f"lead:{lead_id}", "User-Agent": f"leadflood/{__version__}"}
+
+
 def headers(lead_id: str, body: bytes, secret: str | None) -> dict[str, str]:
-    out = {
-        "Content-Type": "application/json",
-        "Idempotency-Key": f"lead:{lead_id}",
-        "User-Agent": f"leadflood/{__version__}",
-    }
+    out = {"Content-Type": "application/json", **base_headers(lead_id)}
     if secret:
         out["X-Leadflood-Signature"] = signature(body, secret)
     return out
+
+
+def template_context(row: ClaimedAttempt, payload: dict[str, Any]) -> dict[str, Any]:
+    """What a buyer's templates may read: the contact fields by name, the lead's custom
+    fields under `custom`, offer/market/vertical, consent, price, ids, times."""
+    contact = payload["contact"]
+    consent = payload["consent"]
+    price = row.price_cents
+    return {
+        **contact,
+        "lead_id": payload["lead_id"],
+        "idempotency_key": payload["idempotency_key"],
+        "offer": payload["offer"],
+        "market": payload["market"],
+        "vertical": payload["vertical"],
+        "consent": consent["given"],
+        "consent_text": consent["text"],
+        "consent_certificate_url": consent["certificate_url"],
+        "price_cents": price,
+        "price": f"{price / 100:.2f}" if price is not None else None,
+        "currency": row.currency,
+        "received_at": row.received_at,
+        "routed_at": row.routed_at,
+        "custom": payload["custom"],
+        "lead": payload,
+    }

@@ -69,10 +69,13 @@ SELECT c.id AS delivery_id, c.attempt_count AS attempt_no, c.round_start,
        m.id AS market_id, m.slug AS market_slug, m.name AS market_name,
        v.id AS vertical_id, v.slug AS vertical_slug, v.name AS vertical_name,
        b.id AS buyer_id, b.webhook_url, b.webhook_secret, b.email AS buyer_email,
-       b.delivery_timeout_ms, b.currency
+       b.delivery_timeout_ms, b.currency,
+       coalesce(bo.integration, b.integration) AS integration, b.integration_secret,
+       b.response_rules
 FROM claimed c
 JOIN leads l ON l.id = c.lead_id
 JOIN buyers b ON b.id = c.buyer_id
+LEFT JOIN buyer_offers bo ON bo.buyer_id = b.id AND bo.offer_id = l.offer_id
 JOIN offers o ON o.id = l.offer_id
 JOIN markets m ON m.id = l.market_id
 JOIN verticals v ON v.id = l.vertical_id
@@ -112,7 +115,8 @@ _SUCCEEDED = f"""
 WITH {_GUARD},
 delivery AS (
     UPDATE deliveries d SET status = 'succeeded', delivered_at = now(),
-                            next_attempt_at = NULL, last_error = NULL, lease_expires_at = NULL
+                            next_attempt_at = NULL, last_error = NULL, lease_expires_at = NULL,
+                            buyer_reference = $9, buyer_price_cents = $10
     FROM claimed c WHERE d.id = c.id
     RETURNING d.lead_id
 ),
@@ -144,7 +148,7 @@ _FAILED = f"""
 WITH {_GUARD},
 delivery AS (
     UPDATE deliveries d SET status = 'failed', next_attempt_at = NULL, last_error = $7,
-                            lease_expires_at = NULL
+                            lease_expires_at = NULL, reject_reason = $9
     FROM claimed c WHERE d.id = c.id
     RETURNING d.lead_id
 ),
@@ -222,6 +226,9 @@ class ClaimedAttempt(LeadContact):
     buyer_email: str | None
     delivery_timeout_ms: int | None
     currency: str
+    integration: dict[str, Any] | None = None  # the buyer's (or this offer's) posting format
+    integration_secret: str | None = None  # encrypted
+    response_rules: dict[str, Any] | None = None
 
 
 async def claim(
@@ -237,9 +244,15 @@ async def claim_state(conn: Conn, lead_id: uuid.UUID, per_buyer_limit: int) -> C
     return ClaimState(*row) if row else None
 
 
-async def record_success(conn: Conn, attempt: AttemptRecord) -> bool:
-    """False when the claim was taken over (nothing written)."""
-    return bool(await conn.fetchval(_SUCCEEDED, *attempt.args()))
+async def record_success(
+    conn: Conn,
+    attempt: AttemptRecord,
+    reference: str | None = None,
+    price_cents: int | None = None,
+) -> bool:
+    """False when the claim was taken over (nothing written). The buyer's reference and
+    the price it reported, when its answer carries them."""
+    return bool(await conn.fetchval(_SUCCEEDED, *attempt.args(), reference, price_cents))
 
 
 async def record_retry(conn: Conn, attempt: AttemptRecord, delay: timedelta) -> bool:
@@ -247,8 +260,11 @@ async def record_retry(conn: Conn, attempt: AttemptRecord, delay: timedelta) -> 
     return bool(await conn.fetchval(_RETRY, *attempt.args(), delay))
 
 
-async def record_failure(conn: Conn, attempt: AttemptRecord) -> bool:
-    return bool(await conn.fetchval(_FAILED, *attempt.args()))
+async def record_failure(
+    conn: Conn, attempt: AttemptRecord, reject_reason: str | None = None
+) -> bool:
+    """A failure for good, or the buyer's refusal of this lead (with its reason)."""
+    return bool(await conn.fetchval(_FAILED, *attempt.args(), reject_reason))
 
 
 # Manual re-delivery of a failed delivery: a fresh round of the retry schedule after the

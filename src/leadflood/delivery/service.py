@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 import structlog
 
@@ -21,7 +22,16 @@ from leadflood.core.status import DeliveryStatus
 from leadflood.core.uow import Tx
 from leadflood.delivery import repository as repo
 from leadflood.delivery.channels import AttemptResult, DeliveryChannel, Outbound, build_channels
-from leadflood.delivery.payload import build_payload, digest, headers, serialize
+from leadflood.delivery.integration import ConfigError, Integration, ResponseRules, build_request
+from leadflood.delivery.payload import (
+    base_headers,
+    build_payload,
+    digest,
+    headers,
+    serialize,
+    signature,
+    template_context,
+)
 from leadflood.delivery.policy import NOT_DUE_TOLERANCE
 from leadflood.delivery.repository import ClaimedAttempt
 
@@ -131,9 +141,10 @@ class DeliveryService:
                 # Stored under another LEADFLOOD_SECRET_KEY: sending unsigned would mislead
                 # the buyer, and no retry can fix it; the operator must re-enter it.
                 problem = "webhook_secret_unreadable: re-enter the buyer's webhook secret"
-        body = serialize(build_payload(row))
+        payload = build_payload(row)
+        body = serialize(payload)
         lead_id = str(row.lead_id)
-        return Outbound(
+        outbound = Outbound(
             lead_id=lead_id,
             body=body,
             headers=headers(lead_id, body, secret),
@@ -144,6 +155,53 @@ class DeliveryService:
             subject=f"New lead: {row.offer_name} — {row.market_name}",
             problem=problem,
         )
+        if row.channel != "webhook" or (not row.integration and not row.response_rules):
+            return outbound  # the signed canonical JSON, any 2xx accepted
+        return self._integrated(row, payload, outbound)
+
+    def _integrated(
+        self, row: ClaimedAttempt, payload: dict[str, Any], outbound: Outbound
+    ) -> Outbound:
+        """The buyer's own request and response rules (decision 0020); a configuration
+        that cannot build this lead's request fails it for good, with the reason."""
+        key = self.runtime.settings.secret_key.get_secret_value()
+        try:
+            rules = ResponseRules.model_validate(row.response_rules) if row.response_rules else None
+            config = Integration.model_validate(row.integration) if row.integration else None
+        except ValueError as exc:
+            return replace(outbound, problem=f"integration_config: {exc}"[:500])
+        outbound = replace(outbound, rules=rules)
+        if config is None:
+            return outbound
+        credential = None
+        if row.integration_secret:
+            try:
+                credential = decrypt_secret(row.integration_secret, key)
+            except ValueError:
+                return replace(
+                    outbound,
+                    problem="integration_secret_unreadable: re-enter the buyer's credential",
+                )
+        try:
+            request = build_request(
+                config,
+                template_context(row, payload),
+                secret=credential,
+                base_headers=base_headers(outbound.lead_id),
+            )
+        except ConfigError as exc:
+            return replace(outbound, problem=f"integration_config: {exc}"[:500])
+        sent_headers = dict(request.headers)
+        if config.sign and outbound.secret:
+            sent_headers["X-Leadflood-Signature"] = signature(request.body, outbound.secret)
+        return replace(
+            outbound,
+            body=request.body,
+            headers=sent_headers,
+            webhook_url=request.url,
+            method=request.method,
+            hidden=(credential,) if credential else (),
+        )
 
     async def record(
         self, conn: Tx, row: ClaimedAttempt, attempt: repo.AttemptRecord, result: AttemptResult
@@ -152,8 +210,14 @@ class DeliveryService:
         lead_id: uuid.UUID = row.lead_id
         attempt_no = attempt.attempt_no
         if result.outcome == "success":
-            recorded = await repo.record_success(conn, attempt)
+            recorded = await repo.record_success(
+                conn, attempt, result.reference, result.price_cents
+            )
             outcome = "delivered"
+        elif result.outcome == "rejected":
+            # The buyer refused this lead: not billed, not retried at this buyer.
+            recorded = await repo.record_failure(conn, attempt, result.reason)
+            outcome = "rejected"
         else:
             delay = (
                 self.retry.delay_after(attempt_no - row.round_start, result.retry_after)

@@ -27,7 +27,7 @@ REFERENCES: dict[str, tuple[str, str]] = {
     "offer_id": ("offers", "slug"),
     "buyer_id": ("buyers", "name"),
 }
-WRITE_ONLY = frozenset({"webhook_secret"})
+WRITE_ONLY = frozenset({"webhook_secret", "integration_secret"})
 
 
 @dataclass
