@@ -22,7 +22,7 @@ from leadflood.core.status import DeliveryStatus
 from leadflood.core.uow import Tx
 from leadflood.delivery import repository as repo
 from leadflood.delivery.channels import AttemptResult, DeliveryChannel, Outbound, build_channels
-from leadflood.delivery.integration import ConfigError, Integration, ResponseRules, build_request
+from leadflood.delivery.integration import ConfigError, build_request, integration_of, rules_of
 from leadflood.delivery.payload import (
     base_headers,
     build_payload,
@@ -166,8 +166,8 @@ class DeliveryService:
         that cannot build this lead's request fails it for good, with the reason."""
         key = self.runtime.settings.secret_key.get_secret_value()
         try:
-            rules = ResponseRules.model_validate(row.response_rules) if row.response_rules else None
-            config = Integration.model_validate(row.integration) if row.integration else None
+            rules = rules_of(row.response_rules) if row.response_rules else None
+            config = integration_of(row.integration) if row.integration else None
         except ValueError as exc:
             return replace(outbound, problem=f"integration_config: {exc}"[:500])
         outbound = replace(outbound, rules=rules)
