@@ -6,6 +6,7 @@
   any 2xx is accepted, as before). buyer_offers.integration overrides per offer.
 - A buyer may refuse a lead in a 200: attempts record `rejected`; the delivery keeps the
   reason, and on acceptance the buyer's reference and the price it reports.
+- The waterfall: lead_rejections, delivery_attempts.buyer_id, offers.max_buyer_attempts.
 
 Revision ID: 0011
 Revises: 0010
@@ -31,6 +32,19 @@ ALTER TABLE deliveries
     ADD COLUMN buyer_reference text,
     ADD COLUMN buyer_price_cents bigint,
     ADD COLUMN reject_reason text;
+-- The waterfall: a rejected lead goes to the next buyer on the same delivery row; each
+-- attempt says which buyer it went to, and each refusal is kept (routing skips those
+-- buyers). An offer bounds how many buyers a lead is offered to.
+ALTER TABLE delivery_attempts ADD COLUMN buyer_id uuid REFERENCES buyers (id);
+CREATE TABLE lead_rejections (
+    lead_id uuid NOT NULL REFERENCES leads (id),
+    buyer_id uuid NOT NULL REFERENCES buyers (id),
+    reason text,
+    rejected_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (lead_id, buyer_id)
+);
+ALTER TABLE offers ADD COLUMN max_buyer_attempts integer NOT NULL DEFAULT 3
+    CHECK (max_buyer_attempts BETWEEN 1 AND 20);
 """
 
 
@@ -42,6 +56,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     run_script(
         """
+ALTER TABLE offers DROP COLUMN max_buyer_attempts;
+DROP TABLE lead_rejections;
+ALTER TABLE delivery_attempts DROP COLUMN buyer_id;
 ALTER TABLE deliveries DROP COLUMN reject_reason, DROP COLUMN buyer_price_cents,
     DROP COLUMN buyer_reference;
 ALTER TABLE buyer_offers DROP COLUMN integration;

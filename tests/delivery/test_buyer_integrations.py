@@ -119,11 +119,12 @@ async def test_a_200_that_says_duplicate_is_a_rejection_not_a_sale(runtime, buye
         "FROM deliveries d JOIN leads l ON l.id = d.lead_id WHERE d.lead_id = :l",
         l=lead,
     )
+    # Refused: not billed; the lead is back for the next buyer (the waterfall).
     assert state == {
         "status": "failed",
         "reject_reason": "DUPLICATE",
-        "lead": "delivery_failed",
-        "billing": "non_billable",
+        "lead": "validated",
+        "billing": "unbilled",
         "attempt": "rejected",
     }
     # Not retried at this buyer.

@@ -277,7 +277,6 @@ def _render_all(config: Integration, context: dict[str, Any]) -> tuple[str, dict
     return parts[0], dict(zip(config.fields, parts[1:], strict=True))
 
 
-
 @dataclass(frozen=True)
 class Request:
     method: str

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leadflood.billing import ledger
-from leadflood.core.jobs import DELIVER_LEAD
+from leadflood.core.jobs import DELIVER_LEAD, ROUTE_LEAD
 from leadflood.core.queue import fused_enqueue_ctes
 from leadflood.core.uow import Conn
 from leadflood.ingestion.lead_fields import LeadContact
@@ -56,8 +56,9 @@ interrupted AS (
     FROM claimed c WHERE a.delivery_id = c.id AND a.finished_at IS NULL
 ),
 started AS (
-    INSERT INTO delivery_attempts (delivery_id, attempt_no, started_at, request_digest)
-    SELECT id, attempt_count, now(), '' FROM claimed
+    INSERT INTO delivery_attempts (delivery_id, attempt_no, started_at, request_digest,
+                                   buyer_id)
+    SELECT id, attempt_count, now(), '', buyer_id FROM claimed
 )
 SELECT c.id AS delivery_id, c.attempt_count AS attempt_no, c.round_start,
        c.channel::text AS channel,
@@ -162,6 +163,71 @@ SELECT count(*) FROM claimed
 """
 
 
+# The buyer refused the lead (issue 16, the waterfall): the refusal is kept, the cap units
+# and the prepaid reservation taken at routing are given back (units only while their
+# window is still the current one), and the lead goes back to `validated` with a route job
+# for the next buyer (routing skips buyers who refused it), or ends `unsold` once the
+# offer's max_buyer_attempts buyers have refused it. One statement, guarded by the claim.
+_REJECTED = f"""
+WITH {_GUARD},
+delivery AS (
+    UPDATE deliveries d SET status = 'failed', next_attempt_at = NULL, last_error = $7,
+                            lease_expires_at = NULL, reject_reason = $9
+    FROM claimed c WHERE d.id = c.id
+    RETURNING d.lead_id, d.buyer_id
+),
+before AS (
+    SELECT l.id, l.buyer_id, coalesce(l.price_cents, 0) AS price, l.offer_id,
+           -- The buyer's local day and hour of the routing: the windows its units are in.
+           date_trunc('day', l.routed_at AT TIME ZONE x.timezone) AS day_window,
+           date_trunc('hour', l.routed_at AT TIME ZONE x.timezone) AS hour_window,
+           (SELECT count(*) FROM lead_rejections r WHERE r.lead_id = l.id) + 1
+               >= o.max_buyer_attempts AS last_try
+    FROM leads l JOIN delivery d ON d.lead_id = l.id
+    JOIN offers o ON o.id = l.offer_id JOIN buyers x ON x.id = l.buyer_id
+    WHERE l.status = 'routed'
+),
+noted AS (
+    INSERT INTO lead_rejections (lead_id, buyer_id, reason)
+    SELECT lead_id, buyer_id, $9 FROM delivery ON CONFLICT DO NOTHING
+),
+returned AS (
+    UPDATE leads l SET
+        status = (CASE WHEN b.last_try THEN 'unsold' ELSE 'validated' END)::lead_status,
+        unsold_at = CASE WHEN b.last_try THEN now() END,
+        billing_status = (CASE WHEN b.last_try THEN 'non_billable'
+                               ELSE l.billing_status::text END)::billing_status,
+        buyer_id = NULL, price_cents = NULL, routed_at = NULL
+    FROM before b WHERE l.id = b.id
+    RETURNING l.id AS lead_id, l.status::text AS status
+),
+buyer_released AS (
+    UPDATE buyers x SET
+        reserved_cents = CASE WHEN x.payment_method = 'prepaid'
+                              THEN greatest(x.reserved_cents - b.price, 0)
+                              ELSE x.reserved_cents END,
+        cap_day_count = CASE WHEN x.cap_day_window = b.day_window
+                             THEN greatest(x.cap_day_count - 1, 0) ELSE x.cap_day_count END,
+        cap_hour_count = CASE WHEN x.cap_hour_window = b.hour_window
+                              THEN greatest(x.cap_hour_count - 1, 0) ELSE x.cap_hour_count END
+    FROM before b
+    WHERE x.id = b.buyer_id
+      AND (x.daily_cap IS NOT NULL OR x.hourly_cap IS NOT NULL OR x.payment_method = 'prepaid')
+),
+offer_released AS (
+    UPDATE buyer_offers bo SET
+        cap_day_count = CASE WHEN bo.cap_day_window = b.day_window
+                             THEN greatest(bo.cap_day_count - 1, 0) ELSE bo.cap_day_count END,
+        cap_hour_count = CASE WHEN bo.cap_hour_window = b.hour_window
+                              THEN greatest(bo.cap_hour_count - 1, 0) ELSE bo.cap_hour_count END
+    FROM before b WHERE bo.buyer_id = b.buyer_id AND bo.offer_id = b.offer_id
+),
+rerouting AS (SELECT lead_id FROM returned WHERE status = 'validated'),
+{fused_enqueue_ctes(ROUTE_LEAD, "rerouting", "lead_id")}
+SELECT (SELECT count(*) FROM claimed) AS recorded, (SELECT status FROM returned) AS lead_status
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimState:
     status: str
@@ -260,11 +326,16 @@ async def record_retry(conn: Conn, attempt: AttemptRecord, delay: timedelta) -> 
     return bool(await conn.fetchval(_RETRY, *attempt.args(), delay))
 
 
-async def record_failure(
-    conn: Conn, attempt: AttemptRecord, reject_reason: str | None = None
-) -> bool:
-    """A failure for good, or the buyer's refusal of this lead (with its reason)."""
-    return bool(await conn.fetchval(_FAILED, *attempt.args(), reject_reason))
+async def record_failure(conn: Conn, attempt: AttemptRecord) -> bool:
+    return bool(await conn.fetchval(_FAILED, *attempt.args(), None))
+
+
+async def record_rejection(
+    conn: Conn, attempt: AttemptRecord, reason: str | None
+) -> tuple[bool, str | None]:
+    """(recorded, the lead's status after: validated — on to the next buyer — or unsold)."""
+    row = await conn.fetchrow(_REJECTED, *attempt.args(), reason)
+    return bool(row["recorded"]), row["lead_status"]
 
 
 # Manual re-delivery of a failed delivery: a fresh round of the retry schedule after the
@@ -314,6 +385,7 @@ class Attempt:
     response_excerpt: str | None
     outcome: str | None
     error: str | None
+    buyer_id: uuid.UUID | None = None  # whom it went to (a waterfall tries several)
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +406,7 @@ class Delivery:
 async def attempts(conn: Conn, lead_id: uuid.UUID) -> list[Attempt]:
     rows = await conn.fetch(
         "SELECT a.attempt_no, a.started_at, a.finished_at, a.duration_ms, a.request_digest, "
-        "a.http_status, a.response_excerpt, a.outcome::text AS outcome, a.error "
+        "a.http_status, a.response_excerpt, a.outcome::text AS outcome, a.error, a.buyer_id "
         "FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id "
         "WHERE d.lead_id = $1 ORDER BY a.attempt_no",
         lead_id,

@@ -215,9 +215,10 @@ class DeliveryService:
             )
             outcome = "delivered"
         elif result.outcome == "rejected":
-            # The buyer refused this lead: not billed, not retried at this buyer.
-            recorded = await repo.record_failure(conn, attempt, result.reason)
-            outcome = "rejected"
+            # The buyer refused this lead: not billed, not offered to it again; the next
+            # buyer gets it (the waterfall), or it ends unsold.
+            recorded, lead_status = await repo.record_rejection(conn, attempt, result.reason)
+            outcome = "rejected_unsold" if lead_status == "unsold" else "rejected"
         else:
             delay = (
                 self.retry.delay_after(attempt_no - row.round_start, result.retry_after)

@@ -63,7 +63,9 @@ SELECT b.id AS buyer_id, b.name, bo.active AS enrolled, b.status, b.timezone,
        bo.hourly_cap AS offer_hourly_cap,
        b.cap_day_window, b.cap_day_count, b.cap_hour_window, b.cap_hour_count,
        bo.cap_day_window AS offer_day_window, bo.cap_day_count AS offer_day_count,
-       bo.cap_hour_window AS offer_hour_window, bo.cap_hour_count AS offer_hour_count
+       bo.cap_hour_window AS offer_hour_window, bo.cap_hour_count AS offer_hour_count,
+       EXISTS (SELECT 1 FROM lead_rejections r WHERE r.lead_id = $5 AND r.buyer_id = b.id)
+           AS rejected_lead
 FROM buyer_offers bo
 JOIN buyers b ON b.id = bo.buyer_id
 WHERE bo.offer_id = $1
@@ -117,15 +119,24 @@ decision AS (
     RETURNING id
 ),
 delivery AS (
+    -- A lead a buyer refused comes back here for the next buyer: its delivery row (failed,
+    -- by the refusal) is taken over with a fresh round of attempts.
     INSERT INTO deliveries (lead_id, buyer_id, channel, status, idempotency_key,
                             next_attempt_at)
     SELECT $1, $2, $9::delivery_channel, 'pending', 'lead:' || $1::text, $5 FROM moved
+    ON CONFLICT (lead_id) DO UPDATE SET
+        buyer_id = EXCLUDED.buyer_id, channel = EXCLUDED.channel, status = 'pending',
+        round_start = deliveries.attempt_count, next_attempt_at = EXCLUDED.next_attempt_at,
+        last_error = NULL, reject_reason = NULL, lease_expires_at = NULL,
+        buyer_reference = NULL, buyer_price_cents = NULL
+    WHERE deliveries.status = 'failed'
     RETURNING lead_id
 ),"""
     + fused_enqueue_ctes(DELIVER_LEAD, "delivery", "lead_id")
     + """
 SELECT CASE
          WHEN NOT EXISTS (SELECT 1 FROM moved) THEN leadflood_abort('lead_not_validated')
+         WHEN NOT EXISTS (SELECT 1 FROM delivery) THEN leadflood_abort('lead_not_validated')
          WHEN NOT EXISTS (SELECT 1 FROM take_offer) THEN leadflood_abort('cap_race')
          WHEN $10 AND NOT EXISTS (SELECT 1 FROM take_buyer) THEN leadflood_abort('cap_race')
          ELSE 0
@@ -194,7 +205,9 @@ async def load_lead(conn: Conn, lead_id: uuid.UUID, at: datetime) -> LeadToRoute
 
 async def candidates(conn: Conn, lead: LeadToRoute) -> list[Candidate]:
     """Every buyer enrolled in the lead's offer, with what eligibility needs to judge it."""
-    rows = await conn.fetch(_CANDIDATES, lead.offer_id, lead.market_id, lead.postal_code, lead.city)
+    rows = await conn.fetch(
+        _CANDIDATES, lead.offer_id, lead.market_id, lead.postal_code, lead.city, lead.id
+    )
     return [_candidate(row) for row in rows]
 
 

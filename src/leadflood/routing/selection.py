@@ -41,6 +41,7 @@ class Candidate:
     offer_day_count: int = 0
     offer_hour_window: datetime | None = None
     offer_hour_count: int = 0
+    rejected_lead: bool = False  # this buyer already refused this lead (the waterfall)
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -97,6 +98,8 @@ def evaluate(candidate: Candidate, clock: DecisionClock) -> list[str]:
     hour_count = c.cap_hour_count if c.cap_hour_window == hour else 0
     offer_day_count = c.offer_day_count if c.offer_day_window == day else 0
     offer_hour_count = c.offer_hour_count if c.offer_hour_window == hour else 0
+    if candidate.rejected_lead:
+        reasons.append("rejected_this_lead")
     if not candidate.enrolled:
         reasons.append("not_enrolled")
     if candidate.status != BuyerStatus.active:

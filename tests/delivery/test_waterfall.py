@@ -1,0 +1,158 @@
+"""The waterfall: a buyer's refusal sends the lead to the next eligible buyer, with caps
+and reservations given back, up to the offer's limit of buyers; every buyer tried is on
+record in order."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadflood.core.uow import unit_of_work
+from leadflood.delivery.tasks import DeliveryRun
+from leadflood.routing.tasks import Router
+from tests.buyer_server import BuyerServer, Reply
+from tests.conftest import auth_headers
+from tests.delivery.test_delivery import row, rows
+from tests.factories import make_buyer, make_lead, make_world
+from tests.sql import run
+
+RULES = {"outcome_term": "DUPLICATE", "match_means": "rejected"}
+
+
+@pytest.fixture
+def buyer_server():
+    with BuyerServer() as server:
+        yield server
+
+
+async def three_buyers(runtime, buyer_server, *, max_buyer_attempts: int = 3, **first):
+    """Three buyers by priority, each at its own path, all reading DUPLICATE as a refusal."""
+    async with unit_of_work(runtime.db) as conn:
+        world = await make_world(conn)
+        await run(
+            conn,
+            "UPDATE offers SET max_buyer_attempts = :n WHERE id = :o",
+            {"n": max_buyer_attempts, "o": world.offer_id},
+        )
+        buyers = [
+            await make_buyer(
+                conn,
+                world,
+                name=f"B{n}",
+                priority=n,
+                price_cents=1000 * n,
+                webhook_url=buyer_server.url(f"b{n}"),
+                response_rules=RULES,
+                **(first if n == 1 else {}),
+            )
+            for n in (1, 2, 3)
+        ]
+        lead = await make_lead(conn, world, email="ana@example.com")
+    return world, buyers, lead
+
+
+async def route_and_deliver(runtime, lead) -> list[str]:
+    """Route, deliver, and follow the waterfall until the lead settles."""
+    outcomes = []
+    for _ in range(6):
+        routed = await Router(runtime.db).route(lead)
+        if routed.outcome != "routed":
+            outcomes.append(routed.outcome)
+            break
+        result = (await DeliveryRun(runtime).deliver(lead)).result
+        outcomes.append(result)
+        if result != "rejected":
+            break
+    return outcomes
+
+
+async def test_refused_twice_sold_to_the_third_buyer(runtime, client, buyer_server) -> None:
+    _, buyers, lead = await three_buyers(runtime, buyer_server)
+    buyer_server.script("b1", Reply(body="DUPLICATE", media_type="text/plain"))
+    buyer_server.script("b2", Reply(body="DUPLICATE", media_type="text/plain"))
+    buyer_server.script("b3", Reply(body="OK", media_type="text/plain"))
+    assert await route_and_deliver(runtime, lead) == ["rejected", "rejected", "delivered"]
+    assert [r.path for r in buyer_server.received] == ["b1", "b2", "b3"]
+    final = await row(
+        runtime,
+        "SELECT l.status::text AS status, l.buyer_id, l.price_cents, "
+        "l.billing_status::text AS billing, d.status::text AS delivery FROM leads l "
+        "JOIN deliveries d ON d.lead_id = l.id WHERE l.id = :l",
+        l=lead,
+    )
+    assert final == {
+        "status": "delivered",
+        "buyer_id": buyers[2],
+        "price_cents": 3000,
+        "billing": "billable",
+        "delivery": "succeeded",
+    }
+    # Every buyer tried is on record, in order: the decisions and the attempts.
+    decisions = await rows(
+        runtime,
+        "SELECT buyer_id FROM routing_decisions WHERE lead_id = :l ORDER BY decided_at, id",
+        l=lead,
+    )
+    assert [d["buyer_id"] for d in decisions] == buyers
+    attempts = await rows(
+        runtime,
+        "SELECT a.buyer_id, a.outcome::text AS outcome FROM delivery_attempts a "
+        "JOIN deliveries d ON d.id = a.delivery_id WHERE d.lead_id = :l ORDER BY a.attempt_no",
+        l=lead,
+    )
+    assert [(a["buyer_id"], a["outcome"]) for a in attempts] == [
+        (buyers[0], "rejected"),
+        (buyers[1], "rejected"),
+        (buyers[2], "success"),
+    ]
+    admin = await auth_headers(client, runtime, "admin")
+    detail = (await client.get(f"/v1/admin/leads/{lead}", headers=admin)).json()
+    assert "rejected_this_lead" in str(detail)  # the trace says why B1 and B2 were skipped
+
+
+async def test_caps_and_reservations_are_given_back_on_a_refusal(runtime, buyer_server) -> None:
+    _, buyers, lead = await three_buyers(
+        runtime, buyer_server, daily_cap=1, payment_method="prepaid"
+    )
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "UPDATE buyers SET balance_cents = 100000 WHERE id = :b", {"b": buyers[0]})
+    buyer_server.script("b1", Reply(body="DUPLICATE", media_type="text/plain"))
+    buyer_server.script("b2", Reply(body="OK", media_type="text/plain"))
+    assert await route_and_deliver(runtime, lead) == ["rejected", "delivered"]
+    b1 = await row(
+        runtime,
+        "SELECT reserved_cents, balance_cents, cap_day_count FROM buyers WHERE id = :b",
+        b=buyers[0],
+    )
+    # Nothing reserved or charged at B1, and its one daily unit is free again.
+    assert b1 == {"reserved_cents": 0, "balance_cents": 100000, "cap_day_count": 0}
+    offer_units = await row(
+        runtime,
+        "SELECT cap_day_count FROM buyer_offers WHERE buyer_id = :b",
+        b=buyers[0],
+    )
+    assert offer_units == {"cap_day_count": 0}
+
+
+async def test_refused_by_as_many_buyers_as_the_offer_allows_it_ends_unsold(
+    runtime, buyer_server
+) -> None:
+    _, buyers, lead = await three_buyers(runtime, buyer_server, max_buyer_attempts=2)
+    buyer_server.default = Reply(body="DUPLICATE", media_type="text/plain")
+    assert await route_and_deliver(runtime, lead) == ["rejected", "rejected_unsold"]
+    assert buyer_server.count() == 2  # the third buyer was never offered it
+    final = await row(
+        runtime,
+        "SELECT status::text AS status, billing_status::text AS billing, unsold_at IS NOT NULL "
+        "AS unsold FROM leads WHERE id = :l",
+        l=lead,
+    )
+    assert final == {"status": "unsold", "billing": "non_billable", "unsold": True}
+    refusals = await rows(
+        runtime,
+        "SELECT buyer_id, reason FROM lead_rejections WHERE lead_id = :l ORDER BY rejected_at",
+        l=lead,
+    )
+    assert [(r["buyer_id"], r["reason"]) for r in refusals] == [
+        (buyers[0], "DUPLICATE"),
+        (buyers[1], "DUPLICATE"),
+    ]
