@@ -7,6 +7,7 @@
 - A buyer may refuse a lead in a 200: attempts record `rejected`; the delivery keeps the
   reason, and on acceptance the buyer's reference and the price it reports.
 - The waterfall: lead_rejections, delivery_attempts.buyer_id, offers.max_buyer_attempts.
+- Buyer health: a buyer pauses itself after N failed attempts in a row.
 
 Revision ID: 0011
 Revises: 0010
@@ -45,6 +46,14 @@ CREATE TABLE lead_rejections (
 );
 ALTER TABLE offers ADD COLUMN max_buyer_attempts integer NOT NULL DEFAULT 3
     CHECK (max_buyer_attempts BETWEEN 1 AND 20);
+-- Buyer health: after pause_after_failures failed attempts in a row (0: never) the buyer
+-- pauses itself, with the reason; an operator resumes it.
+ALTER TABLE buyers
+    ADD COLUMN pause_after_failures integer NOT NULL DEFAULT 10
+        CHECK (pause_after_failures BETWEEN 0 AND 10000),
+    ADD COLUMN consecutive_failures integer NOT NULL DEFAULT 0,
+    ADD COLUMN paused_reason text,
+    ADD COLUMN paused_at timestamptz;
 """
 
 
@@ -56,6 +65,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     run_script(
         """
+ALTER TABLE buyers DROP COLUMN paused_at, DROP COLUMN paused_reason,
+    DROP COLUMN consecutive_failures, DROP COLUMN pause_after_failures;
 ALTER TABLE offers DROP COLUMN max_buyer_attempts;
 DROP TABLE lead_rejections;
 ALTER TABLE delivery_attempts DROP COLUMN buyer_id;

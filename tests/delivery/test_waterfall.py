@@ -156,3 +156,57 @@ async def test_refused_by_as_many_buyers_as_the_offer_allows_it_ends_unsold(
         (buyers[0], "DUPLICATE"),
         (buyers[1], "DUPLICATE"),
     ]
+
+
+async def test_a_failing_buyer_pauses_itself_and_its_leads_go_to_others(
+    runtime, client, buyer_server
+) -> None:
+    async with unit_of_work(runtime.db) as conn:
+        world = await make_world(conn)
+        failing = await make_buyer(
+            conn, world, priority=1, webhook_url=buyer_server.url("down"), pause_after_failures=3
+        )
+        healthy = await make_buyer(conn, world, priority=2, webhook_url=buyer_server.url("up"))
+        leads = [await make_lead(conn, world, email=f"p{n}@example.com") for n in range(5)]
+    buyer_server.script("down", *[Reply(status=503, body="down") for _ in range(3)])
+    router = Router(runtime.db)
+    for lead in leads[:2]:
+        assert (await router.route(lead)).buyer_id == failing
+        assert (await DeliveryRun(runtime).deliver(lead)).result == "retry_scheduled"
+    state = await row(
+        runtime, "SELECT status, consecutive_failures FROM buyers WHERE id = :b", b=failing
+    )
+    assert state == {"status": "active", "consecutive_failures": 2}
+    assert (await router.route(leads[2])).buyer_id == failing
+    assert (await DeliveryRun(runtime).deliver(leads[2])).result == "retry_scheduled"
+    paused = await row(
+        runtime,
+        "SELECT status, paused_reason, paused_at IS NOT NULL AS at FROM buyers WHERE id = :b",
+        b=failing,
+    )
+    assert paused["status"] == "paused" and paused["at"]
+    assert "http_503" in paused["paused_reason"]  # the reason names the last error
+    # Its next lead goes to the healthy buyer; the pause is on record as the system's.
+    assert (await router.route(leads[3])).buyer_id == healthy
+    audit = await row(
+        runtime,
+        "SELECT actor FROM audit_log WHERE action = 'pause' AND entity_id = :b",
+        b=failing,
+    )
+    assert audit == {"actor": "system"}
+    admin = await auth_headers(client, runtime, "admin")
+    shown = (await client.get(f"/v1/admin/buyers/{failing}", headers=admin)).json()
+    assert shown["status"] == "paused" and "http_503" in shown["paused_reason"]
+    resumed = await client.patch(
+        f"/v1/admin/buyers/{failing}", json={"status": "active"}, headers=admin
+    )
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["consecutive_failures"] == 0 and resumed.json()["paused_reason"] is None
+    # Back in rotation; an answer (here a sale) ends a failure streak.
+    async with unit_of_work(runtime.db) as conn:
+        await run(conn, "UPDATE buyers SET consecutive_failures = 2 WHERE id = :b", {"b": failing})
+    assert (await router.route(leads[4])).buyer_id == failing
+    assert (await DeliveryRun(runtime).deliver(leads[4])).result == "delivered"
+    assert await row(
+        runtime, "SELECT consecutive_failures FROM buyers WHERE id = :b", b=failing
+    ) == {"consecutive_failures": 0}

@@ -162,6 +162,9 @@ async def update(
         for secret in ("webhook_secret", "integration_secret"):
             if values.get(secret):
                 values[secret] = encrypt_secret(values[secret], secret_key)
+        if values.get("status") == "active" and before.get("status") != "active":
+            # An operator resumes a buyer: its failure count starts over.
+            values.update(consecutive_failures=0, paused_reason=None, paused_at=None)
     changed = _changes(before, values)
     if changed:
         async with _constraints(resource), conn.savepoint():

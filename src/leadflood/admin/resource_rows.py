@@ -27,6 +27,9 @@ _EXTRA_TYPES: dict[str, Any] = {
     "cap_hour_window": datetime,
     "cap_hour_count": int,
     "last_routed_at": datetime,
+    "consecutive_failures": int,
+    "paused_reason": str,
+    "paused_at": datetime,
 }
 # Presence flags standing in for secrets: name -> the SQL that computes it.
 FLAGS: dict[str, dict[str, str]] = {

@@ -113,7 +113,16 @@ RESOURCES: dict[str, Resource] = {
             schemas.BuyerIn,
             "Buyers",
             hidden=frozenset({"webhook_secret", "integration_secret", "api_key_hash"}) | _COUNTERS,
-            readonly=frozenset({"balance_cents", "reserved_cents", "max_return_rate"}),
+            readonly=frozenset(
+                {
+                    "balance_cents",
+                    "reserved_cents",
+                    "max_return_rate",
+                    "consecutive_failures",
+                    "paused_reason",
+                    "paused_at",
+                }
+            ),
             filters=("status",),
             order_by="name",
         ),

@@ -126,6 +126,8 @@ class OfferIn(Strict):
     # How long an unrouted lead is retried before it ends `unsold` (0: at the next sweep).
     shelf_life_minutes: int = Field(default=15, ge=0, le=43200)
     active: bool = True
+    # The waterfall: how many buyers a lead may be offered to before it ends unsold.
+    max_buyer_attempts: int = Field(default=3, ge=1, le=20)
 
 
 class SourceIn(Strict):
@@ -161,6 +163,8 @@ class BuyerIn(Strict):
         None
     )
     response_rules: ResponseRulesConfig | None = None
+    # Health: after this many failed attempts in a row the buyer pauses itself (0: never).
+    pause_after_failures: int = Field(10, ge=0, le=10_000)
 
 
 class BuyerOfferIn(Strict):

@@ -72,7 +72,7 @@ SELECT c.id AS delivery_id, c.attempt_count AS attempt_no, c.round_start,
        b.id AS buyer_id, b.webhook_url, b.webhook_secret, b.email AS buyer_email,
        b.delivery_timeout_ms, b.currency,
        coalesce(bo.integration, b.integration) AS integration, b.integration_secret,
-       b.response_rules
+       b.response_rules, b.consecutive_failures
 FROM claimed c
 JOIN leads l ON l.id = c.lead_id
 JOIN buyers b ON b.id = c.buyer_id
@@ -295,6 +295,7 @@ class ClaimedAttempt(LeadContact):
     integration: dict[str, Any] | None = None  # the buyer's (or this offer's) posting format
     integration_secret: str | None = None  # encrypted
     response_rules: dict[str, Any] | None = None
+    consecutive_failures: int = 0  # the buyer's failed attempts in a row (its health)
 
 
 async def claim(
@@ -422,3 +423,31 @@ async def delivery(conn: Conn, lead_id: uuid.UUID) -> Delivery | None:
         lead_id,
     )
     return Delivery(*row) if row else None
+
+
+# Health (issue 16): one more failed attempt in a row; at the buyer's threshold it pauses
+# itself with the reason. Returns whether this failure paused it.
+_BUYER_FAILED = """
+UPDATE buyers SET
+    consecutive_failures = consecutive_failures + 1,
+    status = CASE WHEN pause THEN 'paused' ELSE status END,
+    paused_reason = CASE WHEN pause THEN $2 ELSE paused_reason END,
+    paused_at = CASE WHEN pause THEN now() ELSE paused_at END
+FROM (SELECT status = 'active' AND pause_after_failures > 0
+             AND consecutive_failures + 1 >= pause_after_failures AS pause
+      FROM buyers WHERE id = $1) AS verdict
+WHERE id = $1
+RETURNING verdict.pause
+"""
+
+
+async def buyer_failed(conn: Conn, buyer_id: uuid.UUID, reason: str) -> bool:
+    return bool(await conn.fetchval(_BUYER_FAILED, buyer_id, reason[:500]))
+
+
+async def buyer_answered(conn: Conn, buyer_id: uuid.UUID) -> None:
+    """The buyer answered (sold or refused): its failure streak ends."""
+    await conn.execute(
+        "UPDATE buyers SET consecutive_failures = 0 WHERE id = $1 AND consecutive_failures > 0",
+        buyer_id,
+    )

@@ -235,6 +235,8 @@ class DeliveryService:
             # The lease ran out and another worker took the delivery over; it owns it now.
             log.warning("delivery_attempt_superseded", lead_id=str(lead_id), attempt=attempt_no)
             outcome = "superseded"
+        else:
+            await self._health(conn, row, result)
         log.info(
             "delivery_attempt",
             lead_id=str(lead_id),
@@ -246,6 +248,19 @@ class DeliveryService:
             error=result.error,
         )
         return DeliveryOutcome(lead_id, outcome, attempt_no, result)
+
+    async def _health(self, conn: Tx, row: ClaimedAttempt, result: AttemptResult) -> None:
+        """A buyer failing attempt after attempt pauses itself (routing then sends its
+        leads to others); any answer ends the streak. Only failures write on the hot path
+        (a success writes only to end a streak)."""
+        if result.outcome in ("success", "rejected"):
+            if row.consecutive_failures:
+                await repo.buyer_answered(conn, row.buyer_id)
+            return
+        reason = f"failed attempts in a row; last: {result.error or result.outcome}"
+        if await repo.buyer_failed(conn, row.buyer_id, reason):
+            log.warning("buyer_paused", buyer_id=str(row.buyer_id), reason=reason)
+            await conn.audit(None, "pause", "buyer", row.buyer_id, {"reason": reason})
 
 
 THROTTLE_DELAY = timedelta(seconds=1)
