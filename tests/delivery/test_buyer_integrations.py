@@ -257,3 +257,79 @@ async def test_a_broken_integration_is_refused_when_saved(
     response = await client.post("/v1/admin/buyers", json=body, headers=admin)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] in ("invalid_request", "nul_character")
+
+
+async def test_testing_a_buyer_shows_the_request_masked_and_reads_the_answer(
+    runtime, client, buyer_server
+) -> None:
+    integration = {
+        "url": buyer_server.url("crm"),
+        "format": "form",
+        "fields": {"first": "{{ first_name }}", "zip": "{{ postal_code }}"},
+        "auth": "bearer",
+    }
+    await routed_lead(
+        runtime,
+        buyer_server.url(),
+        integration=integration,
+        integration_secret=CREDENTIAL,
+        response_rules={"outcome_term": "DUPLICATE", "match_means": "rejected"},
+    )
+    buyer_id = (await row(runtime, "SELECT id FROM buyers"))["id"]
+    admin = await auth_headers(client, runtime, "admin")
+    dry = await client.post(f"/v1/admin/buyers/{buyer_id}/test", json={}, headers=admin)
+    assert dry.status_code == 200, dry.text
+    shown = dry.json()
+    assert shown["sent"] is False and shown["response"] is None and shown["problem"] is None
+    assert shown["request"]["method"] == "POST" and shown["request"]["url"].endswith("/crm")
+    assert shown["request"]["body"] == "first=Test&zip=85001"
+    assert shown["request"]["headers"]["Authorization"] == "••••••"
+    assert CREDENTIAL not in dry.text and SECRET not in dry.text
+    assert buyer_server.count() == 0  # a dry run sends nothing
+
+    buyer_server.default = Reply(body="DUPLICATE", media_type="text/plain")
+    sent = (
+        await client.post(f"/v1/admin/buyers/{buyer_id}/test", json={"send": True}, headers=admin)
+    ).json()
+    assert sent["sent"] is True
+    assert sent["response"]["status"] == 200 and sent["response"]["outcome"] == "rejected"
+    assert sent["response"]["reason"] == "DUPLICATE"
+    (received,) = buyer_server.received
+    assert received.headers["x-leadflood-test"] == "true"
+    assert received.headers["authorization"] == f"Bearer {CREDENTIAL}"
+    # Nothing recorded as a delivery of a real lead.
+    assert (await row(runtime, "SELECT count(*) AS n FROM delivery_attempts"))["n"] == 0
+    agent = await auth_headers(client, runtime, "agent")
+    denied = await client.post(f"/v1/admin/buyers/{buyer_id}/test", json={}, headers=agent)
+    assert denied.status_code == 403
+    missing = await client.post(
+        "/v1/admin/buyers/00000000-0000-0000-0000-000000000000/test", json={}, headers=admin
+    )
+    assert missing.status_code == 404
+
+
+async def test_the_buyer_page_has_a_test_button_that_shows_the_request(
+    runtime, buyer_server
+) -> None:
+    from tests.web.test_pages import ORIGIN, browser
+
+    integration = {"url": buyer_server.url("crm"), "auth": "bearer", "fields": {"z": "{{ city }}"}}
+    await routed_lead(
+        runtime, buyer_server.url(), integration=integration, integration_secret=CREDENTIAL
+    )
+    buyer_id = (await row(runtime, "SELECT id FROM buyers"))["id"]
+    web = await browser(runtime, "admin")
+    try:
+        page = await web.get(f"/config/buyers/{buyer_id}")
+        assert 'id="buyer-test"' in page.text
+        panel = await web.post(
+            f"/config/buyers/{buyer_id}/test",
+            data={"send": "1"},
+            headers={**ORIGIN, "hx-request": "true"},
+        )
+    finally:
+        await web.aclose()
+    assert panel.status_code == 200
+    assert 'data-sent="yes"' in panel.text and "Authorization: ••••••" in panel.text
+    assert CREDENTIAL not in panel.text
+    assert 'data-outcome="accepted"' in panel.text

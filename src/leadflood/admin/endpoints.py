@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from starlette.responses import JSONResponse
 
 from leadflood.admin import config_service as config
@@ -19,13 +19,15 @@ from leadflood.admin.resources import RESOURCES, Resource
 from leadflood.admin.responses import RESOURCE_CREATED, RESOURCE_MODELS, RESOURCE_PAGES
 from leadflood.admin.schemas import ServiceAreaImport
 from leadflood.auth import repository as auth_repo
-from leadflood.auth.dependencies import call_as
+from leadflood.auth.dependencies import call_as, requires
 from leadflood.auth.policy import Permission
 from leadflood.core.api import ApiModel, Items
 from leadflood.core.boundary import Call
 from leadflood.core.errors import BadRequest
+from leadflood.core.principal import Principal
 from leadflood.core.request_guard import MAX_OFFSET
 from leadflood.core.runtime import runtime_of
+from leadflood.delivery import buyer_test
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -141,6 +143,29 @@ async def rotate_source_key(
         return {"source_id": source_id, "api_key": api_key}
 
     return await call.idempotent(work())
+
+
+class BuyerTestIn(ApiModel):
+    send: bool = False  # False: only show the request (a dry run)
+    offer_id: uuid.UUID | None = None  # default: the buyer's first active offer
+
+    model_config = {"extra": "forbid"}
+
+
+@router.post(
+    "/buyers/{buyer_id}/test",
+    summary="Render the buyer's request for a sample lead; with send, post it and read the answer",
+    response_model=out.BuyerTest,
+)
+async def test_buyer(
+    buyer_id: uuid.UUID,
+    request: Request,
+    body: BuyerTestIn | None = None,
+    principal: Principal = Depends(requires(Permission.config_write)),
+) -> dict:
+    # No request unit: the test reads in its own and sends with nothing held.
+    body = body or BuyerTestIn()
+    return await buyer_test.test_buyer(runtime_of(request), buyer_id, body.offer_id, send=body.send)
 
 
 @router.post(

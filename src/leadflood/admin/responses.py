@@ -132,3 +132,30 @@ RESOURCE_CREATED: dict[str, type[ApiModel]] = CREATED_MODELS
 RESOURCE_PAGES: dict[str, type[ApiModel]] = {
     name: page_model(RESOURCES[name], model) for name, model in RESOURCE_MODELS.items()
 }
+
+
+class BuyerTestRequest(ApiModel):
+    method: str
+    url: str | None
+    headers: dict[str, str]
+    body: str
+
+
+class BuyerTestResponse(ApiModel):
+    status: int | None
+    body: str | None
+    outcome: str  # accepted | rejected | retryable_error | permanent_error
+    reason: str | None
+    reference: str | None
+    price_cents: int | None
+    error: str | None
+
+
+class BuyerTest(ApiModel):
+    """A buyer's request for a sample lead (secrets masked) and, when sent, its answer."""
+
+    channel: str
+    request: BuyerTestRequest
+    problem: str | None
+    sent: bool
+    response: BuyerTestResponse | None

@@ -451,3 +451,55 @@ async def buyer_answered(conn: Conn, buyer_id: uuid.UUID) -> None:
         "UPDATE buyers SET consecutive_failures = 0 WHERE id = $1 AND consecutive_failures > 0",
         buyer_id,
     )
+
+
+# A buyer and one of its offers, as a claim would read them, for a sample lead.
+_SAMPLE = """
+SELECT b.id AS buyer_id, b.webhook_url, b.webhook_secret, b.email AS buyer_email,
+       b.delivery_timeout_ms, b.currency, b.delivery_channel::text AS channel,
+       coalesce(bo.integration, b.integration) AS integration, b.integration_secret,
+       b.response_rules, bo.price_cents,
+       o.id AS offer_id, o.slug AS offer_slug, o.name AS offer_name,
+       m.id AS market_id, m.slug AS market_slug, m.name AS market_name,
+       v.id AS vertical_id, v.slug AS vertical_slug, v.name AS vertical_name
+FROM buyers b
+JOIN buyer_offers bo ON bo.buyer_id = b.id
+JOIN offers o ON o.id = bo.offer_id
+JOIN markets m ON m.id = o.market_id
+JOIN verticals v ON v.id = o.vertical_id
+WHERE b.id = $1 AND ($2::uuid IS NULL OR o.id = $2)
+ORDER BY bo.active DESC, o.slug LIMIT 1
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuyerSample:
+    """A buyer with one of its offers: the parts of a claimed attempt a sample lead lacks."""
+
+    buyer_id: uuid.UUID
+    webhook_url: str | None
+    webhook_secret: str | None
+    buyer_email: str | None
+    delivery_timeout_ms: int | None
+    currency: str
+    channel: str
+    integration: dict[str, Any] | None
+    integration_secret: str | None
+    response_rules: dict[str, Any] | None
+    price_cents: int
+    offer_id: uuid.UUID
+    offer_slug: str
+    offer_name: str
+    market_id: uuid.UUID
+    market_slug: str
+    market_name: str
+    vertical_id: uuid.UUID
+    vertical_slug: str
+    vertical_name: str
+
+
+async def sample_for_buyer(
+    conn: Conn, buyer_id: uuid.UUID, offer_id: uuid.UUID | None
+) -> BuyerSample | None:
+    row = await conn.fetchrow(_SAMPLE, buyer_id, offer_id)
+    return BuyerSample(**row) if row else None

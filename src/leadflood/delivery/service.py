@@ -84,7 +84,7 @@ class DeliveryService:
         limit = self.runtime.settings.delivery_max_in_flight_per_buyer
         row = await repo.claim(conn, lead_id, limit, NOT_DUE_TOLERANCE)
         if row is not None:
-            return row, self._message(row)
+            return row, self.build_message(row)
         state = await repo.claim_state(conn, lead_id, limit)
         if state is None:
             return DeliveryOutcome(lead_id, "not_found")
@@ -130,7 +130,8 @@ class DeliveryService:
             log.exception("delivery_channel_crashed", lead_id=message.lead_id)
             return AttemptResult("retryable_error", error=f"internal: {type(exc).__name__}")
 
-    def _message(self, row: ClaimedAttempt) -> Outbound:
+    def build_message(self, row: ClaimedAttempt) -> Outbound:
+        """What the attempt sends (also the buyer test's dry run)."""
         secret, problem = None, None
         if row.webhook_secret:
             try:

@@ -30,6 +30,7 @@ from leadflood.core.errors import AppError, NotFound
 from leadflood.core.principal import Principal
 from leadflood.core.runtime import runtime_of
 from leadflood.core.uow import Tx
+from leadflood.delivery import buyer_test
 from leadflood.web import forms
 from leadflood.web.session import (
     clear_session_cookies,
@@ -293,6 +294,19 @@ async def posting_instructions(
     base_url = runtime_of(request).settings.base_url
     doc = await catalog.posting_instructions(tx, offer_id, base_url)
     return render(request, "posting_instructions.html", principal, doc=doc)
+
+
+@router.post("/config/buyers/{buyer_id}/test")
+async def buyer_test_panel(
+    buyer_id: uuid.UUID, request: Request, principal: Principal = WRITE_CONFIG
+) -> HTMLResponse:
+    """The buyer's Test button: the request for a sample lead, and its answer when sent."""
+    send = (await request.form()).get("send") == "1"
+    try:
+        result = await buyer_test.test_buyer(runtime_of(request), buyer_id, None, send=send)
+    except AppError as exc:
+        return render(request, "_buyer_test.html", principal, result=None, error=exc.message)
+    return render(request, "_buyer_test.html", principal, result=result, error=None)
 
 
 @router.get("/config/{name}/new")
