@@ -617,31 +617,46 @@ async def test_outside_dev_a_mailbox_cannot_reach_private_addresses(
     """An operator's form must not turn the worker into a probe of the internal network
     (or the cloud metadata service): in production SMTP and IMAP hosts must be public."""
     controller, recorder = own_smtp
+    # Saved with private networks allowed (a mailbox from before), then the worker is in
+    # production: it refuses to connect.
+    box = await mailbox(
+        client,
+        manager,
+        smtp={
+            "host": "127.0.0.1",
+            "port": controller.port,
+            "security": "none",
+            "username": "ann",
+            "password": "smtp-secret",
+        },
+        imap={
+            "host": dovecot.host,
+            "port": dovecot.port,
+            "security": "none",
+            "username": "ann@sales.example",
+            "password": USERS["ann@sales.example"],
+        },
+    )
     runtime.settings.allow_private_networks = False
     try:
-        box = await mailbox(
-            client,
-            manager,
-            smtp={
-                "host": "127.0.0.1",
-                "port": controller.port,
-                "security": "none",
-                "username": "ann",
-                "password": "smtp-secret",
-            },
-            imap={
-                "host": dovecot.host,
-                "port": dovecot.port,
-                "security": "none",
-                "username": "ann@sales.example",
-                "password": USERS["ann@sales.example"],
-            },
-        )
         polled = await poll_mailbox(runtime, box)
         assert "destination_not_allowed" in polled["error"] or "non-public" in polled["error"]
         await send_to(client, runtime, manager, box, "ana@lead.example")
         assert recorder.received == []
         error = await scalar(runtime, "SELECT error FROM outreach.messages")
         assert "non-public" in error
+        # And such a host is refused when saved, naming the field.
+        refused = await client.post(
+            "/v1/mailboxes",
+            json={
+                "name": "Meta",
+                "from_email": "meta@seller.example",
+                "smtp": {"host": "169.254.169.254", "port": 25, "security": "none"},
+            },
+            headers=manager,
+        )
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "destination_not_allowed"
+        assert refused.json()["error"]["details"]["field"] == "smtp.host"
     finally:
         runtime.settings.allow_private_networks = None

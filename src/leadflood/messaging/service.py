@@ -17,7 +17,9 @@ from leadflood.core.principal import Principal
 from leadflood.core.providers import PermanentProviderError
 from leadflood.core.retry import RetryPolicy
 from leadflood.core.security import encrypt_secret
+from leadflood.core.settings import Settings
 from leadflood.core.uow import Tx
+from leadflood.delivery.safety import DestinationError, vet_host
 from leadflood.messaging import repository as repo
 from leadflood.messaging.channels import Outgoing
 from leadflood.messaging.schemas import MailboxIn
@@ -165,6 +167,24 @@ async def check_bounce_rate(tx: Tx, mailbox_id: uuid.UUID) -> bool:
 
 
 # ---- mailboxes and suppressions -----------------------------------------------------------
+
+
+async def check_servers(body: MailboxIn, settings: Settings) -> None:
+    """An SMTP or IMAP host the worker would refuse (private, loopback or metadata address)
+    is refused when saved, with the same code. Before the unit of work: DNS is a network
+    call."""
+    if settings.private_networks_allowed:
+        return
+    for kind in ("smtp", "imap"):
+        server = getattr(body, kind)
+        if server is None:
+            continue
+        try:
+            await vet_host(server.host, server.port, allow_private=False)
+        except DestinationError as exc:
+            if exc.code == "dns_error":
+                continue  # may resolve later; the worker checks again
+            raise BadRequest(exc.code, str(exc), details={"field": f"{kind}.host"}) from None
 
 
 def _mailbox_columns(

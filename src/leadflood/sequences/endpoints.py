@@ -38,6 +38,7 @@ async def list_mailboxes(call: Call = READ) -> dict:
     response_model=mo.Mailbox,
 )
 async def create_mailbox(body: MailboxIn, call: Call = DEFINE) -> JSONResponse:
+    await messaging.check_servers(body, call.settings)
     key = call.settings.secret_key.get_secret_value()
     return await call.idempotent(messaging.create_mailbox(call.tx, call.principal, body, key))
 
@@ -53,6 +54,7 @@ async def get_mailbox(mailbox_id: uuid.UUID, call: Call = READ) -> mo.Mailbox:
     response_model=mo.Mailbox,
 )
 async def update_mailbox(mailbox_id: uuid.UUID, body: MailboxIn, call: Call = DEFINE):
+    await messaging.check_servers(body, call.settings)
     key = call.settings.secret_key.get_secret_value()
     return await messaging.update_mailbox(call.tx, call.principal, mailbox_id, body, key)
 

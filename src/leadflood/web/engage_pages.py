@@ -53,6 +53,7 @@ async def mailbox_create(request: Request, principal: Principal = DEFINE, tx: Tx
     key = runtime_of(request).settings.secret_key.get_secret_value()
     try:
         body = MailboxIn(**forms.nested(values, ("smtp", "imap")))
+        await messaging.check_servers(body, runtime_of(request).settings)
         await attempt(tx, messaging.create_mailbox(tx, principal, body, key))
     except (ValidationError, AppError) as exc:
         errors = (
