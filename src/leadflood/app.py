@@ -120,6 +120,7 @@ def _domain_routers() -> list:
         "leadflood.web.outreach_pages",
         "leadflood.web.engage_pages",
         "leadflood.web.billing_pages",
+        "leadflood.web.buyer_pages",
     ):
         try:
             module = importlib.import_module(name)

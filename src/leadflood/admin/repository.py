@@ -373,3 +373,127 @@ async def list_deliveries(
         offset,
     )
     return [DeliveryListItem(**r) for r in rows]
+
+
+# ---- the buyer's page -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuyerOfferRow:
+    offer_id: uuid.UUID
+    offer_name: str
+    active: bool
+    priority: int
+    weight: int
+    price_cents: int
+    daily_cap: int | None
+    hourly_cap: int | None
+    cap_day_window: datetime | None
+    cap_day_count: int
+    cap_hour_window: datetime | None
+    cap_hour_count: int
+
+
+async def buyer_offers(conn: Conn, buyer_id: uuid.UUID) -> list[BuyerOfferRow]:
+    rows = await conn.fetch(
+        "SELECT bo.offer_id, o.name AS offer_name, bo.active, bo.priority, bo.weight, "
+        "bo.price_cents, bo.daily_cap, bo.hourly_cap, bo.cap_day_window, bo.cap_day_count, "
+        "bo.cap_hour_window, bo.cap_hour_count FROM buyer_offers bo "
+        "JOIN offers o ON o.id = bo.offer_id WHERE bo.buyer_id = $1 ORDER BY o.name",
+        buyer_id,
+    )
+    return [BuyerOfferRow(**r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AreaRow:
+    market_name: str
+    postal_code: str | None
+    city: str | None
+
+
+async def service_areas(conn: Conn, buyer_id: uuid.UUID, limit: int) -> tuple[int, list[AreaRow]]:
+    total = await conn.fetchval(
+        "SELECT count(*) FROM buyer_service_areas WHERE buyer_id = $1", buyer_id
+    )
+    rows = await conn.fetch(
+        "SELECT m.name AS market_name, sa.postal_code, sa.city FROM buyer_service_areas sa "
+        "JOIN markets m ON m.id = sa.market_id WHERE sa.buyer_id = $1 "
+        "ORDER BY m.name, sa.postal_code NULLS FIRST, sa.city LIMIT $2",
+        buyer_id,
+        limit,
+    )
+    return total, [AreaRow(**r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcomes:
+    """A buyer's attempts since a moment, by what came of them."""
+
+    accepted: int
+    rejected: int
+    errors: int
+
+
+async def attempt_outcomes(conn: Conn, buyer_id: uuid.UUID, since: datetime) -> Outcomes:
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE a.outcome = 'success') AS accepted, "
+        "       count(*) FILTER (WHERE a.outcome = 'rejected') AS rejected, "
+        "       count(*) FILTER (WHERE a.outcome IN ('retryable_error', 'permanent_error')) "
+        "           AS errors "
+        "FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id "
+        "WHERE coalesce(a.buyer_id, d.buyer_id) = $1 AND a.started_at >= $2",
+        buyer_id,
+        since,
+    )
+    return Outcomes(**row)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecentDelivery:
+    lead_id: uuid.UUID
+    status: str
+    attempt_count: int
+    last_error: str | None
+    reject_reason: str | None
+    buyer_reference: str | None
+    price_cents: int | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+async def recent_deliveries(conn: Conn, buyer_id: uuid.UUID, limit: int) -> list[RecentDelivery]:
+    """The buyer's latest deliveries, refusals included (a refused lead's delivery has
+    moved on to another buyer: its refusal is read from lead_rejections)."""
+    rows = await conn.fetch(
+        "SELECT d.lead_id, CASE WHEN d.reject_reason IS NOT NULL AND d.status = 'failed' "
+        "       THEN 'rejected' ELSE d.status::text END AS status, d.attempt_count, d.last_error, "
+        "       d.reject_reason, d.buyer_reference, l.price_cents, d.created_at, "
+        "       d.delivered_at "
+        "FROM deliveries d JOIN leads l ON l.id = d.lead_id WHERE d.buyer_id = $1 "
+        "UNION ALL "
+        "SELECT r.lead_id, 'rejected', 1, NULL, r.reason, NULL, NULL, r.rejected_at, NULL "
+        "FROM lead_rejections r JOIN deliveries d ON d.lead_id = r.lead_id "
+        "WHERE r.buyer_id = $1 AND d.buyer_id <> $1 "
+        "ORDER BY created_at DESC LIMIT $2",
+        buyer_id,
+        limit,
+    )
+    return [RecentDelivery(**r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CapCounters:
+    cap_day_window: datetime | None
+    cap_day_count: int
+    cap_hour_window: datetime | None
+    cap_hour_count: int
+
+
+async def buyer_counters(conn: Conn, buyer_id: uuid.UUID) -> CapCounters | None:
+    row = await conn.fetchrow(
+        "SELECT cap_day_window, cap_day_count, cap_hour_window, cap_hour_count "
+        "FROM buyers WHERE id = $1",
+        buyer_id,
+    )
+    return CapCounters(**row) if row else None

@@ -190,3 +190,17 @@ def nested(values: dict[str, str], groups: tuple[str, ...]) -> dict[str, Any]:
         elif values.get(f"{group}_host"):
             out.setdefault(group, {})[key[len(group) + 1 :]] = value
     return out
+
+
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
+
+
+def money(cents: int | None, currency: str | None = "USD") -> str:
+    """Cents as the currency amount people read: $45.00, €1,200.50, 12.00 CHF."""
+    if cents is None:
+        return "—"
+    sign = "-" if cents < 0 else ""
+    amount = f"{abs(cents) / 100:,.2f}"
+    code = (currency or "USD").upper()
+    symbol = _SYMBOLS.get(code)
+    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {code}"

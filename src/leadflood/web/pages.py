@@ -43,6 +43,7 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["version"] = __version__
 templates.env.filters["show"] = forms.display
+templates.env.filters["money"] = forms.money
 static = StaticFiles(directory=HERE / "static")
 
 router = APIRouter(include_in_schema=False)
