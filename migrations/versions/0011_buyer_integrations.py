@@ -37,6 +37,8 @@ ALTER TABLE deliveries
 -- attempt says which buyer it went to, and each refusal is kept (routing skips those
 -- buyers). An offer bounds how many buyers a lead is offered to.
 ALTER TABLE delivery_attempts ADD COLUMN buyer_id uuid REFERENCES buyers (id);
+CREATE INDEX delivery_attempts_buyer_idx ON delivery_attempts (buyer_id, started_at DESC)
+    WHERE buyer_id IS NOT NULL;
 CREATE TABLE lead_rejections (
     lead_id uuid NOT NULL REFERENCES leads (id),
     buyer_id uuid NOT NULL REFERENCES buyers (id),
@@ -46,11 +48,14 @@ CREATE TABLE lead_rejections (
 );
 ALTER TABLE offers ADD COLUMN max_buyer_attempts integer NOT NULL DEFAULT 3
     CHECK (max_buyer_attempts BETWEEN 1 AND 20);
--- Buyer health: after pause_after_failures failed attempts in a row (0: never) the buyer
+-- Buyer health: after pause_after_failures failed attempts in a row (0: never), or an
+-- error rate over its last 20 attempts above pause_error_rate (NULL: off), the buyer
 -- pauses itself, with the reason; an operator resumes it.
 ALTER TABLE buyers
     ADD COLUMN pause_after_failures integer NOT NULL DEFAULT 10
         CHECK (pause_after_failures BETWEEN 0 AND 10000),
+    ADD COLUMN pause_error_rate numeric(5, 4)
+        CHECK (pause_error_rate IS NULL OR (pause_error_rate > 0 AND pause_error_rate <= 1)),
     ADD COLUMN consecutive_failures integer NOT NULL DEFAULT 0,
     ADD COLUMN paused_reason text,
     ADD COLUMN paused_at timestamptz;
@@ -66,9 +71,11 @@ def downgrade() -> None:
     run_script(
         """
 ALTER TABLE buyers DROP COLUMN paused_at, DROP COLUMN paused_reason,
-    DROP COLUMN consecutive_failures, DROP COLUMN pause_after_failures;
+    DROP COLUMN consecutive_failures, DROP COLUMN pause_error_rate,
+    DROP COLUMN pause_after_failures;
 ALTER TABLE offers DROP COLUMN max_buyer_attempts;
 DROP TABLE lead_rejections;
+DROP INDEX delivery_attempts_buyer_idx;
 ALTER TABLE delivery_attempts DROP COLUMN buyer_id;
 ALTER TABLE deliveries DROP COLUMN reject_reason, DROP COLUMN buyer_price_cents,
     DROP COLUMN buyer_reference;

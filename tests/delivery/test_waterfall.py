@@ -210,3 +210,34 @@ async def test_a_failing_buyer_pauses_itself_and_its_leads_go_to_others(
     assert await row(
         runtime, "SELECT consecutive_failures FROM buyers WHERE id = :b", b=failing
     ) == {"consecutive_failures": 0}
+
+
+async def test_a_buyer_over_its_error_rate_pauses_itself(runtime, buyer_server) -> None:
+    """Never 10 failures in a row, but more than half of its last 20 attempts failed."""
+    async with unit_of_work(runtime.db) as conn:
+        world = await make_world(conn)
+        buyer = await make_buyer(
+            conn,
+            world,
+            webhook_url=buyer_server.url("flaky"),
+            pause_after_failures=0,
+            pause_error_rate=0.5,
+        )
+        leads = [await make_lead(conn, world, email=f"e{n}@example.com") for n in range(21)]
+    # ok, fail, fail, ok, fail, fail, ...: 2 failures in every 3 attempts, never 3 in a row.
+    replies = [Reply(status=200) if n % 3 == 0 else Reply(status=500) for n in range(21)]
+    buyer_server.script("flaky", *replies)
+    statuses = []
+    for lead in leads:
+        if (await Router(runtime.db).route(lead)).outcome != "routed":
+            break
+        await DeliveryRun(runtime).deliver(lead)
+        statuses.append(
+            (await row(runtime, "SELECT status FROM buyers WHERE id = :b", b=buyer))["status"]
+        )
+    # Judged from its 20th attempt on: paused then, not before.
+    assert statuses[:19] == ["active"] * 19 and statuses[19] == "paused"
+    reason = (await row(runtime, "SELECT paused_reason FROM buyers WHERE id = :b", b=buyer))[
+        "paused_reason"
+    ]
+    assert "http_500" in reason

@@ -442,7 +442,8 @@ async def attempt_outcomes(conn: Conn, buyer_id: uuid.UUID, since: datetime) -> 
         "       count(*) FILTER (WHERE a.outcome IN ('retryable_error', 'permanent_error')) "
         "           AS errors "
         "FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id "
-        "WHERE coalesce(a.buyer_id, d.buyer_id) = $1 AND a.started_at >= $2",
+        "WHERE (a.buyer_id = $1 OR (a.buyer_id IS NULL AND d.buyer_id = $1)) "
+        "AND a.started_at >= $2",
         buyer_id,
         since,
     )

@@ -165,6 +165,8 @@ class BuyerIn(Strict):
     response_rules: ResponseRulesConfig | None = None
     # Health: after this many failed attempts in a row the buyer pauses itself (0: never).
     pause_after_failures: int = Field(10, ge=0, le=10_000)
+    # ... or when more than this share of its last 20 attempts failed (None: off).
+    pause_error_rate: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
 class BuyerOfferIn(Strict):

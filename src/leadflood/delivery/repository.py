@@ -425,24 +425,38 @@ async def delivery(conn: Conn, lead_id: uuid.UUID) -> Delivery | None:
     return Delivery(*row) if row else None
 
 
-# Health (issue 16): one more failed attempt in a row; at the buyer's threshold it pauses
-# itself with the reason. Returns whether this failure paused it.
+# Health (issue 16): one more failed attempt in a row; at the buyer's threshold (in a row,
+# or an error rate over its last attempts) it pauses itself with the reason. Returns
+# whether this failure paused it.
 _BUYER_FAILED = """
 UPDATE buyers SET
     consecutive_failures = consecutive_failures + 1,
     status = CASE WHEN pause THEN 'paused' ELSE status END,
     paused_reason = CASE WHEN pause THEN $2 ELSE paused_reason END,
     paused_at = CASE WHEN pause THEN now() ELSE paused_at END
-FROM (SELECT status = 'active' AND pause_after_failures > 0
-             AND consecutive_failures + 1 >= pause_after_failures AS pause
-      FROM buyers WHERE id = $1) AS verdict
+FROM (SELECT status = 'active' AND (
+                 (pause_after_failures > 0
+                  AND consecutive_failures + 1 >= pause_after_failures)
+              OR (pause_error_rate IS NOT NULL AND recent.n >= $3
+                  AND recent.errors::numeric / recent.n > pause_error_rate)) AS pause
+      FROM buyers,
+           LATERAL (SELECT count(*) AS n,
+                           count(*) FILTER (WHERE outcome IN ('retryable_error',
+                                                               'permanent_error')) AS errors
+                    FROM (SELECT a.outcome FROM delivery_attempts a
+                          WHERE a.buyer_id = $1 AND a.outcome IS NOT NULL
+                          ORDER BY a.started_at DESC LIMIT $3) last) AS recent
+      WHERE id = $1) AS verdict
 WHERE id = $1
 RETURNING verdict.pause
 """
 
 
+ERROR_RATE_WINDOW = 20  # attempts an error rate is judged on
+
+
 async def buyer_failed(conn: Conn, buyer_id: uuid.UUID, reason: str) -> bool:
-    return bool(await conn.fetchval(_BUYER_FAILED, buyer_id, reason[:500]))
+    return bool(await conn.fetchval(_BUYER_FAILED, buyer_id, reason[:500], ERROR_RATE_WINDOW))
 
 
 async def buyer_answered(conn: Conn, buyer_id: uuid.UUID) -> None:

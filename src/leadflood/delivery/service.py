@@ -258,7 +258,7 @@ class DeliveryService:
             if row.consecutive_failures:
                 await repo.buyer_answered(conn, row.buyer_id)
             return
-        reason = f"failed attempts in a row; last: {result.error or result.outcome}"
+        reason = f"failing (in a row, or its error rate); last: {result.error or result.outcome}"
         if await repo.buyer_failed(conn, row.buyer_id, reason):
             log.warning("buyer_paused", buyer_id=str(row.buyer_id), reason=reason)
             await conn.audit(None, "pause", "buyer", row.buyer_id, {"reason": reason})
