@@ -4,13 +4,14 @@ record in order."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from leadflood.core.uow import unit_of_work
 from leadflood.delivery.tasks import DeliveryRun
 from leadflood.routing.tasks import Router
 from tests.buyer_server import BuyerServer, Reply
-from tests.conftest import auth_headers
+from tests.conftest import auth_headers, drain_jobs
 from tests.delivery.test_delivery import row, rows
 from tests.factories import make_buyer, make_lead, make_world
 from tests.sql import run
@@ -169,6 +170,7 @@ async def test_a_failing_buyer_pauses_itself_and_its_leads_go_to_others(
         healthy = await make_buyer(conn, world, priority=2, webhook_url=buyer_server.url("up"))
         leads = [await make_lead(conn, world, email=f"p{n}@example.com") for n in range(5)]
     buyer_server.script("down", *[Reply(status=503, body="down") for _ in range(3)])
+    runtime.settings.alert_webhook_url = buyer_server.url("alerts")
     router = Router(runtime.db)
     for lead in leads[:2]:
         assert (await router.route(lead)).buyer_id == failing
@@ -186,6 +188,13 @@ async def test_a_failing_buyer_pauses_itself_and_its_leads_go_to_others(
     )
     assert paused["status"] == "paused" and paused["at"]
     assert "http_503" in paused["paused_reason"]  # the reason names the last error
+    # The operator is told, by a Slack-compatible webhook (a job: nothing sent in the unit).
+    assert buyer_server.count("alerts") == 0
+    await drain_jobs(runtime)
+    (alert,) = [r for r in buyer_server.received if r.path == "alerts"]
+    text = orjson.loads(alert.body)["text"]
+    assert "paused itself" in text and "http_503" in text
+    runtime.settings.alert_webhook_url = None
     # Its next lead goes to the healthy buyer; the pause is on record as the system's.
     assert (await router.route(leads[3])).buyer_id == healthy
     audit = await row(

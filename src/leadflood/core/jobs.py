@@ -111,6 +111,7 @@ def load_job_modules() -> None:
         "leadflood.enrichment.tasks",
         "leadflood.sequences.tasks",
         "leadflood.inbox.tasks",
+        "leadflood.alerts.tasks",
         "leadflood.reconcile.tasks",
     ):
         try:

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     trengo_webhook_secret: SecretStr | None = None
     # Shared secret of the inbound email webhook (X-Leadflood-Signature: sha256=<hex HMAC>).
     inbound_email_secret: SecretStr | None = None
+    # Operator alerts (a buyer paused itself, ...): an email address and/or a webhook that
+    # takes a Slack-compatible {"text": ...} body.
+    alert_email: str | None = None
+    alert_webhook_url: str | None = None
     # The built-in catch-all SMTP sink for local use; None = not started.
     smtp_sink_port: int | None = None
     # Requests per minute per client address on /v1 (0 = no limit), and the browser

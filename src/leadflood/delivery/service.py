@@ -262,6 +262,11 @@ class DeliveryService:
         if await repo.buyer_failed(conn, row.buyer_id, reason):
             log.warning("buyer_paused", buyer_id=str(row.buyer_id), reason=reason)
             await conn.audit(None, "pause", "buyer", row.buyer_id, {"reason": reason})
+            # The operator is told (email and/or webhook), by a job: nothing sent here.
+            await conn.enqueue(
+                "alerts.send",
+                {"kind": "buyer_paused", "buyer_id": str(row.buyer_id), "reason": reason},
+            )
 
 
 THROTTLE_DELAY = timedelta(seconds=1)
