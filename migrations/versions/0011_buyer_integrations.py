@@ -58,7 +58,10 @@ ALTER TABLE buyers
         CHECK (pause_error_rate IS NULL OR (pause_error_rate > 0 AND pause_error_rate <= 1)),
     ADD COLUMN consecutive_failures integer NOT NULL DEFAULT 0,
     ADD COLUMN paused_reason text,
-    ADD COLUMN paused_at timestamptz;
+    ADD COLUMN paused_at timestamptz,
+    -- Resume itself when a GET of health_url answers 2xx (checked every minute).
+    ADD COLUMN auto_resume boolean NOT NULL DEFAULT false,
+    ADD COLUMN health_url text;
 """
 
 
@@ -70,7 +73,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     run_script(
         """
-ALTER TABLE buyers DROP COLUMN paused_at, DROP COLUMN paused_reason,
+ALTER TABLE buyers DROP COLUMN health_url, DROP COLUMN auto_resume,
+    DROP COLUMN paused_at, DROP COLUMN paused_reason,
     DROP COLUMN consecutive_failures, DROP COLUMN pause_error_rate,
     DROP COLUMN pause_after_failures;
 ALTER TABLE offers DROP COLUMN max_buyer_attempts;

@@ -250,3 +250,53 @@ async def test_a_buyer_over_its_error_rate_pauses_itself(runtime, buyer_server) 
         "paused_reason"
     ]
     assert "http_500" in reason
+
+
+async def test_a_paused_buyer_resumes_itself_after_a_healthy_probe(runtime, buyer_server) -> None:
+    async with unit_of_work(runtime.db) as conn:
+        world = await make_world(conn)
+        auto = await make_buyer(
+            conn,
+            world,
+            webhook_url=buyer_server.url("leads"),
+            auto_resume=True,
+            health_url=buyer_server.url("health"),
+        )
+        manual = await make_buyer(
+            conn, world, webhook_url=buyer_server.url("leads"), health_url=buyer_server.url("h2")
+        )
+        await run(
+            conn,
+            "UPDATE buyers SET status = 'paused', paused_reason = 'failing', paused_at = now(), "
+            "consecutive_failures = 10 WHERE id = :b",
+            {"b": auto},
+        )
+        # Paused by an operator (no health reason): never resumed by a probe.
+        await run(conn, "UPDATE buyers SET status = 'paused' WHERE id = :b", {"b": manual})
+
+    async def probe_round() -> None:
+        async with unit_of_work(runtime.db) as tx:
+            await tx.enqueue("buyers.probe", {})
+        await drain_jobs(runtime)
+
+    buyer_server.script("health", Reply(status=503, body="still down"))
+    await probe_round()
+    assert (await row(runtime, "SELECT status FROM buyers WHERE id = :b", b=auto)) == {
+        "status": "paused"
+    }
+    buyer_server.script("health", Reply(status=200, body="ok"))
+    await probe_round()
+    state = await row(
+        runtime,
+        "SELECT status, consecutive_failures, paused_reason FROM buyers WHERE id = :b",
+        b=auto,
+    )
+    assert state == {"status": "active", "consecutive_failures": 0, "paused_reason": None}
+    assert (await row(runtime, "SELECT status FROM buyers WHERE id = :b", b=manual)) == {
+        "status": "paused"
+    }
+    assert buyer_server.count("h2") == 0
+    audit = await row(
+        runtime, "SELECT actor FROM audit_log WHERE action = 'resume' AND entity_id = :b", b=auto
+    )
+    assert audit == {"actor": "system"}

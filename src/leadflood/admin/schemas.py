@@ -167,6 +167,9 @@ class BuyerIn(Strict):
     pause_after_failures: int = Field(10, ge=0, le=10_000)
     # ... or when more than this share of its last 20 attempts failed (None: off).
     pause_error_rate: Annotated[float, Field(gt=0, le=1)] | None = None
+    # A buyer paused by its health resumes itself when a GET of health_url answers 2xx.
+    auto_resume: bool = False
+    health_url: HttpUrl | None = None
 
 
 class BuyerOfferIn(Strict):

@@ -28,6 +28,9 @@ def text_of(payload: dict[str, Any]) -> str:
             f"Lead Flood: buyer {payload.get('buyer_name') or payload.get('buyer_id')} paused "
             f"itself: {payload.get('reason')}. Its leads go to other buyers until it is resumed."
         )
+    if payload.get("kind") == "buyer_resumed":
+        name = payload.get("buyer_name") or payload.get("buyer_id")
+        return f"Lead Flood: buyer {name} answered its health check and was resumed."
     return f"Lead Flood alert: {payload}"
 
 

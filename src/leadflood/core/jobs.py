@@ -236,6 +236,7 @@ def periodic_jobs(settings: Any) -> dict[str, float]:
     return {
         "sequence.tick": 60.0,
         "mailbox.poll": settings.imap_poll_interval_s,
+        "buyers.probe": 60.0,
         RECONCILE: settings.reconcile_interval_s,
         RETRY_UNROUTED: settings.unrouted_retry_interval_s,
     }

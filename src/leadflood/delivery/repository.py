@@ -517,3 +517,27 @@ async def sample_for_buyer(
 ) -> BuyerSample | None:
     row = await conn.fetchrow(_SAMPLE, buyer_id, offer_id)
     return BuyerSample(**row) if row else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeTarget:
+    buyer_id: uuid.UUID
+    health_url: str
+
+
+async def buyers_to_probe(conn: Conn) -> list[ProbeTarget]:
+    """Buyers their health paused (not an operator) that may resume themselves."""
+    rows = await conn.fetch(
+        "SELECT id AS buyer_id, health_url FROM buyers WHERE status = 'paused' "
+        "AND auto_resume AND health_url IS NOT NULL AND paused_reason IS NOT NULL"
+    )
+    return [ProbeTarget(**r) for r in rows]
+
+
+async def resume_buyer(conn: Conn, buyer_id: uuid.UUID) -> bool:
+    done = await conn.execute(
+        "UPDATE buyers SET status = 'active', consecutive_failures = 0, paused_reason = NULL, "
+        "paused_at = NULL WHERE id = $1 AND status = 'paused' AND paused_reason IS NOT NULL",
+        buyer_id,
+    )
+    return done != "UPDATE 0"

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import uuid
 
+import aiohttp
+
 from leadflood.core.jobs import DELIVER_LEAD, JobContext, job
+from leadflood.core.retry import NO_RETRY
 from leadflood.core.runtime import Runtime
 from leadflood.core.uow import single_statements
+from leadflood.delivery import repository as repo
 from leadflood.delivery.channels import DeliveryChannel, Outbound
 from leadflood.delivery.repository import ClaimedAttempt
+from leadflood.delivery.safety import DestinationError, vet
 from leadflood.delivery.service import DeliveryOutcome, DeliveryService
+from leadflood.routing.service import capacity_may_have_opened
 
 
 class DeliveryRun:
@@ -44,3 +50,39 @@ class DeliveryRun:
 @job(DELIVER_LEAD)
 async def deliver_lead_job(ctx: JobContext) -> None:
     await DeliveryRun(ctx.runtime).deliver(uuid.UUID(ctx.payload["lead_id"]))
+
+
+PROBE_JOB = "buyers.probe"
+
+
+@job(PROBE_JOB, retry=NO_RETRY)
+async def probe_paused_buyers(ctx: JobContext) -> dict[str, int]:
+    """Health probes (every minute): a buyer its failures paused, set to resume itself,
+    is resumed when a GET of its health_url answers 2xx. Sent with nothing held."""
+    async with ctx.unit_of_work() as tx:
+        targets = await repo.buyers_to_probe(tx)
+    resumed = 0
+    for target in targets:
+        if await probe(ctx.runtime, target.health_url):
+            async with ctx.unit_of_work() as tx:
+                if await repo.resume_buyer(tx, target.buyer_id):
+                    resumed += 1
+                    await tx.audit(None, "resume", "buyer", target.buyer_id, {"probe": "2xx"})
+                    await tx.enqueue(
+                        "alerts.send",
+                        {"kind": "buyer_resumed", "buyer_id": str(target.buyer_id)},
+                    )
+                    await capacity_may_have_opened(tx)
+    return {"probed": len(targets), "resumed": resumed}
+
+
+async def probe(runtime: Runtime, url: str) -> bool:
+    try:
+        target = await vet(url, allow_private=runtime.settings.private_networks_allowed)
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with runtime.webhook_session().get(
+            target.url, timeout=timeout, allow_redirects=False
+        ) as response:
+            return 200 <= response.status < 300
+    except (DestinationError, aiohttp.ClientError, TimeoutError):
+        return False
