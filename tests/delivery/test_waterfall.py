@@ -4,6 +4,8 @@ record in order."""
 
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
 
@@ -108,6 +110,16 @@ async def test_refused_twice_sold_to_the_third_buyer(runtime, client, buyer_serv
     admin = await auth_headers(client, runtime, "admin")
     detail = (await client.get(f"/v1/admin/leads/{lead}", headers=admin)).json()
     assert "rejected_this_lead" in str(detail)  # the trace says why B1 and B2 were skipped
+    # The lead's page shows each buyer tried, in order, with its outcome.
+    from tests.web.test_pages import browser
+
+    web = await browser(runtime, "manager")
+    try:
+        page = (await web.get(f"/leads/{lead}")).text
+    finally:
+        await web.aclose()
+    rows_html = re.findall(r'<tr data-attempt-outcome="(\w+)"><td>\d+</td><td>([^<]*)</td>', page)
+    assert rows_html == [("rejected", "B1"), ("rejected", "B2"), ("success", "B3")]
 
 
 async def test_caps_and_reservations_are_given_back_on_a_refusal(runtime, buyer_server) -> None:

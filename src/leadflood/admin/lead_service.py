@@ -81,7 +81,11 @@ async def detail(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:
     lead = found.lead
     decisions = await _name_buyers(tx, await RoutingService(tx).decisions(lead_id))
     delivery, attempts = await _delivery(tx, lead_id)
+    # A waterfall tries several buyers on one delivery: each attempt names its buyer.
+    tried = sorted({a.buyer_id for a in attempts if a.buyer_id})
+    attempt_buyers = {str(k): v for k, v in (await repo.buyer_names(tx, tried)).items()}
     return {
+        "attempt_buyers": attempt_buyers,
         "lead": lead,
         "raw_payload": found.raw_payload,
         "normalized": {"email": lead.normalized_email, "phone": lead.normalized_phone},
