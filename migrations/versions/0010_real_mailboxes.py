@@ -70,7 +70,8 @@ ALTER TABLE outreach.messages
     ADD COLUMN soft_bounces integer NOT NULL DEFAULT 0;
 ALTER TABLE outreach.message_delivery_attempts
     DROP CONSTRAINT message_delivery_attempts_outcome_check;
-ALTER TABLE outreach.message_delivery_attempts ADD CONSTRAINT message_delivery_attempts_outcome_check
+ALTER TABLE outreach.message_delivery_attempts
+    ADD CONSTRAINT message_delivery_attempts_outcome_check
     CHECK (outcome IN ('success', 'retryable_error', 'permanent_error', 'soft_bounce',
                        'hard_bounce', 'delivered'));
 CREATE INDEX messages_mailbox_sent_idx ON outreach.messages (mailbox_id, sent_at DESC)
@@ -114,7 +115,8 @@ DROP TABLE outreach.unmatched_inbound;
 DROP INDEX outreach.messages_mailbox_sent_idx;
 ALTER TABLE outreach.message_delivery_attempts
     DROP CONSTRAINT message_delivery_attempts_outcome_check;
-ALTER TABLE outreach.message_delivery_attempts ADD CONSTRAINT message_delivery_attempts_outcome_check
+ALTER TABLE outreach.message_delivery_attempts
+    ADD CONSTRAINT message_delivery_attempts_outcome_check
     CHECK (outcome IN ('success', 'retryable_error', 'permanent_error'));
 ALTER TABLE outreach.messages DROP COLUMN soft_bounces, DROP COLUMN not_before,
     DROP COLUMN full_body;

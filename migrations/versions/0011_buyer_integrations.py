@@ -23,12 +23,14 @@ depends_on = None
 
 SCRIPT = """
 ALTER TABLE buyers
-    ADD COLUMN integration jsonb CHECK (integration IS NULL OR jsonb_typeof(integration) = 'object'),
+    ADD COLUMN integration jsonb
+        CHECK (integration IS NULL OR jsonb_typeof(integration) = 'object'),
     ADD COLUMN integration_secret text,
     ADD COLUMN response_rules jsonb
         CHECK (response_rules IS NULL OR jsonb_typeof(response_rules) = 'object');
 ALTER TABLE buyer_offers
-    ADD COLUMN integration jsonb CHECK (integration IS NULL OR jsonb_typeof(integration) = 'object');
+    ADD COLUMN integration jsonb
+        CHECK (integration IS NULL OR jsonb_typeof(integration) = 'object');
 ALTER TABLE deliveries
     ADD COLUMN buyer_reference text,
     ADD COLUMN buyer_price_cents bigint,
