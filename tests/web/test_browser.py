@@ -157,7 +157,7 @@ def test_configure_in_the_browser_and_see_a_lead_delivered(database_url) -> None
 
             page.click("text=Enroll in an offer")
             page.select_option("#f-offer_id", label="solar-phx")
-            page.fill("#f-price_cents", "2500")
+            page.fill("#f-price_cents", "25.00")  # an amount, stored as 2500 cents
             page.click("form.entity button[type=submit]")
             page.wait_for_selector("text=Saved.")
             page.goto(f"{app.url}/config/buyers")

@@ -11,9 +11,10 @@ from fastapi.routing import APIRoute
 from leadflood.app import create_app
 from leadflood.auth.dependencies import ACCESS_COOKIE
 from leadflood.auth.service import create_user
-from leadflood.core.uow import unit_of_work
+from leadflood.core.uow import single_statements, unit_of_work
 from tests.conftest import PASSWORD, drain_jobs
 from tests.factories import make_buyer, make_world
+from tests.sql import run
 
 ORIGIN = {"origin": "http://testserver"}
 
@@ -173,3 +174,48 @@ def test_every_page_checks_a_permission(runtime) -> None:
         if not any(getattr(c, "permission", None) for c in calls):
             unguarded.append(route.path)
     assert unguarded == []
+
+
+async def test_config_forms_take_and_show_money_as_amounts(runtime) -> None:
+    """Prices are typed and shown as amounts (25.00), stored in cents."""
+    from leadflood.web.forms import parse_amount
+
+    assert [parse_amount(t) for t in ("25", "25.00", "$1,200.50", "0.5", "-3")] == [
+        2500,
+        2500,
+        120050,
+        50,
+        -300,
+    ]
+    for bad in ("25.001", "abc", "1e400", "NaN", "9" * 30):
+        with pytest.raises(ValueError):
+            parse_amount(bad)
+    web = await browser(runtime, "admin")
+    try:
+        made = await web.post(
+            "/config/buyers/new",
+            data={
+                "name": "Amounts",
+                "payment_method": "ach",
+                "min_balance_cents": "12.50",
+                "webhook_url": "https://crm.example.com/leads",
+            },
+            headers=ORIGIN,
+        )
+        assert made.status_code == 303, made.text
+        page = await web.get(made.headers["location"])
+        assert 'name="min_balance_cents" value="12.50"' in page.text
+        assert "Min balance (amount)" in page.text
+        bad = await web.post(
+            "/config/buyers/new",
+            data={"name": "Bad", "min_balance_cents": "12.345"},
+            headers=ORIGIN,
+        )
+        assert bad.status_code == 400 and "at most 2 decimals" in bad.text
+    finally:
+        await web.aclose()
+    async with single_statements(runtime.db) as conn:
+        stored = (
+            await run(conn, "SELECT min_balance_cents FROM buyers WHERE name = 'Amounts'", {})
+        ).scalar()
+    assert stored == 1250

@@ -11,6 +11,7 @@ import typing
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import orjson
@@ -68,6 +69,8 @@ def form_fields(model: type[BaseModel], *, editing: bool) -> list[FormField]:
             kind = "password"
         elif base is bool:
             kind = "checkbox"
+        elif base is int and name.endswith("_cents"):
+            kind = "money"  # typed and shown as an amount (25.00), stored in cents
         elif base is int:
             kind = "number"
         elif typing.get_origin(base) is Literal:
@@ -82,7 +85,7 @@ def form_fields(model: type[BaseModel], *, editing: bool) -> list[FormField]:
         fields.append(
             FormField(
                 name=name,
-                label=name.removesuffix("_id").replace("_", " ").capitalize(),
+                label=_label(name, kind),
                 kind=kind,
                 required=info.is_required() and not editing,
                 choices=choices,
@@ -95,6 +98,26 @@ def form_fields(model: type[BaseModel], *, editing: bool) -> list[FormField]:
     return fields
 
 
+def _label(name: str, kind: str) -> str:
+    if kind == "money":
+        return name.removesuffix("_cents").replace("_", " ").capitalize() + " (amount)"
+    return name.removesuffix("_id").replace("_", " ").capitalize()
+
+
+def parse_amount(text: str) -> int:
+    """An amount as people type it ("25", "25.00", "$1,200.50", "-3") → cents."""
+    cleaned = text.strip().replace(",", "").lstrip("$€£").strip()
+    try:
+        amount = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError("must be an amount like 25.00") from None
+    if not amount.is_finite() or abs(amount) >= Decimal(2**62) / 100:
+        raise ValueError("must be an amount like 25.00 (and not that large)")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValueError("must be an amount with at most 2 decimals, like 25.00")
+    return int(amount * 100)
+
+
 def fill(fields: list[FormField], row: dict[str, Any]) -> None:
     for f in fields:
         if f.name in WRITE_ONLY or f.name not in row:
@@ -105,6 +128,8 @@ def fill(fields: list[FormField], row: dict[str, Any]) -> None:
 def display(value: Any, kind: str) -> str:
     if value is None:
         return ""
+    if kind == "money" and isinstance(value, int):
+        return f"{value / 100:.2f}"
     if kind == "json":
         return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
     if isinstance(value, datetime):
@@ -165,6 +190,12 @@ def parse_form(
                 values[f.name] = uuid.UUID(text)
             except ValueError:
                 errors[f.name] = "choose one"
+            continue
+        if f.kind == "money":
+            try:
+                values[f.name] = parse_amount(text)
+            except ValueError as exc:
+                errors[f.name] = str(exc)
             continue
         values[f.name] = text
     body = None
