@@ -44,6 +44,7 @@ async def test_a_json_crm_gets_its_own_fields_credentials_and_its_answer_is_read
             "source": "{{ custom.utm_source | default('direct') }}",
             "externalId": "{{ lead_id }}",
             "price": "{{ price }}",
+            "vendor": "{{ source.name }}",
         },
         "headers": {"X-Campaign": "{{ offer.slug }}"},
         "auth": "basic",
@@ -72,6 +73,7 @@ async def test_a_json_crm_gets_its_own_fields_credentials_and_its_answer_is_read
     body = orjson.loads(sent.body)
     assert body["contact"]["FirstName"] == "TEST" and body["source"] == "fb"
     assert body["externalId"] == str(lead) and body["price"] == "25.00"
+    assert body["vendor"]  # the lead's source, by name
     assert (
         sent.headers["authorization"]
         == "Basic " + base64.b64encode(f"leadflood:{CREDENTIAL}".encode()).decode()

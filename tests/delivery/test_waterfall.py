@@ -312,3 +312,28 @@ async def test_a_paused_buyer_resumes_itself_after_a_healthy_probe(runtime, buye
         runtime, "SELECT actor FROM audit_log WHERE action = 'resume' AND entity_id = :b", b=auto
     )
     assert audit == {"actor": "system"}
+
+
+async def test_refused_by_every_buyer_of_the_offer_it_ends_unsold_at_once(
+    runtime, buyer_server
+) -> None:
+    """Two buyers, a limit of three: after both refused, no shelf life can sell it."""
+    async with unit_of_work(runtime.db) as conn:
+        world = await make_world(conn)
+        for n in (1, 2):
+            await make_buyer(
+                conn,
+                world,
+                priority=n,
+                webhook_url=buyer_server.url(f"w{n}"),
+                response_rules=RULES,
+            )
+        lead = await make_lead(conn, world, email="all@example.com")
+    buyer_server.default = Reply(body="DUPLICATE", media_type="text/plain")
+    assert await route_and_deliver(runtime, lead) == ["rejected", "rejected", "unsold"]
+    final = await row(
+        runtime,
+        "SELECT status::text AS status, billing_status::text AS billing FROM leads WHERE id = :l",
+        l=lead,
+    )
+    assert final == {"status": "unsold", "billing": "non_billable"}

@@ -72,7 +72,8 @@ SELECT c.id AS delivery_id, c.attempt_count AS attempt_no, c.round_start,
        b.id AS buyer_id, b.webhook_url, b.webhook_secret, b.email AS buyer_email,
        b.delivery_timeout_ms, b.currency,
        coalesce(bo.integration, b.integration) AS integration, b.integration_secret,
-       b.response_rules, b.consecutive_failures
+       b.response_rules, b.consecutive_failures,
+       l.source_id, (SELECT name FROM sources WHERE id = l.source_id) AS source_name
 FROM claimed c
 JOIN leads l ON l.id = c.lead_id
 JOIN buyers b ON b.id = c.buyer_id
@@ -151,7 +152,14 @@ delivery AS (
     UPDATE deliveries d SET status = 'failed', next_attempt_at = NULL, last_error = $7,
                             lease_expires_at = NULL, reject_reason = $9
     FROM claimed c WHERE d.id = c.id
-    RETURNING d.lead_id
+    RETURNING d.lead_id, d.buyer_id
+),
+-- A buyer that failed the lead for good is not offered it again if it is routed again
+-- (an operator's re-route); a re-delivery to the same buyer stays the operator's choice.
+excluded AS (
+    INSERT INTO lead_rejections (lead_id, buyer_id, reason)
+    SELECT lead_id, buyer_id, 'failed: ' || left($7, 200) FROM delivery
+    ON CONFLICT DO NOTHING
 ),
 failed AS (
     UPDATE leads SET status = 'delivery_failed', billing_status = 'non_billable'
@@ -296,6 +304,8 @@ class ClaimedAttempt(LeadContact):
     integration_secret: str | None = None  # encrypted
     response_rules: dict[str, Any] | None = None
     consecutive_failures: int = 0  # the buyer's failed attempts in a row (its health)
+    source_id: uuid.UUID | None = None
+    source_name: str | None = None
 
 
 async def claim(

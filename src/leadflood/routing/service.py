@@ -24,7 +24,7 @@ log = structlog.get_logger("leadflood.routing")
 @dataclass
 class RouteResult:
     lead_id: uuid.UUID
-    outcome: str  # routed | no_route | no_route_exclusive_fail_closed | noop | not_found
+    outcome: str  # routed | no_route | no_route_exclusive_fail_closed | unsold | noop | not_found
     status: str | None
     buyer_id: uuid.UUID | None = None
     decision_id: uuid.UUID | None = None
@@ -77,6 +77,18 @@ class RoutingService:
                 at=at,
                 duration_ms=duration_ms,
             )
+            if pool and all("rejected_this_lead" in c.reasons for c in pool):
+                # Every buyer of the offer refused (or failed) it: no wait for the shelf
+                # life can sell it now. It ends unsold, the refusals on record.
+                await repo.mark_unsold(conn, lead_id)
+                return RouteResult(
+                    lead_id,
+                    "unsold",
+                    "unsold",
+                    decision_id=decision_id,
+                    candidates=trace,
+                    statements=4,
+                )
             return RouteResult(
                 lead_id,
                 outcome,
