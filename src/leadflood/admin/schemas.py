@@ -5,7 +5,7 @@ a Patch (all fields optional) validates a field exactly like its Create.
 """
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 import orjson
@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     StringConstraints,
     create_model,
+    model_validator,
 )
 
 from leadflood.core.errors import AppError
@@ -139,6 +140,18 @@ class SourceIn(Strict):
     # Issue an API key now; it is returned once in the response.
     with_api_key: bool = True
     active: bool = True
+    # What the source earns for a lead that sells: a fixed amount, or a share of the sale.
+    payout_type: Literal["none", "fixed", "revenue_share"] = "none"
+    payout_cents: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    payout_share: Annotated[float, Field(gt=0, le=1)] | None = None
+
+    @model_validator(mode="after")
+    def _payout(self) -> Self:
+        if self.payout_type == "fixed" and self.payout_cents is None:
+            raise ValueError("payout_cents is required with payout_type fixed")
+        if self.payout_type == "revenue_share" and self.payout_share is None:
+            raise ValueError("payout_share is required with payout_type revenue_share")
+        return self
 
 
 class BuyerIn(Strict):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from leadflood.auth.dependencies import call_as
 from leadflood.auth.policy import Permission
@@ -55,6 +56,31 @@ class BuyerReturnIn(ReturnIn):
 
 class DecisionIn(Strict):
     note: str | None = None
+
+
+@router.get(
+    "/v1/admin/reports/profit",
+    summary="Profit by day, source, buyer or offer: leads, sold, revenue, payouts, margin, "
+    "return rate (format=csv for a spreadsheet)",
+    response_model=Items[out.ProfitLine],
+)
+async def profit(
+    group_by: str = "day",
+    from_: date | None = Query(None, alias="from"),
+    to: date | None = None,
+    format: str = "json",
+    call: Call = BILLING,
+):
+    until = datetime.combine(to or datetime.now(UTC).date(), time.min, UTC) + timedelta(days=1)
+    since = datetime.combine(from_, time.min, UTC) if from_ else until - timedelta(days=30)
+    lines = await service.profit_report(call.tx, group_by, since, until)
+    if format == "csv":
+        return Response(
+            service.profit_csv(lines),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="profit-by-{group_by}.csv"'},
+        )
+    return {"items": lines}
 
 
 @router.get(

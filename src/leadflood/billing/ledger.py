@@ -58,3 +58,36 @@ ledger_released AS (
     UPDATE buyers b SET reserved_cents = greatest(b.reserved_cents - f.price, 0)
     FROM {failed_cte} f WHERE b.id = f.buyer_id AND b.payment_method = 'prepaid'
 )"""
+
+
+def payout_ctes(delivered_cte: str) -> str:
+    """CTEs posting the payout each sold lead of `delivered_cte` (rows: id = lead id,
+    buyer_id, price) earns its source, by the source's rule: a balanced transaction
+    (platform:payouts +P, source:<id> -P: a payable), idempotent per lead."""
+    return f"""
+payout AS (
+    SELECT d.id AS lead_id, d.buyer_id, s.id AS source_id, b.currency,
+           CASE s.payout_type
+               WHEN 'fixed' THEN coalesce(s.payout_cents, 0)::bigint
+               WHEN 'revenue_share' THEN round(d.price * coalesce(s.payout_share, 0))::bigint
+               ELSE 0 END AS amount
+    FROM {delivered_cte} d
+    JOIN leads l ON l.id = d.id JOIN sources s ON s.id = l.source_id
+    JOIN buyers b ON b.id = d.buyer_id
+    WHERE s.payout_type <> 'none'
+),
+payout_txn AS (
+    INSERT INTO ledger_transactions (kind, buyer_id, source_id, lead_id, amount_cents,
+                                     currency, description, idempotency_key)
+    SELECT 'source_payout', buyer_id, source_id, lead_id, amount, currency,
+           'payout for a sold lead', 'payout:lead:' || lead_id::text
+    FROM payout WHERE amount > 0
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id, source_id, amount_cents
+),
+payout_entries AS (
+    INSERT INTO ledger_entries (transaction_id, account, amount_cents)
+    SELECT id, 'platform:payouts', amount_cents FROM payout_txn
+    UNION ALL
+    SELECT id, 'source:' || source_id::text, -amount_cents FROM payout_txn
+)"""

@@ -481,3 +481,86 @@ async def returns(conn: Conn, status: str | None, limit: int = 200) -> list[Retu
         limit,
     )
     return [ReturnListItem(**r) for r in rows]
+
+
+# An accepted return takes the lead's payout back from its source (a balanced transaction
+# opposite to the payout), once.
+_REVERSE_PAYOUT = """
+WITH original AS (
+    SELECT buyer_id, source_id, amount_cents, currency FROM ledger_transactions
+    WHERE kind = 'source_payout' AND lead_id = $1
+),
+txn AS (
+    INSERT INTO ledger_transactions (kind, buyer_id, source_id, lead_id, amount_cents,
+                                     currency, description, idempotency_key, created_by)
+    SELECT 'payout_reversal', buyer_id, source_id, $1, amount_cents, currency,
+           'payout reversed: the lead was returned', 'payout-reversal:lead:' || $1::text, $2
+    FROM original
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id, source_id, amount_cents
+),
+entries AS (
+    INSERT INTO ledger_entries (transaction_id, account, amount_cents)
+    SELECT id, 'platform:payouts', -amount_cents FROM txn
+    UNION ALL
+    SELECT id, 'source:' || source_id::text, amount_cents FROM txn
+)
+SELECT amount_cents FROM txn
+"""
+
+
+async def reverse_payout(
+    conn: Conn, lead_id: uuid.UUID, created_by: uuid.UUID | None
+) -> int | None:
+    """The payout taken back (cents), or None when the lead earned none."""
+    return await conn.fetchval(_REVERSE_PAYOUT, lead_id, created_by)
+
+
+# The profit report's groupings: the key each row is grouped by, and its label.
+_PROFIT_KEYS = {
+    "day": ("to_char(l.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')", None),
+    "source": ("l.source_id::text", "(SELECT name FROM sources WHERE id = l.source_id)"),
+    "buyer": ("coalesce(d.buyer_id::text, '')", "(SELECT name FROM buyers WHERE id = d.buyer_id)"),
+    "offer": ("l.offer_id::text", "(SELECT name FROM offers WHERE id = l.offer_id)"),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfitRow:
+    key: str
+    label: str
+    leads: int
+    sold: int
+    gross_cents: int
+    returned: int
+    returned_cents: int
+    payouts_cents: int
+
+
+async def profit(conn: Conn, group_by: str, since: datetime, until: datetime) -> list[ProfitRow]:
+    """Leads received in [since, until) by `group_by`: sold, sale revenue, accepted returns
+    and their value, net payouts to sources (payouts less reversals)."""
+    key, label = _PROFIT_KEYS[group_by]
+    rows = await conn.fetch(
+        f"SELECT {key} AS key, max({label or key}) AS label, count(*) AS leads, "
+        "       count(*) FILTER (WHERE d.status = 'succeeded') AS sold, "
+        "       coalesce(sum(l.price_cents) FILTER (WHERE d.status = 'succeeded'), 0)::bigint "
+        "           AS gross_cents, "
+        "       count(r.id) FILTER (WHERE r.status = 'accepted') AS returned, "
+        "       coalesce(sum(l.price_cents) FILTER (WHERE r.status = 'accepted'), 0)::bigint "
+        "           AS returned_cents, "
+        "       coalesce(sum(p.net), 0)::bigint AS payouts_cents "
+        "FROM leads l "
+        "LEFT JOIN deliveries d ON d.lead_id = l.id "
+        "LEFT JOIN lead_returns r ON r.lead_id = l.id "
+        "LEFT JOIN LATERAL ("
+        "    SELECT sum(CASE t.kind WHEN 'source_payout' THEN t.amount_cents "
+        "                           ELSE -t.amount_cents END) AS net "
+        "    FROM ledger_transactions t "
+        "    WHERE t.lead_id = l.id AND t.kind IN ('source_payout', 'payout_reversal')) p ON true "
+        "WHERE l.created_at >= $1 AND l.created_at < $2 "
+        f"GROUP BY {key} ORDER BY {key}",
+        since,
+        until,
+    )
+    return [ProfitRow(**{**r, "label": r["label"] or "—"}) for r in rows]

@@ -7,12 +7,14 @@ from typing import get_type_hints
 
 from pydantic import create_model
 
-# Typed rows that are their own responses (their fields are the allow-list).
 from leadflood.billing.repository import BuyerAccount, InvoiceSummary, LeadReturn
 from leadflood.billing.repository import BuyerBalance as BuyerBalance
 from leadflood.billing.repository import Invoice as Invoice
 from leadflood.billing.repository import LedgerLine as LedgerLine
 from leadflood.billing.repository import ReturnListItem as ReturnListItem
+
+# Typed rows that are their own responses (their fields are the allow-list).
+from leadflood.billing.service import ProfitLine as ProfitLine
 from leadflood.core.api import ApiModel
 
 InvoiceListItem = InvoiceSummary

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -293,6 +295,8 @@ async def decide_return(
                 created_by=principal.user_id if principal else None,
             )
             credit = posted.transaction_id
+        # The source's payout for this lead is taken back too (issue 17).
+        await repo.reverse_payout(tx, found.lead_id, principal.user_id if principal else None)
     await repo.decide_return(
         tx,
         return_id,
@@ -314,3 +318,76 @@ async def decide_return(
 
 async def returns(tx: Tx, status: str | None = None) -> list[dict[str, Any]]:
     return await repo.returns(tx, status)
+
+
+PROFIT_GROUPS = ("day", "source", "buyer", "offer")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfitLine:
+    """One group's figures: revenue is sales less accepted returns; margin is revenue less
+    net payouts to sources."""
+
+    key: str
+    label: str
+    leads: int
+    sold: int
+    revenue_cents: int
+    payouts_cents: int
+    margin_cents: int
+    returned: int
+    return_rate: float | None
+
+
+async def profit_report(
+    tx: Tx, group_by: str, since: datetime, until: datetime
+) -> list[ProfitLine]:
+    if group_by not in PROFIT_GROUPS:
+        raise BadRequest(
+            "invalid_group_by",
+            f"group_by is one of {', '.join(PROFIT_GROUPS)}",
+            details={"field": "group_by"},
+        )
+    if until <= since:
+        raise BadRequest("invalid_period", "`to` must be after `from`", details={"field": "to"})
+    lines = []
+    for row in await repo.profit(tx, group_by, since, until):
+        revenue = row.gross_cents - row.returned_cents
+        lines.append(
+            ProfitLine(
+                key=row.key,
+                label=row.label,
+                leads=row.leads,
+                sold=row.sold,
+                revenue_cents=revenue,
+                payouts_cents=row.payouts_cents,
+                margin_cents=revenue - row.payouts_cents,
+                returned=row.returned,
+                return_rate=row.returned / row.sold if row.sold else None,
+            )
+        )
+    return lines
+
+
+def profit_csv(lines: list[ProfitLine]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["key", "label", "leads", "sold", "revenue", "payouts", "margin", "returned", "return_rate"]
+    )
+    for line in lines:
+        writer.writerow(
+            [
+                line.key,
+                # A label starting with = + - @ would be a formula in a spreadsheet.
+                ("'" + line.label) if line.label[:1] in "=+-@" else line.label,
+                line.leads,
+                line.sold,
+                f"{line.revenue_cents / 100:.2f}",
+                f"{line.payouts_cents / 100:.2f}",
+                f"{line.margin_cents / 100:.2f}",
+                line.returned,
+                "" if line.return_rate is None else f"{line.return_rate:.4f}",
+            ]
+        )
+    return out.getvalue()

@@ -100,8 +100,10 @@ async def create_source(
     path_prefix: str | None = None,
     with_api_key: bool = False,
     active: bool = True,
+    **payout: Any,
 ) -> tuple[uuid.UUID, str | None]:
-    """Returns (source id, plaintext API key or None). The key is shown only here."""
+    """Returns (source id, plaintext API key or None). The key is shown only here.
+    `payout`: payout_type, payout_cents, payout_share (what the source earns a sale)."""
     api_key = new_api_key("lfsrc") if with_api_key else None
     values: dict[str, Any] = {
         "name": name,
@@ -111,8 +113,12 @@ async def create_source(
         "path_prefix": canonical_path(path_prefix) if path_prefix else None,
         "api_key_hash": hash_api_key(api_key) if api_key else None,
         "active": active,
+        **{k: v for k, v in payout.items() if k in _PAYOUT_FIELDS},
     }
     return await repo.insert_row(conn, "sources", values), api_key
+
+
+_PAYOUT_FIELDS = frozenset({"payout_type", "payout_cents", "payout_share"})
 
 
 async def create_buyer(conn: Conn, *, secret_key: str, name: str, **fields: Any) -> uuid.UUID:

@@ -127,7 +127,8 @@ delivered AS (
     WHERE id IN (SELECT lead_id FROM delivery) AND status = 'routed'
     RETURNING id, buyer_id, coalesce(price_cents, 0) AS price
 ),
-{ledger.charge_ctes("delivered")}
+{ledger.charge_ctes("delivered")},
+{ledger.payout_ctes("delivered")}
 SELECT count(*) FROM claimed
 """
 

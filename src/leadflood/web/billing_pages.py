@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime, time, timedelta
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, Response
@@ -39,6 +40,42 @@ async def overview(request: Request, principal: Principal = BILLING, tx: Tx = TX
         principal,
         buyers=await billing.overview(tx),
     )
+
+
+@router.get("/profit")
+async def profit(request: Request, principal: Principal = BILLING, tx: Tx = TX) -> HTMLResponse:
+    """Profit by day, source, buyer or offer, with a chart of the margin."""
+    params = request.query_params
+    group_by = params.get("group_by") or "day"
+    until_day = _day(params.get("to")) or datetime.now(UTC).date()
+    since_day = _day(params.get("from")) or until_day - timedelta(days=29)
+    since = datetime.combine(since_day, time.min, UTC)
+    until = datetime.combine(until_day, time.min, UTC) + timedelta(days=1)
+    error, lines = None, []
+    try:
+        lines = await billing.profit_report(tx, group_by, since, until)
+    except AppError as exc:
+        error = exc.message
+    top = max([abs(line.margin_cents) for line in lines] + [1])
+    return render(
+        request,
+        "billing/profit.html",
+        principal,
+        lines=lines,
+        group_by=group_by,
+        groups=billing.PROFIT_GROUPS,
+        since=since_day,
+        until=until_day,
+        top=top,
+        error=error,
+    )
+
+
+def _day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 @router.get("/buyers/{buyer_id}")
