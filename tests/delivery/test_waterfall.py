@@ -4,6 +4,7 @@ record in order."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import orjson
@@ -337,3 +338,50 @@ async def test_refused_by_every_buyer_of_the_offer_it_ends_unsold_at_once(
         l=lead,
     )
     assert final == {"status": "unsold", "billing": "non_billable"}
+
+
+async def test_concurrent_refusals_and_routings_never_exceed_a_cap(runtime, buyer_server) -> None:
+    """Twenty leads routed and delivered concurrently to a buyer with a daily cap of 5
+    that refuses every other lead, a second buyer behind it: the first buyer never holds
+    more than 5 units, never sells more than 5, and each lead ends sold once or unsold."""
+    async with unit_of_work(runtime.db) as conn:
+        world = await make_world(conn)
+        capped = await make_buyer(
+            conn,
+            world,
+            priority=1,
+            daily_cap=5,
+            webhook_url=buyer_server.url("capped"),
+            response_rules=RULES,
+        )
+        await make_buyer(
+            conn, world, priority=2, webhook_url=buyer_server.url("other"), response_rules=RULES
+        )
+        leads = [await make_lead(conn, world, email=f"c{n}@example.com") for n in range(20)]
+    buyer_server.script(
+        "capped",
+        *[Reply(body="DUPLICATE" if n % 2 else "OK", media_type="text/plain") for n in range(40)],
+    )
+    buyer_server.script("other", *[Reply(body="OK", media_type="text/plain") for _ in range(40)])
+    outcomes = await asyncio.gather(*(route_and_deliver(runtime, lead) for lead in leads))
+    sold_by_capped = await row(
+        runtime,
+        "SELECT count(*) AS n FROM deliveries WHERE buyer_id = :b AND status = 'succeeded'",
+        b=capped,
+    )
+    units = await row(runtime, "SELECT cap_day_count FROM buyers WHERE id = :b", b=capped)
+    assert sold_by_capped["n"] <= 5 and units["cap_day_count"] <= 5
+    assert units["cap_day_count"] == sold_by_capped["n"]  # refusals gave their units back
+    final = await rows(runtime, "SELECT status::text AS status FROM leads")
+    assert {r["status"] for r in final} <= {"delivered", "validated", "unsold"}
+    assert sum(1 for r in final if r["status"] == "delivered") == sum(
+        1 for o in outcomes if o and o[-1] == "delivered"
+    )
+    # No lead sold twice: one succeeded delivery per delivered lead.
+    twice = await row(
+        runtime,
+        "SELECT count(*) AS n FROM (SELECT lead_id FROM delivery_attempts a JOIN deliveries d "
+        "ON d.id = a.delivery_id WHERE a.outcome = 'success' GROUP BY lead_id "
+        "HAVING count(*) > 1) x",
+    )
+    assert twice == {"n": 0}
