@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -142,45 +142,44 @@ class DeliveryService:
                 # Stored under another LEADFLOOD_SECRET_KEY: sending unsigned would mislead
                 # the buyer, and no retry can fix it; the operator must re-enter it.
                 problem = "webhook_secret_unreadable: re-enter the buyer's webhook secret"
-        payload = build_payload(row)
-        body = serialize(payload)
         lead_id = str(row.lead_id)
-        outbound = Outbound(
-            lead_id=lead_id,
-            body=body,
-            headers=headers(lead_id, body, secret),
-            webhook_url=row.webhook_url,
-            email=row.buyer_email,
-            secret=secret,
-            timeout_ms=row.delivery_timeout_ms,
-            subject=f"New lead: {row.offer_name} — {row.market_name}",
-            problem=problem,
-        )
-        if row.channel != "webhook" or (not row.integration and not row.response_rules):
-            return outbound  # the signed canonical JSON, any 2xx accepted
-        return self._integrated(row, payload, outbound)
+        common: dict[str, Any] = {
+            "lead_id": lead_id,
+            "webhook_url": row.webhook_url,
+            "email": row.buyer_email,
+            "secret": secret,
+            "timeout_ms": row.delivery_timeout_ms,
+            "subject": f"New lead: {row.offer_name} — {row.market_name}",
+            "problem": problem,
+        }
+        payload = build_payload(row)
+        if row.channel == "webhook" and (row.integration or row.response_rules):
+            return self._integrated(row, payload, common)
+        return _canonical(payload, common)  # the signed canonical JSON, any 2xx accepted
 
     def _integrated(
-        self, row: ClaimedAttempt, payload: dict[str, Any], outbound: Outbound
+        self, row: ClaimedAttempt, payload: dict[str, Any], common: dict[str, Any]
     ) -> Outbound:
         """The buyer's own request and response rules (decision 0020); a configuration
-        that cannot build this lead's request fails it for good, with the reason."""
+        that cannot build this lead's request fails it for good, with the reason (the
+        canonical body stands in for the request that could not be built)."""
         key = self.runtime.settings.secret_key.get_secret_value()
         try:
             rules = rules_of(row.response_rules) if row.response_rules else None
             config = integration_of(row.integration) if row.integration else None
         except ValueError as exc:
-            return replace(outbound, problem=f"integration_config: {exc}"[:500])
-        outbound = replace(outbound, rules=rules)
+            return _canonical(payload, common, problem=f"integration_config: {exc}"[:500])
         if config is None:
-            return outbound
+            return _canonical(payload, common, rules=rules)
         credential = None
         if row.integration_secret:
             try:
                 credential = decrypt_secret(row.integration_secret, key)
             except ValueError:
-                return replace(
-                    outbound,
+                return _canonical(
+                    payload,
+                    common,
+                    rules=rules,
                     problem="integration_secret_unreadable: re-enter the buyer's credential",
                 )
         try:
@@ -188,19 +187,21 @@ class DeliveryService:
                 config,
                 template_context(row, payload),
                 secret=credential,
-                base_headers=base_headers(outbound.lead_id),
+                base_headers=base_headers(common["lead_id"]),
             )
         except ConfigError as exc:
-            return replace(outbound, problem=f"integration_config: {exc}"[:500])
+            return _canonical(
+                payload, common, rules=rules, problem=f"integration_config: {exc}"[:500]
+            )
         sent_headers = dict(request.headers)
-        if config.sign and outbound.secret:
-            sent_headers["X-Leadflood-Signature"] = signature(request.body, outbound.secret)
-        return replace(
-            outbound,
+        if config.sign and common["secret"]:
+            sent_headers["X-Leadflood-Signature"] = signature(request.body, common["secret"])
+        return Outbound(
+            **{**common, "webhook_url": request.url},
             body=request.body,
             headers=sent_headers,
-            webhook_url=request.url,
             method=request.method,
+            rules=rules,
             hidden=(credential,) if credential else (),
         )
 
@@ -270,6 +271,13 @@ class DeliveryService:
 
 
 THROTTLE_DELAY = timedelta(seconds=1)
+
+
+def _canonical(payload: dict[str, Any], common: dict[str, Any], **extra: Any) -> Outbound:
+    """The signed canonical JSON of the lead (serialized only when it is what is sent)."""
+    fields = {**common, **extra}
+    body = serialize(payload)
+    return Outbound(**fields, body=body, headers=headers(fields["lead_id"], body, fields["secret"]))
 
 
 async def redeliver(tx: Tx, lead_id: uuid.UUID) -> bool:
