@@ -451,7 +451,9 @@ async def _take_email_unit(tx: Tx, settings: Settings, outgoing: Outgoing) -> Ou
         raise PermanentProviderError("smtp", "no_mailbox", "no active mailbox to send from")
     if not lead.email:
         raise PermanentProviderError("smtp", "no_email", "the lead has no email address")
-    secrets = await messaging_repo.mailbox_secrets(tx, mailbox.id)
+    # Only a mailbox with its own server has credentials to read (the others send
+    # through LEADFLOOD_SMTP_*): no query per send for them.
+    secrets = await messaging_repo.mailbox_secrets(tx, mailbox.id) if mailbox.smtp_host else None
     try:
         smtp = servers.smtp_for(secrets, settings) if secrets else None
     except ValueError:
