@@ -17,6 +17,17 @@ def normalize_email(email: str | None) -> str | None:
     return value or None
 
 
+def to_e164(phone: str, region: str | None) -> str | None:
+    """E.164 when the number is valid (read in `region` when it carries no country code)."""
+    try:
+        parsed = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 def normalize_phone(phone: str | None, country: str) -> str | None:
     """E.164 when valid for the market's country, else digits only; < 7 digits → None."""
     if phone is None:
@@ -24,11 +35,8 @@ def normalize_phone(phone: str | None, country: str) -> str | None:
     raw = phone.strip()
     if not raw:
         return None
-    try:
-        parsed = phonenumbers.parse(raw, country.upper())
-        if phonenumbers.is_valid_number(parsed):
-            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    except phonenumbers.NumberParseException:
-        pass
+    e164 = to_e164(raw, country.upper())
+    if e164 is not None:
+        return e164
     digits = _NON_DIGITS.sub("", raw)
     return digits if len(digits) >= MIN_PHONE_DIGITS else None

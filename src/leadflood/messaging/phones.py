@@ -6,6 +6,8 @@ from __future__ import annotations
 import phonenumbers
 from phonenumbers import timezone as number_zones
 
+from leadflood.ingestion.normalize import to_e164
+
 
 def e164(raw: str | None, country: str | None = None) -> str | None:
     """`+<country code><number>`, or None when it is no valid number. A number without
@@ -13,13 +15,7 @@ def e164(raw: str | None, country: str | None = None) -> str | None:
     if not raw or not raw.strip():
         return None
     region = country.strip().upper() if country and len(country.strip()) == 2 else None
-    try:
-        parsed = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return to_e164(raw, region)
 
 
 def time_zone(number: str) -> str | None:
