@@ -24,7 +24,7 @@ from leadflood.core.principal import Principal
 from leadflood.core.security import encrypt_secret
 from leadflood.core.settings import Settings
 from leadflood.core.uow import Tx
-from leadflood.delivery.safety import DestinationError, vet
+from leadflood.delivery.safety import refuse_when_saved, vet
 from leadflood.ingestion.canonical import canonical_host, canonical_path, canonical_source_key
 from leadflood.routing.service import capacity_may_have_opened
 
@@ -109,12 +109,7 @@ async def check_destination(resource: Resource, body: BaseModel, settings: Setti
     url = getattr(body, "webhook_url", None) if resource.table == "buyers" else None
     if not url or settings.private_networks_allowed:
         return
-    try:
-        await vet(url, allow_private=False)
-    except DestinationError as exc:
-        if exc.code == "dns_error":
-            return  # may resolve later; delivery retries it
-        raise BadRequest(exc.code, str(exc), details={"field": "webhook_url"}) from None
+    await refuse_when_saved(vet(url, allow_private=False), "webhook_url")
 
 
 async def create(

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from leadflood.core.errors import BadRequest
 
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
 
@@ -79,3 +82,15 @@ async def vet_host(host: str, port: int, *, allow_private: bool) -> str | None:
             "destination_not_allowed", f"{host} resolves to a non-public address"
         )
     return addresses[0]
+
+
+async def refuse_when_saved(vetting: Awaitable[object], field: str) -> None:
+    """A destination the sender would refuse is refused when it is saved, with the
+    sender's own code and the field named. A name that does not resolve yet is let
+    through: it may resolve later, and the sender checks again."""
+    try:
+        await vetting
+    except DestinationError as exc:
+        if exc.code == "dns_error":
+            return
+        raise BadRequest(exc.code, str(exc), details={"field": field}) from None

@@ -19,7 +19,7 @@ from leadflood.core.retry import RetryPolicy
 from leadflood.core.security import encrypt_secret
 from leadflood.core.settings import Settings
 from leadflood.core.uow import Tx
-from leadflood.delivery.safety import DestinationError, vet_host
+from leadflood.delivery.safety import refuse_when_saved, vet_host
 from leadflood.messaging import repository as repo
 from leadflood.messaging.channels import Outgoing
 from leadflood.messaging.schemas import MailboxIn
@@ -177,14 +177,9 @@ async def check_servers(body: MailboxIn, settings: Settings) -> None:
         return
     for kind in ("smtp", "imap"):
         server = getattr(body, kind)
-        if server is None:
-            continue
-        try:
-            await vet_host(server.host, server.port, allow_private=False)
-        except DestinationError as exc:
-            if exc.code == "dns_error":
-                continue  # may resolve later; the worker checks again
-            raise BadRequest(exc.code, str(exc), details={"field": f"{kind}.host"}) from None
+        if server is not None:
+            vetting = vet_host(server.host, server.port, allow_private=False)
+            await refuse_when_saved(vetting, f"{kind}.host")
 
 
 def _mailbox_columns(
