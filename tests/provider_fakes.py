@@ -289,12 +289,19 @@ class FakeTrengo(FakeProvider):
             ]
         )
 
-    async def _wa_session(self, request: Request) -> Response:
+    async def _guard(self, request: Request) -> tuple[Seen, Response | None]:
+        """The request recorded; a scripted answer, or 401 for a wrong token, ends it."""
         seen, scripted = await self._record(request)
         if scripted:
-            return reply(scripted)
+            return seen, reply(scripted)
         if seen.headers.get("authorization") != "Bearer trengo-test-token":
-            return reply(Scripted(401, {"message": "Unauthenticated."}))
+            return seen, reply(Scripted(401, {"message": "Unauthenticated."}))
+        return seen, None
+
+    async def _wa_session(self, request: Request) -> Response:
+        seen, early = await self._guard(request)
+        if early:
+            return early
         body = seen.body
         if not str(body.get("recipient_phone_number", "")).startswith("+") or not body.get(
             "hsm_id"
@@ -304,9 +311,7 @@ class FakeTrengo(FakeProvider):
         return reply(Scripted(200, {**created, "id": 7000 + len(self.seen)}))
 
     async def _send(self, request: Request) -> Response:
-        seen, scripted = await self._record(request)
-        if scripted:
-            return reply(scripted)
-        if seen.headers.get("authorization") != "Bearer trengo-test-token":
-            return reply(Scripted(401, {"message": "Unauthenticated."}))
+        seen, early = await self._guard(request)
+        if early:
+            return early
         return reply(Scripted(201, {"id": 9000 + len(self.seen), "message": seen.body["message"]}))

@@ -17,7 +17,7 @@ from leadflood.admin import lead_service
 from leadflood.admin import responses as out
 from leadflood.admin.resources import RESOURCES, Resource
 from leadflood.admin.responses import RESOURCE_CREATED, RESOURCE_MODELS, RESOURCE_PAGES
-from leadflood.admin.schemas import ServiceAreaImport
+from leadflood.admin.schemas import ServiceAreaImport, Strict
 from leadflood.auth import repository as auth_repo
 from leadflood.auth.dependencies import call_as, requires
 from leadflood.auth.policy import Permission
@@ -145,11 +145,9 @@ async def rotate_source_key(
     return await call.idempotent(work())
 
 
-class BuyerTestIn(ApiModel):
+class BuyerTestIn(Strict):
     send: bool = False  # False: only show the request (a dry run)
     offer_id: uuid.UUID | None = None  # default: the buyer's first active offer
-
-    model_config = {"extra": "forbid"}
 
 
 @router.post(

@@ -29,7 +29,6 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from jsonpath_ng import parse as jsonpath
-from jsonpath_ng.exceptions import JsonPathParserError
 from lxml import etree
 from pydantic import (
     BaseModel,
@@ -300,7 +299,7 @@ def _nest(pairs: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def _xml(node: dict[str, Any], indent: str = "") -> str:
+def _xml(node: dict[str, Any]) -> str:
     parts = []
     for key, value in node.items():
         if isinstance(value, dict):
@@ -379,8 +378,9 @@ def _compiled_path(path: str):
             return jsonpath(path)
         if path.startswith("/"):
             return etree.XPath(path)
-    except (JsonPathParserError, etree.XPathSyntaxError, Exception) as exc:
-        # jsonpath-ng raises plain Exceptions for some malformed paths.
+    except Exception as exc:
+        # jsonpath-ng raises plain Exceptions (not only JsonPathParserError) for some
+        # malformed paths; lxml raises XPathSyntaxError.
         raise ValueError(f"path {path!r}: {exc}") from None
     raise ValueError(f"path {path!r}: a JSON path starts with $, an XPath with /")
 
@@ -389,6 +389,17 @@ _SIMPLE_PATH = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_\-]*)+$")
 _XML_PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, dtd_validation=False
 )
+
+
+def _parse_xml(raw: bytes) -> Any:
+    """The answer as XML, or None: unreadable, or carrying a DTD or entities (a buyer's
+    answer is untrusted input)."""
+    if b"<!DOCTYPE" in raw[:2048].upper() or b"<!ENTITY" in raw.upper():
+        return None
+    try:
+        return etree.fromstring(raw, _XML_PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        return None
 
 
 class _Body:
@@ -408,12 +419,7 @@ class _Body:
 
     def xml(self) -> Any:
         if self._xml is None:
-            try:
-                if b"<!DOCTYPE" in self._raw[:2048].upper() or b"<!ENTITY" in self._raw.upper():
-                    raise etree.XMLSyntaxError("DTDs are refused", None, 0, 0)
-                self._xml = ("ok", etree.fromstring(self._raw, _XML_PARSER))
-            except (etree.XMLSyntaxError, ValueError):
-                self._xml = ("bad", None)
+            self._xml = ("read", _parse_xml(self._raw))
         return self._xml[1]
 
     def at(self, path: str | None) -> str | None:

@@ -30,11 +30,17 @@ BUYERS = RESOURCES["buyers"]
 
 
 async def _page(
-    request: Request, tx: Tx, principal: Principal, buyer_id: uuid.UUID, **extra: object
+    request: Request,
+    tx: Tx,
+    principal: Principal,
+    buyer_id: uuid.UUID,
+    *,
+    status: int = 200,
+    saved: bool = False,
+    error: str | None = None,
 ) -> HTMLResponse:
     view = await buyer_page.overview(tx, buyer_id)
-    status = int(extra.pop("status", 200))  # type: ignore[arg-type]
-    return render(request, "buyer.html", principal, status=status, v=view, **extra)
+    return render(request, "buyer.html", principal, status=status, v=view, saved=saved, error=error)
 
 
 @router.get("/buyers/{buyer_id}")
@@ -42,7 +48,7 @@ async def buyer(
     buyer_id: uuid.UUID, request: Request, principal: Principal = READ, tx: Tx = TX
 ) -> HTMLResponse:
     saved = request.query_params.get("saved") == "1"
-    return await _page(request, tx, principal, buyer_id, saved=saved, error=None)
+    return await _page(request, tx, principal, buyer_id, saved=saved)
 
 
 async def _update(
@@ -54,11 +60,9 @@ async def _update(
         await attempt(tx, config.update(tx, principal, BUYERS, buyer_id, body, key))
     except ValidationError as exc:
         message = "; ".join(str(e["msg"]) for e in exc.errors())
-        return await _page(request, tx, principal, buyer_id, status=400, saved=False, error=message)
+        return await _page(request, tx, principal, buyer_id, status=400, error=message)
     except AppError as exc:
-        return await _page(
-            request, tx, principal, buyer_id, status=exc.status, saved=False, error=exc.message
-        )
+        return await _page(request, tx, principal, buyer_id, status=exc.status, error=exc.message)
     return RedirectResponse(f"/buyers/{buyer_id}?saved=1", status_code=303)
 
 
