@@ -107,6 +107,7 @@ def _domain_routers() -> list:
     routers = []
     for name in (
         "leadflood.ingestion.endpoints",
+        "leadflood.auctions.endpoints",
         "leadflood.auth.endpoints",
         "leadflood.admin.endpoints",
         "leadflood.prospecting.endpoints",

@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "leadflood"
 # Where a unit of work may be opened: the request dependency, the job runner (with its
 # tracked-job half) and the jobs' own modules (claim, call, record), authentication's
 # one-statement lookup, the ingestion fast path (an ASGI boundary of its own, decision
-# 0012), the buyer test (it posts to a partner, so it reads in a unit of its own and sends
+# 0012), ping and post (they ask bidders between units, decision 0022), the buyer test (it posts to a partner, so it reads in a unit of its own and sends
 # with nothing held, decision 0020), the CLI and the demo.
 BOUNDARIES = {
     "core/uow.py",
@@ -23,6 +23,7 @@ BOUNDARIES = {
     "core/executions.py",
     "auth/dependencies.py",
     "ingestion/endpoints.py",
+    "auctions/endpoints.py",
     "delivery/buyer_test.py",
     "cli.py",
     "demo/run.py",

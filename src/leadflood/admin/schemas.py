@@ -117,6 +117,33 @@ class RoutingPolicyIn(Strict):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+_CONTACT_DETAILS = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "address",
+        "consent_text",
+        "consent_certificate_url",
+    }
+)
+
+
+def _ping_fields(value: list[str]) -> list[str]:
+    named = set(value) & _CONTACT_DETAILS
+    if named:
+        raise ValueError(f"contact details are never pinged: {', '.join(sorted(named))}")
+    return list(dict.fromkeys(value))
+
+
+PingFields = Annotated[
+    list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]],
+    Field(max_length=50),
+    AfterValidator(_ping_fields),
+]
+
+
 class OfferIn(Strict):
     slug: Slug
     name: Name
@@ -129,6 +156,12 @@ class OfferIn(Strict):
     active: bool = True
     # The waterfall: how many buyers a lead may be offered to before it ends unsold.
     max_buyer_attempts: int = Field(default=3, ge=1, le=20)
+    # Ping-post (decision 0022): what a ping may carry (never contact details), the
+    # auction's time budget, how long bids stand, and whether direct posts are auctioned.
+    ping_fields: PingFields = Field(default_factory=lambda: ["postal_code", "state", "city"])
+    ping_budget_ms: int = Field(default=300, ge=10, le=10_000)
+    ping_ttl_seconds: int = Field(default=120, ge=5, le=86_400)
+    post_auction: bool = False
 
 
 class SourceIn(Strict):
@@ -140,15 +173,16 @@ class SourceIn(Strict):
     # Issue an API key now; it is returned once in the response.
     with_api_key: bool = True
     active: bool = True
-    # What the source earns for a lead that sells: a fixed amount, or a share of the sale.
-    payout_type: Literal["none", "fixed", "revenue_share"] = "none"
+    # What the source earns for a lead that sells: a fixed amount, a share of the sale,
+    # or (ping-post) the winning price less a margin of payout_cents.
+    payout_type: Literal["none", "fixed", "revenue_share", "bid_margin"] = "none"
     payout_cents: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
     payout_share: Annotated[float, Field(gt=0, le=1)] | None = None
 
     @model_validator(mode="after")
     def _payout(self) -> Self:
-        if self.payout_type == "fixed" and self.payout_cents is None:
-            raise ValueError("payout_cents is required with payout_type fixed")
+        if self.payout_type in ("fixed", "bid_margin") and self.payout_cents is None:
+            raise ValueError(f"payout_cents is required with payout_type {self.payout_type}")
         if self.payout_type == "revenue_share" and self.payout_share is None:
             raise ValueError("payout_share is required with payout_type revenue_share")
         return self
@@ -183,6 +217,12 @@ class BuyerIn(Strict):
     # A buyer paused by its health resumes itself when a GET of health_url answers 2xx.
     auto_resume: bool = False
     health_url: HttpUrl | None = None
+    # Ping-post: how to ask this buyer for a bid (its request and how to read the answer:
+    # accepted, price at price_path, bid token at reference_path). Without one it bids
+    # its contract price.
+    ping_integration: IntegrationConfig | None = None
+    ping_rules: ResponseRulesConfig | None = None
+    ping_timeout_ms: int = Field(250, ge=10, le=10_000)
 
 
 class BuyerOfferIn(Strict):

@@ -24,12 +24,13 @@ def reserve(price: str) -> str:
 
 def charge_ctes(delivered_cte: str) -> str:
     """CTEs charging each prepaid buyer of `delivered_cte` (rows: id = lead id, buyer_id,
-    price): balance down, reservation released, one balanced ledger transaction each,
+    price, reserved — what routing reserved, which a lower confirmed price leaves above the
+    charge): balance down, reservation released, one balanced ledger transaction each,
     idempotent per lead."""
     return f"""
 ledger_charged AS (
     UPDATE buyers b SET balance_cents = b.balance_cents - d.price,
-                        reserved_cents = greatest(b.reserved_cents - d.price, 0)
+                        reserved_cents = greatest(b.reserved_cents - d.reserved, 0)
     FROM {delivered_cte} d
     WHERE b.id = d.buyer_id AND b.payment_method = 'prepaid' AND d.price > 0
     RETURNING b.id AS buyer_id, d.id AS lead_id, d.price, b.currency
@@ -63,18 +64,30 @@ ledger_released AS (
 def payout_ctes(delivered_cte: str) -> str:
     """CTEs posting the payout each sold lead of `delivered_cte` (rows: id = lead id,
     buyer_id, price) earns its source, by the source's rule: a balanced transaction
-    (platform:payouts +P, source:<id> -P: a payable), idempotent per lead."""
+    (platform:payouts +P, source:<id> -P: a payable), idempotent per lead.
+
+    A lead sold by auction earns the rule applied to what it sold for, never more than
+    the source was offered at the ping (decision 0022): sold below the winning bid (the
+    winner refused it and a lower bid bought it, or the buyer confirmed a lower price),
+    the payout follows the sale down."""
     return f"""
-payout AS (
-    SELECT d.id AS lead_id, d.buyer_id, s.id AS source_id, b.currency,
+payout_rule AS (
+    SELECT d.id AS lead_id, d.buyer_id, s.id AS source_id, b.currency, a.payout_cents AS offered,
            CASE s.payout_type
                WHEN 'fixed' THEN coalesce(s.payout_cents, 0)::bigint
                WHEN 'revenue_share' THEN round(d.price * coalesce(s.payout_share, 0))::bigint
+               WHEN 'bid_margin' THEN greatest(d.price - coalesce(s.payout_cents, 0), 0)::bigint
                ELSE 0 END AS amount
     FROM {delivered_cte} d
     JOIN leads l ON l.id = d.id JOIN sources s ON s.id = l.source_id
     JOIN buyers b ON b.id = d.buyer_id
+    LEFT JOIN auctions a ON a.id = l.auction_id
     WHERE s.payout_type <> 'none'
+),
+payout AS (
+    SELECT lead_id, buyer_id, source_id, currency,
+           CASE WHEN offered IS NULL THEN amount ELSE least(amount, offered) END AS amount
+    FROM payout_rule
 ),
 payout_txn AS (
     INSERT INTO ledger_transactions (kind, buyer_id, source_id, lead_id, amount_cents,

@@ -10,7 +10,15 @@ import orjson
 
 from leadflood.core.uow import Conn
 
-JSON_COLUMNS = {"rules", "config", "schedule", "integration", "response_rules"}
+JSON_COLUMNS = {
+    "rules",
+    "config",
+    "schedule",
+    "integration",
+    "response_rules",
+    "ping_integration",
+    "ping_rules",
+}
 
 
 def _params(values: dict[str, Any]) -> dict[str, Any]:

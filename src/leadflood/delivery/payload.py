@@ -58,7 +58,15 @@ def build_payload(row: ClaimedAttempt) -> dict[str, Any]:
         "received_at": _ts(row.received_at),
         "routed_at": _ts(row.routed_at),
         "custom": custom,
-    }
+    } | _auction(row)
+
+
+def _auction(row: ClaimedAttempt) -> dict[str, Any]:
+    """A lead sold by auction carries the ping id and the winner's bid token (the buyer
+    matches the post to its bid by them); other leads' bodies are unchanged."""
+    if row.auction_id is None:
+        return {}
+    return {"auction": {"ping_id": str(row.auction_id), "bid_token": row.bid_token}}
 
 
 def _phone(row: ClaimedAttempt) -> str | None:
@@ -117,5 +125,7 @@ def template_context(row: ClaimedAttempt, payload: dict[str, Any]) -> dict[str, 
         "received_at": row.received_at,
         "routed_at": row.routed_at,
         "custom": payload["custom"],
+        "ping_id": str(row.auction_id) if row.auction_id else None,
+        "bid_token": row.bid_token,
         "lead": payload,
     }

@@ -73,7 +73,10 @@ SELECT c.id AS delivery_id, c.attempt_count AS attempt_no, c.round_start,
        b.delivery_timeout_ms, b.currency,
        coalesce(bo.integration, b.integration) AS integration, b.integration_secret,
        b.response_rules, b.consecutive_failures,
-       l.source_id, (SELECT name FROM sources WHERE id = l.source_id) AS source_name
+       l.source_id, (SELECT name FROM sources WHERE id = l.source_id) AS source_name,
+       l.auction_id,
+       (SELECT ab.bid_token FROM auction_bids ab
+        WHERE ab.auction_id = l.auction_id AND ab.buyer_id = b.id) AS bid_token
 FROM claimed c
 JOIN leads l ON l.id = c.lead_id
 JOIN buyers b ON b.id = c.buyer_id
@@ -122,10 +125,20 @@ delivery AS (
     FROM claimed c WHERE d.id = c.id
     RETURNING d.lead_id
 ),
+sold AS (
+    SELECT id, coalesce(price_cents, 0) AS reserved,
+           -- A lead sold by auction is billed at its bid, or at the lower price the
+           -- buyer confirms when the lead is posted (never at a higher one).
+           CASE WHEN auction_id IS NOT NULL AND $10::bigint >= 0
+                THEN least(coalesce(price_cents, 0), $10::bigint)
+                ELSE coalesce(price_cents, 0) END AS price
+    FROM leads WHERE id IN (SELECT lead_id FROM delivery) AND status = 'routed'
+),
 delivered AS (
-    UPDATE leads SET status = 'delivered', delivered_at = now(), billing_status = 'billable'
-    WHERE id IN (SELECT lead_id FROM delivery) AND status = 'routed'
-    RETURNING id, buyer_id, coalesce(price_cents, 0) AS price
+    UPDATE leads l SET status = 'delivered', delivered_at = now(), billing_status = 'billable',
+                       price_cents = CASE WHEN l.price_cents IS NULL THEN NULL ELSE s.price END
+    FROM sold s WHERE l.id = s.id AND l.status = 'routed'
+    RETURNING l.id, l.buyer_id, s.price, s.reserved
 ),
 {ledger.charge_ctes("delivered")},
 {ledger.payout_ctes("delivered")}
@@ -307,6 +320,8 @@ class ClaimedAttempt(LeadContact):
     consecutive_failures: int = 0  # the buyer's failed attempts in a row (its health)
     source_id: uuid.UUID | None = None
     source_name: str | None = None
+    auction_id: uuid.UUID | None = None  # the ping (or post auction) the lead was sold by
+    bid_token: str | None = None  # the winning bidder's token, sent back with the lead
 
 
 async def claim(

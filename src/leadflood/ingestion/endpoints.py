@@ -28,7 +28,7 @@ _RESPONSES = {
 }
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
@@ -42,7 +42,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _client_ip(request: Request) -> str | None:
+def client_ip(request: Request) -> str | None:
     host = request.client.host if request.client else None
     try:
         return str(ipaddress.ip_address(host)) if host else None
@@ -50,27 +50,32 @@ def _client_ip(request: Request) -> str | None:
         return None
 
 
-def _json(status: int, body: dict) -> Response:
+def json_response(status: int, body: dict) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 async def _post(request: Request) -> Response:
     runtime = request.app.state.runtime
-    body = await _read_body(request, runtime.settings.max_body_bytes)
+    ingest = await ingest_request(request)
+    async with single_statements(runtime.db) as conn:
+        result = await ingest_lead(conn, request.app.state.source_cache, ingest)
+    return json_response(201 if result.created else 200, accepted(result.lead))
+
+
+async def ingest_request(request: Request) -> IngestRequest:
+    """A posted body and what classification and authentication read of the request."""
+    body = await read_body(request, request.app.state.runtime.settings.max_body_bytes)
     headers = request.headers
-    ingest = IngestRequest(
+    return IngestRequest(
         body=body,
         content_type=headers.get("content-type"),
         host=headers.get("host"),
         path=request.scope["path"],
         idempotency_header=headers.get("idempotency-key"),
         api_key=presented_api_key(headers.get("authorization"), headers.get("x-api-key")),
-        ip=_client_ip(request),
+        ip=client_ip(request),
         user_agent=headers.get("user-agent"),
     )
-    async with single_statements(runtime.db) as conn:
-        result = await ingest_lead(conn, request.app.state.source_cache, ingest)
-    return _json(201 if result.created else 200, accepted(result.lead))
 
 
 @router.post("/api/leads", status_code=201, response_model=LeadAccepted, responses=_RESPONSES)
@@ -101,7 +106,7 @@ async def get_lead(lead_id: str, request: Request) -> Response:
     key = presented_api_key(headers.get("authorization"), headers.get("x-api-key"))
     async with single_statements(request.app.state.runtime.db) as conn:
         lead = await get_lead_for_source(conn, parsed, key)
-    return _json(200, state(lead))
+    return json_response(200, state(lead))
 
 
 class LeadIngestionFastPath:

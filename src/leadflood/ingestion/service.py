@@ -10,11 +10,13 @@ import asyncpg
 
 from leadflood.core.errors import NotFound, Unauthorized
 from leadflood.core.security import verify_api_key
+from leadflood.core.uow import Conn
 from leadflood.ingestion import repository as repo
 from leadflood.ingestion.classify import authenticate, classify
 from leadflood.ingestion.idempotency import client_key, derive_key
 from leadflood.ingestion.normalize import normalize_email, normalize_phone
-from leadflood.ingestion.payload import parse_body
+from leadflood.ingestion.payload import LeadPayload, parse_body
+from leadflood.ingestion.repository import SourceBinding
 from leadflood.ingestion.source_cache import SourceCache
 
 
@@ -36,10 +38,30 @@ class IngestResult:
     created: bool
 
 
+@dataclass(frozen=True)
+class PreparedLead:
+    """A posted lead classified, authenticated and normalized: the row to insert."""
+
+    binding: SourceBinding
+    values: dict[str, Any]
+
+
 async def ingest_lead(
     conn: asyncpg.Connection, sources: SourceCache, request: IngestRequest
 ) -> IngestResult:
-    payload = parse_body(request.body, request.content_type)
+    prepared = await prepare_lead(conn, sources, request)
+    return await store_lead(conn, prepared)
+
+
+async def prepare_lead(
+    conn: Conn,
+    sources: SourceCache,
+    request: IngestRequest,
+    payload: LeadPayload | None = None,
+) -> PreparedLead:
+    """Everything before the insert (the ping-post's post shares it)."""
+    if payload is None:
+        payload = parse_body(request.body, request.content_type)
     binding = await classify(
         conn,
         sources,
@@ -81,11 +103,18 @@ async def ingest_lead(
         # A JSON body is stored verbatim (no re-encoding); a form or XML as its fields.
         "raw_payload": payload.raw_text,
     }
-    inserted = await repo.insert_lead_and_enqueue(conn, values)
+    return PreparedLead(binding, values)
+
+
+async def store_lead(conn: Conn, prepared: PreparedLead) -> IngestResult:
+    """Insert it with its validation job; a replay answers with the lead it repeats."""
+    inserted = await repo.insert_lead_and_enqueue(conn, prepared.values)
     if inserted is not None:
         return IngestResult(inserted, created=True)
     # The unique (source_id, idempotency_key) held: a replay (or a concurrent twin).
-    existing = await repo.lead_by_idempotency(conn, binding.source_id, key)
+    existing = await repo.lead_by_idempotency(
+        conn, prepared.binding.source_id, prepared.values["idempotency_key"]
+    )
     assert existing is not None, "conflicting lead must be visible after ON CONFLICT"
     return IngestResult(existing, created=False)
 

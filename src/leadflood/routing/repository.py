@@ -19,30 +19,67 @@ from leadflood.core.uow import Conn
 from leadflood.routing.schedule import compile_schedule
 from leadflood.routing.selection import Candidate
 
-_LOCK_LEAD = """
+
+def _exclusivity(offer: str, market: str, postal: str, city: str, at: str) -> str:
+    """The exclusivity in force for a place of an offer at a time: the most specific
+    scope wins (postal code, then city, then market)."""
+    return f"""
+    SELECT e.id, e.buyer_id, e.scope_type
+    FROM offer_exclusivities e JOIN markets m ON m.id = {market}
+    WHERE e.offer_id = {offer} AND e.active
+      AND e.starts_at <= {at} AND (e.ends_at IS NULL OR e.ends_at > {at})
+      AND (   (e.scope_type = 'market'
+               AND (e.scope_value = m.id::text OR lower(e.scope_value) = lower(m.slug)))
+           OR (e.scope_type = 'postal_code' AND e.scope_value = btrim({postal}))
+           OR (e.scope_type = 'city' AND lower(e.scope_value) = lower(btrim({city}))))
+    ORDER BY CASE e.scope_type WHEN 'postal_code' THEN 0 WHEN 'city' THEN 1 ELSE 2 END,
+             e.starts_at, e.id
+    LIMIT 1"""
+
+
+_LOCK_LEAD = f"""
 SELECT l.id, l.status::text AS status, l.offer_id, l.market_id, l.buyer_id,
        btrim(l.postal_code) AS postal_code, btrim(l.city) AS city,
        rp.strategy::text AS strategy, rp.exclusive_fallback::text AS exclusive_fallback,
        ex.id AS exclusivity_id, ex.buyer_id AS exclusive_buyer_id,
-       ex.scope_type AS exclusive_scope
+       ex.scope_type AS exclusive_scope, l.auction_id
 FROM leads l
 JOIN offers o ON o.id = l.offer_id
 JOIN routing_policies rp ON rp.id = o.routing_policy_id
-JOIN markets m ON m.id = l.market_id
-LEFT JOIN LATERAL (
-    SELECT e.id, e.buyer_id, e.scope_type
-    FROM offer_exclusivities e
-    WHERE e.offer_id = l.offer_id AND e.active
-      AND e.starts_at <= $2 AND (e.ends_at IS NULL OR e.ends_at > $2)
-      AND (   (e.scope_type = 'market'
-               AND (e.scope_value = l.market_id::text OR lower(e.scope_value) = lower(m.slug)))
-           OR (e.scope_type = 'postal_code' AND e.scope_value = btrim(l.postal_code))
-           OR (e.scope_type = 'city' AND lower(e.scope_value) = lower(btrim(l.city))))
-    ORDER BY CASE e.scope_type WHEN 'postal_code' THEN 0 WHEN 'city' THEN 1 ELSE 2 END,
-             e.starts_at, e.id
-    LIMIT 1
+LEFT JOIN LATERAL ({_exclusivity("l.offer_id", "l.market_id", "l.postal_code", "l.city", "$2")}
 ) ex ON true
 WHERE l.id = $1
+"""
+
+# A ping's place seen as routing sees a lead's (no lead yet: a fresh id stands in).
+_PING_POLICY = f"""
+SELECT $6::uuid AS id, 'validated' AS status, o.id AS offer_id, $2::uuid AS market_id,
+       NULL::uuid AS buyer_id, btrim($3) AS postal_code, btrim($4) AS city,
+       rp.strategy::text AS strategy, rp.exclusive_fallback::text AS exclusive_fallback,
+       ex.id AS exclusivity_id, ex.buyer_id AS exclusive_buyer_id,
+       ex.scope_type AS exclusive_scope, NULL::uuid AS auction_id
+FROM offers o
+JOIN routing_policies rp ON rp.id = o.routing_policy_id
+LEFT JOIN LATERAL ({_exclusivity("o.id", "$2::uuid", "$3", "$4", "$5")}
+) ex ON true
+WHERE o.id = $1
+"""
+
+# The bids of the auction a lead was sold by, best first, and whether the bidder already
+# bought this consumer (same email or phone) on this offer in the last 30 days.
+_AUCTION_BIDS = """
+SELECT ab.buyer_id, ab.price_cents, ab.rank,
+       EXISTS (
+           SELECT 1 FROM leads p
+           WHERE p.offer_id = l.offer_id AND p.buyer_id = ab.buyer_id AND p.id <> l.id
+             AND p.status IN ('routed', 'delivered')
+             AND p.created_at > now() - interval '30 days'
+             AND (p.normalized_email = l.normalized_email
+                  OR p.normalized_phone = l.normalized_phone)
+       ) AS already_bought
+FROM auction_bids ab JOIN leads l ON l.id = $2
+WHERE ab.auction_id = $1 AND ab.outcome = 'bid'
+ORDER BY ab.rank
 """
 
 _CANDIDATES = """
@@ -196,11 +233,40 @@ class LeadToRoute:
     exclusivity_id: uuid.UUID | None = None
     exclusive_buyer_id: uuid.UUID | None = None
     exclusive_scope: str | None = None
+    auction_id: uuid.UUID | None = None  # sold by auction: its bids decide, not the strategy
 
 
 async def load_lead(conn: Conn, lead_id: uuid.UUID, at: datetime) -> LeadToRoute | None:
     row = await conn.fetchrow(_LOCK_LEAD, lead_id, at)
     return LeadToRoute(*row) if row else None
+
+
+async def ping_place(
+    conn: Conn,
+    *,
+    offer_id: uuid.UUID,
+    market_id: uuid.UUID,
+    postal_code: str | None,
+    city: str | None,
+    at: datetime,
+    stand_in: uuid.UUID,
+) -> LeadToRoute | None:
+    """A ping's place as routing sees a lead: its offer's policy and the exclusivity in
+    force there; `stand_in` is the id the (not yet existing) lead is judged under."""
+    row = await conn.fetchrow(_PING_POLICY, offer_id, market_id, postal_code, city, at, stand_in)
+    return LeadToRoute(*row) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class StandingBid:
+    buyer_id: uuid.UUID
+    price_cents: int
+    rank: int
+    already_bought: bool
+
+
+async def auction_bids(conn: Conn, auction_id: uuid.UUID, lead_id: uuid.UUID) -> list[StandingBid]:
+    return [StandingBid(*r) for r in await conn.fetch(_AUCTION_BIDS, auction_id, lead_id)]
 
 
 async def candidates(conn: Conn, lead: LeadToRoute) -> list[Candidate]:

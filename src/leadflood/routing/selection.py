@@ -43,6 +43,10 @@ class Candidate:
     offer_hour_count: int = 0
     rejected_lead: bool = False  # this buyer already refused this lead (the waterfall)
     reasons: list[str] = field(default_factory=list)
+    # A lead sold by auction: this buyer's standing bid (its rank, 1 = best), or no bid.
+    bid_rank: int | None = None
+    no_bid: bool = False
+    already_bought: bool = False  # it bought this consumer on this offer before
 
     @property
     def eligible(self) -> bool:
@@ -53,7 +57,8 @@ class Candidate:
         return self.daily_cap is not None or self.hourly_cap is not None
 
     def trace(self, selected: uuid.UUID | None) -> dict[str, Any]:
-        return {
+        bid = {"bid_rank": self.bid_rank} if self.bid_rank is not None else {}
+        return bid | {
             "buyer_id": str(self.buyer_id),
             "reasons": self.reasons,
             "selected": self.buyer_id == selected,
@@ -100,6 +105,10 @@ def evaluate(candidate: Candidate, clock: DecisionClock) -> list[str]:
     offer_hour_count = c.offer_hour_count if c.offer_hour_window == hour else 0
     if candidate.rejected_lead:
         reasons.append("rejected_this_lead")
+    if candidate.no_bid:
+        reasons.append("no_bid")
+    if candidate.already_bought:
+        reasons.append("already_bought")
     if not candidate.enrolled:
         reasons.append("not_enrolled")
     if candidate.status != BuyerStatus.active:
@@ -134,9 +143,26 @@ def weighted_point(lead_id: uuid.UUID) -> float:
     return int(hashlib.sha256(str(lead_id).encode()).hexdigest()[:16], 16) / 2**64
 
 
+def apply_bids(pool: list[Candidate], bids: list[Any]) -> None:
+    """A lead sold by auction goes to its bidders only, each at its bid."""
+    by_buyer = {b.buyer_id: b for b in bids}
+    for c in pool:
+        bid = by_buyer.get(c.buyer_id)
+        if bid is None:
+            c.no_bid = True
+        else:
+            c.price_cents, c.bid_rank, c.already_bought = (
+                bid.price_cents,
+                bid.rank,
+                bid.already_bought,
+            )
+
+
 def choose(strategy: str, eligible: list[Candidate], lead_id: uuid.UUID) -> Candidate:
     if not eligible:
         raise ValueError("no eligible buyer")
+    if strategy == "auction":  # the best standing bid (ranked when the auction closed)
+        return min(eligible, key=lambda c: (c.bid_rank or 0, c.buyer_id))
     if strategy == "priority":
         return min(eligible, key=lambda c: (c.priority, _routed_key(c), c.buyer_id))
     if strategy == "rotation":

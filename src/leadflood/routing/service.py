@@ -15,7 +15,7 @@ from leadflood.core.jobs import RETRY_UNROUTED
 from leadflood.core.status import LeadStatus
 from leadflood.core.uow import Tx
 from leadflood.routing import repository as repo
-from leadflood.routing.selection import Candidate, DecisionClock, choose, evaluate
+from leadflood.routing.selection import Candidate, DecisionClock, apply_bids, choose, evaluate
 
 MAX_SELECTION_ROUNDS = 50
 log = structlog.get_logger("leadflood.routing")
@@ -62,8 +62,12 @@ class RoutingService:
 
         clock = DecisionClock(at)
         pool = await repo.candidates(conn, lead)
-        outcome, eligible = _eligible(lead, pool, clock)
-        winner = choose(lead.strategy, eligible, lead_id) if eligible else None
+        strategy = lead.strategy
+        if lead.auction_id is not None:
+            apply_bids(pool, await repo.auction_bids(conn, lead.auction_id, lead_id))
+            strategy = "auction"
+        outcome, eligible = eligible_for(lead, pool, clock)
+        winner = choose(strategy, eligible, lead_id) if eligible else None
         trace = [c.trace(winner.buyer_id if winner else None) for c in pool]
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
 
@@ -77,9 +81,12 @@ class RoutingService:
                 at=at,
                 duration_ms=duration_ms,
             )
-            if pool and all("rejected_this_lead" in c.reasons for c in pool):
-                # Every buyer of the offer refused (or failed) it: no wait for the shelf
-                # life can sell it now. It ends unsold, the refusals on record.
+            if lead.auction_id is not None or (
+                pool and all("rejected_this_lead" in c.reasons for c in pool)
+            ):
+                # Every buyer of the offer refused (or failed) it, or no standing bid of
+                # its auction can take it: no wait for the shelf life can sell it now. It
+                # ends unsold, the reasons on record.
                 await repo.mark_unsold(conn, lead_id)
                 return RouteResult(
                     lead_id,
@@ -182,7 +189,7 @@ class RoutingService:
         return outcomes
 
 
-def _eligible(
+def eligible_for(
     lead: repo.LeadToRoute, pool: list[Candidate], clock: DecisionClock
 ) -> tuple[str, list]:
     """Every candidate's reasons (DISTRIBUTION.md §6), then exclusivity: an offer's
