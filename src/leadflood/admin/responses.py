@@ -19,6 +19,7 @@ from leadflood.admin.repository import ReasonCount as ReasonCount
 from leadflood.admin.resource_rows import CREATED_MODELS, ROW_MODELS
 from leadflood.admin.resources import RESOURCES, Resource
 from leadflood.core.api import ApiModel
+from leadflood.auctions.repository import ShownBid
 from leadflood.delivery.repository import Attempt, Delivery
 
 
@@ -59,12 +60,32 @@ class DecisionOut(ApiModel):
     duration_ms: float | None = None
 
 
+class AuctionOut(ApiModel):
+    """The auction a lead was sold by: its bidders (the winner ranked 1), what the
+    bidders saw of a ping, and who was not asked and why (`trace`)."""
+
+    id: uuid.UUID
+    kind: str
+    ping: dict[str, Any]
+    accepted: bool
+    price_cents: int | None
+    payout_cents: int | None
+    trace: list[dict[str, Any]]
+    budget_ms: int
+    duration_ms: float
+    expires_at: datetime
+    posted_at: datetime | None
+    created_at: datetime
+    bids: list[ShownBid]
+
+
 class LeadDetail(ApiModel):
     lead: LeadOut
     raw_payload: dict[str, Any]
     normalized: Normalized
     validation: Validation
     routing: list[DecisionOut]
+    auction: AuctionOut | None = None
     delivery: Delivery | None = None
     attempts: list[Attempt]
 
