@@ -63,6 +63,13 @@ async def route_and_deliver(runtime, lead) -> list[str]:
             outcomes.append(routed.outcome)
             break
         result = (await DeliveryRun(runtime).deliver(lead)).result
+        for _ in range(50):
+            # Under load a claim can find the buyer's slots taken for an instant (its job
+            # is re-queued): try again, as that job would.
+            if result not in ("busy", "throttled"):
+                break
+            await asyncio.sleep(0.05)
+            result = (await DeliveryRun(runtime).deliver(lead)).result
         outcomes.append(result)
         if result != "rejected":
             break

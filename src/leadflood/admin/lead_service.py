@@ -10,9 +10,9 @@ from typing import Any
 
 from leadflood.admin import repository as repo
 from leadflood.auctions import repository as auctions_repo
-from leadflood.core.rows import as_fields
 from leadflood.core.errors import BadRequest, Conflict, NotFound
 from leadflood.core.principal import Principal
+from leadflood.core.rows import as_fields
 from leadflood.core.status import DeliveryStatus, LeadStatus
 from leadflood.core.uow import Tx
 from leadflood.delivery import repository as delivery_repo

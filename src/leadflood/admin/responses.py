@@ -18,8 +18,8 @@ from leadflood.admin.repository import LeadListItem as LeadListItem
 from leadflood.admin.repository import ReasonCount as ReasonCount
 from leadflood.admin.resource_rows import CREATED_MODELS, ROW_MODELS
 from leadflood.admin.resources import RESOURCES, Resource
-from leadflood.core.api import ApiModel
 from leadflood.auctions.repository import ShownBid
+from leadflood.core.api import ApiModel
 from leadflood.delivery.repository import Attempt, Delivery
 
 

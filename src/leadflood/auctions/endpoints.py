@@ -44,7 +44,7 @@ async def ping(request: Request) -> Response:
     channel = WebhookChannel(runtime.webhook_session, runtime.settings)
     bids = await collect(channel, plan.fixed, plan.asks, plan.terms.ping_budget_ms)
     closed = service.close(plan, bids)
-    async with single_statements(runtime.db) as tx:
+    async with unit_of_work(runtime.db) as tx:
         await service.record(tx, closed)
     return json_response(200, service.ping_answer(closed))
 

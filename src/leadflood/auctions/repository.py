@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from leadflood.core.uow import Conn
+from leadflood.core.uow import Conn, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,24 +130,30 @@ WITH auction AS (
     ON CONFLICT (lead_id) DO NOTHING
     RETURNING id
 ),
-bids AS (
-    INSERT INTO auction_bids (auction_id, buyer_id, kind, outcome, price_cents, bid_token,
-                              latency_ms, detail, rank)
-    SELECT a.id, b.* FROM auction a,
-        unnest($15::uuid[], $16::text[], $17::text[], $18::bigint[], $19::text[],
-               $20::numeric[], $21::text[], $22::int[]) AS b
-),
 linked AS (
-    UPDATE leads SET auction_id = a.id FROM auction a WHERE leads.id = $14
-      AND leads.auction_id IS NULL
+    UPDATE leads SET auction_id = a.id FROM auction a
+    WHERE leads.id = $14 AND leads.auction_id IS NULL
 )
 SELECT id FROM auction
 """
+_BID_COLUMNS = [
+    "auction_id",
+    "buyer_id",
+    "kind",
+    "outcome",
+    "price_cents",
+    "bid_token",
+    "latency_ms",
+    "detail",
+    "rank",
+]
 
 
-async def insert_auction(conn: Conn, auction: NewAuction, bids: list[BidRow]) -> None:
-    """The auction and its bids in one statement (a post auction also names its lead)."""
-    await conn.execute(
+async def insert_auction(tx: Tx, auction: NewAuction, bids: list[BidRow]) -> bool:
+    """The auction (a post auction also names its lead), then its bids by binary COPY:
+    one unit of work (the caller's), so an auction is never stored without them. False
+    when the lead had its auction already."""
+    stored = await tx.fetchval(
         _INSERT,
         auction.id,
         auction.kind,
@@ -163,15 +169,26 @@ async def insert_auction(conn: Conn, auction: NewAuction, bids: list[BidRow]) ->
         auction.duration_ms,
         auction.expires_at,
         auction.lead_id,
-        [b.buyer_id for b in bids],
-        [b.kind for b in bids],
-        [b.outcome for b in bids],
-        [b.price_cents for b in bids],
-        [b.bid_token for b in bids],
-        [b.latency_ms for b in bids],
-        [b.detail for b in bids],
-        [b.rank for b in bids],
     )
+    if stored is None:
+        return False
+    if bids:
+        records = [
+            (
+                auction.id,
+                b.buyer_id,
+                b.kind,
+                b.outcome,
+                b.price_cents,
+                b.bid_token,
+                None if b.latency_ms is None else Decimal(str(b.latency_ms)),
+                b.detail,
+                b.rank,
+            )
+            for b in bids
+        ]
+        await tx.copy_records("auction_bids", records, _BID_COLUMNS)
+    return True
 
 
 @dataclass(frozen=True, slots=True)

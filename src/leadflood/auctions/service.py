@@ -309,8 +309,9 @@ def close(plan: Plan, bids: list[BidRow]) -> Closed:
     return Closed(auction, bids, plan.ignored)
 
 
-async def record(tx: Tx, closed: Closed) -> None:
-    await repo.insert_auction(tx, closed.auction, closed.bids)
+async def record(tx: Tx, closed: Closed) -> bool:
+    """Store the auction with its bids (in the caller's unit of work)."""
+    return await repo.insert_auction(tx, closed.auction, closed.bids)
 
 
 def ping_answer(closed: Closed) -> dict[str, Any]:

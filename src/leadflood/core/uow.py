@@ -96,6 +96,11 @@ class Tx:
     async def executemany(self, query: str, args: Any, **options: Any) -> None:
         await (self._conn or await self.connection()).executemany(query, args, **options)
 
+    async def copy_records(self, table: str, records: list[tuple], columns: list[str]) -> None:
+        """Binary COPY of many rows (a thousand bids in a few ms, not tens)."""
+        conn = self._conn or await self.connection()
+        await conn.copy_records_to_table(table, records=records, columns=columns)
+
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """A nested transaction: undo part of the work (a tried insert) and keep the rest."""

@@ -13,7 +13,7 @@ from leadflood.core.db import Database
 from leadflood.core.jobs import RETRY_UNROUTED, ROUTE_LEAD, JobContext, job
 from leadflood.core.retry import NO_RETRY
 from leadflood.core.runtime import Runtime
-from leadflood.core.uow import single_statements
+from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.delivery.channels import WebhookChannel
 from leadflood.routing.service import RouteResult, RoutingService
 
@@ -76,6 +76,6 @@ async def post_auction(runtime: Runtime, lead_id: uuid.UUID) -> None:
     channel = WebhookChannel(runtime.webhook_session, runtime.settings)
     bids = await collect(channel, plan.fixed, plan.asks, plan.terms.ping_budget_ms)
     closed = auctions.close(plan, bids)
-    async with single_statements(runtime.db) as tx:
+    async with unit_of_work(runtime.db) as tx:
         await auctions.record(tx, closed)
     log.info("post_auction", lead_id=str(lead_id), accepted=closed.auction.accepted)

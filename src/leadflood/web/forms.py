@@ -77,6 +77,8 @@ def form_fields(model: type[BaseModel], *, editing: bool) -> list[FormField]:
             kind, choices = "select", [(str(v), str(v)) for v in typing.get_args(base)]
         elif typing.get_origin(base) is dict or base is dict:
             kind = "json"
+        elif typing.get_origin(base) is list:
+            kind = "list"  # typed as comma-separated names
         elif base is datetime or "datetime" in str(base).lower():
             kind = "datetime"
         default = None if info.is_required() else info.get_default(call_default_factory=True)
@@ -132,6 +134,8 @@ def display(value: Any, kind: str) -> str:
         return f"{value / 100:.2f}"
     if kind == "json":
         return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    if kind == "list" and isinstance(value, list):
+        return ", ".join(str(v) for v in value)
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
@@ -184,6 +188,9 @@ def parse_form(
                 values[f.name] = orjson.loads(text)
             except orjson.JSONDecodeError:
                 errors[f.name] = "must be valid JSON"
+            continue
+        if f.kind == "list":
+            values[f.name] = [part.strip() for part in text.split(",") if part.strip()]
             continue
         if f.kind == "reference":
             try:
