@@ -17,6 +17,7 @@ the figures are the server's own work), bidders in a process of their own (uvico
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 import time
@@ -180,6 +181,7 @@ async def main(url: str, bidder_port: int) -> None:
         f"{DELAY_S * 1000:.0f} ms on another; a hanging bidder on a third (budget 300 ms)"
     )
     app = create_app(runtime)
+    gc.freeze()  # as the server's lifespan does at startup (httpx over ASGI runs none)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
         await timed_pings(client, sources["fixed"], 20)  # warm the pool and caches

@@ -57,23 +57,29 @@ CREATE TABLE auctions (
     expires_at timestamptz NOT NULL,
     lead_id uuid UNIQUE REFERENCES leads (id),
     posted_at timestamptz,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT now(),
+    bid_count integer NOT NULL DEFAULT 0  -- standing bids (the best 100 fixed ones kept)
 );
 CREATE INDEX auctions_source_idx ON auctions (source_id, created_at DESC);
+-- A ping judges every buyer of its offer (a thousand fixed-price contracts bid at once):
+-- its bids are written by one binary COPY in the auction's own unit of work, so they
+-- carry no foreign keys (a per-row check doubled a ping's time) and one index. Buyers
+-- are never deleted, and bids are never written apart from their auction.
 CREATE TABLE auction_bids (
-    auction_id uuid NOT NULL REFERENCES auctions (id) ON DELETE CASCADE,
-    buyer_id uuid NOT NULL REFERENCES buyers (id),
+    auction_id uuid NOT NULL,
+    buyer_id uuid NOT NULL,
     kind text NOT NULL CHECK (kind IN ('fixed', 'ping')),
     outcome text NOT NULL CHECK (outcome IN ('bid', 'no_bid', 'timeout', 'error')),
     price_cents bigint,
     bid_token text,
-    latency_ms numeric(10, 3),
+    latency_ms double precision,  -- NULL: not asked (a fixed-price contract)
     detail text,
     rank integer,  -- 1 = the winning bid; NULL without a bid
     PRIMARY KEY (auction_id, buyer_id)
 );
-CREATE INDEX auction_bids_buyer_idx ON auction_bids (buyer_id);
 ALTER TABLE leads ADD COLUMN auction_id uuid REFERENCES auctions (id);
+-- Which of an offer's buyers are asked (the few), found without a lookup per contract.
+CREATE INDEX buyers_pinged_idx ON buyers (id) WHERE ping_integration IS NOT NULL;
 -- A ping may carry the consumer's email and phone hashed (SHA-256 hex of the normalized
 -- value): a buyer who bought that consumer on the offer does not bid. Immutable: the
 -- database encoding (UTF8) is fixed, so the digest of a text never changes.
@@ -94,6 +100,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     run_script(
         """
+DROP INDEX buyers_pinged_idx;
 DROP INDEX leads_phone_hash_idx;
 DROP INDEX leads_email_hash_idx;
 DROP FUNCTION leadflood_contact_hash(text);

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 import structlog
@@ -39,6 +40,10 @@ def create_app(
             worker = asyncio.create_task(
                 run_worker(runtime, concurrency=runtime.settings.worker_concurrency, stop=stop)
             )
+        # Everything loaded at startup (modules, templates, settings) is moved out of the
+        # collector's generations: a full collection then walks only request-time objects
+        # (a ping judging a thousand contracts saw 100+ ms pauses at p99 without this).
+        gc.freeze()
         try:
             yield
         finally:

@@ -479,3 +479,55 @@ async def test_concurrent_pings_and_posts_never_sell_a_capped_buyer_past_its_cap
     assert {r["buyer_id"]: r["n"] for r in sold} == {capped: 3, backup: 9}
     cap = await row(runtime, "SELECT cap_day_count FROM buyers WHERE id = :b", b=capped)
     assert cap["cap_day_count"] == 3
+
+
+async def test_the_best_fixed_bids_are_kept_and_every_bid_is_counted(runtime, client) -> None:
+    from leadflood.auctions.service import KEPT_FIXED_BIDS
+
+    async with unit_of_work(runtime.db) as conn:
+        world = await make_world(conn)
+        for n in range(KEPT_FIXED_BIDS + 5):
+            await make_buyer(conn, world, name=f"C{n}", price_cents=1000 + n)
+    answer = await ping(client, world)
+    stored = await row(
+        runtime,
+        "SELECT a.bid_count, (SELECT count(*) FROM auction_bids b WHERE b.auction_id = a.id) "
+        "AS kept, (SELECT min(price_cents) FROM auction_bids b WHERE b.auction_id = a.id) "
+        "AS lowest FROM auctions a WHERE a.id = :a",
+        a=answer["ping_id"],
+    )
+    assert stored == {"bid_count": KEPT_FIXED_BIDS + 5, "kept": KEPT_FIXED_BIDS, "lowest": 1005}
+
+
+async def test_an_offer_never_pings_contact_details_and_a_margin_needs_its_amount(
+    runtime, client, admin
+) -> None:
+    async with unit_of_work(runtime.db) as conn:
+        world = await make_world(conn)
+    refused = await client.patch(
+        f"/v1/admin/offers/{world.offer_id}",
+        json={"ping_fields": ["postal_code", "email"]},
+        headers=admin,
+    )
+    assert refused.status_code in (400, 422), refused.text
+    assert "email" in refused.text
+    kept = await client.patch(
+        f"/v1/admin/offers/{world.offer_id}",
+        json={"ping_fields": ["postal_code", "roof_age"], "ping_budget_ms": 250},
+        headers=admin,
+    )
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["ping_fields"] == ["postal_code", "roof_age"]
+    margin = await client.post(
+        "/v1/admin/sources",
+        json={
+            "name": "S",
+            "offer_id": str(world.offer_id),
+            "source_key": "s-margin",
+            "payout_type": "bid_margin",
+        },
+        headers=admin,
+    )
+    assert margin.status_code in (400, 422) and "payout_cents" in margin.text
+    answer = await ping(client, world, roof_age="12", email="x@example.com")
+    assert answer["ignored_fields"] == ["city", "email", "state"]  # not named by the offer

@@ -76,6 +76,7 @@ class AuctionOut(ApiModel):
     expires_at: datetime
     posted_at: datetime | None
     created_at: datetime
+    bid_count: int  # standing bids; the best 100 fixed-price ones are kept row by row
     bids: list[ShownBid]
 
 

@@ -183,18 +183,6 @@ def rank(bids: list[BidRow]) -> list[BidRow]:
         (b for b in bids if b.outcome == "bid"),
         key=lambda b: (-(b.price_cents or 0), b.kind != "fixed", b.latency_ms or 0, b.buyer_id),
     )
-    ranked = [_with_rank(b, n) for n, b in enumerate(standing, start=1)]
-    return ranked + [b for b in bids if b.outcome != "bid"]
-
-
-def _with_rank(bid: BidRow, rank_no: int) -> BidRow:
-    return BidRow(
-        bid.buyer_id,
-        bid.kind,
-        bid.outcome,
-        bid.price_cents,
-        bid.bid_token,
-        bid.latency_ms,
-        bid.detail,
-        rank_no,
-    )
+    for n, b in enumerate(standing, start=1):
+        b.rank = n
+    return standing + [b for b in bids if b.outcome != "bid"]

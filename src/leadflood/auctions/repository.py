@@ -87,9 +87,9 @@ async def bought_before(
     return {r["buyer_id"] for r in rows}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BidRow:
-    """One buyer's part in an auction."""
+    """One buyer's part in an auction (its rank set once the bids are in)."""
 
     buyer_id: uuid.UUID
     kind: str  # fixed | ping
@@ -117,24 +117,29 @@ class NewAuction:
     duration_ms: float
     expires_at: datetime
     lead_id: uuid.UUID | None = None
+    bid_count: int = 0  # standing bids, kept or not (service.KEPT_FIXED_BIDS)
 
 
 _INSERT = """
 WITH auction AS (
+    -- Committed without waiting for the WAL flush (as a delivery claim is, decision 0014):
+    -- a bid is a quote; were PostgreSQL itself to crash within ~0.6 s, the source's post
+    -- finds no ping, and it pings again.
     INSERT INTO auctions (id, kind, source_id, offer_id, market_id, ping, accepted,
                           price_cents, payout_cents, trace, budget_ms, duration_ms,
-                          expires_at, lead_id, posted_at)
+                          expires_at, lead_id, posted_at, bid_count)
     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::jsonb, $11, $12, $13, $14,
-            CASE WHEN $14::uuid IS NULL THEN NULL ELSE now() END)
+            CASE WHEN $14::uuid IS NULL THEN NULL ELSE now() END, $15)
     -- A lead's post auction once: a repeated job's second auction is not stored.
     ON CONFLICT (lead_id) DO NOTHING
     RETURNING id
 ),
+async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),
 linked AS (
     UPDATE leads SET auction_id = a.id FROM auction a
     WHERE leads.id = $14 AND leads.auction_id IS NULL
 )
-SELECT id FROM auction
+SELECT id FROM auction, async_commit
 """
 _BID_COLUMNS = [
     "auction_id",
@@ -169,19 +174,21 @@ async def insert_auction(tx: Tx, auction: NewAuction, bids: list[BidRow]) -> boo
         auction.duration_ms,
         auction.expires_at,
         auction.lead_id,
+        auction.bid_count,
     )
     if stored is None:
         return False
     if bids:
+        aid = auction.id
         records = [
             (
-                auction.id,
+                aid,
                 b.buyer_id,
                 b.kind,
                 b.outcome,
                 b.price_cents,
                 b.bid_token,
-                None if b.latency_ms is None else Decimal(str(b.latency_ms)),
+                b.latency_ms,
                 b.detail,
                 b.rank,
             )
@@ -286,15 +293,17 @@ class ShownAuction:
     expires_at: datetime
     posted_at: datetime | None
     created_at: datetime
+    bid_count: int
 
 
 _AUCTION_OF_LEAD = """
 SELECT a.id, a.kind, a.ping, a.accepted, a.price_cents, a.payout_cents, a.trace,
-       a.budget_ms, a.duration_ms::float8, a.expires_at, a.posted_at, a.created_at
+       a.budget_ms, a.duration_ms::float8, a.expires_at, a.posted_at, a.created_at,
+       a.bid_count
 FROM auctions a JOIN leads l ON l.auction_id = a.id WHERE l.id = $1
 """
 _BIDS = """
-SELECT ab.buyer_id, b.name, ab.kind, ab.outcome, ab.price_cents, ab.latency_ms::float8,
+SELECT ab.buyer_id, b.name, ab.kind, ab.outcome, ab.price_cents, ab.latency_ms,
        ab.detail, ab.rank, ab.bid_token IS NOT NULL
 FROM auction_bids ab JOIN buyers b ON b.id = ab.buyer_id
 WHERE ab.auction_id = $1
