@@ -98,6 +98,7 @@ async def detail(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:
         },
         "routing": decisions,
         "auction": await _auction(tx, lead_id),
+        "other_sales": await repo.other_sales(tx, lead_id),
         "delivery": delivery,
         "attempts": attempts,
     }

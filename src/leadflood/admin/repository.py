@@ -498,3 +498,30 @@ async def buyer_counters(conn: Conn, buyer_id: uuid.UUID) -> CapCounters | None:
         buyer_id,
     )
     return CapCounters(**row) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """Another sale of the same received lead (multi-sell): the lead it was sold from,
+    or a further share of it."""
+
+    lead_id: uuid.UUID
+    buyer_id: uuid.UUID | None
+    buyer_name: str | None
+    price_cents: int | None
+    status: str
+    original: bool
+
+
+_OTHER_SALES = """
+WITH origin AS (SELECT coalesce(sold_from_lead_id, id) AS id FROM leads WHERE id = $1)
+SELECT l.id, l.buyer_id, b.name, l.price_cents, l.status::text, l.sold_from_lead_id IS NULL
+FROM leads l JOIN origin o ON l.id = o.id OR l.sold_from_lead_id = o.id
+LEFT JOIN buyers b ON b.id = l.buyer_id
+WHERE l.id <> $1
+ORDER BY l.sold_from_lead_id NULLS FIRST, l.price_cents DESC NULLS LAST, b.name, l.id
+"""
+
+
+async def other_sales(conn: Conn, lead_id: uuid.UUID) -> list[Sale]:
+    return [Sale(*r) for r in await conn.fetch(_OTHER_SALES, lead_id)]

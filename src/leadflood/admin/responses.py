@@ -16,6 +16,7 @@ from leadflood.admin.repository import Funnel as Funnel
 from leadflood.admin.repository import Lead as LeadOut
 from leadflood.admin.repository import LeadListItem as LeadListItem
 from leadflood.admin.repository import ReasonCount as ReasonCount
+from leadflood.admin.repository import Sale
 from leadflood.admin.resource_rows import CREATED_MODELS, ROW_MODELS
 from leadflood.admin.resources import RESOURCES, Resource
 from leadflood.auctions.repository import ShownBid
@@ -87,6 +88,7 @@ class LeadDetail(ApiModel):
     validation: Validation
     routing: list[DecisionOut]
     auction: AuctionOut | None = None
+    other_sales: list[Sale] = []  # a shared lead's other sales (multi-sell)
     delivery: Delivery | None = None
     attempts: list[Attempt]
 

@@ -162,6 +162,8 @@ class OfferIn(Strict):
     ping_budget_ms: int = Field(default=300, ge=10, le=10_000)
     ping_ttl_seconds: int = Field(default=120, ge=5, le=86_400)
     post_auction: bool = False
+    # Multi-sell: a lead may be sold to up to this many buyers as a shared lead.
+    max_sales: int = Field(default=1, ge=1, le=10)
 
 
 class SourceIn(Strict):
@@ -231,7 +233,9 @@ class BuyerOfferIn(Strict):
     active: bool = True
     priority: int = 100
     weight: Annotated[int, Field(gt=0)] = 1
-    price_cents: Annotated[int, Field(ge=0)] = 0
+    price_cents: Annotated[int, Field(ge=0)] = 0  # for an exclusive lead
+    # For a shared lead of an offer that sells to several buyers (None: exclusive only).
+    shared_price_cents: Annotated[int, Field(ge=0)] | None = None
     daily_cap: Cap | None = None
     hourly_cap: Cap | None = None
     integration: IntegrationConfig | None = None  # this offer's own posting format

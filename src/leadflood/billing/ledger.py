@@ -73,6 +73,10 @@ def payout_ctes(delivered_cte: str) -> str:
     return f"""
 payout_rule AS (
     SELECT d.id AS lead_id, d.buyer_id, s.id AS source_id, b.currency, a.payout_cents AS offered,
+           -- A fixed payout is per lead received: a shared lead's further sales earn none.
+           'payout:lead:' || CASE WHEN s.payout_type = 'fixed'
+                                  THEN coalesce(l.sold_from_lead_id, l.id)
+                                  ELSE l.id END::text AS payout_key,
            CASE s.payout_type
                WHEN 'fixed' THEN coalesce(s.payout_cents, 0)::bigint
                WHEN 'revenue_share' THEN round(d.price * coalesce(s.payout_share, 0))::bigint
@@ -85,7 +89,7 @@ payout_rule AS (
     WHERE s.payout_type <> 'none'
 ),
 payout AS (
-    SELECT lead_id, buyer_id, source_id, currency,
+    SELECT lead_id, buyer_id, source_id, currency, payout_key,
            CASE WHEN offered IS NULL THEN amount ELSE least(amount, offered) END AS amount
     FROM payout_rule
 ),
@@ -93,7 +97,7 @@ payout_txn AS (
     INSERT INTO ledger_transactions (kind, buyer_id, source_id, lead_id, amount_cents,
                                      currency, description, idempotency_key)
     SELECT 'source_payout', buyer_id, source_id, lead_id, amount, currency,
-           'payout for a sold lead', 'payout:lead:' || lead_id::text
+           'payout for a sold lead', payout_key
     FROM payout WHERE amount > 0
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id, source_id, amount_cents

@@ -542,7 +542,9 @@ async def profit(conn: Conn, group_by: str, since: datetime, until: datetime) ->
     and their value, net payouts to sources (payouts less reversals)."""
     key, label = _PROFIT_KEYS[group_by]
     rows = await conn.fetch(
-        f"SELECT {key} AS key, max({label or key}) AS label, count(*) AS leads, "
+        f"SELECT {key} AS key, max({label or key}) AS label, "
+        # A shared lead's further sales are leads of their own: counted as sales only.
+        "       count(*) FILTER (WHERE l.sold_from_lead_id IS NULL) AS leads, "
         "       count(*) FILTER (WHERE d.status = 'succeeded') AS sold, "
         "       coalesce(sum(l.price_cents) FILTER (WHERE d.status = 'succeeded'), 0)::bigint "
         "           AS gross_cents, "

@@ -42,7 +42,7 @@ SELECT l.id, l.status::text AS status, l.offer_id, l.market_id, l.buyer_id,
        btrim(l.postal_code) AS postal_code, btrim(l.city) AS city,
        rp.strategy::text AS strategy, rp.exclusive_fallback::text AS exclusive_fallback,
        ex.id AS exclusivity_id, ex.buyer_id AS exclusive_buyer_id,
-       ex.scope_type AS exclusive_scope, l.auction_id
+       ex.scope_type AS exclusive_scope, l.auction_id, o.max_sales
 FROM leads l
 JOIN offers o ON o.id = l.offer_id
 JOIN routing_policies rp ON rp.id = o.routing_policy_id
@@ -57,7 +57,7 @@ SELECT $6::uuid AS id, 'validated' AS status, o.id AS offer_id, $2::uuid AS mark
        NULL::uuid AS buyer_id, btrim($3) AS postal_code, btrim($4) AS city,
        rp.strategy::text AS strategy, rp.exclusive_fallback::text AS exclusive_fallback,
        ex.id AS exclusivity_id, ex.buyer_id AS exclusive_buyer_id,
-       ex.scope_type AS exclusive_scope, NULL::uuid AS auction_id
+       ex.scope_type AS exclusive_scope, NULL::uuid AS auction_id, 1 AS max_sales
 FROM offers o
 JOIN routing_policies rp ON rp.id = o.routing_policy_id
 LEFT JOIN LATERAL ({_exclusivity("o.id", "$2::uuid", "$3", "$4", "$5")}
@@ -102,7 +102,8 @@ SELECT b.id AS buyer_id, b.name, bo.active AS enrolled, b.status, b.timezone,
        bo.cap_day_window AS offer_day_window, bo.cap_day_count AS offer_day_count,
        bo.cap_hour_window AS offer_hour_window, bo.cap_hour_count AS offer_hour_count,
        EXISTS (SELECT 1 FROM lead_rejections r WHERE r.lead_id = $5 AND r.buyer_id = b.id)
-           AS rejected_lead
+           AS rejected_lead,
+       bo.shared_price_cents
 FROM buyer_offers bo
 JOIN buyers b ON b.id = bo.buyer_id
 WHERE bo.offer_id = $1
@@ -128,7 +129,7 @@ _UNDER_CAPS = """
 # routings never promise more than the balance above min_balance_cents.
 # If the lead is no longer `validated` or a cap filled meanwhile, leadflood_abort() raises
 # and the whole statement rolls back.
-_COMMIT_ROUTE = (
+_COMMIT_TEMPLATE = (
     f"""
 WITH take_buyer AS (
     UPDATE buyers SET {_BUMP},
@@ -144,15 +145,11 @@ take_offer AS (
     WHERE buyer_id = $2 AND offer_id = $3 AND active {_UNDER_CAPS}
     RETURNING 1
 ),
-moved AS (
-    UPDATE leads SET status = 'routed', buyer_id = $2, price_cents = $4, routed_at = $5
-    WHERE id = $1 AND status = 'validated'
-    RETURNING id
-),
+{{moved}},
 decision AS (
     INSERT INTO routing_decisions (lead_id, outcome, buyer_id, strategy, candidates,
                                    decided_at, duration_ms)
-    SELECT $1, 'routed', $2, $6::routing_strategy, $7::jsonb, $5, $8 FROM moved
+    SELECT moved.id, 'routed', $2, $6::routing_strategy, $7::jsonb, $5, $8 FROM moved
     RETURNING id
 ),
 delivery AS (
@@ -160,7 +157,8 @@ delivery AS (
     -- by the refusal) is taken over with a fresh round of attempts.
     INSERT INTO deliveries (lead_id, buyer_id, channel, status, idempotency_key,
                             next_attempt_at)
-    SELECT $1, $2, $9::delivery_channel, 'pending', 'lead:' || $1::text, $5 FROM moved
+    SELECT moved.id, $2, $9::delivery_channel, 'pending', 'lead:' || moved.id::text, $5
+    FROM moved
     ON CONFLICT (lead_id) DO UPDATE SET
         buyer_id = EXCLUDED.buyer_id, channel = EXCLUDED.channel, status = 'pending',
         round_start = deliveries.attempt_count, next_attempt_at = EXCLUDED.next_attempt_at,
@@ -180,6 +178,33 @@ SELECT CASE
        END AS vetoed,
        (SELECT id FROM decision) AS decision_id
 """
+)
+_COMMIT_ROUTE = _COMMIT_TEMPLATE.replace(
+    "{moved}",
+    """moved AS (
+    UPDATE leads SET status = 'routed', buyer_id = $2, price_cents = $4, routed_at = $5
+    WHERE id = $1 AND status = 'validated'
+    RETURNING id
+)""",
+)
+# A further sale of a shared lead (multi-sell, migration 0014): the same statement, its
+# lead a copy of the routed lead $1 for buyer $2 at its shared price, naming the lead it
+# was sold from. It vetoes itself when $1 is no longer routed or $2 has a share already.
+_LEAD_COPY = """source_id, offer_id, market_id, vertical_id, idempotency_key_derived,
+    first_name, last_name, email, normalized_email, phone, normalized_phone, address, city,
+    state, postal_code, consent, consent_text, consent_certificate_url, ip, user_agent,
+    raw_payload, validated_at, created_at"""
+_COMMIT_SHARE = _COMMIT_TEMPLATE.replace(
+    "{moved}",
+    f"""moved AS (
+    INSERT INTO leads (idempotency_key, status, buyer_id, price_cents, routed_at,
+                       sold_from_lead_id, {_LEAD_COPY})
+    SELECT l.idempotency_key || ':share:' || $2::text, 'routed', $2, $4, $5, l.id,
+           {_LEAD_COPY.replace("source_id,", "l.source_id,", 1)}
+    FROM leads l WHERE l.id = $1 AND l.status = 'routed' AND l.buyer_id <> $2
+    ON CONFLICT DO NOTHING
+    RETURNING id
+)""",
 )
 
 _NO_ROUTE = """
@@ -234,6 +259,7 @@ class LeadToRoute:
     exclusive_buyer_id: uuid.UUID | None = None
     exclusive_scope: str | None = None
     auction_id: uuid.UUID | None = None  # sold by auction: its bids decide, not the strategy
+    max_sales: int = 1  # its offer sells a lead to up to this many buyers (multi-sell)
 
 
 async def load_lead(conn: Conn, lead_id: uuid.UUID, at: datetime) -> LeadToRoute | None:
@@ -300,12 +326,14 @@ async def commit_route(
     buyer_capped: bool,
     local_day: datetime,
     local_hour: datetime,
+    share: bool = False,
 ) -> uuid.UUID | str:
     """The decision id, or why the statement vetoed itself ('lead_not_validated',
-    'cap_race'); a vetoed statement changed nothing."""
+    'cap_race'); a vetoed statement changed nothing. `share`: a further sale of the routed
+    lead `lead_id` to this buyer, as a lead of its own."""
     try:
         return await conn.fetchval(
-            _COMMIT_ROUTE,
+            _COMMIT_SHARE if share else _COMMIT_ROUTE,
             lead_id,
             buyer_id,
             offer_id,

@@ -42,6 +42,7 @@ class Candidate:
     offer_hour_window: datetime | None = None
     offer_hour_count: int = 0
     rejected_lead: bool = False  # this buyer already refused this lead (the waterfall)
+    shared_price_cents: int | None = None  # its price for a shared lead (None: exclusive only)
     reasons: list[str] = field(default_factory=list)
     # A lead sold by auction: this buyer's standing bid (its rank, 1 = best), or no bid.
     bid_rank: int | None = None
@@ -178,3 +179,24 @@ def choose(strategy: str, eligible: list[Candidate], lead_id: uuid.UUID) -> Cand
                 return c
         return ordered[-1]
     raise ValueError(f"unknown strategy {strategy!r}")
+
+
+def choose_sales(
+    strategy: str, eligible: list[Candidate], lead_id: uuid.UUID, max_sales: int
+) -> list[Candidate]:
+    """Multi-sell: up to `max_sales` buyers who take shared leads, picked in the strategy's
+    order, each at its shared price; or the one exclusive sale when its price beats the
+    shares' sum (only when higher: a tie sells shared). Prices set on the candidates."""
+    exclusive = choose(strategy, eligible, lead_id)
+    pool = [c for c in eligible if c.shared_price_cents is not None]
+    shares: list[Candidate] = []
+    while pool and len(shares) < max_sales:
+        pick = choose(strategy, pool, lead_id)
+        shares.append(pick)
+        pool.remove(pick)
+    total = sum(c.shared_price_cents or 0 for c in shares)
+    if len(shares) < 2 or exclusive.price_cents > total:
+        return [exclusive]
+    for c in shares:
+        c.price_cents = c.shared_price_cents or 0
+    return shares

@@ -15,7 +15,14 @@ from leadflood.core.jobs import RETRY_UNROUTED
 from leadflood.core.status import LeadStatus
 from leadflood.core.uow import Tx
 from leadflood.routing import repository as repo
-from leadflood.routing.selection import Candidate, DecisionClock, apply_bids, choose, evaluate
+from leadflood.routing.selection import (
+    Candidate,
+    DecisionClock,
+    apply_bids,
+    choose,
+    choose_sales,
+    evaluate,
+)
 
 MAX_SELECTION_ROUNDS = 50
 log = structlog.get_logger("leadflood.routing")
@@ -31,6 +38,7 @@ class RouteResult:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     statements: int = 0  # SQL statements issued (each its own transaction)
     rounds: int = 0
+    shared_with: list[uuid.UUID] = field(default_factory=list)  # further sales (multi-sell)
 
 
 class RoutingService:
@@ -67,8 +75,16 @@ class RoutingService:
             apply_bids(pool, await repo.auction_bids(conn, lead.auction_id, lead_id))
             strategy = "auction"
         outcome, eligible = eligible_for(lead, pool, clock)
-        winner = choose(strategy, eligible, lead_id) if eligible else None
+        sales: list[Candidate] = []
+        if eligible and lead.auction_id is None and lead.max_sales > 1:
+            sales = choose_sales(strategy, eligible, lead_id, lead.max_sales)
+        winner = (sales[0] if sales else choose(strategy, eligible, lead_id)) if eligible else None
         trace = [c.trace(winner.buyer_id if winner else None) for c in pool]
+        if len(sales) > 1:
+            sold_to = {str(c.buyer_id) for c in sales}
+            for entry in trace:
+                entry["selected"] = entry["buyer_id"] in sold_to
+                entry["shared"] = entry["selected"]
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
 
         if winner is None:
@@ -105,7 +121,52 @@ class RoutingService:
                 statements=3,
             )
 
-        return await self._commit(conn, lead, winner, clock, trace, at, duration_ms)
+        result = await self._commit(conn, lead, winner, clock, trace, at, duration_ms)
+        if result.outcome == "routed":
+            for share in sales[1:]:
+                await self._share(conn, lead, share, clock, trace, at, result)
+        return result
+
+    async def _share(
+        self,
+        conn: Tx,
+        lead: repo.LeadToRoute,
+        buyer: Candidate,
+        clock: DecisionClock,
+        trace: list[dict[str, Any]],
+        at: datetime,
+        result: RouteResult,
+    ) -> None:
+        """A further sale of a shared lead: a lead of its own for this buyer (its own cap
+        units, reservation, delivery and bill), in one statement; a cap or balance gone
+        since the candidates were read leaves the lead shared with one buyer fewer."""
+        local_day, local_hour = clock.windows(buyer.timezone)
+        committed = await repo.commit_route(
+            conn,
+            lead_id=lead.id,
+            buyer_id=buyer.buyer_id,
+            offer_id=lead.offer_id,
+            price_cents=buyer.price_cents,
+            at=at,
+            strategy=lead.strategy,
+            trace=trace,
+            duration_ms=0.0,
+            channel=buyer.delivery_channel,
+            buyer_capped=buyer.buyer_capped or buyer.payment_method == "prepaid",
+            local_day=local_day,
+            local_hour=local_hour,
+            share=True,
+        )
+        result.statements += 1
+        if isinstance(committed, str):
+            log.info(
+                "share_not_sold",
+                lead_id=str(lead.id),
+                buyer_id=str(buyer.buyer_id),
+                reason=committed,
+            )
+            return
+        result.shared_with.append(buyer.buyer_id)
 
     async def _commit(
         self,
