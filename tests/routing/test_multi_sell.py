@@ -177,7 +177,7 @@ async def test_concurrent_routings_never_sell_a_capped_sharer_past_its_cap(
 async def test_the_lead_page_lists_a_shared_leads_other_sales(runtime, buyer_server) -> None:
     from tests.web.test_pages import browser
 
-    world, buyers = await shared_offer(runtime, buyer_server, exclusive_cents=100)
+    world, _buyers = await shared_offer(runtime, buyer_server, exclusive_cents=100)
     async with unit_of_work(runtime.db) as conn:
         lead = await make_lead(conn, world)
     await Router(runtime.db).route(lead)
@@ -188,3 +188,28 @@ async def test_the_lead_page_lists_a_shared_leads_other_sales(runtime, buyer_ser
         await web.aclose()
     assert 'id="sales"' in page and page.count('data-sale-status="routed"') == 2
     assert "20.00" in page and "15.00" in page
+
+
+async def test_a_sharer_who_bought_the_consumer_gets_no_second_share(runtime, buyer_server) -> None:
+    world, buyers = await shared_offer(runtime, buyer_server, exclusive_cents=100)
+    async with unit_of_work(runtime.db) as conn:
+        first = await make_lead(
+            conn, world, email="ana@example.com", normalized_email="ana@example.com"
+        )
+    await Router(runtime.db).route(first)
+    async with unit_of_work(runtime.db) as conn:
+        # The same consumer again (the offer's policy let it through).
+        again = await make_lead(
+            conn, world, email="ana@example.com", normalized_email="ana@example.com"
+        )
+        await run(
+            conn,
+            "UPDATE buyer_offers SET shared_price_cents = 900 WHERE buyer_id = :d",
+            {"d": buyers["D"]},
+        )
+    routed = await Router(runtime.db).route(again)
+    assert routed.outcome == "routed"
+    # A, B and C bought Ana: D (never sold her) buys her alone.
+    assert routed.buyer_id == buyers["D"] and routed.shared_with == []
+    trace = {c["buyer_id"]: c["reasons"] for c in routed.candidates}
+    assert trace[str(buyers["A"])] == ["already_bought"]

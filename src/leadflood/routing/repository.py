@@ -291,6 +291,24 @@ class StandingBid:
     already_bought: bool
 
 
+# Which of `buyer_ids` bought this lead's consumer (same email or phone) on its offer in
+# the last 30 days: a shared lead is not sold twice to one buyer (multi-sell).
+_BOUGHT_CONSUMER = """
+SELECT DISTINCT p.buyer_id FROM leads l JOIN leads p
+  ON p.offer_id = l.offer_id AND p.id <> l.id
+ AND (p.normalized_email = l.normalized_email OR p.normalized_phone = l.normalized_phone)
+WHERE l.id = $1 AND p.buyer_id = ANY($2::uuid[]) AND p.status IN ('routed', 'delivered')
+  AND p.created_at > now() - interval '30 days'
+"""
+
+
+async def bought_consumer(
+    conn: Conn, lead_id: uuid.UUID, buyer_ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    rows = await conn.fetch(_BOUGHT_CONSUMER, lead_id, buyer_ids)
+    return {r["buyer_id"] for r in rows}
+
+
 async def auction_bids(conn: Conn, auction_id: uuid.UUID, lead_id: uuid.UUID) -> list[StandingBid]:
     return [StandingBid(*r) for r in await conn.fetch(_AUCTION_BIDS, auction_id, lead_id)]
 

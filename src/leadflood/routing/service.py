@@ -77,6 +77,12 @@ class RoutingService:
         outcome, eligible = eligible_for(lead, pool, clock)
         sales: list[Candidate] = []
         if eligible and lead.auction_id is None and lead.max_sales > 1:
+            bought = await repo.bought_consumer(conn, lead_id, [c.buyer_id for c in eligible])
+            for c in eligible:
+                if c.buyer_id in bought:
+                    c.reasons.append("already_bought")
+            eligible = [c for c in eligible if c.eligible]
+        if eligible and lead.auction_id is None and lead.max_sales > 1:
             sales = choose_sales(strategy, eligible, lead_id, lead.max_sales)
         winner = (sales[0] if sales else choose(strategy, eligible, lead_id)) if eligible else None
         trace = [c.trace(winner.buyer_id if winner else None) for c in pool]
