@@ -16,6 +16,7 @@ from leadflood.auctions.bidding import collect
 from leadflood.auctions.schemas import PingAnswer, PostAnswer
 from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.delivery.channels import WebhookChannel
+from leadflood.health.metrics import PINGS
 from leadflood.ingestion.endpoints import ingest_request, json_response
 from leadflood.routing.service import RoutingService
 from leadflood.validation.service import validate_lead
@@ -46,6 +47,7 @@ async def ping(request: Request) -> Response:
     closed = service.close(plan, bids)
     async with unit_of_work(runtime.db) as tx:
         await service.record(tx, closed)
+    PINGS.observe(closed.auction.duration_ms / 1000)
     return json_response(200, service.ping_answer(closed))
 
 

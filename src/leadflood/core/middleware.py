@@ -10,6 +10,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadflood.core.errors import error_body
+from leadflood.health import metrics
 
 log = structlog.get_logger("leadflood.http")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -82,10 +83,15 @@ class RequestContextMiddleware:
                         }
                     )
             finally:
+                elapsed = time.perf_counter() - started
+                method = scope.get("method", "")
+                route = metrics.route_label(scope)
+                metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
+                metrics.HTTP_LATENCY.labels(route, method).observe(elapsed)
                 log.info(
                     "request",
-                    method=scope.get("method"),
+                    method=method,
                     path=scope.get("path"),
                     status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    duration_ms=round(elapsed * 1000, 2),
                 )

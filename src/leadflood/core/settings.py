@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     # The offline `sample` providers, only when enabled explicitly (the demo does).
     sample_providers: bool = False
+    # GET /metrics (Prometheus): open in development and test; in production only with
+    # `Authorization: Bearer <metrics_token>` (404 when no token is set).
+    metrics_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _register_secrets(self) -> Settings:

@@ -34,6 +34,7 @@ from leadflood.delivery.payload import (
 )
 from leadflood.delivery.policy import NOT_DUE_TOLERANCE
 from leadflood.delivery.repository import ClaimedAttempt
+from leadflood.health.metrics import DELIVERY_ATTEMPTS, STAGE_TRANSITIONS
 
 log = structlog.get_logger("leadflood.delivery")
 
@@ -239,6 +240,9 @@ class DeliveryService:
             outcome = "superseded"
         else:
             await self._health(conn, row, result)
+            DELIVERY_ATTEMPTS.labels(result.outcome, str(row.buyer_id)).inc()
+            if outcome in ("delivered", "failed"):
+                STAGE_TRANSITIONS.labels(outcome).inc()
         log.info(
             "delivery_attempt",
             lead_id=str(lead_id),

@@ -8,6 +8,7 @@ import httpx
 
 from leadflood.core.providers import TransientProviderError
 from leadflood.core.retry_after import parse_retry_after
+from leadflood.health.metrics import PROVIDER_CALLS
 
 
 def client(
@@ -25,10 +26,15 @@ def retry_after(response: httpx.Response) -> timedelta | None:
 
 
 async def send(provider: str, http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-    """Network failures and timeouts become transient provider errors."""
+    """Network failures and timeouts become transient provider errors. Every call is
+    counted by provider and outcome (its HTTP status class, or the failure)."""
     try:
-        return await http.send(request)
+        response = await http.send(request)
     except httpx.TimeoutException as exc:
+        PROVIDER_CALLS.labels(provider, "timeout").inc()
         raise TransientProviderError(provider, "timeout", type(exc).__name__) from None
     except httpx.TransportError as exc:
+        PROVIDER_CALLS.labels(provider, "connection_error").inc()
         raise TransientProviderError(provider, "connection_error", type(exc).__name__) from None
+    PROVIDER_CALLS.labels(provider, f"http_{response.status_code // 100}xx").inc()
+    return response

@@ -15,6 +15,7 @@ from leadflood.core.retry import NO_RETRY
 from leadflood.core.runtime import Runtime
 from leadflood.core.uow import single_statements, unit_of_work
 from leadflood.delivery.channels import WebhookChannel
+from leadflood.health.metrics import STAGE_TRANSITIONS
 from leadflood.routing.service import RouteResult, RoutingService
 
 log = structlog.get_logger("leadflood.routing")
@@ -46,6 +47,8 @@ async def route_lead_job(ctx: JobContext) -> None:
     await post_auction(ctx.runtime, lead_id)
     async with ctx.statements() as tx:
         result = await RoutingService(tx).route(lead_id)
+    if result.outcome in ("routed", "unsold"):
+        STAGE_TRANSITIONS.labels(result.outcome).inc()
     log.info(
         "lead_routed",
         lead_id=str(lead_id),
