@@ -76,7 +76,7 @@ service imap-login {{
 }}
 """
         )
-        self.process = subprocess.Popen(  # noqa: S603 - our own binary and config
+        self.process = subprocess.Popen(
             [DOVECOT, "-F", "-c", str(root / "dovecot.conf")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -50,3 +50,15 @@ def _in_thread(fn, *args) -> None:  # type: ignore[no-untyped-def]
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     _in_thread(command.upgrade, alembic_config(database_url), revision)
+
+
+def head() -> str:
+    """The newest revision the code has."""
+    import sys
+
+    from alembic.script import ScriptDirectory
+
+    # The revisions import their helper module from beside them (as env.py arranges).
+    if str(migrations_dir()) not in sys.path:
+        sys.path.insert(0, str(migrations_dir()))
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head() or ""
