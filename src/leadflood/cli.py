@@ -355,7 +355,15 @@ def users_create(
     typer.echo(f"created {user.role} {user.email} ({user.id})")
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends a command as Ctrl-C does: its cleanup runs (the embedded PostgreSQL
+    it started is stopped at exit). `serve` and `worker` install their own graceful
+    handlers while they run."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     app()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import signal
 import threading
 import time
 import uuid
@@ -153,35 +154,46 @@ def run_demo(settings: Settings, database_url: str, *, serve: bool = False) -> N
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://{settings.host}:{settings.port}"
-    typer.echo(f"Lead Flood listening on {base}; demo buyer on :{DEMO_BUYER_PORT}")
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        base = f"http://{settings.host}:{settings.port}"
+        typer.echo(f"Lead Flood listening on {base}; demo buyer on :{DEMO_BUYER_PORT}")
 
-    run = secrets.token_hex(4)
-    posted: list[tuple[str, str]] = []
-    with httpx.Client(base_url=base, timeout=10) as http:
-        for n, (expected, source, body) in enumerate(_scenarios(run)):
-            headers = {"Idempotency-Key": f"demo-{run}-{n}"}
-            if source == "roofpros":
-                headers["Authorization"] = f"Bearer {roofpros_key}"
-            response = http.post("/api/leads", json={**body, "source_key": source}, headers=headers)
-            response.raise_for_status()
-            posted.append((response.json()["lead_id"], expected))
-            time.sleep(0.05)  # keep the duplicate strictly later than its original
+        run = secrets.token_hex(4)
+        posted: list[tuple[str, str]] = []
+        with httpx.Client(base_url=base, timeout=10) as http:
+            for n, (expected, source, body) in enumerate(_scenarios(run)):
+                headers = {"Idempotency-Key": f"demo-{run}-{n}"}
+                if source == "roofpros":
+                    headers["Authorization"] = f"Bearer {roofpros_key}"
+                response = http.post(
+                    "/api/leads", json={**body, "source_key": source}, headers=headers
+                )
+                response.raise_for_status()
+                posted.append((response.json()["lead_id"], expected))
+                time.sleep(0.05)  # keep the duplicate strictly later than its original
 
-    summaries = asyncio.run(_wait_settled(settings, database_url, [p[0] for p in posted]))
-    _print_table(posted, summaries)
-    asyncio.run(_outreach(settings, database_url))
-    if serve:
-        typer.echo(
-            f"\nServing on {base} (Ctrl-C to stop). Web UI: {base}/login "
-            f"as {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD} (a demo login: change it)."
-        )
-        with contextlib.suppress(KeyboardInterrupt):
-            thread.join()
-    server.should_exit = True
-    thread.join(timeout=10)
+        summaries = asyncio.run(_wait_settled(settings, database_url, [p[0] for p in posted]))
+        _print_table(posted, summaries)
+        asyncio.run(_outreach(settings, database_url))
+        if serve:
+            typer.echo(
+                f"\nServing on {base} (Ctrl-C to stop). Web UI: {base}/login "
+                f"as {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD} (a demo login: change it)."
+            )
+            # Ctrl-C (or SIGTERM) raises here: wait in short joins, so the main thread
+            # wakes to run the signal's handler (one endless join never did).
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            with contextlib.suppress(KeyboardInterrupt):
+                while thread.is_alive():
+                    thread.join(0.5)
+    finally:
+        # However the demo ends (done, Ctrl-C, SIGTERM): the server's lifespan stops its
+        # worker and SMTP sink (whose thread would keep the process alive), then the
+        # embedded PostgreSQL this process started is stopped at exit (decision 0002).
+        server.should_exit = True
+        thread.join(timeout=15)
 
 
 async def _outreach(settings: Settings, url: str) -> None:
