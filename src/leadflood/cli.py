@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -33,7 +34,12 @@ def _settings() -> Settings:
             where = ".".join(str(p) for p in error["loc"]) or "configuration"
             typer.echo(f"error: {where}: {error['msg']}", err=True)
         raise typer.Exit(2) from None
-    configure_logging(settings.log_level, settings.log_json)
+    # The command this process runs (serve, worker, demo, …) names its log lines.
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
+    service = f"leadflood-{command}" if command.isidentifier() else "leadflood"
+    configure_logging(
+        settings.log_level, settings.log_json, service=service, env=settings.env.value
+    )
     return settings
 
 

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import structlog
 from fastapi import Depends, Request
 
 from leadflood.auth.policy import Permission, allows
@@ -62,6 +63,8 @@ async def principal_from_request(request: Request) -> Principal:
             token, ip=client_ip(request), request_id=getattr(request.state, "request_id", None)
         )
     request.state.principal = principal
+    # The request's log lines (its own "request" line included) name the user.
+    structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
     return principal
 
 

@@ -11,9 +11,25 @@ import structlog
 from leadflood.core.redact import redact_event
 
 
-def configure_logging(level: str = "INFO", json: bool = True, stream: TextIO | None = None) -> None:
+def configure_logging(
+    level: str = "INFO",
+    json: bool = True,
+    stream: TextIO | None = None,
+    *,
+    service: str = "leadflood",
+    env: str = "development",
+) -> None:
+    """Every line carries the process's `service` (leadflood-serve, leadflood-worker, …)
+    and `env`; request_id, job_id and user_id where they are known."""
+
+    def identify(_: object, __: str, event: dict) -> dict:
+        event.setdefault("service", service)
+        event.setdefault("env", env)
+        return event
+
     processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        identify,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,

@@ -62,6 +62,9 @@ def render(
         principal=principal,
         can=lambda p: principal is not None and allows(principal.role, Permission(p)),
         resources=RESOURCES,
+        # Outside production every page says which environment it is (no one mistakes a
+        # staging server's leads for real ones).
+        environment=request.app.state.runtime.settings.env.value,
     )
     return templates.TemplateResponse(request, name, ctx, status_code=status)
 
