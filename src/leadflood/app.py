@@ -136,3 +136,20 @@ def _domain_routers() -> list:
             continue
         routers.append(module.router)
     return routers
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one process of `serve --processes N` (uvicorn's factory): its own
+    runtime from the environment the parent prepared (database URL, worker flag)."""
+    from leadflood.core.logging import cache_loggers, configure_logging
+    from leadflood.core.runtime import build_runtime
+    from leadflood.core.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(
+        settings.log_level, settings.log_json, service="leadflood-serve", env=settings.env.value
+    )
+    cache_loggers()
+    return create_app(
+        build_runtime(settings), embedded_worker=settings.embedded_worker, warm_up=True
+    )

@@ -110,6 +110,7 @@ def serve(
     port: int | None = typer.Option(None, help="Port (default LEADFLOOD_PORT)."),
     worker: bool = typer.Option(True, help="Run an embedded job worker in the server."),
     migrate_first: bool = typer.Option(True, "--migrate/--no-migrate"),
+    processes: int = typer.Option(1, min=1, max=64, help="HTTP processes on the one port."),
 ) -> None:
     """Serve the API and web UI on one port."""
     settings = _settings()
@@ -118,7 +119,47 @@ def serve(
         from leadflood.core import migrate as migrations
 
         migrations.upgrade(url)
+    if processes > 1:
+        _serve_processes(settings, url, host, port, worker, processes)
+        return
     _serve(settings, url, host, port, worker)
+
+
+def _serve_processes(
+    settings: Settings, url: str, host: str | None, port: int | None, worker: bool, n: int
+) -> None:
+    """N uvicorn processes on one socket, each with its own runtime (pool of
+    db_pool_size, source cache kept fresh by NOTIFY, embedded worker when on). The
+    per-client rate limit is per process, so each enforces its share."""
+    import math
+    import os
+
+    import uvicorn
+
+    from leadflood.core.checks import configuration_problems
+    from leadflood.core.http_server import uvicorn_options
+
+    for problem in configuration_problems(settings):
+        typer.echo(f"warning: {problem}", err=True)
+    os.environ["LEADFLOOD_DATABASE_URL"] = url  # an embedded server started here: shared
+    os.environ["LEADFLOOD_EMBEDDED_WORKER"] = "true" if worker else "false"
+    limit = settings.api_rate_limit_per_minute
+    os.environ["LEADFLOOD_API_RATE_LIMIT_PER_MINUTE"] = str(math.ceil(limit / n) if limit else 0)
+    options = {
+        **uvicorn_options(settings),
+        "http": "leadflood.core.http_server:ConfiguredHttpProtocol",
+    }
+    bound = f"http://{host or settings.host}:{port or settings.port}"
+    typer.echo(f"Lead Flood listening on {bound} ({n} processes)")
+    uvicorn.run(
+        "leadflood.app:app_from_environment",
+        factory=True,
+        workers=n,
+        host=host or settings.host,
+        port=port or settings.port,
+        loop="uvloop",
+        **options,
+    )
 
 
 def _serve(settings: Settings, url: str, host: str | None, port: int | None, worker: bool) -> None:

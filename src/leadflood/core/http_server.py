@@ -87,3 +87,17 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "log_config": None,
         "access_log": False,
     }
+
+
+class ConfiguredHttpProtocol(GuardedHttpToolsProtocol):
+    """The same protocol named by import path, for `serve --processes N`: each process
+    uvicorn spawns imports it and reads its header timeout from its own settings (a class
+    made at runtime cannot be handed to a spawned process)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if not hasattr(ConfiguredHttpProtocol, "_configured"):
+            from leadflood.core.settings import get_settings
+
+            ConfiguredHttpProtocol.header_timeout_s = get_settings().request_header_timeout_s
+            ConfiguredHttpProtocol._configured = True
+        super().connection_made(transport)
