@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sys
 import time
@@ -93,15 +94,25 @@ def _database_url(settings: Settings) -> str:
 
 
 @app.command()
-def migrate() -> None:
-    """Apply all database migrations (a no-op when up to date)."""
+def migrate(
+    to: str = typer.Option("head", "--to", help="A revision (e.g. 0012) to up- or downgrade to."),
+) -> None:
+    """Apply the database migrations (a no-op when up to date); `--to` moves to a given
+    revision, down as well as up (docs/runbooks/upgrade-and-rollback.md)."""
     from leadflood.core import migrate as migrations
 
     settings = _settings()
     url = _database_url(settings)
     started = time.perf_counter()
-    migrations.upgrade(url)
-    typer.echo(f"migrations applied in {time.perf_counter() - started:.2f}s")
+    if to == "head":
+        migrations.upgrade(url)
+        typer.echo(f"migrations applied in {time.perf_counter() - started:.2f}s")
+        return
+    if not re.fullmatch(r"\d{4}", to):
+        typer.echo("error: invalid_revision: a revision is four digits, e.g. 0012", err=True)
+        raise typer.Exit(2)
+    way = migrations.move_to(url, to)
+    typer.echo(f"{way} to {to} in {time.perf_counter() - started:.2f}s")
 
 
 @app.command()

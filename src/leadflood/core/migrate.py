@@ -52,6 +52,33 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     _in_thread(command.upgrade, alembic_config(database_url), revision)
 
 
+def downgrade(database_url: str, revision: str) -> None:
+    _in_thread(command.downgrade, alembic_config(database_url), revision)
+
+
+async def current(database_url: str) -> str | None:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        if not await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
+            return None
+        return await conn.fetchval("SELECT version_num FROM alembic_version")
+    finally:
+        await conn.close()
+
+
+def move_to(database_url: str, target: str) -> str:
+    """Upgrade or downgrade to `target` (a revision id, or head); which way it went."""
+    now = asyncio.run(current(database_url)) or ""
+    want = head() if target == "head" else target
+    if want.isdigit() and now.isdigit() and int(want) < int(now):
+        downgrade(database_url, want)
+        return "downgraded"
+    upgrade(database_url, want)
+    return "upgraded"
+
+
 def head() -> str:
     """The newest revision the code has."""
     import sys
