@@ -36,6 +36,9 @@ def create_app(
         worker: asyncio.Task[None] | None = None
         sources_listener = asyncio.create_task(app.state.source_cache.listen(runtime.db.url, stop))
         sink = _start_sink(runtime)
+        from leadflood.alerts.tasks import watch_heartbeat
+
+        heartbeat_watch = asyncio.create_task(watch_heartbeat(runtime, stop))
         if embedded_worker:
             worker = asyncio.create_task(
                 run_worker(runtime, concurrency=runtime.settings.worker_concurrency, stop=stop)
@@ -48,6 +51,7 @@ def create_app(
             yield
         finally:
             stop.set()
+            heartbeat_watch.cancel()
             if sink is not None:
                 sink.stop()
             if worker is not None:
@@ -122,6 +126,7 @@ def _domain_routers() -> list:
         "leadflood.inbox.endpoints",
         "leadflood.analytics.endpoints",
         "leadflood.billing.endpoints",
+        "leadflood.alerts.endpoints",
         "leadflood.web.pages",
         "leadflood.web.outreach_pages",
         "leadflood.web.engage_pages",

@@ -4,6 +4,9 @@ transaction that found it; retried on the stage schedule when the channel is dow
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
 from email.message import EmailMessage
 from typing import Any
@@ -12,14 +15,21 @@ import aiohttp
 import structlog
 
 from leadflood.admin.repository import buyer_names
+from leadflood.alerts import repository as repo
+from leadflood.alerts import service
 from leadflood.core.jobs import JobContext, job
 from leadflood.core.providers import ProviderError
+from leadflood.core.retry import NO_RETRY
+from leadflood.core.runtime import Runtime
+from leadflood.core.uow import unit_of_work
 from leadflood.delivery.safety import DestinationError, vet
 from leadflood.integrations.smtp.sender import config_from, send_email
 
 log = structlog.get_logger("leadflood.alerts")
 
-ALERT_JOB = "alerts.send"
+ALERT_JOB = service.ALERT_JOB
+EVALUATE_JOB = "alerts.evaluate"
+HEARTBEAT_JOB = "system.heartbeat"
 
 
 def text_of(payload: dict[str, Any]) -> str:
@@ -31,18 +41,25 @@ def text_of(payload: dict[str, Any]) -> str:
     if payload.get("kind") == "buyer_resumed":
         name = payload.get("buyer_name") or payload.get("buyer_id")
         return f"Lead Flood: buyer {name} answered its health check and was resumed."
+    if payload.get("kind") == "alert":
+        return f"Lead Flood alert: {payload.get('text')}"
     return f"Lead Flood alert: {payload}"
 
 
 @job(ALERT_JOB)
 async def send_alert(ctx: JobContext) -> None:
-    settings = ctx.runtime.settings
     payload = dict(ctx.payload)
     if payload.get("buyer_id"):
         async with ctx.unit_of_work() as tx:
             names = await buyer_names(tx, [uuid.UUID(payload["buyer_id"])])
         payload["buyer_name"] = next(iter(names.values()), None)
-    text = text_of(payload)
+    await notify(ctx.runtime, text_of(payload))
+
+
+async def notify(runtime: Runtime, text: str) -> None:
+    """Send one alert text to the configured channels (the webhook, then the email);
+    raises when a channel is down, so a job retries it."""
+    settings = runtime.settings
     if settings.alert_webhook_url:
         try:
             target = await vet(
@@ -52,7 +69,7 @@ async def send_alert(ctx: JobContext) -> None:
             log.error("alert_webhook_refused", error=str(exc))
         else:
             timeout = aiohttp.ClientTimeout(total=10)
-            async with ctx.runtime.webhook_session().post(
+            async with runtime.webhook_session().post(
                 target.url, json={"text": text}, timeout=timeout, allow_redirects=False
             ) as response:
                 if response.status >= 500 or response.status == 429:
@@ -69,3 +86,47 @@ async def send_alert(ctx: JobContext) -> None:
         except ProviderError as exc:
             raise RuntimeError(f"alert email: {exc}") from None
     log.warning("operator_alert", text=text)
+
+
+@job(EVALUATE_JOB, retry=NO_RETRY)
+async def evaluate_alerts(ctx: JobContext) -> None:
+    """Periodic: every rule once (the next run retries; nothing to retry here)."""
+    async with ctx.unit_of_work() as tx:
+        result = await service.evaluate(tx, ctx.runtime.settings)
+    if result.opened or result.resolved:
+        log.info("alerts_evaluated", opened=len(result.opened), resolved=result.resolved)
+
+
+@job(HEARTBEAT_JOB, retry=NO_RETRY)
+async def heartbeat(ctx: JobContext) -> None:
+    """Periodic: a worker is alive and taking jobs from the queue."""
+    async with ctx.statements() as tx:
+        await repo.beat(tx)
+
+
+async def check_heartbeat(runtime: Runtime, up_s: float) -> bool:
+    """One look at the workers' heartbeat from the serve process: opens (and sends, here:
+    no worker would send it) or clears the alert. True when it was opened now."""
+    async with unit_of_work(runtime.db) as tx:
+        finding = await service.heartbeat_finding(tx, runtime.settings, up_s)
+        opened = await service.raise_heartbeat(tx, finding)
+    if opened and finding is not None:
+        try:
+            await notify(runtime, f"Lead Flood alert: {finding.title}: {finding.detail}")
+        except Exception:
+            log.exception("heartbeat_alert_not_sent")
+    return opened
+
+
+async def watch_heartbeat(runtime: Runtime, stop: asyncio.Event, every_s: float = 60.0) -> None:
+    """The serve process's watch over the workers, until `stop`."""
+    started = time.monotonic()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
+        if stop.is_set():
+            return
+        try:
+            await check_heartbeat(runtime, time.monotonic() - started)
+        except Exception:
+            log.exception("heartbeat_check_failed")

@@ -237,6 +237,8 @@ def periodic_jobs(settings: Any) -> dict[str, float]:
         "sequence.tick": 60.0,
         "mailbox.poll": settings.imap_poll_interval_s,
         "buyers.probe": 60.0,
+        "alerts.evaluate": 60.0,
+        "system.heartbeat": 60.0,
         RECONCILE: settings.reconcile_interval_s,
         RETRY_UNROUTED: settings.unrouted_retry_interval_s,
     }

@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     # The offline `sample` providers, only when enabled explicitly (the demo does).
     sample_providers: bool = False
+    # Alert rules (evaluated every minute by a worker; see README "Operating Lead Flood").
+    alert_queue_age_minutes: float = Field(default=5.0, gt=0)
+    alert_buyer_error_rate: float = Field(default=0.5, gt=0, le=1)  # of its last 20 attempts
+    alert_source_silent_hours: float = Field(default=3.0, gt=0)
+    alert_unsold_per_hour: int = Field(default=20, ge=1)
+    alert_mailbox_bounce_rate: float = Field(default=0.05, gt=0, le=1)  # over 24 h, 20+ sent
+    alert_heartbeat_minutes: float = Field(default=3.0, gt=0)
     # GET /metrics (Prometheus): open in development and test; in production only with
     # `Authorization: Bearer <metrics_token>` (404 when no token is set).
     metrics_token: SecretStr | None = None
