@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import asyncpg
 import typer
 from pydantic import ValidationError
 
@@ -99,10 +100,14 @@ def migrate(
 ) -> None:
     """Apply the database migrations (a no-op when up to date); `--to` moves to a given
     revision, down as well as up (docs/runbooks/upgrade-and-rollback.md)."""
+    import os
+
     from leadflood.core import migrate as migrations
 
     settings = _settings()
-    url = _database_url(settings)
+    # Migrations run as the schema's owner when a separate URL names it (the app's own
+    # role cannot change the schema: docs/runbooks/database-roles.md).
+    url = os.environ.get("LEADFLOOD_MIGRATION_DATABASE_URL") or _database_url(settings)
     started = time.perf_counter()
     if to == "head":
         migrations.upgrade(url)
@@ -348,6 +353,30 @@ def billing_invoice(
             f"{period}: invoice {r['invoice_id']} buyer {r['buyer_id']} {r['status']}: "
             f"{r.get('lines', 0)} line(s), {r.get('total_cents', 0)} cents (+{r['added']} new)"
         )
+
+
+db_app = typer.Typer(help="Database roles.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("grant-app")
+def db_grant_app(
+    role: str = typer.Argument(..., help="The role the app connects as (it must exist)."),
+) -> None:
+    """Grant the app's role what it needs and nothing more (rows, not the schema). Run as
+    the schema's owner: LEADFLOOD_MIGRATION_DATABASE_URL, else LEADFLOOD_DATABASE_URL."""
+    import os
+
+    from leadflood.core.roles import grant_app_role
+
+    settings = _settings()
+    url = os.environ.get("LEADFLOOD_MIGRATION_DATABASE_URL") or _database_url(settings)
+    try:
+        count = asyncio.run(grant_app_role(url, role))
+    except (ValueError, asyncpg.PostgresError) as exc:
+        typer.echo(f"error: grant_failed: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"granted {role}: {count} statements (rows read and written; no schema changes)")
 
 
 jobs_app = typer.Typer(help="Background jobs: dead letters and their replay.")
