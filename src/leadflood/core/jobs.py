@@ -23,6 +23,7 @@ from pgqueuer.core.qm import QueueManager
 from pgqueuer.domain.models import Job
 from pgqueuer.domain.types import QueueExecutionMode
 
+from leadflood.core.error_reporting import report
 from leadflood.core.retry import NO_RETRY, STAGE_RETRY, RetryPolicy
 from leadflood.core.runtime import Runtime
 from leadflood.core.uow import Tx, single_statements, unit_of_work
@@ -148,6 +149,7 @@ def _entrypoint(
                     error=f"{type(exc).__name__}: {exc}"[:500],
                     max_attempts=spec.retry.max_attempts,
                 )
+                report(exc)
                 raise
 
     return run

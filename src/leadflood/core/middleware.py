@@ -9,6 +9,7 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from leadflood.core.error_reporting import report
 from leadflood.core.errors import error_body
 from leadflood.health import metrics
 
@@ -66,8 +67,9 @@ class RequestContextMiddleware:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
-            except Exception:
+            except Exception as exc:
                 log.exception("unhandled_exception", path=scope.get("path"))
+                report(exc)
                 if not response_started:
                     await send_with_id(
                         {

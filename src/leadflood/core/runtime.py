@@ -42,6 +42,10 @@ def resolve_database_url(settings: Settings) -> str:
 
 
 def build_runtime(settings: Settings, database_url: str | None = None) -> Runtime:
+    if settings.sentry_dsn:
+        from leadflood.core.error_reporting import init_error_reporting
+
+        init_error_reporting(settings)
     url = database_url or resolve_database_url(settings)
     db = Database(url, pool_size=settings.db_pool_size)
     return Runtime(settings=settings, db=db)

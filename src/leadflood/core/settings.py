@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     alert_unsold_per_hour: int = Field(default=20, ge=1)
     alert_mailbox_bounce_rate: float = Field(default=0.05, gt=0, le=1)  # over 24 h, 20+ sent
     alert_heartbeat_minutes: float = Field(default=3.0, gt=0)
+    # Unexpected errors of requests and jobs go to this Sentry-compatible DSN when set.
+    sentry_dsn: SecretStr | None = None
     # GET /metrics (Prometheus): open in development and test; in production only with
     # `Authorization: Bearer <metrics_token>` (404 when no token is set).
     metrics_token: SecretStr | None = None
