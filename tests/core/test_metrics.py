@@ -61,7 +61,7 @@ async def test_metrics_show_requests_the_pipeline_and_the_systems_state(runtime,
     }
     assert http[("/api/leads", "201")] == 3
     assert any(status == "400" for (_, status) in http)
-    leads = {s[1]["status"]: s[2] for s in found["leadflood_leads_24h"]}
+    leads = {s[1]["status"]: s[2] for s in found["leadflood_leads_1h"]}
     assert leads == {"delivered": 3}
     stages = {(s[1]["stage"], s[1]["quantile"]) for s in found["leadflood_stage_latency_seconds"]}
     assert {("validated", "0.95"), ("routed", "0.95"), ("delivered", "0.95")} <= stages

@@ -83,7 +83,12 @@ def system_families(s: Snapshot) -> list[GaugeMetricFamily]:
         _family(
             "leadflood_jobs_failed_last_hour", "Job runs that raised", ["job"], s.failed_last_hour
         ),
-        _family("leadflood_leads_24h", "Leads received in 24 h by status", ["status"], s.leads_24h),
+        _family(
+            "leadflood_leads_1h",
+            "Leads received in the last hour by status",
+            ["status"],
+            s.leads_1h,
+        ),
         _family(
             "leadflood_stage_latency_seconds",
             "Time to reach a stage, leads of the last hour",

@@ -30,7 +30,7 @@ WHERE status = 'exception' AND created > now() - interval '1 hour' GROUP BY 1
 """
 _LEADS = """
 SELECT status::text, count(*)::float8 FROM leads
-WHERE created_at > now() - interval '24 hours' GROUP BY 1
+WHERE created_at > now() - interval '1 hour' GROUP BY 1
 """
 # Each stage's latency over the leads that passed it in the last hour.
 _STAGES = """
@@ -46,9 +46,13 @@ WITH recent AS (
     UNION ALL
     SELECT 'delivered', extract(epoch FROM delivered_at - routed_at)
     FROM recent WHERE delivered_at IS NOT NULL AND routed_at IS NOT NULL
+), quantiles AS (
+    -- One sort per stage for the three quantiles.
+    SELECT stage, percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY s) AS v
+    FROM spans GROUP BY stage
 )
-SELECT stage, q::text, percentile_cont(q) WITHIN GROUP (ORDER BY s)::float8
-FROM spans, unnest(ARRAY[0.5, 0.95, 0.99]) AS q GROUP BY stage, q
+SELECT stage, q::text, v[i]::float8
+FROM quantiles, unnest(ARRAY[0.5, 0.95, 0.99]) WITH ORDINALITY AS t(q, i)
 """
 _ATTEMPTS = """
 SELECT a.outcome::text, coalesce(b.name, ''), count(*)::float8
@@ -72,7 +76,7 @@ class Snapshot:
     jobs: list[Labeled]  # (job, state)
     oldest_queued_s: list[Labeled]  # (job,)
     failed_last_hour: list[Labeled]  # (job,)
-    leads_24h: list[Labeled]  # (status,)
+    leads_1h: list[Labeled]  # (status,)
     stage_latency_s: list[Labeled]  # (stage, quantile)
     attempts_5m: list[Labeled]  # (outcome, buyer)
     buyers_paused: float
@@ -88,7 +92,7 @@ async def snapshot(conn: Conn) -> Snapshot:
         jobs=await labeled(_JOBS),
         oldest_queued_s=await labeled(_OLDEST),
         failed_last_hour=await labeled(_FAILED),
-        leads_24h=await labeled(_LEADS),
+        leads_1h=await labeled(_LEADS),
         stage_latency_s=await labeled(_STAGES),
         attempts_5m=await labeled(_ATTEMPTS),
         buyers_paused=await conn.fetchval(_PAUSED),
