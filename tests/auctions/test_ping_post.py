@@ -531,3 +531,28 @@ async def test_an_offer_never_pings_contact_details_and_a_margin_needs_its_amoun
     assert margin.status_code in (400, 422) and "payout_cents" in margin.text
     answer = await ping(client, world, roof_age="12", email="x@example.com")
     assert answer["ignored_fields"] == ["city", "email", "state"]  # not named by the offer
+
+
+async def test_one_ping_posted_twice_at_once_is_sold_once(runtime, client) -> None:
+    import asyncio
+
+    async with unit_of_work(runtime.db) as conn:
+        world = await make_world(conn)
+        await make_buyer(conn, world, name="Only", price_cents=3000)
+    answer = await ping(client, world)
+    both = await asyncio.gather(
+        *(
+            post(
+                client,
+                world,
+                answer["ping_id"],
+                email=f"twin{n}@example.com",
+                phone=f"602555000{n}",
+            )
+            for n in range(2)
+        )
+    )
+    assert sorted(r.status_code for r in both) == [201, 409]
+    loser = next(r for r in both if r.status_code == 409)
+    assert loser.json()["error"]["code"] == "ping_already_posted"
+    assert (await row(runtime, "SELECT count(*) AS n FROM leads"))["n"] == 1
