@@ -42,3 +42,34 @@ async def test_pages_outside_production_show_their_environment(database_url, cli
         production = (await http.get("/login")).text
     await runtime.close()
     assert "env-banner" not in production and "<form" in production
+
+
+async def test_one_lead_id_follows_a_lead_from_its_request_to_its_jobs(runtime, client) -> None:
+    from leadflood.core.uow import unit_of_work
+    from tests.conftest import drain_jobs
+    from tests.factories import make_world
+
+    async with unit_of_work(runtime.db) as conn:
+        world = await make_world(conn)
+    stream = io.StringIO()
+    configure_logging("INFO", True, stream, service="leadflood-serve", env="test")
+    try:
+        posted = await client.post(
+            "/api/leads",
+            json={
+                "source_id": str(world.source_id),
+                "first_name": "Ana",
+                "phone": "602-253-1234",
+                "postal_code": "85001",
+                "consent": True,
+            },
+        )
+        await drain_jobs(runtime)
+    finally:
+        configure_logging("INFO", True)
+    lead_id = posted.json()["lead_id"]
+    lines = [orjson.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    request = next(line for line in lines if line.get("event") == "request")
+    assert request["lead_id"] == lead_id and request["request_id"]
+    jobs = [line for line in lines if line.get("job") in ("validate_lead", "route_lead")]
+    assert jobs and all(line["lead_id"] == lead_id and "attempt" in line for line in jobs)

@@ -133,8 +133,14 @@ def _entrypoint(
 
     async def handle(job: Job) -> None:
         payload = orjson.loads(job.payload) if job.payload else {}
+        # A pipeline job names its lead on every line: with the ingestion request's line
+        # (which names it too) one id follows a lead from its request to its delivery.
+        lead = payload.get("lead_id") if isinstance(payload, dict) else None
         with structlog.contextvars.bound_contextvars(
-            job_id=int(job.id), job=spec.name, attempt=job.attempts
+            job_id=int(job.id),
+            job=spec.name,
+            attempt=job.attempts,
+            **({"lead_id": str(lead)} if lead else {}),
         ):
             try:
                 await spec.handler(

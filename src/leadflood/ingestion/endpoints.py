@@ -6,6 +6,7 @@ import ipaddress
 import uuid
 
 import orjson
+import structlog
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -59,6 +60,8 @@ async def _post(request: Request) -> Response:
     ingest = await ingest_request(request)
     async with single_statements(runtime.db) as conn:
         result = await ingest_lead(conn, request.app.state.source_cache, ingest)
+    # The request's log line names the lead its jobs will name (the correlation).
+    structlog.contextvars.bind_contextvars(lead_id=str(result.lead.lead_id))
     return json_response(201 if result.created else 200, accepted(result.lead))
 
 
