@@ -12,7 +12,6 @@ from leadflood.admin import repository as repo
 from leadflood.auctions import repository as auctions_repo
 from leadflood.core.errors import BadRequest, Conflict, NotFound
 from leadflood.core.principal import Principal
-from leadflood.core.rows import as_fields
 from leadflood.core.status import DeliveryStatus, LeadStatus
 from leadflood.core.uow import Tx
 from leadflood.delivery import repository as delivery_repo
@@ -97,21 +96,12 @@ async def detail(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any]:
             "duplicate_of_lead_id": lead.duplicate_of_lead_id,
         },
         "routing": decisions,
-        "auction": await _auction(tx, lead_id),
+        # The auction it was sold by (ping-post or post auction), beside the routing trace.
+        "auction": await auctions_repo.auction_of_lead(tx, lead_id),
         "other_sales": await repo.other_sales(tx, lead_id),
         "delivery": delivery,
         "attempts": attempts,
     }
-
-
-async def _auction(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any] | None:
-    """The auction the lead was sold by (ping-post or post auction): every bidder, its
-    bid or why none, its latency; the winner ranked 1."""
-    found = await auctions_repo.auction_of_lead(tx, lead_id)
-    if found is None:
-        return None
-    auction, bids = found
-    return {**as_fields(auction), "bids": [as_fields(b) for b in bids]}
 
 
 async def routing(tx: Tx, lead_id: uuid.UUID) -> list[Decision]:

@@ -19,7 +19,7 @@ from leadflood.admin.repository import ReasonCount as ReasonCount
 from leadflood.admin.repository import Sale
 from leadflood.admin.resource_rows import CREATED_MODELS, ROW_MODELS
 from leadflood.admin.resources import RESOURCES, Resource
-from leadflood.auctions.repository import ShownBid
+from leadflood.auctions.repository import AuctionWithBids
 from leadflood.core.api import ApiModel
 from leadflood.delivery.repository import Attempt, Delivery
 
@@ -61,33 +61,13 @@ class DecisionOut(ApiModel):
     duration_ms: float | None = None
 
 
-class AuctionOut(ApiModel):
-    """The auction a lead was sold by: its bidders (the winner ranked 1), what the
-    bidders saw of a ping, and who was not asked and why (`trace`)."""
-
-    id: uuid.UUID
-    kind: str
-    ping: dict[str, Any]
-    accepted: bool
-    price_cents: int | None
-    payout_cents: int | None
-    trace: list[dict[str, Any]]
-    budget_ms: int
-    duration_ms: float
-    expires_at: datetime
-    posted_at: datetime | None
-    created_at: datetime
-    bid_count: int  # standing bids; the best 100 fixed-price ones are kept row by row
-    bids: list[ShownBid]
-
-
 class LeadDetail(ApiModel):
     lead: LeadOut
     raw_payload: dict[str, Any]
     normalized: Normalized
     validation: Validation
     routing: list[DecisionOut]
-    auction: AuctionOut | None = None
+    auction: AuctionWithBids | None = None
     other_sales: list[Sale] = []  # a shared lead's other sales (multi-sell)
     delivery: Delivery | None = None
     attempts: list[Attempt]

@@ -23,6 +23,7 @@ from pydantic import (
 from leadflood.core.errors import AppError
 from leadflood.core.text import single_line
 from leadflood.delivery.integration import validate_integration, validate_rules
+from leadflood.ingestion.payload import CONTACT_DETAILS
 from leadflood.routing.schedule import compile_schedule, zone
 from leadflood.validation.rules import parse_rules
 
@@ -117,21 +118,8 @@ class RoutingPolicyIn(Strict):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
-_CONTACT_DETAILS = frozenset(
-    {
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "address",
-        "consent_text",
-        "consent_certificate_url",
-    }
-)
-
-
 def _ping_fields(value: list[str]) -> list[str]:
-    named = set(value) & _CONTACT_DETAILS
+    named = set(value) & CONTACT_DETAILS
     if named:
         raise ValueError(f"contact details are never pinged: {', '.join(sorted(named))}")
     return list(dict.fromkeys(value))

@@ -4,7 +4,7 @@ its bids, the post's claim of a ping, and the auction shown on a lead's page."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -296,6 +296,13 @@ class ShownAuction:
     bid_count: int
 
 
+@dataclass(frozen=True, slots=True)
+class AuctionWithBids(ShownAuction):
+    """The auction a lead was sold by, with its bidders (the winner ranked 1)."""
+
+    bids: list[ShownBid] = field(default_factory=list)
+
+
 _AUCTION_OF_LEAD = """
 SELECT a.id, a.kind, a.ping, a.accepted, a.price_cents, a.payout_cents, a.trace,
        a.budget_ms, a.duration_ms::float8, a.expires_at, a.posted_at, a.created_at,
@@ -312,11 +319,9 @@ LIMIT 200
 """
 
 
-async def auction_of_lead(
-    conn: Conn, lead_id: uuid.UUID
-) -> tuple[ShownAuction, list[ShownBid]] | None:
+async def auction_of_lead(conn: Conn, lead_id: uuid.UUID) -> AuctionWithBids | None:
     row = await conn.fetchrow(_AUCTION_OF_LEAD, lead_id)
     if row is None:
         return None
-    auction = ShownAuction(*row)
-    return auction, [ShownBid(*r) for r in await conn.fetch(_BIDS, auction.id)]
+    bids = [ShownBid(*r) for r in await conn.fetch(_BIDS, row["id"])]
+    return AuctionWithBids(*row, bids=bids)

@@ -24,26 +24,25 @@ from leadflood.auctions.bidding import Ask, build_ask
 from leadflood.auctions.repository import BidRow, NewAuction, SaleTerms
 from leadflood.core.errors import AppError, BadRequest, Conflict, Forbidden, NotFound
 from leadflood.core.uow import Tx
-from leadflood.ingestion.classify import authenticate, classify
-from leadflood.ingestion.payload import CONTACT_FIELDS, LeadPayload, custom_fields, parse_body
-from leadflood.ingestion.service import IngestRequest, PreparedLead, prepare_lead, store_lead
+from leadflood.ingestion.payload import (
+    CONTACT_DETAILS,
+    CONTACT_FIELDS,
+    LeadPayload,
+    custom_fields,
+    parse_body,
+)
+from leadflood.ingestion.service import (
+    IngestRequest,
+    PreparedLead,
+    prepare_lead,
+    source_of,
+    store_lead,
+)
 from leadflood.ingestion.source_cache import SourceCache
 from leadflood.routing import repository as routing_repo
 from leadflood.routing.selection import DecisionClock
 from leadflood.routing.service import eligible_for
 
-# Never in a ping, whatever an offer names: bidders who do not buy must not see them.
-CONTACT_DETAILS = frozenset(
-    {
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "address",
-        "consent_text",
-        "consent_certificate_url",
-    }
-)
 # A ping may name the consumer by hashed email and phone (dedupe against past purchases).
 HASHES = ("email_hash", "phone_hash")
 _CONTROL = frozenset({"source_id", "source_key", "idempotency_key", "ping_id", *HASHES})
@@ -119,15 +118,7 @@ async def plan_ping(
 ) -> Plan:
     started = time.perf_counter()
     payload = parse_body(request.body, request.content_type)
-    binding = await classify(
-        tx,
-        sources,
-        source_id=payload.source_id,
-        source_key=payload.source_key,
-        host=request.host,
-        path=request.path,
-    )
-    authenticate(binding, request.api_key)
+    binding = await source_of(tx, sources, request, payload)
     terms = await _terms(tx, binding.source_id)
     ping, ignored = ping_data(payload.raw, terms.ping_fields)
     auction_id = time_ordered_id()

@@ -34,6 +34,19 @@ CONTACT_FIELDS = (
     "consent_text",
     "consent_certificate_url",
 )
+# The consumer's contact details: never in a ping, whatever an offer names (bidders who
+# do not buy must not see them).
+CONTACT_DETAILS = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "address",
+        "consent_text",
+        "consent_certificate_url",
+    }
+)
 CONTROL_FIELDS = ("source_id", "source_key", "idempotency_key")
 KNOWN_FIELDS = frozenset({*CONTACT_FIELDS, *CONTROL_FIELDS, "consent"})
 MAX_FIELD_LENGTH = 2000

@@ -62,15 +62,7 @@ async def prepare_lead(
     """Everything before the insert (the ping-post's post shares it)."""
     if payload is None:
         payload = parse_body(request.body, request.content_type)
-    binding = await classify(
-        conn,
-        sources,
-        source_id=payload.source_id,
-        source_key=payload.source_key,
-        host=request.host,
-        path=request.path,
-    )
-    authenticate(binding, request.api_key)
+    binding = await source_of(conn, sources, request, payload)
 
     fields = payload.fields
     email = normalize_email(fields["email"])
@@ -104,6 +96,22 @@ async def prepare_lead(
         "raw_payload": payload.raw_text,
     }
     return PreparedLead(binding, values)
+
+
+async def source_of(
+    conn: Conn, sources: SourceCache, request: IngestRequest, payload: LeadPayload
+) -> SourceBinding:
+    """The one source a posted body belongs to, its API key checked (§3; pings too)."""
+    binding = await classify(
+        conn,
+        sources,
+        source_id=payload.source_id,
+        source_key=payload.source_key,
+        host=request.host,
+        path=request.path,
+    )
+    authenticate(binding, request.api_key)
+    return binding
 
 
 async def store_lead(conn: Conn, prepared: PreparedLead) -> IngestResult:
