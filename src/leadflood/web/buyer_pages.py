@@ -70,7 +70,7 @@ async def _update(
 async def save_schedule(
     buyer_id: uuid.UUID, request: Request, principal: Principal = WRITE, tx: Tx = TX
 ) -> Response:
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = {k: str(v) for k, v in (await request.form(max_files=0)).items()}
     schedule = buyer_page.schedule_from_form(form)
     return await _update(request, tx, principal, buyer_id, {"schedule": schedule})
 
