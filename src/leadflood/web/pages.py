@@ -328,7 +328,9 @@ async def config_create(
     name: str, request: Request, principal: Principal = WRITE_CONFIG, tx: Tx = TX
 ):
     resource = _resource(name)
-    body, fields, errors = forms.parse_form(resource, dict(await request.form(max_files=0)), editing=False)
+    body, fields, errors = forms.parse_form(
+        resource, dict(await request.form(max_files=0)), editing=False
+    )
     if body is not None:
         try:
             await config.check_destination(resource, body, runtime_of(request).settings)
@@ -376,7 +378,9 @@ async def config_update(
     tx: Tx = TX,
 ):
     resource = _resource(name)
-    body, fields, errors = forms.parse_form(resource, dict(await request.form(max_files=0)), editing=True)
+    body, fields, errors = forms.parse_form(
+        resource, dict(await request.form(max_files=0)), editing=True
+    )
     row: dict[str, Any] | None = None
     if body is not None:
         try:
