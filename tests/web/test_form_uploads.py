@@ -38,3 +38,39 @@ async def test_every_web_form_refuses_a_file_upload(runtime) -> None:
             assert response.status_code < 500, (path, response.status_code)
     finally:
         await web.aclose()
+
+
+async def test_a_file_is_refused_even_when_the_body_was_parsed_before() -> None:
+    """Middleware (an error reporter, say) may parse the form first, files allowed: the
+    pages' reader still refuses the file rather than hand a handler an upload."""
+    import pytest
+    from starlette.requests import Request
+
+    from leadflood.core.errors import BadRequest
+    from leadflood.web.session import text_form
+
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="name"; filename="x.txt"\r\n'
+        b"Content-Type: text/plain\r\n\r\nhello\r\n--b--\r\n"
+    )
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/x",
+        "query_string": b"",
+        "headers": [(b"content-type", b"multipart/form-data; boundary=b")],
+    }
+    request = Request(scope, receive)
+    await request.form()  # someone else read it first, with its file
+    with pytest.raises(BadRequest) as refused:
+        await text_form(request)
+    assert refused.value.code == "file_not_accepted"

@@ -31,6 +31,12 @@ def init_error_reporting(settings: Settings) -> bool:
         # none are sent, nor source lines; what is sent passes the logs' redaction.
         include_local_variables=False,
         include_source_context=False,
+        # We report what our middleware and job runner catch: no integration patches the
+        # framework (one read every form body, leads' personal data included, and handed
+        # the handlers its own parse).
+        default_integrations=False,
+        auto_enabling_integrations=False,
+        max_request_body_size="never",
         before_send=_scrub,
     )
     _enabled = True

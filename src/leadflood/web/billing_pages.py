@@ -15,7 +15,7 @@ from leadflood.core.boundary import TX
 from leadflood.core.errors import AppError, NotFound
 from leadflood.core.uow import Tx
 from leadflood.web.pages import attempt, render
-from leadflood.web.session import page_requires
+from leadflood.web.session import page_requires, text_form
 
 router = APIRouter(include_in_schema=False, prefix="/billing")
 BILLING = Depends(page_requires(Permission.billing))
@@ -90,7 +90,7 @@ async def account(
 async def move_money(
     buyer_id: uuid.UUID, action: str, request: Request, principal: Principal = BILLING, tx: Tx = TX
 ):
-    form = await request.form(max_files=0)
+    form = await text_form(request)
     try:
         amount = _cents(str(form.get("amount", "")))
         note = str(form.get("note", "")).strip()
@@ -123,7 +123,7 @@ async def invoices(request: Request, principal: Principal = BILLING, tx: Tx = TX
 async def invoice_run(
     request: Request, principal: Principal = BILLING, tx: Tx = TX
 ) -> HTMLResponse:
-    period = str((await request.form(max_files=0)).get("period", "")).strip()
+    period = str((await text_form(request)).get("period", "")).strip()
     try:
         results = await billing.invoice_period(tx, period)
     except AppError as exc:
@@ -174,7 +174,7 @@ async def decide(
     principal: Principal = BILLING,
     tx: Tx = TX,
 ):
-    note = str((await request.form(max_files=0)).get("note", "")).strip() or None
+    note = str((await text_form(request)).get("note", "")).strip() or None
     try:
         if decision not in ("accept", "reject"):
             raise NotFound("unknown_action", "accept or reject")
@@ -190,7 +190,7 @@ async def decide(
 async def return_lead(
     lead_id: uuid.UUID, request: Request, principal: Principal = BILLING, tx: Tx = TX
 ):
-    reason = str((await request.form(max_files=0)).get("reason", "")).strip()
+    reason = str((await text_form(request)).get("reason", "")).strip()
     try:
         await billing.request_return(tx, lead_id, reason, via="admin", principal=principal)
     except AppError as exc:

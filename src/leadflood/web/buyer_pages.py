@@ -20,7 +20,7 @@ from leadflood.core.principal import Principal
 from leadflood.core.runtime import runtime_of
 from leadflood.core.uow import Tx
 from leadflood.web.pages import attempt, render
-from leadflood.web.session import page_requires
+from leadflood.web.session import page_requires, text_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -70,7 +70,7 @@ async def _update(
 async def save_schedule(
     buyer_id: uuid.UUID, request: Request, principal: Principal = WRITE, tx: Tx = TX
 ) -> Response:
-    form = {k: str(v) for k, v in (await request.form(max_files=0)).items()}
+    form = {k: str(v) for k, v in (await text_form(request)).items()}
     schedule = buyer_page.schedule_from_form(form)
     return await _update(request, tx, principal, buyer_id, {"schedule": schedule})
 

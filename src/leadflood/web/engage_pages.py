@@ -26,7 +26,7 @@ from leadflood.sequences import tasks as sequence_tasks
 from leadflood.sequences.schemas import SequenceIn
 from leadflood.web import forms
 from leadflood.web.pages import attempt, render
-from leadflood.web.session import page_requires
+from leadflood.web.session import page_requires, text_form
 
 router = APIRouter(include_in_schema=False, prefix="/outreach")
 
@@ -49,7 +49,7 @@ async def mailboxes(request: Request, principal: Principal = READ, tx: Tx = TX) 
 
 @router.post("/mailboxes")
 async def mailbox_create(request: Request, principal: Principal = DEFINE, tx: Tx = TX) -> Response:
-    values = {k: str(v) for k, v in (await request.form(max_files=0)).items() if str(v).strip()}
+    values = {k: str(v) for k, v in (await text_form(request)).items() if str(v).strip()}
     key = runtime_of(request).settings.secret_key.get_secret_value()
     try:
         body = MailboxIn(**forms.nested(values, ("smtp", "imap")))
@@ -135,7 +135,7 @@ async def sequence_new(
 
 @router.post("/sequences/new")
 async def sequence_create(request: Request, principal: Principal = DEFINE, tx: Tx = TX) -> Response:
-    form = {k: str(v) for k, v in (await request.form(max_files=0)).items()}
+    form = {k: str(v) for k, v in (await text_form(request)).items()}
     try:
         body = SequenceIn(
             name=form.get("name", ""),
@@ -175,7 +175,7 @@ async def sequence_page(
 async def sequence_status(
     sequence_id: uuid.UUID, request: Request, principal: Principal = DEFINE, tx: Tx = TX
 ):
-    status = str((await request.form(max_files=0)).get("status", ""))
+    status = str((await text_form(request)).get("status", ""))
     try:
         if status not in ("active", "paused"):
             raise NotFound("unknown_status", "status is active or paused")
@@ -189,7 +189,7 @@ async def sequence_status(
 async def sequence_enroll(
     sequence_id: uuid.UUID, request: Request, principal: Principal = WORK, tx: Tx = TX
 ):
-    form = await request.form(max_files=0)
+    form = await text_form(request)
     ids = []
     for value in form.getlist("lead_id"):
         try:
@@ -260,7 +260,7 @@ async def thread_page(
 async def thread_reply(
     conversation_id: uuid.UUID, request: Request, principal: Principal = WORK, tx: Tx = TX
 ):
-    body = str((await request.form(max_files=0)).get("body", "")).strip()
+    body = str((await text_form(request)).get("body", "")).strip()
     if not body:
         return render(request, "_flash.html", principal, message="write a reply first", ok=False)
     await attempt(tx, inbox.reply(tx, principal, conversation_id, body))
@@ -295,7 +295,7 @@ async def sink_simulate_reply(
     """Dev tool: the recipient of caught mail 'replies', through the inbound pipeline."""
     if runtime_of(request).settings.env == "production":
         raise NotFound("page_not_found", "the sink is for local use")
-    body = str((await request.form(max_files=0)).get("body") or "Thanks, I'm interested. Call me?")
+    body = str((await text_form(request)).get("body") or "Thanks, I'm interested. Call me?")
     caught = await inbox.caught_message(tx, sink_id)
     result = await inbox.receive_email(tx, inbox.simulated_reply(caught, body))
     message = f"Reply recorded: {result['kind']}, {result.get('stopped', 0)} enrollment(s) stopped"

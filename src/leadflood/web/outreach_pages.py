@@ -27,7 +27,7 @@ from leadflood.prospecting.schemas import IcpIn, LeadIn, SearchIn
 from leadflood.prospecting.sources import ProspectProvider
 from leadflood.web import forms
 from leadflood.web.pages import attempt, render
-from leadflood.web.session import page_requires
+from leadflood.web.session import page_requires, text_form
 
 router = APIRouter(include_in_schema=False, prefix="/outreach")
 
@@ -59,7 +59,7 @@ async def icp_new(request: Request, principal: Principal = DEFINE) -> HTMLRespon
 
 @router.post("/icps/new")
 async def icp_create(request: Request, principal: Principal = DEFINE, tx: Tx = TX) -> Response:
-    values = _icp_form(dict(await request.form(max_files=0)))
+    values = _icp_form(dict(await text_form(request)))
     try:
         icp = await attempt(tx, service.create_icp(tx, principal, IcpIn(**values)))
     except ValidationError as exc:
@@ -110,7 +110,7 @@ async def icp_edit(icp_id: uuid.UUID, request: Request, principal: Principal = R
 async def icp_update(
     icp_id: uuid.UUID, request: Request, principal: Principal = DEFINE, tx: Tx = TX
 ):
-    values = _icp_form(dict(await request.form(max_files=0)))
+    values = _icp_form(dict(await text_form(request)))
     icp = await service.get_icp(tx, icp_id)
     try:
         await attempt(tx, service.replace_icp(tx, principal, icp_id, IcpIn(**values)))
@@ -123,7 +123,7 @@ async def icp_update(
 
 @router.post("/icps/{icp_id}/search")
 async def icp_search(icp_id: uuid.UUID, request: Request, principal: Principal = WORK, tx: Tx = TX):
-    form = await request.form(max_files=0)
+    form = await text_form(request)
     try:
         body = SearchIn(
             provider=str(form.get("provider") or "") or None,
@@ -208,7 +208,7 @@ LEAD_FORM_FIELDS = (
 @router.post("/leads")
 async def lead_create(request: Request, principal: Principal = WORK, tx: Tx = TX) -> Response:
     """Add one lead by hand, optionally enriching it at once."""
-    form = dict(await request.form(max_files=0))
+    form = dict(await text_form(request))
     values = {k: str(form[k]).strip() for k in LEAD_FORM_FIELDS if str(form.get(k, "")).strip()}
     settings = runtime_of(request).settings
     try:
@@ -256,7 +256,7 @@ async def lead_page(lead_id: uuid.UUID, request: Request, principal: Principal =
 async def lead_enrich(
     lead_id: uuid.UUID, request: Request, principal: Principal = WORK, tx: Tx = TX
 ):
-    form = await request.form(max_files=0)
+    form = await text_form(request)
     try:
         started = await attempt(
             tx,

@@ -37,6 +37,7 @@ from leadflood.web.session import (
     page_requires,
     safe_next,
     set_session_cookies,
+    text_form,
 )
 
 HERE = Path(__file__).parent
@@ -90,7 +91,7 @@ async def login_submit(request: Request, tx: Tx = TX) -> Response:
     # Like every cookie-authenticated write: a login posted from another site (login
     # CSRF, which would sign the victim into the attacker's account) is refused.
     require_same_origin(request)
-    form = await request.form(max_files=0)
+    form = await text_form(request)
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     target = safe_next(str(form.get("next", "/")))
     try:
@@ -305,7 +306,7 @@ async def buyer_test_panel(
     buyer_id: uuid.UUID, request: Request, principal: Principal = WRITE_CONFIG
 ) -> HTMLResponse:
     """The buyer's Test button: the request for a sample lead, and its answer when sent."""
-    send = (await request.form(max_files=0)).get("send") == "1"
+    send = (await text_form(request)).get("send") == "1"
     try:
         result = await buyer_test.test_buyer(runtime_of(request), buyer_id, None, send=send)
     except AppError as exc:
@@ -328,9 +329,7 @@ async def config_create(
     name: str, request: Request, principal: Principal = WRITE_CONFIG, tx: Tx = TX
 ):
     resource = _resource(name)
-    body, fields, errors = forms.parse_form(
-        resource, dict(await request.form(max_files=0)), editing=False
-    )
+    body, fields, errors = forms.parse_form(resource, dict(await text_form(request)), editing=False)
     if body is not None:
         try:
             await config.check_destination(resource, body, runtime_of(request).settings)
@@ -378,9 +377,7 @@ async def config_update(
     tx: Tx = TX,
 ):
     resource = _resource(name)
-    body, fields, errors = forms.parse_form(
-        resource, dict(await request.form(max_files=0)), editing=True
-    )
+    body, fields, errors = forms.parse_form(resource, dict(await text_form(request)), editing=True)
     row: dict[str, Any] | None = None
     if body is not None:
         try:
@@ -435,7 +432,7 @@ async def source_rotate(
 async def import_areas(
     item_id: uuid.UUID, request: Request, principal: Principal = WRITE_CONFIG, tx: Tx = TX
 ):
-    form = await request.form(max_files=0)
+    form = await text_form(request)
     try:
         market_id = uuid.UUID(str(form.get("market_id", "")))
         result = await attempt(

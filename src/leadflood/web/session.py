@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from fastapi import Request
+from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from leadflood.auth.dependencies import (
@@ -21,7 +22,7 @@ from leadflood.auth.dependencies import (
 )
 from leadflood.auth.policy import Permission
 from leadflood.auth.service import Principal, TokenPair
-from leadflood.core.errors import Unauthorized
+from leadflood.core.errors import BadRequest, Unauthorized
 from leadflood.core.settings import Environment
 
 
@@ -82,3 +83,12 @@ def set_session_cookies(response: Response, pair: TokenPair, env: Environment) -
 def clear_session_cookies(response: Response) -> None:
     response.delete_cookie(ACCESS_COOKIE, path="/")
     response.delete_cookie(REFRESH_COOKIE, path="/")
+
+
+async def text_form(request: Request) -> FormData:
+    """A posted form's text fields. The pages take no files: a part carrying one is
+    refused (400 `file_not_accepted`), whoever parsed the body first."""
+    form = await request.form(max_files=0)
+    if any(not isinstance(value, str) for _, value in form.multi_items()):
+        raise BadRequest("file_not_accepted", "these forms take text fields only, no files")
+    return form
