@@ -24,6 +24,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
 
+from leadflood.core.db import libpq_url
+
 
 class BackupError(Exception):
     """A backup or restore that did not complete (the message says why)."""
@@ -70,7 +72,7 @@ def tools_for(server_major: int) -> Path:
 def _split(url: str) -> tuple[str, dict[str, str]]:
     """The URL without its password, and the environment that carries it (never on the
     command line, where any user could read it)."""
-    parts = urlsplit(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    parts = urlsplit(libpq_url(url))
     env = dict(os.environ)
     if parts.password:
         env["PGPASSWORD"] = unquote(parts.password)
@@ -92,7 +94,7 @@ class Manifest:
 
 async def manifest(url: str) -> Manifest:
     """Row counts of every table and a checksum of the leads (ids and statuses)."""
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    conn = await asyncpg.connect(libpq_url(url))
     try:
         names = await conn.fetch(
             "SELECT schemaname, tablename FROM pg_tables "
@@ -124,7 +126,7 @@ async def manifest(url: str) -> Manifest:
 
 
 async def _server_major(url: str) -> int:
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    conn = await asyncpg.connect(libpq_url(url))
     try:
         return int(await conn.fetchval("SHOW server_version_num")) // 10000
     finally:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from leadflood.core.db import libpq_url
 from leadflood.core.settings import Environment, Settings
 
 
@@ -74,7 +75,7 @@ async def environment_problems(settings: Settings, database_url: str, head: str)
     """The database reachable and at the code's migration `head`; SMTP reachable when
     email is used (a buyer on the email channel, or an SMTP host configured)."""
     problems = []
-    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    dsn = libpq_url(database_url)
     try:
         conn = await asyncpg.connect(dsn, timeout=5)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:

@@ -59,7 +59,9 @@ def downgrade(database_url: str, revision: str) -> None:
 async def current(database_url: str) -> str | None:
     import asyncpg
 
-    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    from leadflood.core.db import libpq_url
+
+    conn = await asyncpg.connect(libpq_url(database_url))
     try:
         if not await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
             return None

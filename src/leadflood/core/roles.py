@@ -9,6 +9,8 @@ import re
 
 import asyncpg
 
+from leadflood.core.db import libpq_url
+
 SCHEMAS = ("public", "outreach")
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -36,7 +38,7 @@ def grants(role: str, database: str) -> list[str]:
 
 async def grant_app_role(owner_url: str, role: str) -> int:
     """Run the grants as the schema's owner; the number of statements run."""
-    conn = await asyncpg.connect(owner_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    conn = await asyncpg.connect(libpq_url(owner_url))
     try:
         database = await conn.fetchval("SELECT current_database()")
         statements = grants(role, database)
