@@ -40,7 +40,7 @@ from leadflood.ingestion.service import (
 )
 from leadflood.ingestion.source_cache import SourceCache
 from leadflood.routing import repository as routing_repo
-from leadflood.routing.selection import DecisionClock
+from leadflood.routing.selection import DecisionClock, exclude
 from leadflood.routing.service import eligible_for
 
 # A ping may name the consumer by hashed email and phone (dedupe against past purchases).
@@ -236,10 +236,7 @@ async def _plan(
         ping.get("email_hash"),
         ping.get("phone_hash"),
     )
-    for c in eligible:
-        if c.buyer_id in bought:
-            c.reasons.append("already_bought")
-    eligible = [c for c in eligible if c.eligible]
+    eligible = exclude(eligible, bought, "already_bought")
     configs = {b.buyer_id: b for b in await repo.bidder_configs(tx, [c.buyer_id for c in eligible])}
     fixed, asks = [], []
     for c in eligible:

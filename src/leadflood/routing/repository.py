@@ -65,21 +65,11 @@ LEFT JOIN LATERAL ({_exclusivity("o.id", "$2::uuid", "$3", "$4", "$5")}
 WHERE o.id = $1
 """
 
-# The bids of the auction a lead was sold by, best first, and whether the bidder already
-# bought this consumer (same email or phone) on this offer in the last 30 days.
+# The standing bids of the auction a lead was sold by, best first.
 _AUCTION_BIDS = """
-SELECT ab.buyer_id, ab.price_cents, ab.rank,
-       EXISTS (
-           SELECT 1 FROM leads p
-           WHERE p.offer_id = l.offer_id AND p.buyer_id = ab.buyer_id AND p.id <> l.id
-             AND p.status IN ('routed', 'delivered')
-             AND p.created_at > now() - interval '30 days'
-             AND (p.normalized_email = l.normalized_email
-                  OR p.normalized_phone = l.normalized_phone)
-       ) AS already_bought
-FROM auction_bids ab JOIN leads l ON l.id = $2
-WHERE ab.auction_id = $1 AND ab.outcome = 'bid'
-ORDER BY ab.rank
+SELECT buyer_id, price_cents, rank FROM auction_bids
+WHERE auction_id = $1 AND outcome = 'bid'
+ORDER BY rank
 """
 
 _CANDIDATES = """
@@ -288,11 +278,10 @@ class StandingBid:
     buyer_id: uuid.UUID
     price_cents: int
     rank: int
-    already_bought: bool
 
 
 # Which of `buyer_ids` bought this lead's consumer (same email or phone) on its offer in
-# the last 30 days: a shared lead is not sold twice to one buyer (multi-sell).
+# the last 30 days: an auction's bidder or a shared lead's buyer does not buy it twice.
 _BOUGHT_CONSUMER = """
 SELECT DISTINCT p.buyer_id FROM leads l JOIN leads p
   ON p.offer_id = l.offer_id AND p.id <> l.id
@@ -309,8 +298,8 @@ async def bought_consumer(
     return {r["buyer_id"] for r in rows}
 
 
-async def auction_bids(conn: Conn, auction_id: uuid.UUID, lead_id: uuid.UUID) -> list[StandingBid]:
-    return [StandingBid(*r) for r in await conn.fetch(_AUCTION_BIDS, auction_id, lead_id)]
+async def auction_bids(conn: Conn, auction_id: uuid.UUID) -> list[StandingBid]:
+    return [StandingBid(*r) for r in await conn.fetch(_AUCTION_BIDS, auction_id)]
 
 
 async def candidates(conn: Conn, lead: LeadToRoute) -> list[Candidate]:

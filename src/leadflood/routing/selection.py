@@ -47,7 +47,6 @@ class Candidate:
     # A lead sold by auction: this buyer's standing bid (its rank, 1 = best), or no bid.
     bid_rank: int | None = None
     no_bid: bool = False
-    already_bought: bool = False  # it bought this consumer on this offer before
 
     @property
     def eligible(self) -> bool:
@@ -108,8 +107,6 @@ def evaluate(candidate: Candidate, clock: DecisionClock) -> list[str]:
         reasons.append("rejected_this_lead")
     if candidate.no_bid:
         reasons.append("no_bid")
-    if candidate.already_bought:
-        reasons.append("already_bought")
     if not candidate.enrolled:
         reasons.append("not_enrolled")
     if candidate.status != BuyerStatus.active:
@@ -152,11 +149,15 @@ def apply_bids(pool: list[Candidate], bids: list[Any]) -> None:
         if bid is None:
             c.no_bid = True
         else:
-            c.price_cents, c.bid_rank, c.already_bought = (
-                bid.price_cents,
-                bid.rank,
-                bid.already_bought,
-            )
+            c.price_cents, c.bid_rank = bid.price_cents, bid.rank
+
+
+def exclude(eligible: list[Candidate], buyers: set[uuid.UUID], reason: str) -> list[Candidate]:
+    """The eligible candidates but `buyers`, who get `reason` on their trace."""
+    for c in eligible:
+        if c.buyer_id in buyers:
+            c.reasons.append(reason)
+    return [c for c in eligible if c.eligible]
 
 
 def choose(strategy: str, eligible: list[Candidate], lead_id: uuid.UUID) -> Candidate:

@@ -22,6 +22,7 @@ from leadflood.routing.selection import (
     choose,
     choose_sales,
     evaluate,
+    exclude,
 )
 
 MAX_SELECTION_ROUNDS = 50
@@ -72,16 +73,15 @@ class RoutingService:
         pool = await repo.candidates(conn, lead)
         strategy = lead.strategy
         if lead.auction_id is not None:
-            apply_bids(pool, await repo.auction_bids(conn, lead.auction_id, lead_id))
+            apply_bids(pool, await repo.auction_bids(conn, lead.auction_id))
             strategy = "auction"
         outcome, eligible = eligible_for(lead, pool, clock)
         sales: list[Candidate] = []
-        if eligible and lead.auction_id is None and lead.max_sales > 1:
+        if eligible and (lead.auction_id is not None or lead.max_sales > 1):
+            # An auction's bidders and a shared lead's buyers: none gets a consumer it
+            # bought on this offer lately.
             bought = await repo.bought_consumer(conn, lead_id, [c.buyer_id for c in eligible])
-            for c in eligible:
-                if c.buyer_id in bought:
-                    c.reasons.append("already_bought")
-            eligible = [c for c in eligible if c.eligible]
+            eligible = exclude(eligible, bought, "already_bought")
         if eligible and lead.auction_id is None and lead.max_sales > 1:
             sales = choose_sales(strategy, eligible, lead_id, lead.max_sales)
         winner = (sales[0] if sales else choose(strategy, eligible, lead_id)) if eligible else None
@@ -146,23 +146,7 @@ class RoutingService:
         """A further sale of a shared lead: a lead of its own for this buyer (its own cap
         units, reservation, delivery and bill), in one statement; a cap or balance gone
         since the candidates were read leaves the lead shared with one buyer fewer."""
-        local_day, local_hour = clock.windows(buyer.timezone)
-        committed = await repo.commit_route(
-            conn,
-            lead_id=lead.id,
-            buyer_id=buyer.buyer_id,
-            offer_id=lead.offer_id,
-            price_cents=buyer.price_cents,
-            at=at,
-            strategy=lead.strategy,
-            trace=trace,
-            duration_ms=0.0,
-            channel=buyer.delivery_channel,
-            buyer_capped=buyer.buyer_capped or buyer.payment_method == "prepaid",
-            local_day=local_day,
-            local_hour=local_hour,
-            share=True,
-        )
+        committed = await _commit_statement(conn, lead, buyer, clock, trace, at, 0.0, share=True)
         result.statements += 1
         if isinstance(committed, str):
             log.info(
@@ -187,23 +171,7 @@ class RoutingService:
         """The winner's one statement: cap units, reservation, the lead, the decision,
         the delivery and its job; or why it did not commit."""
         lead_id = lead.id
-        local_day, local_hour = clock.windows(winner.timezone)
-        committed = await repo.commit_route(
-            conn,
-            lead_id=lead_id,
-            buyer_id=winner.buyer_id,
-            offer_id=lead.offer_id,
-            price_cents=winner.price_cents,
-            at=at,
-            strategy=lead.strategy,
-            trace=trace,
-            duration_ms=duration_ms,
-            channel=winner.delivery_channel,
-            # The buyer row must be taken for a cap unit or a prepaid reservation.
-            buyer_capped=winner.buyer_capped or winner.payment_method == "prepaid",
-            local_day=local_day,
-            local_hour=local_hour,
-        )
+        committed = await _commit_statement(conn, lead, winner, clock, trace, at, duration_ms)
         if committed == "cap_race":
             # A cap filled since the candidates were read; nothing was written. Select
             # again: the next read sees the full counter and records the reason.
@@ -254,6 +222,38 @@ class RoutingService:
             result = await self.route(lead_id)
             outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
         return outcomes
+
+
+async def _commit_statement(
+    conn: Tx,
+    lead: repo.LeadToRoute,
+    buyer: Candidate,
+    clock: DecisionClock,
+    trace: list[dict[str, Any]],
+    at: datetime,
+    duration_ms: float,
+    *,
+    share: bool = False,
+) -> uuid.UUID | str:
+    """The routing commit for one sale (of the lead, or a further share of it)."""
+    local_day, local_hour = clock.windows(buyer.timezone)
+    return await repo.commit_route(
+        conn,
+        lead_id=lead.id,
+        buyer_id=buyer.buyer_id,
+        offer_id=lead.offer_id,
+        price_cents=buyer.price_cents,
+        at=at,
+        strategy=lead.strategy,
+        trace=trace,
+        duration_ms=duration_ms,
+        channel=buyer.delivery_channel,
+        # The buyer row must be taken for a cap unit or a prepaid reservation.
+        buyer_capped=buyer.buyer_capped or buyer.payment_method == "prepaid",
+        local_day=local_day,
+        local_hour=local_hour,
+        share=share,
+    )
 
 
 def eligible_for(
