@@ -94,20 +94,21 @@ def _database_url(settings: Settings) -> str:
     return resolve_database_url(settings)
 
 
+def _owner_url(settings: Settings) -> str:
+    """The schema owner's URL for changing the schema: LEADFLOOD_MIGRATION_DATABASE_URL
+    when the app's own role cannot (docs/runbooks, README "Database roles")."""
+    return settings.migration_database_url or _database_url(settings)
+
+
 @app.command()
 def migrate(
     to: str = typer.Option("head", "--to", help="A revision (e.g. 0012) to up- or downgrade to."),
 ) -> None:
     """Apply the database migrations (a no-op when up to date); `--to` moves to a given
     revision, down as well as up (docs/runbooks/upgrade-and-rollback.md)."""
-    import os
-
     from leadflood.core import migrate as migrations
 
-    settings = _settings()
-    # Migrations run as the schema's owner when a separate URL names it (the app's own
-    # role cannot change the schema: docs/runbooks/database-roles.md).
-    url = os.environ.get("LEADFLOOD_MIGRATION_DATABASE_URL") or _database_url(settings)
+    url = _owner_url(_settings())
     started = time.perf_counter()
     if to == "head":
         migrations.upgrade(url)
@@ -129,7 +130,13 @@ def serve(
     processes: int = typer.Option(1, min=1, max=64, help="HTTP processes on the one port."),
 ) -> None:
     """Serve the API and web UI on one port."""
+    from leadflood.core.checks import configuration_problems
+
     settings = _settings()
+    # The same checks as `leadflood check`, said loudly at start; serving goes on (what
+    # cannot run safely is refused when the settings load, e.g. a weak secret key).
+    for problem in configuration_problems(settings):
+        typer.echo(f"warning: {problem}", err=True)
     url = _database_url(settings)
     if migrate_first:
         from leadflood.core import migrate as migrations
@@ -152,11 +159,8 @@ def _serve_processes(
 
     import uvicorn
 
-    from leadflood.core.checks import configuration_problems
     from leadflood.core.http_server import uvicorn_options
 
-    for problem in configuration_problems(settings):
-        typer.echo(f"warning: {problem}", err=True)
     os.environ["LEADFLOOD_DATABASE_URL"] = url  # an embedded server started here: shared
     os.environ["LEADFLOOD_EMBEDDED_WORKER"] = "true" if worker else "false"
     limit = settings.api_rate_limit_per_minute
@@ -180,13 +184,6 @@ def _serve_processes(
 
 def _serve(settings: Settings, url: str, host: str | None, port: int | None, worker: bool) -> None:
     import uvicorn
-
-    from leadflood.core.checks import configuration_problems
-
-    # The same checks as `leadflood check`, said loudly at start; serving goes on (what
-    # cannot run safely is refused when the settings load, e.g. a weak secret key).
-    for problem in configuration_problems(settings):
-        typer.echo(f"warning: {problem}", err=True)
 
     from leadflood.app import create_app
     from leadflood.core.http_server import uvicorn_options
@@ -365,12 +362,9 @@ def db_grant_app(
 ) -> None:
     """Grant the app's role what it needs and nothing more (rows, not the schema). Run as
     the schema's owner: LEADFLOOD_MIGRATION_DATABASE_URL, else LEADFLOOD_DATABASE_URL."""
-    import os
-
     from leadflood.core.roles import grant_app_role
 
-    settings = _settings()
-    url = os.environ.get("LEADFLOOD_MIGRATION_DATABASE_URL") or _database_url(settings)
+    url = _owner_url(_settings())
     try:
         count = asyncio.run(grant_app_role(url, role))
     except (ValueError, asyncpg.PostgresError) as exc:

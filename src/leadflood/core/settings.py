@@ -31,6 +31,8 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("LEADFLOOD_DATABASE_URL", "DATABASE_URL"),
     )
+    # The schema owner's URL for `migrate` and `db grant-app` (unset: the same URL).
+    migration_database_url: str | None = None
     data_dir: Path = Path(".leadflood")
     host: str = "127.0.0.1"
     port: int = 8000

@@ -58,8 +58,8 @@ PINGS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5),
     registry=PROCESS,
 )
-PING_UP = Gauge("leadflood_up", "1 while this process serves", registry=PROCESS)
-PING_UP.set(1)
+UP = Gauge("leadflood_up", "1 while this process serves", registry=PROCESS)
+UP.set(1)
 
 
 def _family(name: str, doc: str, labels: list[str], samples) -> GaugeMetricFamily:  # type: ignore[no-untyped-def]
