@@ -10,12 +10,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from leadflood import __version__
 from leadflood.auctions.repository import BidderConfig, BidRow
 from leadflood.core.security import decrypt_secret
-from leadflood.delivery.channels import AttemptResult, Outbound, WebhookChannel
+from leadflood.delivery.channels import AttemptResult, Outbound, WebhookChannel, integrated
 from leadflood.delivery.integration import ConfigError, build_request, integration_of, rules_of
-from leadflood.delivery.payload import signature
+from leadflood.delivery.payload import base_headers
 
 MAX_TOKEN = 500  # characters of a bid token kept (sent back with the post)
 
@@ -51,36 +50,26 @@ def build_ask(
             else None
         )
         signing = (
-            decrypt_secret(config.webhook_secret, secret_key)
-            if config.webhook_secret and integration.sign
-            else None
+            decrypt_secret(config.webhook_secret, secret_key) if config.webhook_secret else None
         )
         request = build_request(
             integration,
             context,
             secret=credential,
-            base_headers={
-                "Idempotency-Key": f"ping:{ping_id}",
-                "User-Agent": f"leadflood/{__version__}",
-            },
+            base_headers=base_headers(str(ping_id), idempotency_key=f"ping:{ping_id}"),
         )
     except (ConfigError, ValueError) as exc:
         return Ask(config.buyer_id, contract_cents, None, problem=f"ping_config: {exc}"[:300])
-    headers = dict(request.headers)
-    if signing:
-        headers["X-Leadflood-Signature"] = signature(request.body, signing)
-    message = Outbound(
-        lead_id=str(ping_id),
-        body=request.body,
-        headers=headers,
-        webhook_url=request.url,
-        email=None,
+    message = integrated(
+        request,
+        sign=integration.sign,
         secret=signing,
+        rules=rules,
+        credential=credential,
+        lead_id=str(ping_id),
+        email=None,
         timeout_ms=timeout_ms,
         subject="",
-        method=request.method,
-        rules=rules,
-        hidden=(credential,) if credential else (),
     )
     needs_price = bool(rules and rules.price_path)
     return Ask(config.buyer_id, contract_cents, message, needs_price=needs_price)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -18,6 +18,8 @@ from leadflood.core.redact import redact
 from leadflood.core.retry_after import parse_retry_after
 from leadflood.core.settings import Settings
 from leadflood.delivery.integration import MAX_RESPONSE_BYTES, ResponseRules, read_answer
+from leadflood.delivery.integration import Request as IntegrationRequest
+from leadflood.delivery.payload import signature
 from leadflood.delivery.policy import classify_status
 from leadflood.delivery.safety import DestinationError, vet
 from leadflood.integrations.smtp.sender import config_from as smtp_config_from
@@ -44,6 +46,33 @@ class Outbound:
     rules: ResponseRules | None = None
     # Secret values sent (a credential): never in an excerpt or error.
     hidden: tuple[str, ...] = ()
+
+
+def integrated(
+    request: IntegrationRequest,
+    *,
+    sign: bool,
+    secret: str | None,
+    rules: ResponseRules | None,
+    credential: str | None,
+    **fields: Any,
+) -> Outbound:
+    """What a buyer integration's request sends (a delivery's or a ping's): signed with
+    the buyer's webhook secret when its integration says so; the secret and the
+    credential are kept out of every excerpt and error."""
+    headers = dict(request.headers)
+    if sign and secret:
+        headers["X-Leadflood-Signature"] = signature(request.body, secret)
+    return Outbound(
+        **fields,
+        webhook_url=request.url,
+        body=request.body,
+        headers=headers,
+        method=request.method,
+        secret=secret,
+        rules=rules,
+        hidden=(credential,) if credential else (),
+    )
 
 
 @dataclass(frozen=True)

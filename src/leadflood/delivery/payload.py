@@ -89,10 +89,13 @@ def signature(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def base_headers(lead_id: str) -> dict[str, str]:
+def base_headers(lead_id: str, *, idempotency_key: str | None = None) -> dict[str, str]:
     """Ours on every request, whatever the buyer's format: its templates cannot replace
-    them."""
-    return {"Idempotency-Key": f"lead:{lead_id}", "User-Agent": f"leadflood/{__version__}"}
+    them. The key is the lead's, or another request's own (a ping's)."""
+    return {
+        "Idempotency-Key": idempotency_key or f"lead:{lead_id}",
+        "User-Agent": f"leadflood/{__version__}",
+    }
 
 
 def headers(lead_id: str, body: bytes, secret: str | None) -> dict[str, str]:

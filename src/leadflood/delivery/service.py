@@ -21,7 +21,13 @@ from leadflood.core.security import decrypt_secret
 from leadflood.core.status import DeliveryStatus
 from leadflood.core.uow import Tx
 from leadflood.delivery import repository as repo
-from leadflood.delivery.channels import AttemptResult, DeliveryChannel, Outbound, build_channels
+from leadflood.delivery.channels import (
+    AttemptResult,
+    DeliveryChannel,
+    Outbound,
+    build_channels,
+    integrated,
+)
 from leadflood.delivery.integration import ConfigError, build_request, integration_of, rules_of
 from leadflood.delivery.payload import (
     base_headers,
@@ -29,7 +35,6 @@ from leadflood.delivery.payload import (
     digest,
     headers,
     serialize,
-    signature,
     template_context,
 )
 from leadflood.delivery.policy import NOT_DUE_TOLERANCE
@@ -194,16 +199,14 @@ class DeliveryService:
             return _canonical(
                 payload, common, rules=rules, problem=f"integration_config: {exc}"[:500]
             )
-        sent_headers = dict(request.headers)
-        if config.sign and common["secret"]:
-            sent_headers["X-Leadflood-Signature"] = signature(request.body, common["secret"])
-        return Outbound(
-            **{**common, "webhook_url": request.url},
-            body=request.body,
-            headers=sent_headers,
-            method=request.method,
+        fields = {k: v for k, v in common.items() if k not in ("webhook_url", "secret")}
+        return integrated(
+            request,
+            sign=config.sign,
+            secret=common["secret"],
             rules=rules,
-            hidden=(credential,) if credential else (),
+            credential=credential,
+            **fields,
         )
 
     async def record(
