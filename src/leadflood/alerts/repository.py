@@ -98,10 +98,10 @@ WHERE m.paused_reason IS NOT NULL OR (s.total >= 20 AND s.bounced::float8 / s.to
 }
 
 
-async def findings(conn: Conn, rule: str, threshold: float) -> list[Finding]:
-    sql = RULE_SQL[rule]
-    args = (threshold,) if "$1" in sql else ()  # a rule without a threshold takes none
-    return [Finding(*r) for r in await conn.fetch(sql, *args)]
+async def findings(conn: Conn, rule: str, threshold: float | None) -> list[Finding]:
+    """What the rule finds now; a rule without a threshold (None) takes no parameter."""
+    args = () if threshold is None else (threshold,)
+    return [Finding(*r) for r in await conn.fetch(RULE_SQL[rule], *args)]
 
 
 _RAISE = """

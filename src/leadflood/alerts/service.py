@@ -23,14 +23,14 @@ ALERT_JOB = "alerts.send"
 HEARTBEAT_RULE = "worker_heartbeat"
 
 
-def thresholds(settings: Settings) -> dict[str, float]:
-    """Each rule and its threshold (the settings `alert_*`)."""
+def thresholds(settings: Settings) -> dict[str, float | None]:
+    """Each rule and its threshold (the settings `alert_*`; None: the rule has none)."""
     return {
         "queue_backlog": settings.alert_queue_age_minutes,
         "buyer_failing": settings.alert_buyer_error_rate,
         "source_silent": settings.alert_source_silent_hours,
         "unsold_piling": settings.alert_unsold_per_hour,
-        "provider_quota": 0,
+        "provider_quota": None,
         "mailbox_bounces": settings.alert_mailbox_bounce_rate,
     }
 
