@@ -99,7 +99,7 @@ def create_app(
     return app
 
 
-def _start_sink(runtime: Runtime):  # type: ignore[no-untyped-def]
+def _start_sink(runtime: Runtime):
     """The catch-all SMTP sink, when configured and not in production."""
     settings = runtime.settings
     if settings.smtp_sink_port is None or settings.env == "production":

@@ -423,9 +423,10 @@ def users_create(
     ),
 ) -> None:
     """Create a user. The password is hashed with Argon2id and never printed."""
+    from leadflood.auth.repository import User
     from leadflood.auth.service import create_user
 
-    async def create(tx: Tx) -> dict:
+    async def create(tx: Tx) -> User:
         user = await create_user(tx, email=email, password=password, role=role, name=name)
         await tx.audit(
             None, "create", "user", user.id, {"email": user.email, "role": role, "via": "cli"}

@@ -232,7 +232,7 @@ def parse_service_area_csv(text: str) -> list[tuple[str | None, str | None]]:
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=None))
     rows: list[tuple[str | None, str | None]] = []
     errors: list[dict[str, Any]] = []
-    columns = ("postal_code", "city")
+    columns: tuple[str, ...] = ("postal_code", "city")
     for line_no, record in _records(reader):
         cells = [c.strip() for c in record]
         if not any(cells):

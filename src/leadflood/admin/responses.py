@@ -126,7 +126,10 @@ class ServiceAreaImportOut(ApiModel):
 def page_model(resource: Resource, item: type[ApiModel]) -> type[ApiModel]:
     title = "".join(part.title() for part in resource.name.split("-"))
     return create_model(
-        f"{title}Page", __base__=ApiModel, items=(list[item], ...), total=(int, ...)
+        f"{title}Page",
+        __base__=ApiModel,
+        items=(list[item], ...),  # type: ignore[valid-type]  # the resource's row model
+        total=(int, ...),
     )
 
 

@@ -8,6 +8,8 @@ the pipeline's jobs do: they find the work done and stop).
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -23,7 +25,7 @@ from leadflood.validation.service import validate_lead
 
 router = APIRouter(tags=["ping-post"])
 
-_COMMON = {
+_COMMON: dict[int | str, dict[str, Any]] = {
     400: {"description": "invalid input (stable error code)"},
     401: {"description": "unauthorized_source"},
     413: {"description": "payload_too_large"},

@@ -324,4 +324,4 @@ async def auction_of_lead(conn: Conn, lead_id: uuid.UUID) -> AuctionWithBids | N
     if row is None:
         return None
     bids = [ShownBid(*r) for r in await conn.fetch(_BIDS, row["id"])]
-    return AuctionWithBids(*row, bids=bids)
+    return AuctionWithBids(**dict(row.items()), bids=bids)

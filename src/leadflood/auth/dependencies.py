@@ -80,7 +80,7 @@ def requires(
             raise Forbidden("permission_denied", f"your role may not {permission.value}")
         return principal
 
-    check.permission = permission  # type: ignore[attr-defined] - read by the route audit test
+    check.permission = permission  # type: ignore[attr-defined]  # read by the route audit test
     return check
 
 
@@ -95,5 +95,5 @@ def call_as(
     async def call(request: Request, principal: Principal = Depends(check), tx: Tx = TX) -> Call:
         return Call(request, principal, tx)
 
-    call.permission = permission  # type: ignore[attr-defined] - read by the route audit test
+    call.permission = permission  # type: ignore[attr-defined]  # read by the route audit test
     return Depends(call)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -167,7 +167,7 @@ async def invoice_run(body: InvoiceRunIn, call: Call = BILLING) -> JSONResponse:
     summary="An invoice with its lines",
     response_model=out.Invoice,
 )
-async def invoice(invoice_id: uuid.UUID, call: Call = BILLING) -> dict:
+async def invoice(invoice_id: uuid.UUID, call: Call = BILLING) -> Any:
     return await service.invoice(call.tx, invoice_id)
 
 
@@ -176,7 +176,7 @@ async def invoice(invoice_id: uuid.UUID, call: Call = BILLING) -> dict:
     summary="issue, pay or void",
     response_model=out.Invoice,
 )
-async def invoice_action(invoice_id: uuid.UUID, action: str, call: Call = BILLING) -> dict:
+async def invoice_action(invoice_id: uuid.UUID, action: str, call: Call = BILLING) -> Any:
     status = {"issue": "issued", "pay": "paid", "void": "void"}.get(action, action)
     return await call.idempotent(
         service.set_invoice_status(call.tx, call.principal, invoice_id, status),
@@ -261,7 +261,7 @@ async def _decide(
     summary="A buyer returns a lead",
     response_model=out.Return,
 )
-async def buyer_return(body: BuyerReturnIn, request: Request, tx: Tx = TX) -> dict:
+async def buyer_return(body: BuyerReturnIn, request: Request, tx: Tx = TX) -> Any:
     """Authenticated by the buyer's API key (`X-Api-Key` or `Authorization: Bearer`)."""
     key = presented_api_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
     buyer_id = await service.buyer_for_key(tx, key) if key else None

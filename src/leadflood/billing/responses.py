@@ -21,7 +21,7 @@ InvoiceListItem = InvoiceSummary
 Return = LeadReturn
 
 # A buyer's account as stored, with what the API adds: the available funds and the ledger.
-Account = create_model(
+Account = create_model(  # type: ignore[call-overload]  # fields read from a dataclass
     "Account",
     __base__=ApiModel,
     **{name: (kind, ...) for name, kind in get_type_hints(BuyerAccount).items()},

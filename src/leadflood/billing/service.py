@@ -38,7 +38,7 @@ async def account(tx: Tx, buyer_id: uuid.UUID, limit: int = 200) -> dict[str, An
     }
 
 
-async def overview(tx: Tx) -> list[dict[str, Any]]:
+async def overview(tx: Tx) -> list[repo.BuyerBalance]:
     return await repo.buyers_overview(tx)
 
 
@@ -180,11 +180,11 @@ async def invoice_period(tx: Tx, period: str) -> list[dict[str, Any]]:
     return results
 
 
-async def invoices(tx: Tx, buyer_id: uuid.UUID | None = None) -> list[dict]:
+async def invoices(tx: Tx, buyer_id: uuid.UUID | None = None) -> list[repo.InvoiceSummary]:
     return await repo.invoices(tx, buyer_id)
 
 
-async def invoice(tx: Tx, invoice_id: uuid.UUID) -> dict[str, Any]:
+async def invoice(tx: Tx, invoice_id: uuid.UUID) -> repo.Invoice:
     found = await repo.invoice(tx, invoice_id)
     if found is None:
         raise NotFound("invoice_not_found", "no invoice with this id")
@@ -193,7 +193,7 @@ async def invoice(tx: Tx, invoice_id: uuid.UUID) -> dict[str, Any]:
 
 async def set_invoice_status(
     tx: Tx, principal: Principal | None, invoice_id: uuid.UUID, status: str
-) -> dict[str, Any]:
+) -> repo.Invoice:
     if status not in (InvoiceStatus.issued, InvoiceStatus.paid, InvoiceStatus.void):
         raise BadRequest("invalid_status", "an invoice can be issued, paid or voided")
     current = await repo.invoice(tx, invoice_id)
@@ -218,7 +218,7 @@ async def request_return(
     buyer_id: uuid.UUID | None = None,
     principal: Principal | None = None,
     note: str = "",
-) -> dict[str, Any]:
+) -> repo.LeadReturn:
     """A buyer (with its key) or an admin returns a delivered lead inside the offer's
     return window, unless the buyer's return rate would pass its cap."""
     if not reason.strip():
@@ -226,7 +226,7 @@ async def request_return(
     lead = await repo.lead_for_return(tx, lead_id)
     if lead is None or (buyer_id is not None and lead.buyer_id != buyer_id):
         raise NotFound("lead_not_found", "no lead delivered to this buyer with this id")
-    if lead.status != LeadStatus.delivered:
+    if lead.status != LeadStatus.delivered or lead.delivered_at is None or lead.buyer_id is None:
         raise Conflict("not_returnable", f"the lead is {lead.status}, not delivered")
     window = timedelta(days=lead.return_window_days)
     if lead.delivered_at + window < datetime.now(UTC):
@@ -265,7 +265,7 @@ async def decide_return(
     return_id: uuid.UUID,
     accept: bool,
     note: str | None = None,
-) -> dict[str, Any]:
+) -> repo.LeadReturn:
     """Accepting credits the price (prepaid: back on the balance; postpaid: a credit if
     already invoiced, otherwise the lead just never gets invoiced) and marks the lead
     returned / credited. Deciding twice is refused."""
@@ -313,10 +313,11 @@ async def decide_return(
         {"return_id": str(return_id), "credit_transaction_id": str(credit) if credit else None},
     )
     decided = await repo.lock_return(tx, return_id)
-    return decided  # type: ignore[return-value]
+    assert decided is not None  # locked and updated above
+    return decided
 
 
-async def returns(tx: Tx, status: str | None = None) -> list[dict[str, Any]]:
+async def returns(tx: Tx, status: str | None = None) -> list[repo.ReturnListItem]:
     return await repo.returns(tx, status)
 
 

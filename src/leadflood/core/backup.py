@@ -158,7 +158,7 @@ def _dump(url: str, directory: Path, tools: Path, before: Manifest) -> Path:
     return target
 
 
-def _run(binary: Path, args: list[str], env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def _run(binary: Path, args: list[str], env: dict[str, str] | None = None):
     # The binary is PostgreSQL's own tool found above; the arguments are ours (no shell).
     return subprocess.run([str(binary), *args], capture_output=True, text=True, env=env)  # noqa: S603
 

@@ -14,7 +14,7 @@ from leadflood.core.idempotency import idempotent
 from leadflood.core.principal import Principal
 from leadflood.core.runtime import runtime_of
 from leadflood.core.settings import Settings
-from leadflood.core.uow import Tx, single_statements, unit_of_work
+from leadflood.core.uow import Isolation, Tx, single_statements, unit_of_work
 
 _READS = frozenset({"GET", "HEAD"})
 
@@ -22,7 +22,7 @@ _READS = frozenset({"GET", "HEAD"})
 async def request_tx(request: Request) -> AsyncIterator[Tx]:
     """Reads see one snapshot across all their statements (a lead's page is consistent);
     writes run at read committed, where row locks and constraints do the guarding."""
-    isolation = "repeatable_read" if request.method in _READS else "read_committed"
+    isolation: Isolation = "repeatable_read" if request.method in _READS else "read_committed"
     async with unit_of_work(runtime_of(request).db, isolation=isolation) as tx:
         yield tx
 

@@ -50,7 +50,7 @@ def report(exc: BaseException) -> None:
         sentry_sdk.capture_exception(exc)
 
 
-def _scrub(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+def _scrub(event: Any, hint: dict[str, Any]) -> Any:
     return _redacted(event)
 
 

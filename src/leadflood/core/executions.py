@@ -69,6 +69,14 @@ class Execution:
     created_at: datetime
     updated_at: datetime
 
+    def subject(self, name: str) -> uuid.UUID:
+        """The lead or search run this kind of job always names (a programming error
+        otherwise, not a retryable one)."""
+        value = getattr(self, name)
+        if value is None:
+            raise ValueError(f"{self.type} execution {self.id} has no {name}")
+        return value
+
 
 Handler = Callable[[JobContext, Execution], Awaitable[dict[str, Any]]]
 # Both run inside the unit of work that changes the execution's status.

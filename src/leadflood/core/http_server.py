@@ -94,8 +94,10 @@ class ConfiguredHttpProtocol(GuardedHttpToolsProtocol):
     uvicorn spawns imports it and reads its header timeout from its own settings (a class
     made at runtime cannot be handed to a spawned process)."""
 
+    _configured = False
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        if not hasattr(ConfiguredHttpProtocol, "_configured"):
+        if not ConfiguredHttpProtocol._configured:
             from leadflood.core.settings import get_settings
 
             ConfiguredHttpProtocol.header_timeout_s = get_settings().request_header_timeout_s

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from collections.abc import MutableMapping
+from typing import Any, TextIO
 
 import structlog
 
@@ -22,7 +23,7 @@ def configure_logging(
     """Every line carries the process's `service` (leadflood-serve, leadflood-worker, …)
     and `env`; request_id, job_id and user_id where they are known."""
 
-    def identify(_: object, __: str, event: dict) -> dict:
+    def identify(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         event.setdefault("service", service)
         event.setdefault("env", env)
         return event

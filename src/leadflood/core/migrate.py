@@ -24,7 +24,7 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def _in_thread(fn, *args) -> None:  # type: ignore[no-untyped-def]
+def _in_thread(fn, *args) -> None:
     """env.py calls asyncio.run(); keep it off any running event loop."""
     try:
         asyncio.get_running_loop()

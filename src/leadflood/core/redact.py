@@ -11,7 +11,7 @@ API key into `job_executions.error`, the API and the log. Two layers:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 MASK = "[redacted]"
@@ -48,7 +48,9 @@ def redact(text: str) -> str:
     return text
 
 
-def redact_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact_event(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: known secrets out of every string value of a log event."""
     if not _known:
         return event

@@ -19,7 +19,7 @@ from leadflood.delivery.repository import ClaimedAttempt
 from leadflood.delivery.service import DeliveryService
 
 MASK = "••••••"
-SAMPLE_CONTACT = {
+SAMPLE_CONTACT: dict[str, Any] = {
     "first_name": "Test",
     "last_name": "Lead",
     "email": "test.lead@example.com",

@@ -133,7 +133,8 @@ class WebhookChannel:
         timeout = aiohttp.ClientTimeout(
             total=total, sock_connect=min(2.0, total), sock_read=min(5.0, total)
         )
-        url, headers, extra = target.url, dict(message.headers), {}
+        url, headers = target.url, dict(message.headers)
+        extra: dict[str, Any] = {}
         if target.pinned_ip:
             parts = urlsplit(target.url)
             ip = f"[{target.pinned_ip}]" if ":" in target.pinned_ip else target.pinned_ip

@@ -407,7 +407,9 @@ class _Body:
 
     def __init__(self, raw: bytes) -> None:
         self.text = raw.decode("utf-8", "replace")
-        self._raw, self._json, self._xml = raw, None, None
+        self._raw = raw
+        self._json: tuple[str, Any] | None = None
+        self._xml: tuple[str, Any] | None = None
 
     def json(self) -> Any:
         if self._json is None:

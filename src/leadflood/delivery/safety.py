@@ -76,7 +76,7 @@ async def vet_host(host: str, port: int, *, allow_private: bool) -> str | None:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise DestinationError("dns_error", f"cannot resolve host: {exc.strerror}") from None
-    addresses = sorted({info[4][0] for info in infos})
+    addresses = sorted({str(info[4][0]) for info in infos})
     if not addresses or not all(is_public(a) for a in addresses):
         raise DestinationError(
             "destination_not_allowed", f"{host} resolves to a non-public address"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -54,42 +55,41 @@ async def _wait(runtime: Runtime, job_ids: list[Any], timeout_s: float = 30) -> 
 async def run_outreach_demo(runtime: Runtime) -> None:
     """Needs a running worker (the demo server's) and the sample providers enabled."""
     icps = await _do(runtime, lambda tx: prospecting.list_icps(tx))
-    icp = next((i for i in icps if i.name == DEMO_ICP.name), None)
-    if icp is None:
-        icp = await _do(runtime, lambda tx: prospecting.create_icp(tx, None, DEMO_ICP))
+    found = next((i for i in icps if i.name == DEMO_ICP.name), None)
+    if found is not None:
+        icp_id = found.id
+    else:
+        icp_id = (await _do(runtime, lambda tx: prospecting.create_icp(tx, None, DEMO_ICP))).id
+    search = SearchIn(provider="sample", pages=2, per_page=25)
     started = await _do(
         runtime,
-        lambda tx: prospecting.start_search(
-            tx, runtime.settings, None, icp.id, SearchIn(provider="sample", pages=2, per_page=25)
-        ),
+        lambda tx: prospecting.start_search(tx, runtime.settings, None, icp_id, search),
     )
     await _wait(runtime, [started["job_id"]])
-    run = await _do(runtime, lambda tx: prospecting.get_run(tx, icp.id, started["run_id"]))
+    run = await _do(runtime, lambda tx: prospecting.get_run(tx, icp_id, started["run_id"]))
     typer.echo(
-        f"\noutreach: ICP '{icp.name}' — sample search {run.status}: "
+        f"\noutreach: ICP '{DEMO_ICP.name}' — sample search {run.status}: "
         f"{run.results_count} prospects, {run.leads_created} new lead(s), "
         f"{run.leads_updated} updated"
         + (" (today's run already existed)" if started["deduplicated"] else "")
     )
     page = await _do(
         runtime,
-        lambda tx: prospecting.list_leads(tx, filters={"icp_id": icp.id, "status": "new"}, limit=5),
+        lambda tx: prospecting.list_leads(tx, filters={"icp_id": icp_id, "status": "new"}, limit=5),
     )
-    jobs = [
-        (
-            await _do(
-                runtime,
-                lambda tx, lead=lead: start_enrichment(
-                    tx, runtime.settings, None, lead.id, provider="sample"
-                ),
-            )
-        )["job_id"]
-        for lead in page["items"]
-    ]
+
+    # Each step bound to its own lead (a lambda in a loop would see the last one).
+    def enrich(lead_id: uuid.UUID) -> Callable[[Tx], Awaitable[dict[str, Any]]]:
+        return lambda tx: start_enrichment(tx, runtime.settings, None, lead_id, provider="sample")
+
+    def detail(lead_id: uuid.UUID) -> Callable[[Tx], Awaitable[Any]]:
+        return lambda tx: prospecting.lead_detail(tx, lead_id)
+
+    jobs = [(await _do(runtime, enrich(lead.id)))["job_id"] for lead in page["items"]]
     done = await _wait(runtime, jobs)
     reachable = []
     for job in done:
-        lead = await _do(runtime, lambda tx, job=job: prospecting.lead_detail(tx, job.lead_id))
+        lead = await _do(runtime, detail(job.subject("lead_id")))
         if lead.email and lead.email_status in ("valid", "accept_all"):
             reachable.append(lead.id)
         name = f"{lead.first_name or ''} {lead.last_name or ''}".strip()
@@ -145,14 +145,15 @@ async def run_sequence_demo(runtime: Runtime, lead_ids: list[Any]) -> None:
         if s.name == DEMO_SEQUENCE.name
     ]
     if existing:
-        sequence = existing[0]
+        sequence_id = existing[0].id
     else:
         body = DEMO_SEQUENCE.model_copy(update={"mailbox_id": mailbox.id})
-        sequence = await _do(runtime, lambda tx: sequences.create_sequence(tx, None, body))
-        await _do(runtime, lambda tx: sequences.set_status(tx, None, sequence.id, "active"))
-    result = await _do(runtime, lambda tx: sequences.enroll(tx, None, sequence.id, lead_ids))
+        created = await _do(runtime, lambda tx: sequences.create_sequence(tx, None, body))
+        sequence_id = created.id
+        await _do(runtime, lambda tx: sequences.set_status(tx, None, sequence_id, "active"))
+    result = await _do(runtime, lambda tx: sequences.enroll(tx, None, sequence_id, lead_ids))
     await sequence_tasks.tick(runtime)
-    sent = await _wait_sent(runtime, sequence.id)
+    sent = await _wait_sent(runtime, sequence_id)
     typer.echo(
         f"  sequence '{DEMO_SEQUENCE.name}': {len(result['enrolled'])} lead(s) enrolled, "
         f"{len(result['refused'])} refused; {sent} email(s) sent (see /outreach/sink)"

@@ -271,7 +271,7 @@ async def apply_result(tx: Tx, run: repo.Run, lead_id: uuid.UUID, result: Any) -
 
 async def enrichment_failed(tx: Tx, execution: Execution, error: str) -> None:
     await repo.fail_run(
-        tx, uuid.UUID(execution.payload["enrichment_run_id"]), execution.lead_id, error
+        tx, uuid.UUID(execution.payload["enrichment_run_id"]), execution.subject("lead_id"), error
     )
 
 

@@ -21,7 +21,7 @@ FAILED, REPLAYED = service.enrichment_failed, service.reopen_enrichment
 @job(ENRICH_JOB, retry=ENRICH_RETRY, tracked=True, on_failure=FAILED, on_replay=REPLAYED)
 async def run_enrichment(ctx: JobContext, execution: Execution) -> dict[str, Any]:
     run_id = uuid.UUID(execution.payload["enrichment_run_id"])
-    lead_id = execution.lead_id
+    lead_id = execution.subject("lead_id")
     async with ctx.statements() as tx:
         run, lead = await service.begin_run(tx, run_id, lead_id)
     try:

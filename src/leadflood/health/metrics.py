@@ -14,6 +14,9 @@ Two kinds, one page:
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
@@ -62,7 +65,7 @@ UP = Gauge("leadflood_up", "1 while this process serves", registry=PROCESS)
 UP.set(1)
 
 
-def _family(name: str, doc: str, labels: list[str], samples) -> GaugeMetricFamily:  # type: ignore[no-untyped-def]
+def _family(name: str, doc: str, labels: list[str], samples) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc, labels=labels)
     for sample in samples:
         family.add_metric(list(sample.labels), sample.value)
@@ -123,7 +126,7 @@ class _Fixed:
     def __init__(self, families: list[GaugeMetricFamily]) -> None:
         self.families = families
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self):
         return iter(self.families)
 
 
@@ -133,7 +136,7 @@ def exposition(snapshot: Snapshot) -> bytes:
     return generate_latest(PROCESS) + generate_latest(system)
 
 
-def route_label(scope: dict) -> str:
+def route_label(scope: MutableMapping[str, Any]) -> str:
     """The matched route's template (bounded cardinality), never the raw path."""
     route = scope.get("route")
     path = getattr(route, "path", None)

@@ -21,8 +21,9 @@ import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses, parseaddr
+from email.utils import collapse_rfc2231_value, getaddresses, parseaddr
 from html.parser import HTMLParser
+from typing import Any
 
 import structlog
 from flufl.bounce import all_failures
@@ -75,8 +76,8 @@ def _text(message: Message) -> str:
             try:
                 text = part.get_content()
             except (LookupError, KeyError, ValueError, AssertionError):
-                payload = part.get_payload(decode=True) or b""
-                text = payload.decode(errors="replace")
+                payload = part.get_payload(decode=True)
+                text = payload.decode(errors="replace") if isinstance(payload, bytes) else ""
             if part.get_content_type() == "text/html":
                 text = _html_text(text)
             return str(text).strip()
@@ -309,10 +310,12 @@ def _original_id(message: Message) -> str | None:
     for part in message.walk():
         if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
             try:
+                inner: Any
                 if part.is_multipart():
                     inner = part.get_payload(0)
                 else:
-                    raw = part.get_payload(decode=True) or b""
+                    raw = part.get_payload(decode=True)
+                    raw = raw if isinstance(raw, bytes) else b""
                     inner = email.message_from_bytes(raw, policy=email.policy.default)
                 found = _ids(_header(inner, "Message-ID"))
             except (ValueError, TypeError, IndexError, AttributeError):
@@ -339,7 +342,7 @@ def _failures(message: Message) -> tuple[set[str], set[str]]:
 
 def _bounce(message: Message, sender: str, subject: str, text: str):
     """(kind, recipients, severity, reason) when this is a delivery report, else None."""
-    report = (message.get_param("report-type") or "").lower()
+    report = collapse_rfc2231_value(message.get_param("report-type") or "").lower()
     dsn = _dsn_recipients(message) if report == "delivery-status" else {}
     if dsn:
         failed = {a: d for a, (act, d) in dsn.items() if act in ("failed", "error")}
@@ -409,7 +412,7 @@ def _parse(raw: bytes) -> InboundEmail:
     own_id = _ids(_header(message, "Message-ID"))
     subject = _header(message, "Subject")
     text = _text(message)[:MAX_TEXT].replace("\x00", "")
-    common = {
+    common: dict[str, Any] = {
         "from_address": sender,
         "to_addresses": recipients,
         "subject": subject,

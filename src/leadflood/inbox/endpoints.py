@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request
@@ -52,7 +53,7 @@ async def conversations(
 async def conversation(
     conversation_id: uuid.UUID,
     call: Call = call_as(Permission.outreach_read),
-) -> dict:
+) -> Any:
     return await service.conversation(call.tx, conversation_id)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
+from typing import Any
 
 import orjson
 import structlog
@@ -20,7 +21,7 @@ from leadflood.ingestion.service import IngestRequest, get_lead_for_source, inge
 
 router = APIRouter(tags=["ingestion"])
 
-_RESPONSES = {
+_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "invalid input (stable error code)"},
     401: {"description": "unauthorized_source"},
     409: {"description": "ambiguous_source_mapping"},
@@ -123,10 +124,10 @@ class LeadIngestionFastPath:
     middleware (request id, CORS, last-resort 500) still wraps this.
     """
 
-    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, app) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope.get("method") == "POST":
             path = canonical_path(scope["path"])
             if path == "/api/leads" or path.startswith("/api/leads/"):

@@ -129,7 +129,7 @@ async def store_lead(conn: Conn, prepared: PreparedLead) -> IngestResult:
 
 async def get_lead_for_source(
     conn: asyncpg.Connection, lead_id: uuid.UUID, presented_key: str | None
-) -> dict[str, Any]:
+) -> repo.AcceptedLead:
     lead = await repo.lead_by_id(conn, lead_id)
     if lead is None:
         raise NotFound("lead_not_found", "no lead with this id")

@@ -132,9 +132,10 @@ class TrengoChannel:
                     to=phone, template_id=template_id, params=params
                 )
             else:
-                sms = outgoing.message.channel == Channel.sms and s.trengo_sms_channel_id
+                sms_channel = s.trengo_sms_channel_id
+                sms = outgoing.message.channel == Channel.sms and sms_channel is not None
                 response = await client.send_message(
-                    channel_id=s.trengo_sms_channel_id if sms else s.trengo_channel_id,
+                    channel_id=sms_channel if sms and sms_channel else s.trengo_channel_id,
                     to=phone,
                     body=outgoing.body,
                 )

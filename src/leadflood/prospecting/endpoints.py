@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Query
 from starlette.responses import JSONResponse
@@ -35,12 +36,12 @@ async def create_icp(body: IcpIn, call: Call = DEFINE) -> JSONResponse:
 
 
 @router.get("/v1/icps/{icp_id}", summary="Get an ICP", response_model=out.Icp)
-async def get_icp(icp_id: uuid.UUID, call: Call = READ) -> dict:
+async def get_icp(icp_id: uuid.UUID, call: Call = READ) -> Any:
     return await service.get_icp(call.tx, icp_id)
 
 
 @router.put("/v1/icps/{icp_id}", summary="Replace an ICP's definition", response_model=out.Icp)
-async def replace_icp(icp_id: uuid.UUID, body: IcpIn, call: Call = DEFINE) -> dict:
+async def replace_icp(icp_id: uuid.UUID, body: IcpIn, call: Call = DEFINE) -> Any:
     return await service.replace_icp(call.tx, call.principal, icp_id, body)
 
 
@@ -84,7 +85,7 @@ async def list_runs(icp_id: uuid.UUID, call: Call = READ) -> dict:
     summary="Search run status and counts",
     response_model=out.SearchRun,
 )
-async def get_run(icp_id: uuid.UUID, run_id: uuid.UUID, call: Call = READ) -> dict:
+async def get_run(icp_id: uuid.UUID, run_id: uuid.UUID, call: Call = READ) -> Any:
     return await service.get_run(call.tx, icp_id, run_id)
 
 
@@ -136,5 +137,5 @@ async def create_lead(body: LeadIn, call: Call = WORK) -> JSONResponse:
     summary="An outreach lead with its enrichment history",
     response_model=out.ProspectDetail,
 )
-async def lead_detail(lead_id: uuid.UUID, call: Call = READ) -> dict:
+async def lead_detail(lead_id: uuid.UUID, call: Call = READ) -> Any:
     return await service.lead_detail(call.tx, lead_id)

@@ -105,12 +105,16 @@ async def start_search(
     if icp is None:
         raise _not_found("icp")
     filters = SearchFilters.from_icp(icp)
-    params = {"filters": filters.as_dict(), "pages": body.pages, "per_page": body.per_page}
+    params: dict[str, Any] = {
+        "filters": filters.as_dict(),
+        "pages": body.pages,
+        "per_page": body.per_page,
+    }
     if body.enrich_top:
         check_enrichment_available(enrichment_provider_for(provider), settings)
         params["enrich_top"] = body.enrich_top
     key = search_dedupe_key(icp_id, provider, params, datetime.now(UTC))
-    run = {
+    run: dict[str, Any] = {
         "icp_id": icp_id,
         "provider": provider,
         "params": params,
@@ -157,8 +161,9 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str):
             value = " ".join(value.split()) or None
         out[name] = value
-    if out.get("company_domain"):
-        out["company_domain"] = out["company_domain"].lower().removeprefix("www.")
+    domain = out.get("company_domain")
+    if isinstance(domain, str):
+        out["company_domain"] = domain.lower().removeprefix("www.")
     return out
 
 
@@ -204,8 +209,10 @@ async def begin_run(tx: Tx, run_id: uuid.UUID) -> repo.SearchRun:
 
 
 def run_filters(run: repo.SearchRun) -> SearchFilters:
-    filters = run.params["filters"]
-    return SearchFilters(**{k: tuple(v) if isinstance(v, list) else v for k, v in filters.items()})
+    filters: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in run.params["filters"].items()
+    }
+    return SearchFilters(**filters)
 
 
 def open_source(provider: str, settings: Settings) -> Any:

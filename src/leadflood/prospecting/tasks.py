@@ -18,7 +18,7 @@ FAILED, REPLAYED = service.search_failed, service.reopen_search
 
 @job(SEARCH_JOB, retry=SEARCH_RETRY, tracked=True, on_failure=FAILED, on_replay=REPLAYED)
 async def run_search(ctx: JobContext, execution: Execution) -> dict[str, Any]:
-    run_id = execution.search_run_id
+    run_id = execution.subject("search_run_id")
     async with ctx.statements() as tx:
         run = await service.begin_run(tx, run_id)
     params, filters = run.params, service.run_filters(run)

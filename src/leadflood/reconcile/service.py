@@ -29,17 +29,21 @@ async def reconcile(conn: Tx, *, limit: int = BATCH) -> dict[str, int]:
         await conn.enqueue(item.stage, {"lead_id": str(item.lead_id)}, delay=item.delay)
         counts[item.stage] += 1
         log.warning("reconcile_repair", stage=item.stage, lead_id=str(item.lead_id))
-    for item in await repo.stranded_executions(conn, limit):
-        await conn.enqueue(item.type, {"execution_id": str(item.execution_id)}, delay=item.delay)
-        counts[item.type] += 1
-        log.warning("reconcile_repair", stage=item.type, execution_id=str(item.execution_id))
-    for item in await repo.repair_enrollments(conn, limit):
-        counts[f"enrollment_{item.repair}"] += 1
+    for execution in await repo.stranded_executions(conn, limit):
+        await conn.enqueue(
+            execution.type, {"execution_id": str(execution.execution_id)}, delay=execution.delay
+        )
+        counts[execution.type] += 1
+        log.warning(
+            "reconcile_repair", stage=execution.type, execution_id=str(execution.execution_id)
+        )
+    for repair in await repo.repair_enrollments(conn, limit):
+        counts[f"enrollment_{repair.repair}"] += 1
         log.warning(
             "reconcile_repair",
             stage="enrollment",
-            enrollment_id=str(item.enrollment_id),
-            repair=item.repair,
+            enrollment_id=str(repair.enrollment_id),
+            repair=repair.repair,
         )
     if counts:
         log.warning("reconcile_done", repairs=sum(counts.values()), **counts)

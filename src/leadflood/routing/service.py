@@ -176,7 +176,7 @@ class RoutingService:
             # A cap filled since the candidates were read; nothing was written. Select
             # again: the next read sees the full counter and records the reason.
             return RouteResult(lead_id, "cap_race", "validated", statements=3)
-        if committed == "lead_not_validated":
+        if isinstance(committed, str):  # lead_not_validated
             # A concurrent attempt routed this lead first: report its state.
             status, buyer_id = await repo.lead_state(conn, lead_id)
             return RouteResult(lead_id, "noop", status, buyer_id=buyer_id, statements=4)

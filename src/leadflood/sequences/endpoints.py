@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter
 from starlette.responses import JSONResponse
@@ -104,7 +105,7 @@ async def create_sequence(body: SequenceIn, call: Call = DEFINE) -> JSONResponse
     summary="A sequence, its steps and enrollments",
     response_model=out.SequenceDetail,
 )
-async def get_sequence(sequence_id: uuid.UUID, call: Call = READ) -> dict:
+async def get_sequence(sequence_id: uuid.UUID, call: Call = READ) -> Any:
     return await service.get_sequence(call.tx, sequence_id)
 
 
@@ -113,7 +114,7 @@ async def get_sequence(sequence_id: uuid.UUID, call: Call = READ) -> dict:
     summary="Replace a sequence's name, mailbox, steps",
     response_model=out.Sequence,
 )
-async def update_sequence(sequence_id: uuid.UUID, body: SequenceIn, call: Call = DEFINE) -> dict:
+async def update_sequence(sequence_id: uuid.UUID, body: SequenceIn, call: Call = DEFINE) -> Any:
     return await service.update_sequence(call.tx, call.principal, sequence_id, body)
 
 
@@ -128,7 +129,7 @@ async def delete_sequence(sequence_id: uuid.UUID, call: Call = DEFINE) -> dict:
     summary="Start sending due steps",
     response_model=out.Sequence,
 )
-async def activate(sequence_id: uuid.UUID, call: Call = DEFINE) -> dict:
+async def activate(sequence_id: uuid.UUID, call: Call = DEFINE) -> Any:
     return await service.set_status(call.tx, call.principal, sequence_id, "active")
 
 
@@ -137,7 +138,7 @@ async def activate(sequence_id: uuid.UUID, call: Call = DEFINE) -> dict:
     summary="Stop sending; enrollments wait",
     response_model=out.Sequence,
 )
-async def pause(sequence_id: uuid.UUID, call: Call = DEFINE) -> dict:
+async def pause(sequence_id: uuid.UUID, call: Call = DEFINE) -> Any:
     return await service.set_status(call.tx, call.principal, sequence_id, "paused")
 
 
@@ -157,7 +158,7 @@ async def enroll(sequence_id: uuid.UUID, body: EnrollIn, call: Call = WORK) -> J
     summary="Take one lead out of the sequence (nothing more is sent to it)",
     response_model=out.EnrollmentStatus,
 )
-async def stop_enrollment(sequence_id: uuid.UUID, lead_id: uuid.UUID, call: Call = WORK) -> dict:
+async def stop_enrollment(sequence_id: uuid.UUID, lead_id: uuid.UUID, call: Call = WORK) -> Any:
     return await service.stop_enrollment(call.tx, call.principal, sequence_id, lead_id)
 
 

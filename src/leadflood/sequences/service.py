@@ -339,7 +339,7 @@ async def prepare_send(
     if enrollment is not None and enrollment.sequence_status == SequenceStatus.paused:
         # Paused means nothing leaves, steps already queued included; they go on resume.
         raise Deferred(PAUSED_RECHECK, "the sequence is paused")
-    suppressed = bool(lead.normalized_email) and await messaging_repo.is_suppressed(
+    suppressed = lead.normalized_email is not None and await messaging_repo.is_suppressed(
         tx, lead.normalized_email
     )
     if lead.do_not_contact or (message.channel == "email" and suppressed):
@@ -348,8 +348,10 @@ async def prepare_send(
     link = unsubscribe_url(settings, lead.id)
     subject, body = message.subject, message.body
     whatsapp_template: tuple[int, list[str]] | None = None
-    if message.step_id:
-        step = await repo.get_step(tx, message.step_id)
+    step = await repo.get_step(tx, message.step_id) if message.step_id else None
+    if message.step_id and step is None:  # never a blank message from a removed step
+        return await messaging.cancel(tx, message_id, "step removed")
+    if step is not None:  # else the text stored with the message (a manual reply)
         context = templates.context_for(
             lead,
             {
@@ -377,7 +379,14 @@ async def prepare_send(
             params = [templates.render(p, context) for p in step.template_params]
             whatsapp_template = (step.whatsapp_template_id, params)
     outgoing = Outgoing(
-        message, lead, mailbox, subject, body, link, now, whatsapp_template=whatsapp_template
+        message,
+        lead,
+        mailbox,
+        subject or "",
+        body or "",
+        link,
+        now,
+        whatsapp_template=whatsapp_template,
     )
     if message.channel == "email":
         return await _take_email_unit(tx, settings, outgoing)

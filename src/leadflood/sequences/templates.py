@@ -58,8 +58,8 @@ def check(text: str, field: str) -> None:
         )
 
 
-def variables_used(text: str) -> set[str]:
-    return set(meta.find_undeclared_variables(_env.parse(text)))
+def variables_used(text: str | None) -> set[str]:
+    return set(meta.find_undeclared_variables(_env.parse(text or "")))
 
 
 def context_for(lead: Prospect, extra: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +68,8 @@ def context_for(lead: Prospect, extra: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v not in (None, "")}
 
 
-def render(text: str, context: dict[str, Any]) -> str:
+def render(text: str | None, context: dict[str, Any]) -> str:
+    text = text or ""
     missing = sorted(variables_used(text) - set(context))
     if missing:
         raise MissingVariables(missing)

@@ -92,7 +92,7 @@ def _steps_from_form(form: dict[str, str]) -> list[dict[str, Any]]:
         body = form.get(f"step{n}_body", "").strip()
         if not body:
             continue
-        step = {
+        step: dict[str, Any] = {
             "channel": form.get(f"step{n}_channel", "email"),
             "delay_minutes": form.get(f"step{n}_delay") or 0,
             "subject_template": form.get(f"step{n}_subject", ""),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import types
 import typing
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -141,7 +142,7 @@ def display(value: Any, kind: str) -> str:
     return str(value)
 
 
-def _message(field_name: str, err: dict[str, Any]) -> str:
+def _message(field_name: str, err: Mapping[str, Any]) -> str:
     if err["type"] == "string_pattern_mismatch":
         if field_name == "slug":
             return "use lowercase letters, digits and dashes (e.g. solar-phoenix)"

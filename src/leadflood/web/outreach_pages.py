@@ -22,7 +22,7 @@ from leadflood.core.uow import Tx
 from leadflood.enrichment.enrichers import EnrichmentProvider
 from leadflood.enrichment.service import start_enrichment
 from leadflood.prospecting import service
-from leadflood.prospecting.repository import SORTS
+from leadflood.prospecting.repository import SORTS, Icp
 from leadflood.prospecting.schemas import IcpIn, LeadIn, SearchIn
 from leadflood.prospecting.sources import ProspectProvider
 from leadflood.web import forms
@@ -79,9 +79,9 @@ async def _icp_page(
     request: Request,
     tx: Tx,
     principal: Principal,
-    icp: dict,
-    values: dict,
-    errors: dict,
+    icp: Icp,
+    values: dict[str, Any],
+    errors: dict[str, str],
     status: int = 200,
 ) -> HTMLResponse:
     runs = await service.list_runs(tx, icp.id)

@@ -348,7 +348,8 @@ async def config_create(
                     row=row,
                     api_key=extras["api_key"],
                 )
-            return RedirectResponse(f"/config/{name}/{row.id}?saved=1", status_code=303)
+            row_id = row.model_dump()["id"]  # each resource's row model has its own fields
+            return RedirectResponse(f"/config/{name}/{row_id}?saved=1", status_code=303)
     return await _form_page(request, tx, principal, resource, fields, None, errors, status=400)
 
 
@@ -472,7 +473,7 @@ def _missing(exc: NotFound) -> str:
     return _MISSING.get(what, what.replace("_", " "))
 
 
-def install(app) -> None:  # type: ignore[no-untyped-def]
+def install(app) -> None:
     """Mount static files; pages get HTML errors and login redirects, the API keeps JSON."""
     from leadflood.core.errors import app_error_response
     from leadflood.web.session import LoginRequired, login_redirect

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from fastapi import Request
-from starlette.datastructures import FormData
+from starlette.datastructures import ImmutableMultiDict
 from starlette.responses import RedirectResponse, Response
 
 from leadflood.auth.dependencies import (
@@ -85,10 +85,13 @@ def clear_session_cookies(response: Response) -> None:
     response.delete_cookie(REFRESH_COOKIE, path="/")
 
 
-async def text_form(request: Request) -> FormData:
+async def text_form(request: Request) -> ImmutableMultiDict[str, str]:
     """A posted form's text fields. The pages take no files: a part carrying one is
     refused (400 `file_not_accepted`), whoever parsed the body first."""
     form = await request.form(max_files=0)
-    if any(not isinstance(value, str) for _, value in form.multi_items()):
-        raise BadRequest("file_not_accepted", "these forms take text fields only, no files")
-    return form
+    fields: list[tuple[str, str]] = []
+    for name, value in form.multi_items():
+        if not isinstance(value, str):
+            raise BadRequest("file_not_accepted", "these forms take text fields only, no files")
+        fields.append((name, value))
+    return ImmutableMultiDict(fields)
