@@ -37,6 +37,8 @@ def test_production_problems_name_their_settings(database_url) -> None:
         allow_private_networks=True,
         smtp_sink_port=2525,
         cors_origins=["*"],
+        otlp_endpoint="http://collector.example.com:4318",
+        otlp_headers="authorization=Bearer k",
     )
     named = {p.setting for p in configuration_problems(bad)}
     assert named == {
@@ -45,6 +47,7 @@ def test_production_problems_name_their_settings(database_url) -> None:
         "LEADFLOOD_SMTP_SINK_PORT",
         "LEADFLOOD_CORS_ORIGINS",
         "LEADFLOOD_METRICS_TOKEN",
+        "LEADFLOOD_OTLP_ENDPOINT",
     }
     good = make_settings(
         database_url,
@@ -53,6 +56,8 @@ def test_production_problems_name_their_settings(database_url) -> None:
         public_base_url="https://leads.example.com",
         allow_private_networks=False,
         metrics_token="t" * 24,
+        otlp_endpoint="https://collector.example.com:4318",
+        otlp_headers="authorization=Bearer k",
     )
     assert configuration_problems(good) == []
     assert configuration_problems(make_settings(database_url)) == []

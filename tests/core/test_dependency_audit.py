@@ -28,9 +28,10 @@ audit = _audit()
 
 
 def _pip_audit(url: str, requirements: Path) -> subprocess.CompletedProcess[str]:
+    service = ["--vulnerability-service", "osv", "--osv-url", url, "--progress-spinner", "off"]
+    offline = ["--disable-pip", "--no-deps", "-r", str(requirements)]
     return subprocess.run(
-        [sys.executable, "-m", "pip_audit", "--vulnerability-service", "osv", "--osv-url", url]
-        + ["--progress-spinner", "off", "--disable-pip", "--no-deps", "-r", str(requirements)],
+        [sys.executable, "-m", "pip_audit", *service, *offline],
         capture_output=True,
         text=True,
         timeout=120,

@@ -57,36 +57,52 @@ def test_registry_knows_the_probe() -> None:
 
 
 async def test_fused_enqueue_writes_what_pgqueuer_enqueue_writes(runtime) -> None:
-    """The ingestion statement's job CTE must stay equivalent to the library's enqueue."""
+    """The ingestion statement's job CTE must stay equivalent to the library's enqueue,
+    the headers carrying the request's correlation id included (and none outside one)."""
     from leadflood.core.queue import fused_enqueue_ctes
+    from leadflood.core.tracing import job_headers_json, request_span
 
     RUNS.clear()
-    async with unit_of_work(runtime.db) as conn:
-        await conn.enqueue("test_probe", {"lead_id": "via-api", "tag": "api"})
     sql = (
         "WITH src AS (SELECT 'via-fused'::text AS lead_id),"
-        + fused_enqueue_ctes("test_probe", "src", "lead_id")
+        + fused_enqueue_ctes("test_probe", "src", "lead_id", headers="$1")
         + " SELECT 1"
     )
-    async with runtime.db.pool_connection() as raw:
-        await raw.execute(sql)
-        jobs = await raw.fetch(
-            "SELECT priority, status, entrypoint, dedupe_key, headers, attempts, "
-            "queue_manager_id, execute_after <= now() AS due FROM pgqueuer ORDER BY id"
-        )
-        logs = await raw.fetch(
-            "SELECT status, entrypoint, priority, traceback, aggregated FROM pgqueuer_log "
-            "ORDER BY id"
-        )
-    assert len(jobs) == 2 and dict(jobs[0]) == dict(jobs[1])
-    assert len(logs) == 2 and dict(logs[0]) == dict(logs[1])
+    for request_id in (None, "req-42"):
+        async with runtime.db.pool_connection() as raw:
+            await raw.execute("DELETE FROM pgqueuer; DELETE FROM pgqueuer_log")
+        if request_id is None:
+            async with unit_of_work(runtime.db) as conn:
+                await conn.enqueue("test_probe", {"lead_id": "via-api", "tag": "api"})
+            headers = job_headers_json()
+        else:
+            with request_span("POST", request_id):
+                async with unit_of_work(runtime.db) as conn:
+                    await conn.enqueue("test_probe", {"lead_id": "via-api", "tag": "api"})
+                headers = job_headers_json()
+        async with runtime.db.pool_connection() as raw:
+            await raw.execute(sql, headers)
+            jobs = await raw.fetch(
+                "SELECT priority, status, entrypoint, dedupe_key, headers, attempts, "
+                "queue_manager_id, execute_after <= now() AS due FROM pgqueuer ORDER BY id"
+            )
+            logs = await raw.fetch(
+                "SELECT status, entrypoint, priority, traceback, aggregated FROM pgqueuer_log "
+                "ORDER BY id"
+            )
+        assert len(jobs) == 2 and dict(jobs[0]) == dict(jobs[1])
+        assert len(logs) == 2 and dict(logs[0]) == dict(logs[1])
+        expected = None if request_id is None else {"request_id": request_id}
+        assert jobs[0]["headers"] == expected
 
 
 def test_fused_enqueue_refuses_non_identifier_entrypoints() -> None:
     from leadflood.core.queue import fused_enqueue_ctes
 
     with pytest.raises(ValueError):
-        fused_enqueue_ctes("x'; DROP TABLE leads; --", "src", "lead_id")
+        fused_enqueue_ctes("x'; DROP TABLE leads; --", "src", "lead_id", headers="$1")
+    with pytest.raises(ValueError):
+        fused_enqueue_ctes("probe", "src", "lead_id", headers="'x'::jsonb")
 
 
 IN_FLIGHT = {"now": 0, "max": 0}

@@ -68,6 +68,14 @@ def configuration_problems(settings: Settings) -> list[Problem]:
                 "LEADFLOOD_METRICS_TOKEN", "set a token to scrape /metrics (closed without one)"
             )
         )
+    otlp = settings.otlp_endpoint
+    if otlp and settings.otlp_headers is not None and urlsplit(otlp).scheme != "https":
+        problems.append(
+            Problem(
+                "LEADFLOOD_OTLP_ENDPOINT",
+                "use https:// (LEADFLOOD_OTLP_HEADERS, a collector key, would travel in clear)",
+            )
+        )
     return problems
 
 

@@ -26,6 +26,7 @@ from pgqueuer.domain.types import QueueExecutionMode
 from leadflood.core.error_reporting import report
 from leadflood.core.retry import NO_RETRY, STAGE_RETRY, RetryPolicy
 from leadflood.core.runtime import Runtime
+from leadflood.core.tracing import job_span
 from leadflood.core.uow import Tx, single_statements, unit_of_work
 
 log = structlog.get_logger("leadflood.jobs")
@@ -136,11 +137,18 @@ def _entrypoint(
         # A pipeline job names its lead on every line: with the ingestion request's line
         # (which names it too) one id follows a lead from its request to its delivery.
         lead = payload.get("lead_id") if isinstance(payload, dict) else None
-        with structlog.contextvars.bound_contextvars(
-            job_id=int(job.id),
-            job=spec.name,
-            attempt=job.attempts,
-            **({"lead_id": str(lead)} if lead else {}),
+        headers = job.headers or {}
+        # The request that started this chain (its id on every line of every job after it).
+        request_id = headers.get("request_id")
+        with (
+            structlog.contextvars.bound_contextvars(
+                job_id=int(job.id),
+                job=spec.name,
+                attempt=job.attempts,
+                **({"lead_id": str(lead)} if lead else {}),
+                **({"request_id": request_id} if isinstance(request_id, str) else {}),
+            ),
+            job_span(spec.name, headers, str(lead) if lead else None),
         ):
             try:
                 await spec.handler(

@@ -11,6 +11,13 @@ import structlog
 
 from leadflood.core.redact import redact_event
 
+_service = "leadflood"
+
+
+def service_name() -> str:
+    """The name this process logs under (traces use it too)."""
+    return _service
+
 
 def configure_logging(
     level: str = "INFO",
@@ -22,6 +29,8 @@ def configure_logging(
 ) -> None:
     """Every line carries the process's `service` (leadflood-serve, leadflood-worker, …)
     and `env`; request_id, job_id and user_id where they are known."""
+    global _service
+    _service = service
 
     def identify(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         event.setdefault("service", service)

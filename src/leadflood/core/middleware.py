@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadflood.core.error_reporting import report
 from leadflood.core.errors import error_body
+from leadflood.core.tracing import finish_request_span, request_span
 from leadflood.health import metrics
 
 log = structlog.get_logger("leadflood.http")
@@ -64,7 +65,11 @@ class RequestContextMiddleware:
                 ]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        method = scope.get("method", "")
+        with (
+            structlog.contextvars.bound_contextvars(request_id=request_id),
+            request_span(method, request_id) as span,
+        ):
             try:
                 await self.app(scope, receive, send_with_id)
             except Exception as exc:
@@ -86,8 +91,8 @@ class RequestContextMiddleware:
                     )
             finally:
                 elapsed = time.perf_counter() - started
-                method = scope.get("method", "")
                 route = metrics.route_label(scope)
+                finish_request_span(span, route, method, status)
                 metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
                 metrics.HTTP_LATENCY.labels(route, method).observe(elapsed)
                 log.info(

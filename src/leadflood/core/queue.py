@@ -16,6 +16,8 @@ import orjson
 from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
 from pgqueuer.adapters.persistence.queries import Queries
 
+from leadflood.core.tracing import job_headers
+
 
 async def enqueue(
     conn: asyncpg.Connection,
@@ -27,7 +29,7 @@ async def enqueue(
 ) -> int:
     """One job, written through `conn` and so committed or discarded with its transaction."""
     ids = await Queries(AsyncpgDriver(conn)).enqueue(
-        name, orjson.dumps(payload), 0, delay, dedupe_key
+        name, orjson.dumps(payload), 0, delay, dedupe_key, job_headers()
     )
     return int(ids[0])
 
@@ -36,7 +38,7 @@ async def enqueue_once(conn: asyncpg.Connection, name: str, payload: dict[str, A
     """Enqueue `name` unless one is already queued or running (its dedupe key is its
     name); safe inside a transaction, where a raised duplicate would abort it."""
     ids = await Queries(AsyncpgDriver(conn)).enqueue(
-        name, orjson.dumps(payload), 0, None, f"once:{name}", on_conflict="skip"
+        name, orjson.dumps(payload), 0, None, f"once:{name}", job_headers(), on_conflict="skip"
     )
     return ids[0] is not None
 
@@ -49,23 +51,32 @@ async def failed_job_entrypoint(conn: asyncpg.Connection, job_id: int) -> str | 
 
 
 def fused_enqueue_ctes(
-    entrypoint: str, source_cte: str, id_column: str, execute_after: str = "now()"
+    entrypoint: str,
+    source_cte: str,
+    id_column: str,
+    execute_after: str = "now()",
+    *,
+    headers: str,
 ) -> str:
     """CTEs that enqueue one `entrypoint` job per row of `source_cte`, carrying
     {"lead_id": <id_column>}, written exactly as pgqueuer's own enqueue writes them
-    (job row + 'queued' log row; its insert trigger sends the NOTIFY).
+    (job row + 'queued' log row; its insert trigger sends the NOTIFY). `headers` is the
+    statement's parameter bound to `core.tracing.job_headers_json()` (the chain's request
+    id and trace context).
 
     For the hottest path only (ingestion, decision 0003): the domain row and its
     job commit in one statement. tests/core/test_jobs.py pins the equivalence.
     """
     if not entrypoint.replace("_", "").isalnum():
         raise ValueError("entrypoint must be an identifier")
+    if not (headers.startswith("$") and headers[1:].isdigit()):
+        raise ValueError("headers must be a statement parameter such as $3")
     return f"""
     fused_job AS (
         INSERT INTO pgqueuer (priority, entrypoint, payload, status, headers, execute_after)
         SELECT 0, '{entrypoint}',
                convert_to(json_build_object('lead_id', {id_column})::text, 'UTF8'), 'queued',
-               'null'::jsonb, {execute_after}
+               {headers}::text::jsonb, {execute_after}
         FROM {source_cte}
         RETURNING id, entrypoint, priority
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,7 @@ import aiohttp
 
 from leadflood.core.db import Database
 from leadflood.core.settings import Settings
+from leadflood.core.tracing import flush_tracing, tracing_enabled
 
 
 @dataclass
@@ -27,6 +29,8 @@ class Runtime:
         return self._webhook_session
 
     async def close(self) -> None:
+        if tracing_enabled():  # the spans still buffered, before the process goes
+            await asyncio.to_thread(flush_tracing)
         if self._webhook_session is not None:
             await self._webhook_session.close()
         await self.db.dispose()
@@ -46,6 +50,11 @@ def build_runtime(settings: Settings, database_url: str | None = None) -> Runtim
         from leadflood.core.error_reporting import init_error_reporting
 
         init_error_reporting(settings)
+    if settings.otlp_endpoint:
+        from leadflood.core.logging import service_name
+        from leadflood.core.tracing import init_tracing
+
+        init_tracing(settings, service_name())
     url = database_url or resolve_database_url(settings)
     db = Database(url, pool_size=settings.db_pool_size)
     return Runtime(settings=settings, db=db)

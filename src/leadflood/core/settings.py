@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     alert_heartbeat_minutes: float = Field(default=3.0, gt=0)
     # Unexpected errors of requests and jobs go to this Sentry-compatible DSN when set.
     sentry_dsn: SecretStr | None = None
+    # OpenTelemetry traces (request -> jobs, OTLP over HTTP) when set, e.g.
+    # http://collector:4318; headers as "name=value,name2=value2" (an API key: secret).
+    otlp_endpoint: str | None = None
+    otlp_headers: SecretStr | None = None
     # GET /metrics (Prometheus): open in development and test; in production only with
     # `Authorization: Bearer <metrics_token>` (404 when no token is set).
     metrics_token: SecretStr | None = None

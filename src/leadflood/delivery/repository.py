@@ -11,6 +11,7 @@ from typing import Any
 from leadflood.billing import ledger
 from leadflood.core.jobs import DELIVER_LEAD, ROUTE_LEAD
 from leadflood.core.queue import fused_enqueue_ctes
+from leadflood.core.tracing import job_headers_json
 from leadflood.core.uow import Conn
 from leadflood.ingestion.lead_fields import LeadContact
 
@@ -155,7 +156,7 @@ delivery AS (
     FROM claimed c WHERE d.id = c.id
     RETURNING d.lead_id
 ),
-{fused_enqueue_ctes(DELIVER_LEAD, "delivery", "lead_id", "now() + $9::interval")}
+{fused_enqueue_ctes(DELIVER_LEAD, "delivery", "lead_id", "now() + $9::interval", headers="$10")}
 SELECT count(*) FROM claimed
 """
 
@@ -245,7 +246,7 @@ offer_released AS (
     FROM before b WHERE bo.buyer_id = b.buyer_id AND bo.offer_id = b.offer_id
 ),
 rerouting AS (SELECT lead_id FROM returned WHERE status = 'validated'),
-{fused_enqueue_ctes(ROUTE_LEAD, "rerouting", "lead_id")}
+{fused_enqueue_ctes(ROUTE_LEAD, "rerouting", "lead_id", headers="$10")}
 SELECT (SELECT count(*) FROM claimed) AS recorded, (SELECT status FROM returned) AS lead_status
 """
 
@@ -350,7 +351,7 @@ async def record_success(
 
 async def record_retry(conn: Conn, attempt: AttemptRecord, delay: timedelta) -> bool:
     """The retry and its delayed job, in one statement."""
-    return bool(await conn.fetchval(_RETRY, *attempt.args(), delay))
+    return bool(await conn.fetchval(_RETRY, *attempt.args(), delay, job_headers_json()))
 
 
 async def record_failure(conn: Conn, attempt: AttemptRecord) -> bool:
@@ -361,7 +362,7 @@ async def record_rejection(
     conn: Conn, attempt: AttemptRecord, reason: str | None
 ) -> tuple[bool, str | None]:
     """(recorded, the lead's status after: validated — on to the next buyer — or unsold)."""
-    row = await conn.fetchrow(_REJECTED, *attempt.args(), reason)
+    row = await conn.fetchrow(_REJECTED, *attempt.args(), reason, job_headers_json())
     return bool(row["recorded"]), row["lead_status"]
 
 

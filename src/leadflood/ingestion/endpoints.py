@@ -14,6 +14,7 @@ from starlette.responses import Response
 from leadflood.core.errors import AppError, NotFound
 from leadflood.core.request_guard import error_response, too_large
 from leadflood.core.security import presented_api_key
+from leadflood.core.tracing import annotate_lead
 from leadflood.core.uow import single_statements
 from leadflood.ingestion.canonical import canonical_path
 from leadflood.ingestion.schemas import LeadAccepted, LeadState, accepted, state
@@ -63,6 +64,7 @@ async def _post(request: Request) -> Response:
         result = await ingest_lead(conn, request.app.state.source_cache, ingest)
     # The request's log line names the lead its jobs will name (the correlation).
     structlog.contextvars.bind_contextvars(lead_id=str(result.lead.lead_id))
+    annotate_lead(result.lead.lead_id)
     return json_response(201 if result.created else 200, accepted(result.lead))
 
 

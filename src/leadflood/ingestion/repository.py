@@ -11,6 +11,7 @@ import asyncpg
 
 from leadflood.core.jobs import VALIDATE_LEAD
 from leadflood.core.queue import fused_enqueue_ctes
+from leadflood.core.tracing import job_headers_json
 from leadflood.core.uow import Conn
 
 
@@ -93,7 +94,7 @@ _INSERT_AND_ENQUEUE = (
     f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) VALUES ("
     + ", ".join(f"${i}{_CASTS.get(c, '')}" for i, c in enumerate(LEAD_COLUMNS, start=1))
     + f") ON CONFLICT (source_id, idempotency_key) DO NOTHING RETURNING {_RETURNING}),"
-    + fused_enqueue_ctes(VALIDATE_LEAD, "new_lead", "lead_id")
+    + fused_enqueue_ctes(VALIDATE_LEAD, "new_lead", "lead_id", headers=f"${len(LEAD_COLUMNS) + 1}")
     + " SELECT * FROM new_lead"
 )
 _BY_IDEMPOTENCY = f"SELECT {_RETURNING} FROM leads WHERE source_id = $1 AND idempotency_key = $2"
@@ -124,7 +125,11 @@ def _lead(row: Any) -> AcceptedLead | None:
 
 async def insert_lead_and_enqueue(conn: Conn, values: dict[str, Any]) -> AcceptedLead | None:
     """Insert unless (source_id, idempotency_key) exists; None when it already did."""
-    return _lead(await conn.fetchrow(_INSERT_AND_ENQUEUE, *(values[c] for c in LEAD_COLUMNS)))
+    return _lead(
+        await conn.fetchrow(
+            _INSERT_AND_ENQUEUE, *(values[c] for c in LEAD_COLUMNS), job_headers_json()
+        )
+    )
 
 
 async def lead_by_idempotency(conn: Conn, source_id: uuid.UUID, key: str) -> AcceptedLead | None:

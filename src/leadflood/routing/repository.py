@@ -15,6 +15,7 @@ import orjson
 from leadflood.billing import ledger
 from leadflood.core.jobs import DELIVER_LEAD
 from leadflood.core.queue import fused_enqueue_ctes
+from leadflood.core.tracing import job_headers_json
 from leadflood.core.uow import Conn
 from leadflood.routing.schedule import compile_schedule
 from leadflood.routing.selection import Candidate
@@ -157,7 +158,7 @@ delivery AS (
     WHERE deliveries.status = 'failed'
     RETURNING lead_id
 ),"""
-    + fused_enqueue_ctes(DELIVER_LEAD, "delivery", "lead_id")
+    + fused_enqueue_ctes(DELIVER_LEAD, "delivery", "lead_id", headers="$13")
     + """
 SELECT CASE
          WHEN NOT EXISTS (SELECT 1 FROM moved) THEN leadflood_abort('lead_not_validated')
@@ -353,6 +354,7 @@ async def commit_route(
             buyer_capped,
             local_day,
             local_hour,
+            job_headers_json(),
             column=1,
         )
     except asyncpg.PostgresError as exc:

@@ -9,6 +9,7 @@ from typing import Any
 
 from leadflood.core.jobs import ROUTE_LEAD
 from leadflood.core.queue import fused_enqueue_ctes
+from leadflood.core.tracing import job_headers_json
 from leadflood.core.uow import Conn
 from leadflood.ingestion.lead_fields import LeadContact
 
@@ -58,7 +59,7 @@ _VALIDATE = (
     "WITH moved AS ("
     " UPDATE leads SET status = 'validated', validated_at = now(), rejection_reasons = '{}'"
     " WHERE id = $1 AND status = 'received' RETURNING id),"
-    + fused_enqueue_ctes(ROUTE_LEAD, "moved", "id")
+    + fused_enqueue_ctes(ROUTE_LEAD, "moved", "id", headers="$2")
     + " SELECT count(*) FROM moved"
 )
 _REJECT = """
@@ -110,7 +111,7 @@ async def earliest_duplicate(
 
 async def mark_validated(conn: Conn, lead_id: uuid.UUID) -> bool:
     """Guarded received → validated, with its route_lead job in the same statement."""
-    return bool(await conn.fetchval(_VALIDATE, lead_id))
+    return bool(await conn.fetchval(_VALIDATE, lead_id, job_headers_json()))
 
 
 async def mark_rejected(
