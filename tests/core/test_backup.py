@@ -109,3 +109,41 @@ def test_the_cli_backs_up_and_restores(tmp_path) -> None:
         timeout=120,
     )
     assert missing.returncode == 1 and "restore_failed" in missing.stderr
+
+
+async def test_a_worker_backs_up_on_its_timer_once_per_interval_with_retention(
+    database_url, tmp_path
+) -> None:
+    import os
+    import time
+
+    from leadflood.core.jobs import BACKUP, periodic_jobs
+    from leadflood.core.runtime import build_runtime
+    from tests.conftest import drain_jobs, make_settings, truncate_all
+
+    settings = make_settings(
+        database_url, backup_interval_hours=24, backup_dir=tmp_path, backup_keep=1
+    )
+    assert periodic_jobs(settings)[BACKUP] == 24 * 3600
+    assert BACKUP not in periodic_jobs(make_settings(database_url))
+    runtime = build_runtime(settings, database_url)
+    await truncate_all(runtime)
+
+    async def run_once() -> list:
+        async with unit_of_work(runtime.db) as tx:
+            await tx.enqueue(BACKUP, {})
+        await drain_jobs(runtime)
+        return sorted(tmp_path.glob("leadflood-*.dump"))
+
+    try:
+        first = await run_once()
+        assert len(first) == 1 and backups.verify(first[0]) > 0
+        assert await run_once() == first  # this interval's backup exists: skipped
+        day_ago = time.time() - 2 * 86400
+        os.utime(first[0], (day_ago, day_ago))
+        second = await run_once()
+        assert len(second) == 1 and second != first  # a new one; the old one pruned
+        assert second[0].with_suffix(".dump.json").exists()
+        assert not first[0].with_suffix(".dump.json").exists()
+    finally:
+        await runtime.close()

@@ -9,6 +9,7 @@ import pytest
 
 from leadflood.core.uow import unit_of_work
 from leadflood.routing.tasks import Router
+from leadflood.routing.trace import expand
 from tests.conftest import drain_jobs
 from tests.factories import make_buyer, make_lead, make_world
 from tests.routing.helpers import WINTER_NOON_UTC, route, scalar
@@ -47,7 +48,7 @@ async def test_routed_commit_writes_everything_in_one_transaction(runtime, world
     assert delivery["status"] == "pending" and delivery["channel"] == "email"
     assert delivery["idempotency_key"] == f"lead:{lead}"
     assert decision["outcome"] == "routed" and decision["buyer_id"] == buyer
-    assert decision["candidates"][0]["selected"] is True
+    assert expand(decision["candidates"])[0]["selected"] is True
     assert orjson.loads(job["payload"]) == {"lead_id": str(lead)}
     assert routed_at == WINTER_NOON_UTC
 

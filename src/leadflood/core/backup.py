@@ -202,6 +202,14 @@ def _restore(url: str, dump: Path, tools: Path) -> dict | None:
     return json.loads(recorded.read_text()) if recorded.exists() else None
 
 
+def newest_age_s(directory: Path) -> float | None:
+    """Seconds since the newest backup in `directory` was written (None: there is none)."""
+    dumps = sorted(directory.glob("leadflood-*.dump"))
+    if not dumps:
+        return None
+    return datetime.now(UTC).timestamp() - dumps[-1].stat().st_mtime
+
+
 def prune(directory: Path, keep: int) -> list[Path]:
     """Remove all but the newest `keep` backups (with their manifests)."""
     dumps = sorted(directory.glob("leadflood-*.dump"))

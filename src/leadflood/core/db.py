@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import orjson
+import structlog
+
+log = structlog.get_logger("leadflood.db")
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -31,6 +36,8 @@ class Database:
         self._pool_size = pool_size
         self._raw_pool: asyncpg.Pool | None = None
         self._raw_pool_lock = asyncio.Lock()
+        self._wake_pending = False
+        self._waking: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def pool_connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -77,7 +84,35 @@ class Database:
         """A dedicated connection outside the pool: the job queue LISTENs on its own."""
         return await asyncpg.connect(self.url)
 
+    def wake_workers(self) -> None:
+        """Tell the workers (every process LISTENing) that jobs were committed.
+
+        pgqueuer's table trigger notified inside each writing transaction, and PostgreSQL
+        serializes notifying commits on one lock held through the commit's WAL flush:
+        every enqueue, pick and completion queued behind the others' fsyncs (decision
+        0024). This NOTIFY runs in a transaction of its own that writes nothing, so the
+        lock is held for microseconds; one is in flight at a time and the wake-ups asked
+        meanwhile fold into the next. A lost wake-up costs latency, never a job: workers
+        poll every few seconds anyway.
+        """
+        self._wake_pending = True
+        if self._waking is None or self._waking.done():
+            self._waking = asyncio.get_running_loop().create_task(self._notify_workers())
+
+    async def _notify_workers(self) -> None:
+        while self._wake_pending:
+            self._wake_pending = False
+            try:
+                async with self.pool_connection() as conn:
+                    await conn.execute(_WAKE, _wake_event())
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("wake_workers_failed", error=type(exc).__name__)
+                return
+
     async def dispose(self) -> None:
+        if self._waking is not None and not self._waking.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._waking, timeout=5)
         if self._raw_pool is not None:
             await self._raw_pool.close()
             self._raw_pool = None
@@ -85,6 +120,22 @@ class Database:
 
 async def _no_reset(conn: asyncpg.Connection) -> None:
     return None
+
+
+# pgqueuer's listener reads this as a table_changed_event and re-polls the queue.
+_WAKE = "SELECT pg_notify('ch_pgqueuer', $1)"
+
+
+def _wake_event() -> str:
+    return orjson.dumps(
+        {
+            "channel": "ch_pgqueuer",
+            "operation": "insert",
+            "sent_at": datetime.now(UTC).isoformat(),
+            "table": "pgqueuer",
+            "type": "table_changed_event",
+        }
+    ).decode()
 
 
 _ENUM_TYPES = """

@@ -67,6 +67,8 @@ DELIVER_LEAD = "deliver_lead"
 # Periodic safety nets (issue 14): re-route unrouted leads, re-enqueue stranded work.
 RETRY_UNROUTED = "routing.retry_unrouted"
 RECONCILE = "system.reconcile"
+PRUNE_JOB_LOG = "system.prune_job_log"
+BACKUP = "system.backup"
 
 
 def job(
@@ -115,6 +117,7 @@ def load_job_modules() -> None:
         "leadflood.inbox.tasks",
         "leadflood.alerts.tasks",
         "leadflood.reconcile.tasks",
+        "leadflood.jobs.tasks",
     ):
         try:
             importlib.import_module(module)
@@ -249,7 +252,9 @@ _CAPACITY_REPOLL = timedelta(milliseconds=10)
 def periodic_jobs(settings: Any) -> dict[str, float]:
     """Jobs every running worker keeps enqueuing on a timer (seconds); one queued at a
     time however many workers there are."""
+    backups = settings.backup_interval_hours
     return {
+        **({BACKUP: backups * 3600.0} if backups else {}),
         "sequence.tick": 60.0,
         "mailbox.poll": settings.imap_poll_interval_s,
         "buyers.probe": 60.0,
@@ -257,6 +262,7 @@ def periodic_jobs(settings: Any) -> dict[str, float]:
         "system.heartbeat": 60.0,
         RECONCILE: settings.reconcile_interval_s,
         RETRY_UNROUTED: settings.unrouted_retry_interval_s,
+        PRUNE_JOB_LOG: 3600.0,
     }
 
 

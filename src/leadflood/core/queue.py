@@ -50,6 +50,15 @@ async def failed_job_entrypoint(conn: asyncpg.Connection, job_id: int) -> str | 
     )
 
 
+def jobs_written(conn: Any) -> None:
+    """A fused statement wrote job rows on `conn`: a unit of work (`Tx`) wakes the workers
+    once it commits. A bare connection (tests, scripts) cannot; its jobs are found by the
+    workers' next poll."""
+    mark = getattr(conn, "jobs_enqueued", None)
+    if mark is not None:
+        mark()
+
+
 def fused_enqueue_ctes(
     entrypoint: str,
     source_cte: str,

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     # The reconciler (a periodic job) re-enqueues stranded work; and the unrouted sweep
     # retries validated leads until their offer's shelf life ends.
     reconcile_interval_s: float = Field(default=60.0, gt=0)
+    # pgqueuer's job log (a row per state of every job) is kept this long, then pruned.
+    job_log_retention_days: float = Field(default=7.0, gt=0)
+    # A worker backs the database up this often when set (`leadflood backup` on a
+    # timer), into backup_dir (default data_dir/backups), keeping the newest backup_keep.
+    backup_interval_hours: float | None = Field(default=None, gt=0)
+    backup_dir: Path | None = None
+    backup_keep: int = Field(default=14, ge=1)
     # A job whose worker stopped heartbeating this long ago is handed to another worker.
     job_heartbeat_timeout_s: float = Field(default=30.0, ge=1)
     unrouted_retry_interval_s: float = Field(default=60.0, gt=0)

@@ -49,7 +49,15 @@ class Tx:
     DNS or renders a form without holding a pooled connection meanwhile.
     """
 
-    __slots__ = ("_after_commit", "_conn", "_db", "_isolation", "_pool_cm", "_transaction")
+    __slots__ = (
+        "_after_commit",
+        "_conn",
+        "_db",
+        "_enqueued",
+        "_isolation",
+        "_pool_cm",
+        "_transaction",
+    )
 
     def __init__(
         self,
@@ -64,6 +72,7 @@ class Tx:
         self._pool_cm: Any = None
         self._transaction: Any = None
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
+        self._enqueued = False
 
     async def connection(self) -> asyncpg.Connection:
         """The unit's connection, taken and its transaction begun on first use."""
@@ -116,12 +125,21 @@ class Tx:
         dedupe_key: str | None = None,
     ) -> int:
         """A job that becomes visible to workers when (and only if) this unit commits."""
-        return await queue.enqueue(
+        job_id = await queue.enqueue(
             await self.connection(), name, payload, delay=delay, dedupe_key=dedupe_key
         )
+        self._enqueued = True
+        return job_id
 
     async def enqueue_once(self, name: str, payload: dict[str, Any]) -> bool:
-        return await queue.enqueue_once(await self.connection(), name, payload)
+        queued = await queue.enqueue_once(await self.connection(), name, payload)
+        self._enqueued = self._enqueued or queued
+        return queued
+
+    def jobs_enqueued(self) -> None:
+        """A statement of this unit wrote job rows itself (`queue.fused_enqueue_ctes`):
+        the workers are woken once it commits."""
+        self._enqueued = True
 
     async def audit(
         self,
@@ -163,6 +181,8 @@ class Tx:
             await pool_cm.__aexit__(None, None, None)
 
     async def _committed(self) -> None:
+        if self._enqueued and self._db is not None:
+            self._db.wake_workers()
         for callback in self._after_commit:
             try:
                 await callback()
@@ -198,6 +218,6 @@ async def single_statements(db: Database) -> AsyncIterator[Tx]:
     """Autocommit: each statement is its own unit of work (the hot paths' fused
     statements, and reads that need no snapshot across statements)."""
     async with db.pool_connection() as conn:
-        tx = Tx(conn)
+        tx = Tx(conn, db=db)
         yield tx
     await tx._committed()

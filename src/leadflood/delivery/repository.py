@@ -10,7 +10,7 @@ from typing import Any
 
 from leadflood.billing import ledger
 from leadflood.core.jobs import DELIVER_LEAD, ROUTE_LEAD
-from leadflood.core.queue import fused_enqueue_ctes
+from leadflood.core.queue import fused_enqueue_ctes, jobs_written
 from leadflood.core.tracing import job_headers_json
 from leadflood.core.uow import Conn
 from leadflood.ingestion.lead_fields import LeadContact
@@ -351,7 +351,10 @@ async def record_success(
 
 async def record_retry(conn: Conn, attempt: AttemptRecord, delay: timedelta) -> bool:
     """The retry and its delayed job, in one statement."""
-    return bool(await conn.fetchval(_RETRY, *attempt.args(), delay, job_headers_json()))
+    recorded = bool(await conn.fetchval(_RETRY, *attempt.args(), delay, job_headers_json()))
+    if recorded:
+        jobs_written(conn)
+    return recorded
 
 
 async def record_failure(conn: Conn, attempt: AttemptRecord) -> bool:
@@ -363,6 +366,7 @@ async def record_rejection(
 ) -> tuple[bool, str | None]:
     """(recorded, the lead's status after: validated — on to the next buyer — or unsold)."""
     row = await conn.fetchrow(_REJECTED, *attempt.args(), reason, job_headers_json())
+    jobs_written(conn)  # a lead going back to routing has its job
     return bool(row["recorded"]), row["lead_status"]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from leadflood.core.jobs import VALIDATE_LEAD
-from leadflood.core.queue import fused_enqueue_ctes
+from leadflood.core.queue import fused_enqueue_ctes, jobs_written
 from leadflood.core.tracing import job_headers_json
 from leadflood.core.uow import Conn
 
@@ -125,11 +125,14 @@ def _lead(row: Any) -> AcceptedLead | None:
 
 async def insert_lead_and_enqueue(conn: Conn, values: dict[str, Any]) -> AcceptedLead | None:
     """Insert unless (source_id, idempotency_key) exists; None when it already did."""
-    return _lead(
+    inserted = _lead(
         await conn.fetchrow(
             _INSERT_AND_ENQUEUE, *(values[c] for c in LEAD_COLUMNS), job_headers_json()
         )
     )
+    if inserted is not None:
+        jobs_written(conn)
+    return inserted
 
 
 async def lead_by_idempotency(conn: Conn, source_id: uuid.UUID, key: str) -> AcceptedLead | None:

@@ -14,9 +14,10 @@ import orjson
 
 from leadflood.billing import ledger
 from leadflood.core.jobs import DELIVER_LEAD
-from leadflood.core.queue import fused_enqueue_ctes
+from leadflood.core.queue import fused_enqueue_ctes, jobs_written
 from leadflood.core.tracing import job_headers_json
 from leadflood.core.uow import Conn
+from leadflood.routing import trace as stored_trace
 from leadflood.routing.schedule import compile_schedule
 from leadflood.routing.selection import Candidate
 
@@ -167,7 +168,11 @@ SELECT CASE
          WHEN $10 AND NOT EXISTS (SELECT 1 FROM take_buyer) THEN leadflood_abort('cap_race')
          ELSE 0
        END AS vetoed,
-       (SELECT id FROM decision) AS decision_id
+       (SELECT id FROM decision) AS decision_id,
+       -- Commits without waiting for its WAL flush (decision 0024): nothing outside saw
+       -- it, and the route job is marked done by a later, flushed commit, so a crash of
+       -- PostgreSQL loses both (the job routes again) or neither.
+       set_config('synchronous_commit', 'off', true) AS async_commit
 """
 )
 _COMMIT_ROUTE = _COMMIT_TEMPLATE.replace(
@@ -340,7 +345,7 @@ async def commit_route(
     'cap_race'); a vetoed statement changed nothing. `share`: a further sale of the routed
     lead `lead_id` to this buyer, as a lead of its own."""
     try:
-        return await conn.fetchval(
+        decision_id = await conn.fetchval(
             _COMMIT_SHARE if share else _COMMIT_ROUTE,
             lead_id,
             buyer_id,
@@ -348,7 +353,7 @@ async def commit_route(
             price_cents,
             at,
             strategy,
-            orjson.dumps(trace).decode(),
+            orjson.dumps(stored_trace.compact(trace)).decode(),
             duration_ms,
             channel,
             buyer_capped,
@@ -361,6 +366,8 @@ async def commit_route(
         if exc.sqlstate == "LF001":
             return exc.args[0] if exc.args else str(exc)
         raise
+    jobs_written(conn)
+    return decision_id
 
 
 async def record_no_route(
@@ -374,7 +381,13 @@ async def record_no_route(
     duration_ms: float,
 ) -> uuid.UUID:
     return await conn.fetchval(
-        _NO_ROUTE, lead_id, outcome, strategy, orjson.dumps(trace).decode(), at, duration_ms
+        _NO_ROUTE,
+        lead_id,
+        outcome,
+        strategy,
+        orjson.dumps(stored_trace.compact(trace)).decode(),
+        at,
+        duration_ms,
     )
 
 
@@ -392,7 +405,10 @@ class Decision:
 
 
 async def decisions(conn: Conn, lead_id: uuid.UUID) -> list[Decision]:
-    return [Decision(*r) for r in await conn.fetch(_DECISIONS, lead_id)]
+    return [
+        Decision(r[0], r[1], r[2], r[3], stored_trace.expand(r[4]), r[5], r[6])
+        for r in await conn.fetch(_DECISIONS, lead_id)
+    ]
 
 
 async def unrouted_leads(conn: Conn, limit: int, *, tried_only: bool = False) -> list[uuid.UUID]:

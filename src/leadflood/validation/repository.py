@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leadflood.core.jobs import ROUTE_LEAD
-from leadflood.core.queue import fused_enqueue_ctes
+from leadflood.core.queue import fused_enqueue_ctes, jobs_written
 from leadflood.core.tracing import job_headers_json
 from leadflood.core.uow import Conn
 from leadflood.ingestion.lead_fields import LeadContact
@@ -111,7 +111,10 @@ async def earliest_duplicate(
 
 async def mark_validated(conn: Conn, lead_id: uuid.UUID) -> bool:
     """Guarded received → validated, with its route_lead job in the same statement."""
-    return bool(await conn.fetchval(_VALIDATE, lead_id, job_headers_json()))
+    moved = bool(await conn.fetchval(_VALIDATE, lead_id, job_headers_json()))
+    if moved:
+        jobs_written(conn)
+    return moved
 
 
 async def mark_rejected(

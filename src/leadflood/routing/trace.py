@@ -1,0 +1,52 @@
+"""A routing decision's trace as stored: every candidate still named, in less space.
+
+A decision explains itself buyer by buyer (who was considered, why each was not chosen).
+Stored as one dict per candidate it was 18 KB of JSON for 100 candidates (5.6 KB after
+TOAST compression), more than half of everything a lead leaves in the database
+(decision 0024). Most candidates are out for one reason everybody shares (another
+postal code, a full cap), and their prices, priorities and rotation times explain
+nothing. So the stored form keeps the full entry of each candidate that was in the
+running (eligible, or chosen) and, for the others, only their ids grouped by their
+reasons:
+
+    {"v": 2, "buyers": [{"buyer_id": …, "priority": 3, …}, …],
+     "excluded": {"outside_service_area": [id, …], "daily_cap_reached,paused": [id, …]}}
+
+`expand` gives back the list of one dict per candidate (in buyer id order, as routing
+reads them) for the API and the lead page; rows written before keep their list form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+VERSION = 2
+# What an entry omits when it holds the default (an eligible, unselected candidate).
+_DEFAULTS: dict[str, Any] = {"reasons": [], "selected": False, "last_routed_at": None}
+
+
+def compact(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    buyers: list[dict[str, Any]] = []
+    excluded: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry["reasons"] and not entry["selected"]:
+            excluded.setdefault(",".join(entry["reasons"]), []).append(entry["buyer_id"])
+        else:
+            buyers.append({k: v for k, v in entry.items() if _DEFAULTS.get(k, ...) != v})
+    return {"v": VERSION, "buyers": buyers, "excluded": excluded}
+
+
+def expand(stored: Any) -> list[dict[str, Any]]:
+    if isinstance(stored, list):  # written before decision 0024
+        return stored
+    entries = [
+        {"reasons": [], "selected": False, "last_routed_at": None} | entry
+        for entry in stored.get("buyers", [])
+    ]
+    for reasons, ids in stored.get("excluded", {}).items():
+        named = reasons.split(",")
+        entries.extend(
+            {"buyer_id": buyer_id, "reasons": named, "selected": False} for buyer_id in ids
+        )
+    entries.sort(key=lambda entry: entry["buyer_id"])
+    return entries
