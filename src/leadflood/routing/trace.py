@@ -7,10 +7,11 @@ TOAST compression), more than half of everything a lead leaves in the database
 postal code, a full cap), and their prices, priorities and rotation times explain
 nothing. So the stored form keeps the full entry of each candidate that was in the
 running (eligible, or chosen) and, for the others, only their ids grouped by their
-reasons:
+reasons, each group's ids as their 16 bytes one after another in base64 (22 characters a
+buyer where its UUID text is 36, and ids do not compress):
 
     {"v": 2, "buyers": [{"buyer_id": …, "priority": 3, …}, …],
-     "excluded": {"outside_service_area": [id, …], "daily_cap_reached,paused": [id, …]}}
+     "excluded": {"outside_service_area": "<base64>", "daily_cap_reached,paused": "…"}}
 
 `expand` gives back the list of one dict per candidate (in buyer id order, as routing
 reads them) for the API and the lead page; rows written before keep their list form.
@@ -18,6 +19,8 @@ reads them) for the API and the lead page; rows written before keep their list f
 
 from __future__ import annotations
 
+import base64
+import uuid
 from typing import Any
 
 VERSION = 2
@@ -27,13 +30,18 @@ _DEFAULTS: dict[str, Any] = {"reasons": [], "selected": False, "last_routed_at":
 
 def compact(entries: list[dict[str, Any]]) -> dict[str, Any]:
     buyers: list[dict[str, Any]] = []
-    excluded: dict[str, list[str]] = {}
+    excluded: dict[str, bytearray] = {}
     for entry in entries:
         if entry["reasons"] and not entry["selected"]:
-            excluded.setdefault(",".join(entry["reasons"]), []).append(entry["buyer_id"])
+            group = excluded.setdefault(",".join(entry["reasons"]), bytearray())
+            group += uuid.UUID(entry["buyer_id"]).bytes
         else:
             buyers.append({k: v for k, v in entry.items() if _DEFAULTS.get(k, ...) != v})
-    return {"v": VERSION, "buyers": buyers, "excluded": excluded}
+    return {
+        "v": VERSION,
+        "buyers": buyers,
+        "excluded": {r: base64.b64encode(ids).decode() for r, ids in excluded.items()},
+    }
 
 
 def expand(stored: Any) -> list[dict[str, Any]]:
@@ -43,10 +51,13 @@ def expand(stored: Any) -> list[dict[str, Any]]:
         {"reasons": [], "selected": False, "last_routed_at": None} | entry
         for entry in stored.get("buyers", [])
     ]
-    for reasons, ids in stored.get("excluded", {}).items():
+    for reasons, packed in stored.get("excluded", {}).items():
         named = reasons.split(",")
+        ids = base64.b64decode(packed)
         entries.extend(
-            {"buyer_id": buyer_id, "reasons": named, "selected": False} for buyer_id in ids
+            {"buyer_id": str(uuid.UUID(bytes=ids[i : i + 16])), "reasons": list(named)}
+            | {"selected": False}
+            for i in range(0, len(ids), 16)
         )
     entries.sort(key=lambda entry: entry["buyer_id"])
     return entries
