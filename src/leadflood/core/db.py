@@ -101,6 +101,8 @@ class Database:
 
     async def _notify_workers(self) -> None:
         while self._wake_pending:
+            # Let the commits finishing in this turn of the loop ask too: one NOTIFY.
+            await asyncio.sleep(0)
             self._wake_pending = False
             try:
                 async with self.pool_connection() as conn:

@@ -44,7 +44,8 @@ SELECT l.id, l.status::text AS status, l.offer_id, l.market_id, l.buyer_id,
        btrim(l.postal_code) AS postal_code, btrim(l.city) AS city,
        rp.strategy::text AS strategy, rp.exclusive_fallback::text AS exclusive_fallback,
        ex.id AS exclusivity_id, ex.buyer_id AS exclusive_buyer_id,
-       ex.scope_type AS exclusive_scope, l.auction_id, o.max_sales
+       ex.scope_type AS exclusive_scope, l.auction_id, o.max_sales,
+       o.post_auction AND l.auction_id IS NULL AS auction_due
 FROM leads l
 JOIN offers o ON o.id = l.offer_id
 JOIN routing_policies rp ON rp.id = o.routing_policy_id
@@ -59,7 +60,8 @@ SELECT $6::uuid AS id, 'validated' AS status, o.id AS offer_id, $2::uuid AS mark
        NULL::uuid AS buyer_id, btrim($3) AS postal_code, btrim($4) AS city,
        rp.strategy::text AS strategy, rp.exclusive_fallback::text AS exclusive_fallback,
        ex.id AS exclusivity_id, ex.buyer_id AS exclusive_buyer_id,
-       ex.scope_type AS exclusive_scope, NULL::uuid AS auction_id, 1 AS max_sales
+       ex.scope_type AS exclusive_scope, NULL::uuid AS auction_id, 1 AS max_sales,
+       false AS auction_due
 FROM offers o
 JOIN routing_policies rp ON rp.id = o.routing_policy_id
 LEFT JOIN LATERAL ({_exclusivity("o.id", "$2::uuid", "$3", "$4", "$5")}
@@ -256,6 +258,7 @@ class LeadToRoute:
     exclusive_scope: str | None = None
     auction_id: uuid.UUID | None = None  # sold by auction: its bids decide, not the strategy
     max_sales: int = 1  # its offer sells a lead to up to this many buyers (multi-sell)
+    auction_due: bool = False  # its offer auctions direct posts and it has not been yet
 
 
 async def load_lead(conn: Conn, lead_id: uuid.UUID, at: datetime) -> LeadToRoute | None:

@@ -49,18 +49,26 @@ class RoutingService:
     def __init__(self, tx: Tx) -> None:
         self.tx = tx
 
-    async def route(self, lead_id: uuid.UUID, *, now: datetime | None = None) -> RouteResult:
+    async def route(
+        self, lead_id: uuid.UUID, *, now: datetime | None = None, auction_first: bool = False
+    ) -> RouteResult:
+        """`auction_first` (the route job): a lead whose offer auctions direct posts and
+        that has not been auctioned comes back `auction_due`, nothing decided, so the
+        caller runs the auction (network calls, outside any unit) and routes again. The
+        same read as the decision's tells, so a lead of any other offer costs nothing."""
         at = now or datetime.now(UTC)
         statements = 0
         for round_no in range(1, MAX_SELECTION_ROUNDS + 1):
-            result = await self._decide(self.tx, lead_id, at)
+            result = await self._decide(self.tx, lead_id, at, auction_first)
             statements += result.statements
             if result.outcome != "cap_race":
                 result.statements, result.rounds = statements, round_no
                 return result
         raise RuntimeError(f"routing of {lead_id} did not settle")
 
-    async def _decide(self, conn: Tx, lead_id: uuid.UUID, at: datetime) -> RouteResult:
+    async def _decide(
+        self, conn: Tx, lead_id: uuid.UUID, at: datetime, auction_first: bool = False
+    ) -> RouteResult:
         started = time.perf_counter()
         lead = await repo.load_lead(conn, lead_id, at)
         if lead is None:
@@ -68,6 +76,8 @@ class RoutingService:
         if lead.status != LeadStatus.validated:
             # Routed already (or not routable): report the current state, change nothing.
             return RouteResult(lead_id, "noop", lead.status, buyer_id=lead.buyer_id, statements=1)
+        if auction_first and lead.auction_due:
+            return RouteResult(lead_id, "auction_due", lead.status, statements=1)
 
         clock = DecisionClock(at)
         pool = await repo.candidates(conn, lead)

@@ -32,7 +32,7 @@ class Router:
 
     async def route(self, lead_id: uuid.UUID, *, now: datetime | None = None) -> RouteResult:
         if self.runtime is not None:
-            await post_auction(self.runtime, lead_id)
+            return await route_with_auction(self.runtime, lead_id, now=now)
         async with single_statements(self.db) as tx:
             return await RoutingService(tx).route(lead_id, now=now)
 
@@ -44,9 +44,7 @@ class Router:
 @job(ROUTE_LEAD)
 async def route_lead_job(ctx: JobContext) -> None:
     lead_id = uuid.UUID(ctx.payload["lead_id"])
-    await post_auction(ctx.runtime, lead_id)
-    async with ctx.statements() as tx:
-        result = await RoutingService(tx).route(lead_id)
+    result = await route_with_auction(ctx.runtime, lead_id)
     if result.outcome in ("routed", "unsold"):
         STAGE_TRANSITIONS.labels(result.outcome).inc()
     log.info(
@@ -64,6 +62,20 @@ async def retry_unrouted_job(ctx: JobContext) -> None:
         outcomes = await RoutingService(tx).retry_unrouted(tried_only=True)
     if outcomes:
         log.info("unrouted_retried", **outcomes)
+
+
+async def route_with_auction(
+    runtime: Runtime, lead_id: uuid.UUID, *, now: datetime | None = None
+) -> RouteResult:
+    """Route; a lead whose offer auctions direct posts is auctioned first (between two
+    autocommit units: the bidders are asked holding nothing), then routed to its bids."""
+    async with single_statements(runtime.db) as tx:
+        result = await RoutingService(tx).route(lead_id, now=now, auction_first=True)
+    if result.outcome != "auction_due":
+        return result
+    await post_auction(runtime, lead_id)
+    async with single_statements(runtime.db) as tx:
+        return await RoutingService(tx).route(lead_id, now=now)
 
 
 async def post_auction(runtime: Runtime, lead_id: uuid.UUID) -> None:
