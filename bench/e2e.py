@@ -5,7 +5,7 @@ the first second on their own (a cold process shows there) and each stage's late
 the timestamps the pipeline records.
 Target (DISTRIBUTION.md §9): p95 ≤ 250 ms at 100 leads/s.
 
-    python bench/e2e.py [--rate 100] [--seconds 10] [--workers N]
+    python bench/e2e.py [--rate 100] [--seconds 10] [--workers N] [--scaling]
 """
 
 from __future__ import annotations
@@ -101,20 +101,12 @@ async def print_stages(url: str) -> None:
         rows = await conn.fetch(_STAGES)
     await db.dispose()
     for stage in ("validate", "route", "deliver_wait", "send"):
-        summarize(f"  stage: {stage}", [float(r[stage]) for r in rows])
+        summarize(f"  stage: {stage}", [float(r[stage]) for r in rows if r[stage] is not None])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rate", type=float, default=100)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=0,
-        help="separate `leadflood worker` processes (0 = embedded in serve)",
-    )
-    args = parser.parse_args()
+def run(args: argparse.Namespace, workers: int) -> dict:
+    """One run: a fresh database, buyer and server, `workers` worker processes (0: the one
+    embedded in serve); leads posted at args.rate for args.seconds."""
     url, buyer_port, port, buyer = fresh_database_and_buyer("leadflood_bench_e2e")
     env = {
         **os.environ,
@@ -124,11 +116,11 @@ def main() -> None:
         "LEADFLOOD_WORKER_CONCURRENCY": "20",
     }
     server = None
-    workers: list[subprocess.Popen] = []
+    processes: list[subprocess.Popen] = []
     try:
         wait_ready(buyer_port, "/received")
         source_id = asyncio.run(seed(url, f"http://127.0.0.1:{buyer_port}/leads"))
-        embedded = "--worker" if args.workers == 0 else "--no-worker"
+        embedded = "--worker" if workers == 0 else "--no-worker"
         server = subprocess.Popen(
             [
                 sys.executable,
@@ -143,9 +135,9 @@ def main() -> None:
             env=env,
             cwd=ROOT,
         )
-        workers = [
+        processes = [
             subprocess.Popen([sys.executable, "-m", "leadflood.cli", "worker"], env=env, cwd=ROOT)
-            for _ in range(args.workers)
+            for _ in range(workers)
         ]
         wait_ready(port)
         sent, ingest_ms = asyncio.run(post_all(port, source_id, args.rate, args.seconds))
@@ -164,16 +156,53 @@ def main() -> None:
         row = summarize(f"end to end at {args.rate:.0f}/s (post -> webhook)", e2e)
         # Included above; shown apart because a cold process is slowest (decision 0011).
         summarize("  of which leads posted in the first second", cold)
+        delivered = [arrivals[k] for k in sent if k in arrivals]
+        span = (max(delivered) - first) if delivered else float("nan")
+        throughput = len(delivered) / span if delivered else 0.0
         print(
-            f"received {len(e2e)}/{len(sent)}; target p95 <= 250 ms: "
+            f"received {len(e2e)}/{len(sent)}; delivered {throughput:.0f} leads/s from the "
+            f"first post to the last arrival; target p95 <= 250 ms: "
             f"{'PASS' if row['p95'] <= 250 and len(e2e) == len(sent) else 'FAIL'}"
         )
         asyncio.run(print_stages(url))
+        return {"p95": row["p95"], "received": len(e2e), "sent": len(sent), "rate": throughput}
     finally:
-        for proc in (server, buyer, *workers):
+        for proc in (server, buyer, *processes):
             if proc:
                 proc.terminate()
                 proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="separate `leadflood worker` processes (0 = embedded in serve)",
+    )
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="run with 1 and then 2 worker processes and compare their throughput",
+    )
+    args = parser.parse_args()
+    if not args.scaling:
+        run(args, args.workers)
+        return
+    results = {}
+    for workers in (1, 2):
+        print(f"--- {workers} worker process(es)")
+        results[workers] = run(args, workers)
+    one, two = results[1], results[2]
+    print(
+        f"scaling at {args.rate:.0f} leads/s offered: 1 worker {one['rate']:.0f} leads/s "
+        f"(p95 {one['p95']:.0f} ms, {one['received']}/{one['sent']}), 2 workers "
+        f"{two['rate']:.0f} leads/s (p95 {two['p95']:.0f} ms, {two['received']}/{two['sent']}): "
+        f"{two['rate'] / one['rate']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -170,11 +170,7 @@ SELECT CASE
          WHEN $10 AND NOT EXISTS (SELECT 1 FROM take_buyer) THEN leadflood_abort('cap_race')
          ELSE 0
        END AS vetoed,
-       (SELECT id FROM decision) AS decision_id,
-       -- Commits without waiting for its WAL flush (decision 0024): nothing outside saw
-       -- it, and the route job is marked done by a later, flushed commit, so a crash of
-       -- PostgreSQL loses both (the job routes again) or neither.
-       set_config('synchronous_commit', 'off', true) AS async_commit
+       (SELECT id FROM decision) AS decision_id
 """
 )
 _COMMIT_ROUTE = _COMMIT_TEMPLATE.replace(
