@@ -99,3 +99,17 @@ def test_the_command_exits_non_zero_on_problems_and_zero_when_fit(database_url) 
     assert "ok: production" in good.stdout
     weak = run_check({**production, "LEADFLOOD_SECRET_KEY": "short"})
     assert weak.returncode == 2 and "LEADFLOOD_SECRET_KEY" in weak.stderr
+
+
+def test_a_collector_url_that_is_no_url_stops_the_settings_loading(database_url) -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    for bad in ("collector:4318", "ftp://collector", "https://", "not a url"):
+        with pytest.raises(ValidationError, match="LEADFLOOD_OTLP_ENDPOINT"):
+            make_settings(database_url, otlp_endpoint=bad)
+    assert make_settings(database_url, otlp_endpoint="  ").otlp_endpoint is None
+    kept = make_settings(database_url, otlp_endpoint=" https://collector:4318 ")
+    assert kept.otlp_endpoint == "https://collector:4318"
+    refused = run_check({"LEADFLOOD_DATABASE_URL": database_url, "LEADFLOOD_OTLP_ENDPOINT": "x"})
+    assert refused.returncode == 2 and "LEADFLOOD_OTLP_ENDPOINT" in refused.stderr

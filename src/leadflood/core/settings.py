@@ -5,8 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadflood.core.redact import register
@@ -134,6 +135,18 @@ class Settings(BaseSettings):
     # GET /metrics (Prometheus): open in development and test; in production only with
     # `Authorization: Bearer <metrics_token>` (404 when no token is set).
     metrics_token: SecretStr | None = None
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _collector_url(cls, value: str | None) -> str | None:
+        """A collector's base URL, e.g. https://collector:4318 (/v1/traces is added):
+        anything else would fail every export, silently, in a background thread."""
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("LEADFLOOD_OTLP_ENDPOINT must be an http:// or https:// URL")
+        return value.strip()
 
     @model_validator(mode="after")
     def _register_secrets(self) -> Settings:
