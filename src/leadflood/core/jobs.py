@@ -140,18 +140,16 @@ def _entrypoint(
         # A pipeline job names its lead on every line: with the ingestion request's line
         # (which names it too) one id follows a lead from its request to its delivery.
         lead = payload.get("lead_id") if isinstance(payload, dict) else None
-        headers = job.headers or {}
-        # The request that started this chain (its id on every line of every job after it).
-        request_id = headers.get("request_id")
         with (
             structlog.contextvars.bound_contextvars(
                 job_id=int(job.id),
                 job=spec.name,
                 attempt=job.attempts,
                 **({"lead_id": str(lead)} if lead else {}),
-                **({"request_id": request_id} if isinstance(request_id, str) else {}),
             ),
-            job_span(spec.name, headers, str(lead) if lead else None),
+            # The request that started this chain: its id on every line of every job after
+            # it, and the parent of this job's span.
+            job_span(spec.name, job.headers, str(lead) if lead else None),
         ):
             try:
                 await spec.handler(

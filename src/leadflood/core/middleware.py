@@ -66,10 +66,7 @@ class RequestContextMiddleware:
             await send(message)
 
         method = scope.get("method", "")
-        with (
-            structlog.contextvars.bound_contextvars(request_id=request_id),
-            request_span(method, request_id) as span,
-        ):
+        with request_span(method, request_id) as span:
             try:
                 await self.app(scope, receive, send_with_id)
             except Exception as exc:

@@ -69,9 +69,10 @@ def fused_enqueue_ctes(
 ) -> str:
     """CTEs that enqueue one `entrypoint` job per row of `source_cte`, carrying
     {"lead_id": <id_column>}, written exactly as pgqueuer's own enqueue writes them
-    (job row + 'queued' log row; its insert trigger sends the NOTIFY). `headers` is the
-    statement's parameter bound to `core.tracing.job_headers_json()` (the chain's request
-    id and trace context).
+    (job row + 'queued' log row); the caller marks its unit with `jobs_written` so the
+    workers are woken once it commits (decision 0024). `headers` is the statement's
+    parameter bound to `core.tracing.job_headers_json()` (the chain's request id and trace
+    context).
 
     For the hottest path only (ingestion, decision 0003): the domain row and its
     job commit in one statement. tests/core/test_jobs.py pins the equivalence.

@@ -9,8 +9,9 @@ from typing import Any
 import aiohttp
 
 from leadflood.core.db import Database
+from leadflood.core.logging import service_name
 from leadflood.core.settings import Settings
-from leadflood.core.tracing import flush_tracing, tracing_enabled
+from leadflood.core.tracing import flush_tracing, init_tracing, tracing_enabled
 
 
 @dataclass
@@ -51,9 +52,6 @@ def build_runtime(settings: Settings, database_url: str | None = None) -> Runtim
 
         init_error_reporting(settings)
     if settings.otlp_endpoint:
-        from leadflood.core.logging import service_name
-        from leadflood.core.tracing import init_tracing
-
         init_tracing(settings, service_name())
     url = database_url or resolve_database_url(settings)
     db = Database(url, pool_size=settings.db_pool_size)

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import structlog
 
 from leadflood.core.settings import Settings
 
@@ -31,12 +32,12 @@ _propagator: Any = None
 LEAD_ATTRIBUTE = "leadflood.lead_id"
 
 
-def init_tracing(settings: Settings, service: str) -> bool:
-    """Export spans to the configured OTLP endpoint; False (and nothing set up) without one."""
+def init_tracing(settings: Settings, service: str) -> None:
+    """Export spans to the configured OTLP endpoint (nothing set up without one)."""
     global _tracer, _provider, _propagator
     shutdown_tracing()
     if not settings.otlp_endpoint:
-        return False
+        return
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -65,7 +66,6 @@ def init_tracing(settings: Settings, service: str) -> bool:
     )
     _tracer = _provider.get_tracer("leadflood", __version__)
     _propagator = TraceContextTextMapPropagator()
-    return True
 
 
 def shutdown_tracing() -> None:
@@ -86,16 +86,26 @@ def flush_tracing() -> None:
         _provider.force_flush(timeout_millis=5000)
 
 
-def current_request_id() -> str | None:
-    return _request_id.get()
+@contextmanager
+def _correlated(request_id: str | None) -> Iterator[None]:
+    """The chain's request id for what runs inside: on its log lines and in the headers
+    of the jobs it enqueues."""
+    token = _request_id.set(request_id)
+    try:
+        if request_id is None:
+            yield
+        else:
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                yield
+    finally:
+        _request_id.reset(token)
 
 
 @contextmanager
 def request_span(method: str, request_id: str) -> Iterator[Any]:
     """The request's correlation (and server span, named by its route template once
     routing matched one): jobs enqueued inside carry both."""
-    token = _request_id.set(request_id)
-    try:
+    with _correlated(request_id):
         if _tracer is None:
             yield None
             return
@@ -107,8 +117,6 @@ def request_span(method: str, request_id: str) -> Iterator[Any]:
             attributes={"http.request.method": method, "leadflood.request_id": request_id},
         ) as span:
             yield span
-    finally:
-        _request_id.reset(token)
 
 
 def finish_request_span(span: Any, route: str, method: str, status: int) -> None:
@@ -127,8 +135,7 @@ def job_span(name: str, headers: Mapping[str, Any] | None, lead_id: str | None) 
     """A job runs under the request id of its chain and as a child of its enqueuer's span."""
     headers = headers or {}
     request_id = headers.get("request_id")
-    token = _request_id.set(request_id if isinstance(request_id, str) else None)
-    try:
+    with _correlated(request_id if isinstance(request_id, str) else None):
         if _tracer is None:
             yield None
             return
@@ -143,8 +150,6 @@ def job_span(name: str, headers: Mapping[str, Any] | None, lead_id: str | None) 
             f"job {name}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
         ) as span:
             yield span
-    finally:
-        _request_id.reset(token)
 
 
 def annotate_lead(lead_id: Any) -> None:
