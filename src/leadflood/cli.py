@@ -222,7 +222,9 @@ def check() -> None:
 
 @app.command()
 def backup(
-    to: Path | None = typer.Option(None, "--to", help="Directory (default DATA_DIR/backups)."),
+    to: Path | None = typer.Option(
+        None, "--to", help="Directory (default LEADFLOOD_BACKUP_DIR, else DATA_DIR/backups)."
+    ),
     keep: int = typer.Option(0, help="Keep only the newest N backups there (0: all)."),
 ) -> None:
     """Dump the database (embedded or DATABASE_URL) with pg_dump, verified, with a
@@ -231,7 +233,7 @@ def backup(
 
     settings = _settings()
     url = _database_url(settings)
-    directory = to or settings.data_dir / "backups"
+    directory = to or settings.backup_directory
     try:
         path = asyncio.run(backups.backup(url, directory))
     except backups.BackupError as exc:

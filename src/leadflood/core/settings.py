@@ -174,6 +174,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def backup_directory(self) -> Path:
+        """Where `leadflood backup` and the scheduled backups write."""
+        return self.backup_dir or self.data_dir / "backups"
+
+    @property
     def base_url(self) -> str:
         return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
 

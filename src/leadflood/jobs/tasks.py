@@ -33,7 +33,7 @@ async def backup_job(ctx: JobContext) -> dict[str, object]:
     metric say so); the next interval tries again."""
     settings = ctx.runtime.settings
     assert settings.backup_interval_hours is not None
-    directory = settings.backup_dir or settings.data_dir / "backups"
+    directory = settings.backup_directory
     # Every worker keeps the timer: the first to run it makes the interval's backup.
     age = await asyncio.to_thread(backup.newest_age_s, directory)
     if age is not None and age < 0.9 * settings.backup_interval_hours * 3600:

@@ -24,11 +24,16 @@ import uuid
 from typing import Any
 
 VERSION = 2
-# What an entry omits when it holds the default (an eligible, unselected candidate).
-_DEFAULTS: dict[str, Any] = {"reasons": [], "selected": False, "last_routed_at": None}
+
+
+def _defaults() -> dict[str, Any]:
+    """What a stored entry omits when it holds it (an eligible, unselected candidate);
+    a fresh dict each time, so no two entries share a reasons list."""
+    return {"reasons": [], "selected": False, "last_routed_at": None}
 
 
 def compact(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    defaults = _defaults()
     buyers: list[dict[str, Any]] = []
     excluded: dict[str, bytearray] = {}
     for entry in entries:
@@ -36,7 +41,7 @@ def compact(entries: list[dict[str, Any]]) -> dict[str, Any]:
             group = excluded.setdefault(",".join(entry["reasons"]), bytearray())
             group += uuid.UUID(entry["buyer_id"]).bytes
         else:
-            buyers.append({k: v for k, v in entry.items() if _DEFAULTS.get(k, ...) != v})
+            buyers.append({k: v for k, v in entry.items() if defaults.get(k, ...) != v})
     return {
         "v": VERSION,
         "buyers": buyers,
@@ -47,16 +52,16 @@ def compact(entries: list[dict[str, Any]]) -> dict[str, Any]:
 def expand(stored: Any) -> list[dict[str, Any]]:
     if isinstance(stored, list):  # written before decision 0024
         return stored
-    entries = [
-        {"reasons": [], "selected": False, "last_routed_at": None} | entry
-        for entry in stored.get("buyers", [])
-    ]
+    entries = [_defaults() | entry for entry in stored.get("buyers", [])]
     for reasons, packed in stored.get("excluded", {}).items():
         named = reasons.split(",")
         ids = base64.b64decode(packed)
         entries.extend(
-            {"buyer_id": str(uuid.UUID(bytes=ids[i : i + 16])), "reasons": list(named)}
-            | {"selected": False}
+            {
+                "buyer_id": str(uuid.UUID(bytes=ids[i : i + 16])),
+                "reasons": list(named),
+                "selected": False,
+            }
             for i in range(0, len(ids), 16)
         )
     entries.sort(key=lambda entry: entry["buyer_id"])
