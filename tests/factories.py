@@ -33,6 +33,14 @@ class World:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# A lead as a source posts it to /api/leads, its source_id left to the test's world.
+POSTED_LEAD: dict[str, Any] = {
+    "first_name": "Ana",
+    "phone": "602-253-1234",
+    "postal_code": "85001",
+    "consent": True,
+}
+
 _counter = iter(range(1, 10**9))
 # Slugs stay unique across processes sharing one database (benchmarks, reruns).
 _RUN = uuid.uuid4().hex[:6]

@@ -16,7 +16,7 @@ from leadflood.core.runtime import build_runtime
 from leadflood.core.uow import unit_of_work
 from tests.buyer_server import BuyerServer
 from tests.conftest import drain_jobs, make_settings
-from tests.factories import make_buyer, make_world
+from tests.factories import POSTED_LEAD, make_buyer, make_world
 from tests.pg import server_url, with_database
 
 
@@ -76,13 +76,7 @@ async def test_the_app_role_runs_the_pipeline_and_cannot_change_the_schema() -> 
                 async with AsyncClient(transport=transport, base_url="http://t") as http:
                     posted = await http.post(
                         "/api/leads",
-                        json={
-                            "source_id": str(world.source_id),
-                            "first_name": "Ana",
-                            "phone": "602-253-1234",
-                            "postal_code": "85001",
-                            "consent": True,
-                        },
+                        json={"source_id": str(world.source_id), **POSTED_LEAD},
                     )
                 assert posted.status_code == 201, posted.text
                 await drain_jobs(runtime)

@@ -47,7 +47,7 @@ async def test_pages_outside_production_show_their_environment(database_url, cli
 async def test_one_lead_id_follows_a_lead_from_its_request_to_its_jobs(runtime, client) -> None:
     from leadflood.core.uow import unit_of_work
     from tests.conftest import drain_jobs
-    from tests.factories import make_world
+    from tests.factories import POSTED_LEAD, make_world
 
     async with unit_of_work(runtime.db) as conn:
         world = await make_world(conn)
@@ -56,13 +56,7 @@ async def test_one_lead_id_follows_a_lead_from_its_request_to_its_jobs(runtime, 
     try:
         posted = await client.post(
             "/api/leads",
-            json={
-                "source_id": str(world.source_id),
-                "first_name": "Ana",
-                "phone": "602-253-1234",
-                "postal_code": "85001",
-                "consent": True,
-            },
+            json={"source_id": str(world.source_id), **POSTED_LEAD},
         )
         await drain_jobs(runtime)
     finally:

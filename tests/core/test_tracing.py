@@ -28,10 +28,8 @@ from leadflood.core.tracing import flush_tracing, shutdown_tracing
 from leadflood.core.uow import unit_of_work
 from tests.buyer_server import BuyerServer, Reply
 from tests.conftest import drain_jobs, make_settings, truncate_all
-from tests.factories import make_buyer, make_world
+from tests.factories import POSTED_LEAD, make_buyer, make_world
 from tests.live import ThreadedServer
-
-LEAD = {"first_name": "Ana", "phone": "602-253-1234", "postal_code": "85001", "consent": True}
 
 
 class Collector(ThreadedServer):
@@ -101,7 +99,7 @@ async def test_the_request_id_is_on_every_job_line_of_its_lead_a_retry_included(
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 posted = await client.post(
                     "/api/leads",
-                    json={"source_id": str(world.source_id), **LEAD},
+                    json={"source_id": str(world.source_id), **POSTED_LEAD},
                     headers={"X-Request-ID": "req-from-the-source-1"},
                 )
             assert posted.status_code == 201, posted.text
@@ -149,7 +147,7 @@ async def test_one_trace_runs_from_the_request_to_the_delivery(database_url, col
             transport = httpx.ASGITransport(app=create_app(runtime))
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 posted = await client.post(
-                    "/api/leads", json={"source_id": str(world.source_id), **LEAD}
+                    "/api/leads", json={"source_id": str(world.source_id), **POSTED_LEAD}
                 )
                 assert posted.status_code == 201
                 await drain_jobs(runtime)
